@@ -1,0 +1,43 @@
+# Two set-up commands: `make run` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BENCH_VENV := .bench-venv
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+.PHONY: run test lint bench-setup bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/evoforge demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -x --durations=10
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check evoforge tests benchmarks
+	$(VENV)/bin/ruff format --check evoforge tests benchmarks
+
+# The anchor libraries live in their own venv, never in evoforge's dependencies.
+$(BENCH_STAMP): benchmarks/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements.txt
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e .
+	touch $(BENCH_STAMP)
+
+bench-setup: $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python benchmarks/rl_throughput.py
+	$(BENCH_VENV)/bin/python benchmarks/rl_time_to_threshold.py
+
+clean:
+	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info

@@ -1,0 +1,363 @@
+"""The ``evoforge`` command.
+
+Every user error (a bad config, an unknown environment or strategy, a missing
+run directory) ends with one line on stderr and exit code 2, and nothing is
+written before the input has been validated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="evoforge: neuroevolution toolkit.")
+console = Console(stderr=True)
+out = Console()
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """An input problem reported as one line and exit code 2."""
+
+
+def _fail(message: str) -> None:
+    raise UserError(message)
+
+
+# -- configs --------------------------------------------------------------------------------------
+def load_config(path: Path, overrides: list[str], seed: int | None = None, extra: dict[str, Any] | None = None):
+    """Read, override and validate a YAML config; raise UserError with one line on any problem."""
+    from evoforge.core.config import ConfigError, RunConfig, apply_overrides, format_validation_error
+
+    if not path.is_file():
+        _fail(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        _fail(f"{path}: not valid YAML{where}")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"{path}: cannot read ({exc})")
+    if not isinstance(raw, dict):
+        _fail(f"{path}: the config must be a YAML mapping")
+    try:
+        raw = apply_overrides(raw, overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+    if seed is not None:
+        raw["seed"] = seed
+    raw.update(extra or {})
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        _fail(f"{path}: {format_validation_error(exc)}")
+
+
+def _check_buildable(config) -> None:
+    """Build the problem once so that a missing dependency fails before anything is written."""
+    from evoforge.backends import build_problem
+
+    try:
+        build_problem(config.problem)
+    except Exception as exc:  # noqa: BLE001  (any failure here is a configuration problem)
+        _fail(f"cannot build the problem: {type(exc).__name__}: {exc}".splitlines()[0])
+
+
+# -- progress -------------------------------------------------------------------------------------
+class _ProgressView:
+    """Rich progress bar with generation, best and mean fitness and time left."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.progress: Progress | None = None
+        self.task = None
+
+    def __call__(self, event: str, data: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        if event == "start":
+            self.progress = Progress(
+                TextColumn("[bold]gen {task.completed:>4.0f}/{task.total:.0f}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TextColumn("best {task.fields[best]}  mean {task.fields[mean]}"),
+                TimeElapsedColumn(),
+                TextColumn("left"),
+                TimeRemainingColumn(),
+                console=console,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(
+                "evolve", total=data["generations"], completed=data["generation"], best="-", mean="-"
+            )
+        elif event == "generation" and self.progress is not None:
+            self.progress.update(
+                self.task, completed=data["generation"] + 1, best=_fmt(data["best_ever"]), mean=_fmt(data["mean"])
+            )
+        elif event == "finish" and self.progress is not None:
+            self.progress.stop()
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "nan"
+    return f"{value:.6g}"
+
+
+def _execute(fn, *args, quiet: bool = False, **kwargs):
+    view = _ProgressView(quiet)
+    try:
+        return fn(*args, callback=view, **kwargs)
+    finally:
+        view.close()
+
+
+def _print_result(result) -> None:
+    out.print(
+        f"[bold green]finished[/] {result.run_dir}: best fitness {_fmt(result.best_fitness)}, "
+        f"test score {_fmt(result.test_score)} over {len(result.test_scores)} cases, "
+        f"{result.generations} generations, {result.evaluations} evaluations "
+        f"({result.failed} failed), {result.wall_seconds:.1f} s"
+    )
+
+
+# -- commands -------------------------------------------------------------------------------------
+@app.command()
+def run(
+    config: Path = typer.Argument(..., help="YAML config file."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config value: key.sub=value (repeatable)."),
+    seed: int | None = typer.Option(None, "--seed", help="Run seed (overrides the config)."),
+    out_dir: Path | None = typer.Option(None, "--out", help="Run directory (default runs/NAME-SEED-TIME)."),
+    backend: str | None = typer.Option(None, "--backend", help="serial or process."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes for the process backend."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Start a run from a config file."""
+    from evoforge.core.loop import run as run_loop
+
+    extra: dict[str, Any] = {}
+    if backend is not None:
+        extra["backend"] = backend
+    if workers is not None:
+        extra["workers"] = workers
+    cfg = load_config(config, set_, seed, extra)
+    run_dir = out_dir or Path("runs") / f"{cfg.name}-{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (run_dir / "config.yaml").exists():
+        _fail(f"{run_dir} already holds a run; use 'evoforge resume {run_dir}' or another --out")
+    _check_buildable(cfg)
+    result = _execute(run_loop, cfg, run_dir, quiet=quiet)
+    _print_result(result)
+
+
+@app.command()
+def resume(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    backend: str | None = typer.Option(None, "--backend", help="serial or process (default: the run's)."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Continue a killed or interrupted run exactly where it stopped."""
+    from evoforge.backends import make_backend
+    from evoforge.core.loop import load_run_config
+    from evoforge.core.loop import resume as resume_loop
+
+    store = _open_store(run_dir)
+    try:
+        cfg = load_run_config(store)
+    except (ValidationError, yaml.YAMLError) as exc:
+        _fail(f"{run_dir}/config.yaml is not a valid config: {str(exc).splitlines()[0]}")
+    finally:
+        store.close()
+    try:
+        chosen = make_backend(backend or cfg.backend, workers or cfg.workers)
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        result = _execute(resume_loop, run_dir, backend=chosen, quiet=quiet)
+    finally:
+        chosen.close()
+    _print_result(result)
+
+
+def _open_store(run_dir: Path):
+    from evoforge.store.run_store import RunStore
+
+    try:
+        return RunStore.open(run_dir)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+
+
+def summarise(run_dir: Path) -> dict[str, Any]:
+    """The machine-readable summary printed by ``evoforge show --json``."""
+    store = _open_store(run_dir)
+    try:
+        result = store.read_json("result.json")
+        stats = store.generation_stats()
+        counts = store.counts()
+        cfg = yaml.safe_load(store.read_config_yaml())
+    finally:
+        store.close()
+    hof = store.read_json("hall_of_fame.json") or {"entries": []}
+    summary: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "status": "finished" if result else ("running_or_interrupted" if stats else "not_started"),
+        "strategy": cfg["strategy"]["name"],
+        "problem": cfg["problem"],
+        "seed": cfg["seed"],
+        "best_fitness": result["best_fitness"] if result else (hof["entries"][0]["fitness"] if hof["entries"] else None),
+        "test_score": result["test_score"] if result else None,
+        "test_scores": result["test_scores"] if result else None,
+        "generations": len(stats),
+        "evaluations": counts["evaluations"],
+        "failed": counts["failed"],
+        "env_steps": float(sum(s["env_steps"] for s in stats)),
+        "wall_seconds": stats[-1]["wall_seconds"] if stats else 0.0,
+        "stopped_early": result["stopped_early"] if result else False,
+        "hall_of_fame": hof["entries"],
+    }
+    if result:
+        summary["wall_seconds"] = result["wall_seconds"]
+    return summary
+
+
+@app.command()
+def show(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Summarise a run."""
+    summary = summarise(run_dir)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    table = Table(title=f"evoforge run {run_dir}", show_header=False)
+    for key in ("status", "strategy", "seed", "best_fitness", "test_score", "generations", "evaluations",
+                "failed", "env_steps", "wall_seconds"):
+        value = summary[key]
+        table.add_row(key, _fmt(value) if isinstance(value, float) else str(value))
+    table.add_row("problem", json.dumps(summary["problem"]))
+    out.print(table)
+    if summary["hall_of_fame"]:
+        hof = Table(title="hall of fame")
+        for col in ("rank", "fitness", "generation", "genome_id"):
+            hof.add_column(col)
+        for e in summary["hall_of_fame"]:
+            hof.add_row(str(e["rank"]), _fmt(e["fitness"]), str(e["generation"]), e["genome_id"])
+        out.print(hof)
+
+
+def _best_policy(run_dir: Path):
+    """The problem and the best individual's parameters and context of a gym run."""
+    import numpy as np
+
+    from evoforge.backends import build_problem
+    from evoforge.core.genome import SeedChainDecoder
+    from evoforge.core.hall_of_fame import HallOfFame
+    from evoforge.core.loop import load_run_config
+    from evoforge.problems.gym import GymProblem
+
+    store = _open_store(run_dir)
+    try:
+        cfg = load_run_config(store)
+        tree = store.load_checkpoint()
+    finally:
+        store.close()
+    if tree is None:
+        _fail(f"{run_dir} has no finished generation yet")
+    hof = HallOfFame.from_tree(tree["hof"])
+    if hof.best is None:
+        _fail(f"{run_dir} has no successful evaluation")
+    problem = build_problem(cfg.problem)
+    if not isinstance(problem, GymProblem):
+        _fail(f"play needs a gym run; {run_dir} is a '{cfg.problem.kind}' run")
+    params = np.asarray(SeedChainDecoder(problem.initial_params)(hof.best.genome))
+    return problem, params, hof.best, cfg
+
+
+def save_gif(frames: list, path: Path, fps: int = 30, every: int = 2, scale: float = 0.5) -> None:
+    from PIL import Image
+
+    images = []
+    for frame in frames[::every]:
+        img = Image.fromarray(frame)
+        if scale != 1.0:
+            img = img.resize((int(img.width * scale), int(img.height * scale)))
+        images.append(img.convert("P", palette=Image.Palette.ADAPTIVE, colors=64))
+    if not images:
+        _fail("nothing to render")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 * every / fps), loop=0)
+
+
+@app.command()
+def play(
+    run_dir: Path = typer.Argument(..., help="A gym run directory."),
+    episodes: int = typer.Option(3, "--episodes", min=1, help="Episodes to play."),
+    gif: Path | None = typer.Option(None, "--gif", help="Render the first episode to this GIF file."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the played episodes."),
+) -> None:
+    """Run the best policy of a run and print its returns; optionally render a GIF."""
+    problem, params, best, _ = _best_policy(run_dir)
+    returns, frames = problem.play(params, seed, episodes, best.context, render=gif is not None)
+    for k, r in enumerate(returns):
+        out.print(f"episode {k}: return {_fmt(r)}")
+    out.print(f"mean return {_fmt(sum(returns) / len(returns))} over {episodes} episodes")
+    if gif is not None:
+        save_gif(frames[: len(frames)], gif)
+        out.print(f"wrote {gif}")
+
+
+@app.command()
+def demo(
+    out_dir: Path = typer.Option(Path("runs/demo"), "--out", help="Where the demo run goes (replaced)."),
+) -> None:
+    """A short tour: evolve a CartPole controller with OpenAI-ES, test it, render it."""
+    from evoforge.demo import run_demo
+
+    run_demo(out_dir, out)
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        console.print(f"[red]evoforge: error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        console.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        console.print("interrupted: resume with 'evoforge resume RUN_DIR'")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            console.print(f"[red]evoforge: error:[/] {exc.format_message()}", highlight=False, soft_wrap=True)
+            sys.exit(EXIT_USAGE)
+        raise
+
+
+if __name__ == "__main__":
+    main()

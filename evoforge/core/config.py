@@ -1,0 +1,113 @@
+"""Typed run configuration. YAML lives at the CLI edge; the Python API takes these objects."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from evoforge.core.strategy import StrategyConfig, get_strategy
+from evoforge.problems.functions import FunctionConfig
+from evoforge.problems.gym import GymConfig
+
+__all__ = ["RunConfig", "StopConfig", "ConfigError", "format_validation_error", "apply_overrides"]
+
+ProblemSpec = Annotated[FunctionConfig | GymConfig, Field(discriminator="kind")]
+
+
+class ConfigError(ValueError):
+    """A configuration problem, described in one line."""
+
+
+class StopConfig(BaseModel):
+    """When a run may end before its last generation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fitness: float | None = Field(
+        None, description="Stop once the best fitness reaches this value (in the problem's direction)."
+    )
+
+
+class RunConfig(BaseModel):
+    """A complete, resolved run.
+
+    >>> cfg = RunConfig(problem={"kind": "function", "name": "sphere", "dim": 3},
+    ...                 strategy={"name": "cma_es"}, generations=5)
+    >>> cfg.strategy["name"], cfg.strategy_config().sigma
+    ('cma_es', 0.5)
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("run", description="A label for the run.")
+    seed: int = Field(0, ge=0, description="The run seed; every random draw derives from it.")
+    generations: int = Field(50, ge=1, description="Generations to run (at most).")
+    strategy: dict[str, Any] = Field(..., description="'name' of a registered strategy plus its hyperparameters.")
+    problem: ProblemSpec = Field(..., description="What fitness means; 'kind' selects the problem.")
+    stop: StopConfig = Field(StopConfig(), description="Early stopping.")
+    hall_of_fame: int = Field(10, ge=1, description="How many of the best individuals to keep.")
+    test_episodes: int = Field(10, ge=1, description="Fresh cases the best individual is re-evaluated on.")
+    backend: Literal["serial", "process"] = Field("serial", description="Where evaluations run.")
+    workers: int = Field(1, ge=1, description="Worker processes for the process backend.")
+    checkpoints_kept: int = Field(3, ge=1, description="Most recent per-generation checkpoints kept on disk.")
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _validate_strategy(cls, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict) or "name" not in value:
+            raise ValueError("strategy needs a 'name'")
+        params = dict(value)
+        name = params.pop("name")
+        try:
+            strategy_class = get_strategy(str(name))
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        resolved = strategy_class.config_class.model_validate(params)
+        return {"name": name, **resolved.model_dump()}
+
+    def strategy_config(self) -> StrategyConfig:
+        params = {k: v for k, v in self.strategy.items() if k != "name"}
+        return get_strategy(self.strategy["name"]).config_class.model_validate(params)
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """The first problem of a pydantic error as one line, e.g. ``strategy.sigma: must be > 0``."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-")) or "config"
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field"
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return f"{loc}: {msg}{more}"
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` strings (values parsed as YAML) to a raw config dict."""
+    import copy
+
+    import yaml
+
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"--set has an empty key in {item!r}")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set value for {key!r} is not valid YAML: {text!r}") from None
+        node = raw
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {key}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return raw

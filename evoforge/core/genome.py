@@ -1,0 +1,121 @@
+"""Genome encodings and content ids.
+
+Two encodings travel through the engine:
+
+* a parameter vector (``numpy.ndarray`` of float64), and
+* a :class:`SeedChain` (Such et al. 2017, section 3.1): the list of RNG seeds
+  whose Gaussian draws, summed onto an initialisation, produce the parameters.
+  It is a few bytes whatever the network size, so it is cheap to ship and store.
+
+Identical genomes share a content id, so nothing is evaluated twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Genome", "SeedChain", "SeedChainDecoder", "genome_id", "genome_to_blob", "blob_to_genome"]
+
+
+@dataclass(frozen=True)
+class SeedChain:
+    """Parameters ``init(seeds[0]) + sigma * sum_i N(0, I; seeds[i])`` for i >= 1.
+
+    >>> chain = SeedChain((7,), 0.02).child(11)
+    >>> chain.seeds
+    (7, 11)
+    """
+
+    seeds: tuple[int, ...]
+    sigma: float
+
+    def child(self, seed: int) -> SeedChain:
+        """The chain of a mutant of this individual, mutated with ``seed``."""
+        return SeedChain(self.seeds + (int(seed),), self.sigma)
+
+    @property
+    def parent(self) -> SeedChain | None:
+        return SeedChain(self.seeds[:-1], self.sigma) if len(self.seeds) > 1 else None
+
+    def to_json(self) -> dict:
+        return {"seeds": list(self.seeds), "sigma": self.sigma}
+
+
+Genome = np.ndarray | SeedChain
+
+
+def genome_id(genome: Genome) -> str:
+    """A 16-hex-digit content id: equal genomes have equal ids.
+
+    >>> genome_id(np.zeros(3)) == genome_id(np.zeros(3))
+    True
+    """
+    digest = hashlib.blake2b(digest_size=8)
+    if isinstance(genome, SeedChain):
+        digest.update(b"seed-chain")
+        digest.update(json.dumps(genome.to_json(), sort_keys=True).encode())
+    else:
+        array = np.ascontiguousarray(genome, dtype=np.float64)
+        digest.update(b"vector")
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def genome_to_blob(genome: Genome) -> tuple[str, bytes]:
+    """Serialise for the run store: ``(encoding, bytes)``; never pickle."""
+    if isinstance(genome, SeedChain):
+        return "seed_chain", json.dumps(genome.to_json()).encode()
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(genome, dtype=np.float64), allow_pickle=False)
+    return "vector", buffer.getvalue()
+
+
+def blob_to_genome(encoding: str, blob: bytes) -> Genome:
+    """Inverse of :func:`genome_to_blob`."""
+    if encoding == "seed_chain":
+        data = json.loads(blob)
+        return SeedChain(tuple(int(s) for s in data["seeds"]), float(data["sigma"]))
+    if encoding == "vector":
+        return np.load(io.BytesIO(blob), allow_pickle=False)
+    raise ValueError(f"unknown genome encoding {encoding!r}")
+
+
+class SeedChainDecoder:
+    """Turns seed chains into vectors, caching recent ones (a child is its parent plus one draw).
+
+    ``init_params`` draws the initial parameters from a generator seeded with
+    ``seeds[0]``; the noise of seed ``s`` is ``default_rng(s).standard_normal(dim)``.
+    """
+
+    def __init__(self, init_params: Callable[[np.random.Generator], np.ndarray], capacity: int = 512):
+        self._init_params = init_params
+        self._cache: OrderedDict[SeedChain, np.ndarray] = OrderedDict()
+        self._capacity = capacity
+
+    def __call__(self, genome: Genome) -> np.ndarray:
+        if not isinstance(genome, SeedChain):
+            return np.asarray(genome, dtype=np.float64)
+        cached = self._cache.get(genome)
+        if cached is not None:
+            self._cache.move_to_end(genome)
+            return cached
+        parent = genome.parent
+        if parent is None:
+            vector = np.asarray(self._init_params(np.random.default_rng(genome.seeds[0])), np.float64)
+        else:
+            base = self(parent)
+            noise = np.random.default_rng(genome.seeds[-1]).standard_normal(base.shape[0])
+            vector = base + genome.sigma * noise
+        vector.setflags(write=False)
+        self._cache[genome] = vector
+        if len(self._cache) > self._capacity:
+            self._cache.popitem(last=False)
+        return vector

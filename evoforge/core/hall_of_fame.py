@@ -1,0 +1,102 @@
+"""The hall of fame: the k best individuals ever seen, unique by content id."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from evoforge.core.genome import Genome, SeedChain
+
+__all__ = ["HallOfFame", "Entry"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One remembered individual. ``score`` is the fitness converted to maximisation."""
+
+    genome_id: str
+    fitness: float
+    score: float
+    generation: int
+    genome: Genome
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+class HallOfFame:
+    """Keeps the ``size`` best entries by score (ties: the earlier one stays ahead).
+
+    >>> hof = HallOfFame(2)
+    >>> for i, s in enumerate([1.0, 3.0, 2.0]):
+    ...     hof.add(Entry(str(i), s, s, 0, np.zeros(1)))
+    >>> [e.genome_id for e in hof]
+    ['1', '2']
+    """
+
+    def __init__(self, size: int = 10, entries: list[Entry] | None = None):
+        if size < 1:
+            raise ValueError("hall of fame size must be >= 1")
+        self.size = size
+        self.entries: list[Entry] = list(entries or [])
+
+    def add(self, entry: Entry) -> bool:
+        """Insert ``entry`` if it is among the best and new; return whether it was kept."""
+        if not math.isfinite(entry.score) or any(e.genome_id == entry.genome_id for e in self.entries):
+            return False
+        position = len(self.entries)
+        for k, e in enumerate(self.entries):
+            if entry.score > e.score:
+                position = k
+                break
+        if position >= self.size:
+            return False
+        self.entries.insert(position, entry)
+        del self.entries[self.size :]
+        return True
+
+    @property
+    def best(self) -> Entry | None:
+        return self.entries[0] if self.entries else None
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def to_tree(self) -> dict:
+        items = []
+        for e in self.entries:
+            genome = e.genome.to_json() if isinstance(e.genome, SeedChain) else np.asarray(e.genome)
+            items.append(
+                {
+                    "genome_id": e.genome_id,
+                    "fitness": e.fitness,
+                    "score": e.score,
+                    "generation": e.generation,
+                    "genome": genome,
+                    "context": e.context,
+                }
+            )
+        return {"size": self.size, "entries": items}
+
+    @classmethod
+    def from_tree(cls, tree: dict) -> HallOfFame:
+        entries = []
+        for item in tree["entries"]:
+            genome = item["genome"]
+            if isinstance(genome, dict):
+                genome = SeedChain(tuple(int(s) for s in genome["seeds"]), float(genome["sigma"]))
+            entries.append(
+                Entry(
+                    item["genome_id"],
+                    float(item["fitness"]),
+                    float(item["score"]),
+                    int(item["generation"]),
+                    genome,
+                    item.get("context") or {},
+                )
+            )
+        return cls(int(tree["size"]), entries)

@@ -1,0 +1,331 @@
+"""The run loop: the one place that knows strategies, problems, backends and the store.
+
+Per generation:
+
+1. ``ask`` the strategy (generator derived from (seed, generation, "ask"));
+2. look every genome up in the run store by content id: a genome evaluated
+   before (an elite, a duplicate, or work done before a crash) is not
+   evaluated again;
+3. evaluate the rest on the backend, each with a seed derived from
+   (seed, "eval", genome id), and commit every chunk as it arrives;
+4. convert fitness to maximisation, make failures worst, ``tell``;
+5. update the hall of fame and the problem context, then write the
+   checkpoint atomically and the generation's statistics.
+
+A run killed at any point resumes from its last checkpoint, re-asks the same
+generation (same state, same generator) and finds the finished evaluations in
+the store, so it ends exactly as an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from evoforge.backends import Backend, EvalJob, build_problem, make_backend
+from evoforge.core.config import RunConfig
+from evoforge.core.genome import SeedChain, SeedChainDecoder, genome_id
+from evoforge.core.hall_of_fame import Entry, HallOfFame
+from evoforge.core.rng import derive_rng, derive_seed
+from evoforge.core.shaping import nan_to_worst
+from evoforge.core.strategy import Strategy, get_strategy
+from evoforge.problems.base import Problem
+from evoforge.store.run_store import RunStore
+
+__all__ = ["run", "resume", "RunResult", "GenerationStats", "load_run_config"]
+
+Callback = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class GenerationStats:
+    """Statistics of one generation (fitness in the problem's own direction)."""
+
+    generation: int
+    best: float
+    mean: float
+    median: float
+    worst: float
+    std: float
+    best_ever: float
+    centre: float | None
+    evaluations: int
+    cached: int
+    failed: int
+    env_steps: float
+    eval_seconds: float
+    wall_seconds: float
+
+
+@dataclass
+class RunResult:
+    """The outcome of a finished run."""
+
+    run_dir: str
+    status: str
+    best_fitness: float
+    test_score: float
+    test_scores: list[float]
+    generations: int
+    evaluations: int
+    failed: int
+    env_steps: float
+    wall_seconds: float
+    best_genome_id: str
+    stopped_early: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_run_config(store: RunStore) -> RunConfig:
+    return RunConfig.model_validate(yaml.safe_load(store.read_config_yaml()))
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("evoforge", "numpy", "gymnasium", "cmaes", "pydantic"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+class _Loop:
+    def __init__(self, config: RunConfig, store: RunStore, backend: Backend, callback: Callback | None):
+        self.config, self.store, self.backend = config, store, backend
+        self.callback = callback or (lambda event, data: None)
+        self.problem: Problem = build_problem(config.problem)
+        self.sign = 1.0 if self.problem.direction == "maximize" else -1.0
+        strategy_class = get_strategy(config.strategy["name"])
+        self.strategy: Strategy = strategy_class(config.strategy_config(), self.problem.dim, self.problem.initial_params)
+
+    # -- state ----------------------------------------------------------------------------------
+    def _fresh_state(self) -> dict[str, Any]:
+        return {
+            "generation": 0,
+            "strategy": self.strategy.init(derive_rng(self.config.seed, "init")),
+            "hof": HallOfFame(self.config.hall_of_fame),
+            "context": self.problem.initial_context(),
+            "env_steps": 0.0,
+            "wall_seconds": 0.0,
+            "stopped_early": False,
+        }
+
+    def _to_tree(self, s: dict[str, Any]) -> dict[str, Any]:
+        return dict(s, strategy=self.strategy.state_to_tree(s["strategy"]), hof=s["hof"].to_tree())
+
+    def _from_tree(self, tree: dict[str, Any]) -> dict[str, Any]:
+        return dict(tree, strategy=self.strategy.state_from_tree(tree["strategy"]), hof=HallOfFame.from_tree(tree["hof"]))
+
+    # -- one generation -------------------------------------------------------------------------
+    def _generation(self, s: dict[str, Any], started: float) -> tuple[dict[str, Any], GenerationStats]:
+        gen, seed = s["generation"], self.config.seed
+        strategy_state, genomes, parents = self.strategy.ask(s["strategy"], derive_rng(seed, gen, "ask"))
+        centre = self.strategy.mean(strategy_state)
+        candidates = list(genomes) + ([centre] if centre is not None else [])
+        ids = [genome_id(g) for g in candidates]
+        known = self.store.lookup(ids)
+        todo = [i for i, gid in enumerate(ids) if gid not in known and ids.index(gid) == i]
+        cached_rows = [
+            (i, gid, parents[i] if i < len(genomes) else (), known[gid].fitness)
+            for i, gid in enumerate(ids)
+            if gid in known or i not in todo
+        ]
+        new_steps, failed, eval_seconds = 0.0, 0, 0.0
+        if todo:
+            job = EvalJob(
+                self.config.problem,
+                s["context"],
+                [candidates[i] for i in todo],
+                [derive_seed(seed, "eval", int(ids[i], 16)) for i in todo],
+            )
+            for chunk in self.backend.run(job):
+                rows = []
+                per = chunk.wall_seconds / max(1, len(chunk.indices))
+                for j, result in zip(chunk.indices, chunk.results, strict=True):
+                    i = todo[j]
+                    rows.append(
+                        {
+                            "idx": i,
+                            "genome_id": ids[i],
+                            "genome": candidates[i],
+                            "parents": parents[i] if i < len(genomes) else (),
+                            "fitness": result.fitness,
+                            "error": result.error,
+                            "metrics": result.metrics,
+                            "wall_seconds": per,
+                            "aux": result.aux,
+                        }
+                    )
+                    known[ids[i]] = result
+                    new_steps += float(result.metrics.get("env_steps", 0.0))
+                    failed += result.error is not None
+                self.store.record_evaluations(gen, rows)
+                eval_seconds += chunk.wall_seconds
+                self.callback("chunk", {"generation": gen, "done": len(rows)})
+        # Rows for members whose result came from the store (or a duplicate in this batch).
+        cached_rows = [(i, gid, p, known[gid].fitness) for i, gid, p, _ in cached_rows]
+        if cached_rows:
+            self.store.record_cached(gen, cached_rows)
+
+        raw = np.array([known[gid].fitness for gid in ids], dtype=np.float64)
+        population_raw = raw[: len(genomes)]
+        scores = nan_to_worst(self.sign * population_raw)
+        strategy_state = self.strategy.tell(strategy_state, genomes, scores)
+
+        hof: HallOfFame = s["hof"]
+        for i, (gid, fitness) in enumerate(zip(ids, raw, strict=True)):
+            if math.isfinite(fitness):
+                hof.add(Entry(gid, float(fitness), self.sign * float(fitness), gen, candidates[i], s["context"]))
+        new_aux = [known[ids[i]].aux for i in todo]
+        context = self.problem.update_context(s["context"], new_aux)
+
+        finite = population_raw[np.isfinite(population_raw)]
+        best_idx = int(np.argmax(scores))
+        elapsed = s["wall_seconds"] + (time.perf_counter() - started)
+        stats = GenerationStats(
+            generation=gen,
+            best=float(population_raw[best_idx]) if finite.size else math.nan,
+            mean=float(finite.mean()) if finite.size else math.nan,
+            median=float(np.median(finite)) if finite.size else math.nan,
+            worst=float(finite[np.argmin(self.sign * finite)]) if finite.size else math.nan,
+            std=float(finite.std()) if finite.size else math.nan,
+            best_ever=hof.best.fitness if hof.best else math.nan,
+            centre=float(raw[-1]) if centre is not None else None,
+            evaluations=len(todo),
+            cached=len(ids) - len(todo),
+            failed=int(failed),
+            env_steps=new_steps,
+            eval_seconds=eval_seconds,
+            wall_seconds=elapsed,
+        )
+        target = self.config.stop.fitness
+        stopped = hof.best is not None and target is not None and self.sign * hof.best.fitness >= self.sign * target
+        new_state = {
+            "generation": gen + 1,
+            "strategy": strategy_state,
+            "hof": hof,
+            "context": context,
+            "env_steps": s["env_steps"] + new_steps,
+            "wall_seconds": elapsed,
+            "stopped_early": bool(stopped),
+        }
+        return new_state, stats
+
+    # -- the whole run --------------------------------------------------------------------------
+    def execute(self) -> RunResult:
+        tree = self.store.load_checkpoint()
+        s = self._fresh_state() if tree is None else self._from_tree(tree)
+        started = time.perf_counter()
+        base_wall = s["wall_seconds"]
+        self.callback(
+            "start",
+            {"generation": s["generation"], "generations": self.config.generations, "direction": self.problem.direction},
+        )
+        while s["generation"] < self.config.generations and not s["stopped_early"]:
+            s["wall_seconds"] = base_wall
+            s, stats = self._generation(s, started)
+            base_wall = s["wall_seconds"]
+            started = time.perf_counter()
+            self.store.save_checkpoint(s["generation"], self._to_tree(s), self.config.checkpoints_kept)
+            self.store.record_generation(stats.generation, asdict(stats))
+            self.store.write_json("hall_of_fame.json", _hof_summary(s["hof"]))
+            self.callback("generation", asdict(stats))
+        return self._finish(s, base_wall + (time.perf_counter() - started))
+
+    def _finish(self, s: dict[str, Any], wall: float) -> RunResult:
+        hof: HallOfFame = s["hof"]
+        best = hof.best
+        if best is None:
+            raise RuntimeError("every evaluation failed; nothing to report (see the run store's errors)")
+        existing = self.store.read_json("result.json")
+        if existing is not None and existing.get("best_genome_id") == best.genome_id:
+            test_score, test_scores = existing["test_score"], existing["test_scores"]
+        else:
+            params = SeedChainDecoder(self.problem.initial_params)(best.genome)
+            test = self.problem.test(
+                np.asarray(params), derive_seed(self.config.seed, "test"), self.config.test_episodes, best.context
+            )
+            test_score, test_scores = test.score, test.scores
+        counts = self.store.counts()
+        result = RunResult(
+            run_dir=str(self.store.path),
+            status="finished",
+            best_fitness=best.fitness,
+            test_score=float(test_score),
+            test_scores=[float(x) for x in test_scores],
+            generations=int(s["generation"]),
+            evaluations=counts["evaluations"],
+            failed=counts["failed"],
+            env_steps=float(s["env_steps"]),
+            wall_seconds=float(wall),
+            best_genome_id=best.genome_id,
+            stopped_early=bool(s["stopped_early"]),
+        )
+        self.store.write_json("result.json", asdict(result))
+        self.callback("finish", asdict(result))
+        return result
+
+
+def _hof_summary(hof: HallOfFame) -> dict[str, Any]:
+    return {
+        "size": hof.size,
+        "entries": [
+            {
+                "rank": k + 1,
+                "genome_id": e.genome_id,
+                "fitness": e.fitness,
+                "generation": e.generation,
+                "encoding": "seed_chain" if isinstance(e.genome, SeedChain) else "vector",
+            }
+            for k, e in enumerate(hof)
+        ],
+    }
+
+
+def _run_in(store: RunStore, config: RunConfig, backend: Backend | None, callback: Callback | None) -> RunResult:
+    own = backend is None
+    backend = backend or make_backend(config.backend, config.workers)
+    try:
+        return _Loop(config, store, backend, callback).execute()
+    finally:
+        if own:
+            backend.close()
+        store.close()
+
+
+def run(
+    config: RunConfig,
+    run_dir: str | Path,
+    backend: Backend | None = None,
+    callback: Callback | None = None,
+) -> RunResult:
+    """Run ``config`` into a new run directory.
+
+    >>> cfg = RunConfig(problem={"kind": "function", "name": "sphere", "dim": 2},
+    ...                 strategy={"name": "cma_es"}, generations=3)
+    >>> import tempfile; result = run(cfg, tempfile.mkdtemp() + "/r")
+    >>> result.generations
+    3
+    """
+    meta = {"seed": config.seed, "created": time.time(), "versions": _versions()}
+    config_yaml = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    store = RunStore.create(Path(run_dir), config_yaml, meta)
+    return _run_in(store, config, backend, callback)
+
+
+def resume(run_dir: str | Path, backend: Backend | None = None, callback: Callback | None = None) -> RunResult:
+    """Continue a run from its last checkpoint (a finished run returns its result again)."""
+    store = RunStore.open(Path(run_dir))
+    config = load_run_config(store)
+    return _run_in(store, config, backend, callback)

@@ -1,0 +1,120 @@
+"""The strategy contract: ask/tell over an explicit, serialisable state.
+
+A strategy object holds only hyperparameters (its typed config), the problem
+dimension and the problem's parameter initialiser. Everything that changes
+lives in the ``state`` value returned by :meth:`Strategy.init`, :meth:`ask`
+and :meth:`tell`; state is a tree of dicts, lists and arrays that
+:mod:`evoforge.core.state_io` saves and restores exactly. Randomness comes in
+as an explicit generator, derived by the caller from (seed, generation, purpose).
+
+Strategies always maximise. They never log or print.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from evoforge.core.genome import Genome
+
+__all__ = ["Strategy", "StrategyConfig", "Asked", "register_strategy", "get_strategy", "STRATEGIES"]
+
+State = dict[str, Any]
+InitParams = Callable[[np.random.Generator], np.ndarray]
+
+
+class StrategyConfig(BaseModel):
+    """Hyperparameters shared by every strategy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    population_size: int = Field(64, ge=2, description="Individuals asked for per generation.")
+
+
+class Asked(tuple):
+    """``(state, genomes, parents)`` from :meth:`Strategy.ask`.
+
+    ``parents[i]`` is a tuple of the content ids the i-th genome was made from
+    (empty for individuals drawn from scratch or from a search distribution).
+    """
+
+    def __new__(cls, state: State, genomes: list[Genome], parents: list[tuple[str, ...]]):
+        return super().__new__(cls, (state, genomes, parents))
+
+
+class Strategy(ABC):
+    """Base class of every search strategy.
+
+    Example (any registered strategy works the same way)::
+
+        strategy = get_strategy("open_es")(OpenESConfig(), dim=10, init_params=lambda r: r.normal(size=10))
+        state = strategy.init(np.random.default_rng(0))
+        state, genomes, _ = strategy.ask(state, np.random.default_rng(1))
+        state = strategy.tell(state, genomes, fitness)
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[StrategyConfig]]
+
+    def __init__(self, config: StrategyConfig, dim: int, init_params: InitParams):
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}")
+        if dim < 1:
+            raise ValueError(f"dimension must be >= 1, got {dim}")
+        self.config = config
+        self.dim = int(dim)
+        self.init_params = init_params
+
+    @property
+    def population_size(self) -> int:
+        return self.config.population_size
+
+    @abstractmethod
+    def init(self, rng: np.random.Generator) -> State:
+        """The initial state."""
+
+    @abstractmethod
+    def ask(self, state: State, rng: np.random.Generator) -> Asked:
+        """Propose a generation: ``Asked(state, genomes, parents)``."""
+
+    @abstractmethod
+    def tell(self, state: State, genomes: list[Genome], fitness: np.ndarray) -> State:
+        """Update from the fitness (finite, to maximise) of the genomes just asked for."""
+
+    def state_to_tree(self, state: State) -> State:
+        """State as a tree :func:`evoforge.core.state_io.save_state` can write."""
+        return state
+
+    def state_from_tree(self, tree: State) -> State:
+        """Inverse of :meth:`state_to_tree`."""
+        return tree
+
+    def mean(self, state: State) -> np.ndarray | None:
+        """The centre of the search distribution, for strategies that have one."""
+        return None
+
+
+STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator adding a strategy to the registry under ``cls.name``."""
+    if cls.name in STRATEGIES:
+        raise ValueError(f"strategy {cls.name!r} is registered twice")
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def get_strategy(name: str) -> type[Strategy]:
+    """The strategy class registered as ``name``; ``KeyError`` with the known names otherwise."""
+    import evoforge.strategies  # noqa: F401  (fills the registry)
+
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        known = ", ".join(sorted(STRATEGIES))
+        raise KeyError(f"unknown strategy {name!r} (known: {known})") from None

@@ -1,0 +1,17 @@
+"""Problems: what fitness means. Importing this fills the registry."""
+
+from evoforge.problems.base import PROBLEMS, EvalResult, Problem, ProblemConfig, TestResult
+from evoforge.problems.functions import FunctionConfig, FunctionProblem
+from evoforge.problems.gym import GymConfig, GymProblem
+
+__all__ = [
+    "PROBLEMS",
+    "EvalResult",
+    "FunctionConfig",
+    "FunctionProblem",
+    "GymConfig",
+    "GymProblem",
+    "Problem",
+    "ProblemConfig",
+    "TestResult",
+]

@@ -1,0 +1,299 @@
+"""Policy search on any Gymnasium environment.
+
+Fitness is the mean undiscounted return over ``episodes`` episodes. A whole
+batch of policies is rolled out together: P policies x E episodes occupy
+P*E environment slots that step in lockstep, with one batched forward pass
+for all policies per step.
+
+* CartPole has a native NumPy vector environment in Gymnasium; it is used
+  directly, each slot's initial state set from that slot's own seed exactly
+  as the single environment would draw it.
+* Any other environment runs as a list of ordinary environments where only
+  the slots whose episode is still running are stepped (finished slots cost
+  nothing, unlike a fixed-shape vector env). Spread over worker processes by
+  the process backend, this uses every core.
+
+Every slot's episode is seeded from its individual's seed, so an individual's
+return never depends on which other individuals share the batch or the worker.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from pydantic import Field, field_validator
+
+from evoforge.core.rng import derive_seed
+from evoforge.problems.base import Context, EvalResult, Problem, ProblemConfig, TestResult, register_problem
+from evoforge.problems.policy import MLPPolicy, PolicyConfig
+
+__all__ = ["GymConfig", "GymProblem", "check_env_id"]
+
+_NATIVE = {"CartPole-v0", "CartPole-v1"}
+_OBS_CLIP = 5.0
+
+
+class GymConfig(ProblemConfig):
+    """Evolve an MLP policy for a Gymnasium environment."""
+
+    kind: Literal["gym"] = "gym"
+    env_id: str = Field(..., description="Gymnasium environment id, e.g. 'CartPole-v1'.")
+    env_kwargs: dict[str, Any] = Field({}, description="Keyword arguments for gymnasium.make.")
+    episodes: int = Field(1, ge=1, description="Episodes per fitness evaluation (fitness = mean return).")
+    max_episode_steps: int | None = Field(None, ge=1, description="Override the environment's time limit.")
+    policy: PolicyConfig = Field(PolicyConfig(), description="The policy network.")
+    vectorization: Literal["auto", "native", "list"] = Field(
+        "auto", description="'native' uses Gymnasium's NumPy vector env (CartPole); 'auto' picks it when available."
+    )
+
+    @field_validator("env_id")
+    @classmethod
+    def _known_env(cls, value: str) -> str:
+        check_env_id(value)
+        return value
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise ``ValueError`` with one readable line if ``env_id`` cannot be made here."""
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as exc:
+        raise ValueError(f"unknown environment id {env_id!r} ({exc})") from None
+
+
+def _space_info(env: gym.Env) -> tuple[int, int, str, Any, Any]:
+    obs_space, act_space = env.observation_space, env.action_space
+    if not isinstance(obs_space, spaces.Box):
+        raise ValueError(f"observation space {obs_space} is not supported (a Box is needed)")
+    obs_dim = int(np.prod(obs_space.shape))
+    if isinstance(act_space, spaces.Discrete):
+        return obs_dim, int(act_space.n), "discrete", None, None
+    if isinstance(act_space, spaces.Box):
+        return obs_dim, int(np.prod(act_space.shape)), "continuous", act_space.low.ravel(), act_space.high.ravel()
+    raise ValueError(f"action space {act_space} is not supported (Discrete or Box needed)")
+
+
+@register_problem
+class GymProblem(Problem):
+    """Mean episode return of an MLP policy on a Gymnasium environment (maximised)."""
+
+    kind = "gym"
+    config_class = GymConfig
+    direction = "maximize"
+    config: GymConfig
+
+    def __init__(self, config: GymConfig):
+        super().__init__(config)
+        check_env_id(config.env_id)
+        self._probe = self._make(None)
+        obs_dim, act_dim, action, low, high = _space_info(self._probe)
+        self.policy = MLPPolicy(obs_dim, act_dim, config.policy, action, low, high)
+        self._obs_shape = self._probe.observation_space.shape
+        native = config.env_id in _NATIVE and not config.env_kwargs
+        if config.vectorization == "native" and not native:
+            raise ValueError(f"{config.env_id} has no native vector environment in evoforge")
+        self._native = native and config.vectorization != "list"
+        self._envs: list[gym.Env] = []
+        self._vec: dict[int, gym.vector.VectorEnv] = {}
+
+    # -- environments ----------------------------------------------------------------------------
+    def _make(self, render_mode: str | None) -> gym.Env:
+        kwargs = dict(self.config.env_kwargs)
+        if self.config.max_episode_steps is not None:
+            kwargs["max_episode_steps"] = self.config.max_episode_steps
+        if render_mode is not None:
+            kwargs["render_mode"] = render_mode
+        return gym.make(self.config.env_id, **kwargs)
+
+    def _list_envs(self, n: int) -> list[gym.Env]:
+        while len(self._envs) < n:
+            self._envs.append(self._make(None))
+        return self._envs[:n]
+
+    def _native_env(self, n: int) -> gym.vector.VectorEnv:
+        if n not in self._vec:
+            kwargs = {}
+            if self.config.max_episode_steps is not None:
+                kwargs["max_episode_steps"] = self.config.max_episode_steps
+            self._vec[n] = gym.make_vec(
+                self.config.env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs
+            )
+        return self._vec[n]
+
+    # -- the problem interface ------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return self.policy.n_params
+
+    def initial_params(self, rng: np.random.Generator) -> np.ndarray:
+        return self.policy.initial_params(rng)
+
+    def initial_context(self) -> Context:
+        if not self.config.policy.obs_norm:
+            return {}
+        d = self.policy.obs_dim
+        return {"obs_sum": np.zeros(d), "obs_sumsq": np.zeros(d), "obs_count": 0.0}
+
+    def update_context(self, context: Context, aux: list[dict[str, np.ndarray]]) -> Context:
+        if not self.config.policy.obs_norm:
+            return context
+        total, sumsq, count = context["obs_sum"].copy(), context["obs_sumsq"].copy(), context["obs_count"]
+        for item in aux:  # in population order, so the sum is the same on every backend
+            if "obs_sum" in item:
+                total += item["obs_sum"]
+                sumsq += item["obs_sumsq"]
+                count += float(item["obs_count"])
+        return {"obs_sum": total, "obs_sumsq": sumsq, "obs_count": count}
+
+    def _normaliser(self, context: Context) -> tuple[np.ndarray, np.ndarray] | None:
+        if not self.config.policy.obs_norm:
+            return None
+        count = context["obs_count"]
+        if count < 2:
+            return np.zeros(self.policy.obs_dim, np.float32), np.ones(self.policy.obs_dim, np.float32)
+        mean = context["obs_sum"] / count
+        var = np.maximum(context["obs_sumsq"] / count - mean**2, 1e-8)
+        return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
+
+    def evaluate(self, params: np.ndarray, seeds: np.ndarray, context: Context) -> list[EvalResult]:
+        params = np.atleast_2d(params)
+        n, e = params.shape[0], self.config.episodes
+        slot_seeds = [derive_seed(int(s), k) for s in seeds for k in range(e)]
+        returns, steps, obs_stats = self.rollout(params, slot_seeds, e, context)
+        results = []
+        for i in range(n):
+            r = returns[i]
+            aux = {}
+            if obs_stats is not None:
+                aux = {"obs_sum": obs_stats[0][i], "obs_sumsq": obs_stats[1][i], "obs_count": obs_stats[2][i]}
+            fitness = float(r.mean())
+            error = None if math.isfinite(fitness) else "non-finite return"
+            results.append(
+                EvalResult(
+                    fitness if error is None else math.nan,
+                    {"env_steps": float(steps[i].sum()), "return_std": float(r.std())},
+                    error,
+                    aux,
+                )
+            )
+        return results
+
+    def test(self, params: np.ndarray, seed: int, cases: int, context: Context) -> TestResult:
+        slot_seeds = [derive_seed(seed, "test", k) for k in range(cases)]
+        returns, steps, _ = self.rollout(params[None, :], slot_seeds, cases, context)
+        scores = [float(x) for x in returns[0]]
+        return TestResult(float(np.mean(scores)), scores, {"env_steps": float(steps.sum())})
+
+    # -- rollouts -------------------------------------------------------------------------------
+    def rollout(
+        self, params: np.ndarray, slot_seeds: list[int], episodes: int, context: Context
+    ) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+        """Run one episode per slot; return per-(policy, episode) returns and valid step counts."""
+        n_pol = params.shape[0]
+        n = n_pol * episodes
+        layers = self.policy.unflatten(params)
+        norm = self._normaliser(context)
+        collect = self.config.policy.obs_norm
+        d = self.policy.obs_dim
+        sums = np.zeros((n_pol, d)) if collect else None
+        sumsq = np.zeros((n_pol, d)) if collect else None
+        returns = np.zeros(n)
+        steps = np.zeros(n, dtype=np.int64)
+        alive = np.ones(n, dtype=bool)
+        if self._native:
+            step_fn, obs = self._start_native(n, slot_seeds)
+        else:
+            step_fn, obs = self._start_list(n, slot_seeds)
+        while True:
+            if collect:
+                o = obs.reshape(n_pol, episodes, d).astype(np.float64)
+                mask = alive.reshape(n_pol, episodes, 1)
+                sums += (o * mask).sum(axis=1)
+                sumsq += (o * o * mask).sum(axis=1)
+            x = obs.reshape(n_pol, episodes, d)
+            if norm is not None:
+                x = np.clip((x - norm[0]) / norm[1], -_OBS_CLIP, _OBS_CLIP)
+            actions = self.policy.act(layers, x)
+            actions = actions.reshape(n, *actions.shape[2:])
+            obs, reward, done = step_fn(actions, alive)
+            returns += np.where(alive, reward, 0.0)
+            steps += alive
+            alive &= ~done
+            if not alive.any():
+                break
+        shape = (n_pol, episodes)
+        stats = None
+        if collect:
+            counts = steps.reshape(shape).sum(axis=1).astype(np.float64)
+            stats = (sums, sumsq, counts)
+        return returns.reshape(shape), steps.reshape(shape), stats
+
+    def _start_native(self, n: int, slot_seeds: list[int]):
+        venv = self._native_env(n)
+        venv.reset(seed=0)
+        base = venv.unwrapped
+        # Each slot starts where the single CartPole env would with that slot's seed.
+        single = self._probe
+        state = np.empty((4, n))
+        for j, seed in enumerate(slot_seeds):
+            single.reset(seed=seed)
+            state[:, j] = single.unwrapped.state
+        base.state = state
+
+        def step(actions: np.ndarray, alive: np.ndarray):
+            obs, reward, terminated, truncated, _ = venv.step(actions)
+            return obs, reward, terminated | truncated
+
+        return step, state.T.astype(np.float32)
+
+    def _start_list(self, n: int, slot_seeds: list[int]):
+        envs = self._list_envs(n)
+        obs = np.stack([np.asarray(env.reset(seed=s)[0], np.float32).ravel() for env, s in zip(envs, slot_seeds)])
+        reward = np.zeros(n)
+        done = np.zeros(n, dtype=bool)
+
+        def step(actions: np.ndarray, alive: np.ndarray):
+            reward[:] = 0.0
+            for j in np.flatnonzero(alive):
+                o, r, term, trunc, _ = envs[j].step(actions[j])
+                obs[j] = np.asarray(o, np.float32).ravel()
+                reward[j] = r
+                done[j] = term or trunc
+            return obs, reward, done.copy()
+
+        return step, obs
+
+    # -- rendering ------------------------------------------------------------------------------
+    def play(
+        self, params: np.ndarray, seed: int, episodes: int, context: Context, render: bool = False
+    ) -> tuple[list[float], list[np.ndarray]]:
+        """Run the policy one episode at a time on a single env; return returns and frames."""
+        if render and not os.environ.get("DISPLAY"):
+            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless: render offscreen, no window
+        env = self._make("rgb_array" if render else None)
+        layers = self.policy.unflatten(params[None, :])
+        norm = self._normaliser(context)
+        returns, frames = [], []
+        try:
+            for k in range(episodes):
+                obs, _ = env.reset(seed=derive_seed(seed, "play", k))
+                total, done = 0.0, False
+                while not done:
+                    if render:
+                        frames.append(env.render())
+                    x = np.asarray(obs, np.float32).reshape(1, 1, -1)
+                    if norm is not None:
+                        x = np.clip((x - norm[0]) / norm[1], -_OBS_CLIP, _OBS_CLIP)
+                    action = self.policy.act(layers, x)[0, 0]
+                    obs, r, term, trunc, _ = env.step(action)
+                    total += float(r)
+                    done = term or trunc
+                returns.append(total)
+        finally:
+            env.close()
+        return returns, frames

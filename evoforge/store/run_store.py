@@ -1,0 +1,254 @@
+"""The run store: one directory per run.
+
+```
+RUN_DIR/
+  config.yaml          the resolved config (every default filled in)
+  meta.json            seed, package versions, creation time
+  evoforge.sqlite      every individual of every generation, and per-generation statistics
+  checkpoints/         the loop state after each generation (the last few are kept)
+  hall_of_fame.json    the k best ever seen (human-readable copy of the checkpoint's)
+  result.json          written once the run has finished: the test score and totals
+```
+
+SQLite runs in WAL mode and every chunk of results is committed as it
+arrives, so a kill -9 loses at most the evaluations in flight. The checkpoint
+is the authority on where the loop stands; it is written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evoforge.core.genome import Genome, genome_to_blob
+from evoforge.core.state_io import atomic_write_text, load_state, save_state
+
+__all__ = ["RunStore", "StoredEvaluation"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS individuals (
+    generation INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    genome_id TEXT NOT NULL,
+    parents TEXT NOT NULL,
+    cached INTEGER NOT NULL,
+    fitness REAL,
+    error TEXT,
+    metrics TEXT,
+    wall_seconds REAL,
+    encoding TEXT,
+    genome BLOB,
+    aux BLOB,
+    created REAL NOT NULL,
+    PRIMARY KEY (generation, idx)
+);
+CREATE INDEX IF NOT EXISTS individuals_genome ON individuals (genome_id, cached);
+CREATE TABLE IF NOT EXISTS generations (
+    generation INTEGER PRIMARY KEY,
+    stats TEXT NOT NULL
+);
+"""
+
+_CHECKPOINT = re.compile(r"gen_(\d{6})\.npz$")
+
+
+class StoredEvaluation:
+    """What the store knows about one evaluated genome."""
+
+    __slots__ = ("fitness", "error", "metrics", "aux")
+
+    def __init__(self, fitness: float, error: str | None, metrics: dict, aux: dict[str, np.ndarray]):
+        self.fitness, self.error, self.metrics, self.aux = fitness, error, metrics, aux
+
+
+def _aux_to_blob(aux: dict[str, np.ndarray]) -> bytes | None:
+    if not aux:
+        return None
+    buffer = io.BytesIO()
+    np.savez(buffer, **{k: np.asarray(v) for k, v in aux.items()})
+    return buffer.getvalue()
+
+
+def _blob_to_aux(blob: bytes | None) -> dict[str, np.ndarray]:
+    if not blob:
+        return {}
+    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+class RunStore:
+    """Reads and writes one run directory."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.checkpoint_dir = self.path / "checkpoints"
+        self._db: sqlite3.Connection | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: Path, config_yaml: str, meta: dict[str, Any]) -> RunStore:
+        path = Path(path)
+        if (path / "config.yaml").exists():
+            raise FileExistsError(f"{path} already holds a run; use 'evoforge resume {path}'")
+        path.mkdir(parents=True, exist_ok=True)
+        store = cls(path)
+        store.checkpoint_dir.mkdir(exist_ok=True)
+        atomic_write_text(path / "meta.json", json.dumps(meta, indent=2) + "\n")
+        store.db  # creates the schema
+        # config.yaml is written last: its presence marks a complete run directory.
+        atomic_write_text(path / "config.yaml", config_yaml)
+        return store
+
+    @classmethod
+    def open(cls, path: Path) -> RunStore:
+        path = Path(path)
+        if not (path / "config.yaml").is_file():
+            raise FileNotFoundError(f"{path} is not an evoforge run directory (no config.yaml)")
+        return cls(path)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = sqlite3.connect(self.path / "evoforge.sqlite", timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def read_config_yaml(self) -> str:
+        return (self.path / "config.yaml").read_text()
+
+    # -- individuals ----------------------------------------------------------------------------
+    def lookup(self, genome_ids: list[str]) -> dict[str, StoredEvaluation]:
+        """Evaluations already stored for any of ``genome_ids``."""
+        found: dict[str, StoredEvaluation] = {}
+        unique = list(dict.fromkeys(genome_ids))
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(
+                f"SELECT genome_id, fitness, error, metrics, aux FROM individuals "
+                f"WHERE cached = 0 AND genome_id IN ({marks})",
+                part,
+            )
+            for gid, fitness, error, metrics, aux in rows:
+                found[gid] = StoredEvaluation(
+                    float("nan") if fitness is None else fitness,
+                    error,
+                    json.loads(metrics) if metrics else {},
+                    _blob_to_aux(aux),
+                )
+        return found
+
+    def record_evaluations(self, generation: int, rows: list[dict[str, Any]]) -> None:
+        """Insert evaluated individuals (one transaction)."""
+        now = time.time()
+        values = []
+        for r in rows:
+            encoding, blob = genome_to_blob(r["genome"])
+            fitness = r["fitness"]
+            values.append(
+                (
+                    generation,
+                    r["idx"],
+                    r["genome_id"],
+                    json.dumps(list(r["parents"])),
+                    0,
+                    None if fitness != fitness else fitness,
+                    r["error"],
+                    json.dumps(r["metrics"]),
+                    r["wall_seconds"],
+                    encoding,
+                    blob,
+                    _aux_to_blob(r["aux"]),
+                    now,
+                )
+            )
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO individuals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", values
+            )
+
+    def record_cached(self, generation: int, rows: list[tuple[int, str, tuple[str, ...], float]]) -> None:
+        """Insert population members whose fitness came from an earlier evaluation."""
+        now = time.time()
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO individuals "
+                "(generation, idx, genome_id, parents, cached, fitness, created) VALUES (?,?,?,?,1,?,?)",
+                [(generation, i, g, json.dumps(list(p)), None if f != f else f, now) for i, g, p, f in rows],
+            )
+
+    def genome_of(self, genome_id: str) -> Genome | None:
+        from evoforge.core.genome import blob_to_genome
+
+        row = self.db.execute(
+            "SELECT encoding, genome FROM individuals WHERE genome_id = ? AND cached = 0 LIMIT 1", (genome_id,)
+        ).fetchone()
+        return None if row is None else blob_to_genome(row[0], row[1])
+
+    # -- generations and checkpoints ------------------------------------------------------------
+    def record_generation(self, generation: int, stats: dict[str, Any]) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO generations VALUES (?, ?)", (generation, json.dumps(stats))
+            )
+
+    def generation_stats(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT stats FROM generations ORDER BY generation")
+        return [json.loads(r[0]) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        evaluated, failed = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(fitness IS NULL), 0) FROM individuals WHERE cached = 0"
+        ).fetchone()
+        return {"evaluations": int(evaluated), "failed": int(failed)}
+
+    def save_checkpoint(self, generation: int, tree: dict[str, Any], keep: int) -> None:
+        """Write the loop state reached after ``generation`` generations; prune old checkpoints."""
+        self.checkpoint_dir.mkdir(exist_ok=True)
+        save_state(self.checkpoint_dir / f"gen_{generation:06d}.npz", tree)
+        for old in self._checkpoints()[:-keep]:
+            old.unlink(missing_ok=True)
+
+    def _checkpoints(self) -> list[Path]:
+        if not self.checkpoint_dir.is_dir():
+            return []
+        return sorted(p for p in self.checkpoint_dir.iterdir() if _CHECKPOINT.match(p.name))
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        """The most recent readable checkpoint, or None for a run that has not finished a generation."""
+        for path in reversed(self._checkpoints()):
+            try:
+                return load_state(path)
+            except (OSError, ValueError, KeyError):
+                continue  # a torn file cannot happen with atomic writes, but never trust the disk blindly
+        return None
+
+    # -- results --------------------------------------------------------------------------------
+    def write_json(self, name: str, data: Any) -> None:
+        atomic_write_text(self.path / name, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+    def read_json(self, name: str) -> Any | None:
+        path = self.path / name
+        return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,18 @@
+"""Search strategies, one module per algorithm; importing this fills the registry."""
+
+from evoforge.strategies.cma_es import CMAES, CMAESConfig, SepCMAES
+from evoforge.strategies.ga import GA, GAConfig
+from evoforge.strategies.open_es import OpenES, OpenESConfig
+from evoforge.strategies.random_search import RandomSearch, RandomSearchConfig
+
+__all__ = [
+    "CMAES",
+    "CMAESConfig",
+    "GA",
+    "GAConfig",
+    "OpenES",
+    "OpenESConfig",
+    "RandomSearch",
+    "RandomSearchConfig",
+    "SepCMAES",
+]
