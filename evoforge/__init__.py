@@ -14,4 +14,13 @@ from evoforge.core.strategy import STRATEGIES, Strategy, StrategyConfig, get_str
 
 __version__ = "0.1.0"
 
-__all__ = ["RunConfig", "RunResult", "STRATEGIES", "Strategy", "StrategyConfig", "get_strategy", "resume", "run"]
+__all__ = [
+    "RunConfig",
+    "RunResult",
+    "STRATEGIES",
+    "Strategy",
+    "StrategyConfig",
+    "get_strategy",
+    "resume",
+    "run",
+]

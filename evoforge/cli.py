@@ -18,7 +18,14 @@ import typer
 import yaml
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="evoforge: neuroevolution toolkit.")
@@ -37,9 +44,16 @@ def _fail(message: str) -> None:
 
 
 # -- configs --------------------------------------------------------------------------------------
-def load_config(path: Path, overrides: list[str], seed: int | None = None, extra: dict[str, Any] | None = None):
+def load_config(
+    path: Path, overrides: list[str], seed: int | None = None, extra: dict[str, Any] | None = None
+):
     """Read, override and validate a YAML config; raise UserError with one line on any problem."""
-    from evoforge.core.config import ConfigError, RunConfig, apply_overrides, format_validation_error
+    from evoforge.core.config import (
+        ConfigError,
+        RunConfig,
+        apply_overrides,
+        format_validation_error,
+    )
 
     if not path.is_file():
         _fail(f"config file not found: {path}")
@@ -101,11 +115,18 @@ class _ProgressView:
             )
             self.progress.start()
             self.task = self.progress.add_task(
-                "evolve", total=data["generations"], completed=data["generation"], best="-", mean="-"
+                "evolve",
+                total=data["generations"],
+                completed=data["generation"],
+                best="-",
+                mean="-",
             )
         elif event == "generation" and self.progress is not None:
             self.progress.update(
-                self.task, completed=data["generation"] + 1, best=_fmt(data["best_ever"]), mean=_fmt(data["mean"])
+                self.task,
+                completed=data["generation"] + 1,
+                best=_fmt(data["best_ever"]),
+                mean=_fmt(data["mean"]),
             )
         elif event == "finish" and self.progress is not None:
             self.progress.stop()
@@ -222,7 +243,9 @@ def summarise(run_dir: Path) -> dict[str, Any]:
         "strategy": cfg["strategy"]["name"],
         "problem": cfg["problem"],
         "seed": cfg["seed"],
-        "best_fitness": result["best_fitness"] if result else (hof["entries"][0]["fitness"] if hof["entries"] else None),
+        "best_fitness": result["best_fitness"]
+        if result
+        else (hof["entries"][0]["fitness"] if hof["entries"] else None),
         "test_score": result["test_score"] if result else None,
         "test_scores": result["test_scores"] if result else None,
         "generations": len(stats),
@@ -249,8 +272,18 @@ def show(
         print(json.dumps(summary, indent=2))
         return
     table = Table(title=f"evoforge run {run_dir}", show_header=False)
-    for key in ("status", "strategy", "seed", "best_fitness", "test_score", "generations", "evaluations",
-                "failed", "env_steps", "wall_seconds"):
+    for key in (
+        "status",
+        "strategy",
+        "seed",
+        "best_fitness",
+        "test_score",
+        "generations",
+        "evaluations",
+        "failed",
+        "env_steps",
+        "wall_seconds",
+    ):
         value = summary[key]
         table.add_row(key, _fmt(value) if isinstance(value, float) else str(value))
     table.add_row("problem", json.dumps(summary["problem"]))
@@ -350,10 +383,10 @@ def main() -> None:
     except KeyboardInterrupt:
         console.print("interrupted: resume with 'evoforge resume RUN_DIR'")
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:
+        # Usage errors (unknown command or option, bad option value) from typer's click layer;
+        # typer >= 0.29 vendors click, older versions use the click package: match by duck type.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             console.print(f"[red]evoforge: error:[/] {exc.format_message()}", highlight=False, soft_wrap=True)
             sys.exit(EXIT_USAGE)
         raise

@@ -15,10 +15,11 @@ DEMO_CONFIG = {
     "name": "demo-cartpole",
     "seed": 0,
     "generations": 30,
-    "strategy": {"name": "open_es", "population_size": 64, "sigma": 0.1, "learning_rate": 0.05},
-    "problem": {"kind": "gym", "env_id": "CartPole-v1", "episodes": 5, "policy": {"hidden": [16]}},
+    "strategy": {"name": "open_es", "population_size": 64, "sigma": 0.5, "learning_rate": 0.2},
+    "problem": {"kind": "gym", "env_id": "CartPole-v1", "episodes": 10, "policy": {"hidden": [16]}},
     "stop": {"fitness": 500.0},
     "test_episodes": 10,
+    "validation_episodes": 20,
 }
 
 
@@ -32,7 +33,7 @@ def run_demo(out_dir: Path, console: Console) -> None:
         Panel.fit(
             "[bold]evoforge demo[/]: evolving the weights of a 4-16-2 MLP that balances CartPole-v1 "
             "with OpenAI-ES (Salimans et al. 2017): 64 perturbed policies a generation, each scored on "
-            "5 episodes, all 320 episodes stepped together in one vectorised environment.",
+            "10 episodes, all 640 episodes stepped together in one vectorised environment.",
             border_style="cyan",
         )
     )
@@ -57,8 +58,9 @@ def run_demo(out_dir: Path, console: Console) -> None:
     console.print(table)
     summary = summarise(out_dir)
     console.print(
-        f"[bold green]test score {_fmt(result.test_score)}[/] (solved means >= 475) after {summary['generations']} "
-        f"generations, {summary['evaluations']} evaluations, {int(summary['env_steps'])} environment steps, "
+        f"[bold green]test score {_fmt(result.test_score)}[/] (solved means >= 475) "
+        f"after {summary['generations']} generations, {summary['evaluations']} evaluations, "
+        f"{int(summary['env_steps'])} environment steps, "
         f"{summary['wall_seconds']:.2f} s"
     )
     problem, params, best, _ = _best_policy(out_dir)

@@ -71,7 +71,11 @@ def _failure(exc: BaseException) -> EvalResult:
 
 
 def evaluate_chunk(
-    problem_config: ProblemConfig, context: dict, genomes: list[Genome], seeds: list[int], indices: list[int]
+    problem_config: ProblemConfig,
+    context: dict,
+    genomes: list[Genome],
+    seeds: list[int],
+    indices: list[int],
 ) -> ChunkResult:
     """Evaluate one chunk. A batch that raises is retried one individual at a time,
     so one failing candidate is recorded as failed and the others still count."""
@@ -115,7 +119,7 @@ class Backend(ABC):
     def run(self, job: EvalJob) -> Iterator[ChunkResult]:
         """Yield the results of every individual of ``job``, chunk by chunk, in completion order."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook: most backends hold nothing)
         """Release workers."""
 
     def __enter__(self) -> Backend:

@@ -20,4 +20,6 @@ class SerialBackend(Backend):
 
     def run(self, job: EvalJob) -> Iterator[ChunkResult]:
         if job.genomes:
-            yield evaluate_chunk(job.problem, job.context, job.genomes, job.seeds, list(range(len(job.genomes))))
+            yield evaluate_chunk(
+                job.problem, job.context, job.genomes, job.seeds, list(range(len(job.genomes)))
+            )

@@ -25,7 +25,8 @@ class StopConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     fitness: float | None = Field(
-        None, description="Stop once the best fitness reaches this value (in the problem's direction)."
+        None,
+        description="Stop once the best fitness reaches this value (in the problem's direction).",
     )
 
 
@@ -43,11 +44,21 @@ class RunConfig(BaseModel):
     name: str = Field("run", description="A label for the run.")
     seed: int = Field(0, ge=0, description="The run seed; every random draw derives from it.")
     generations: int = Field(50, ge=1, description="Generations to run (at most).")
-    strategy: dict[str, Any] = Field(..., description="'name' of a registered strategy plus its hyperparameters.")
+    strategy: dict[str, Any] = Field(
+        ..., description="'name' of a registered strategy plus its hyperparameters."
+    )
     problem: ProblemSpec = Field(..., description="What fitness means; 'kind' selects the problem.")
     stop: StopConfig = Field(StopConfig(), description="Early stopping.")
     hall_of_fame: int = Field(10, ge=1, description="How many of the best individuals to keep.")
     test_episodes: int = Field(10, ge=1, description="Fresh cases the best individual is re-evaluated on.")
+    validation_episodes: int = Field(
+        0,
+        ge=0,
+        description="If > 0, hall-of-fame members are re-evaluated on this many fresh validation cases "
+        "(never the test cases); the reported individual is the best on validation, and stop.fitness "
+        "must also be reached on validation. Guards against a lucky training score (Such et al. 2017 "
+        "re-evaluate their elite candidates the same way).",
+    )
     backend: Literal["serial", "process"] = Field("serial", description="Where evaluations run.")
     workers: int = Field(1, ge=1, description="Worker processes for the process backend.")
     checkpoints_kept: int = Field(3, ge=1, description="Most recent per-generation checkpoints kept on disk.")

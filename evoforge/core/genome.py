@@ -21,7 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Genome", "SeedChain", "SeedChainDecoder", "genome_id", "genome_to_blob", "blob_to_genome"]
+__all__ = [
+    "Genome",
+    "SeedChain",
+    "SeedChainDecoder",
+    "genome_id",
+    "genome_to_blob",
+    "blob_to_genome",
+]
 
 
 @dataclass(frozen=True)

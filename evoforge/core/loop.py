@@ -23,7 +23,7 @@ import math
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ class RunResult:
     wall_seconds: float
     best_genome_id: str
     stopped_early: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    validation_score: float | None = None
 
 
 def load_run_config(store: RunStore) -> RunConfig:
@@ -107,7 +107,9 @@ class _Loop:
         self.problem: Problem = build_problem(config.problem)
         self.sign = 1.0 if self.problem.direction == "maximize" else -1.0
         strategy_class = get_strategy(config.strategy["name"])
-        self.strategy: Strategy = strategy_class(config.strategy_config(), self.problem.dim, self.problem.initial_params)
+        self.strategy: Strategy = strategy_class(
+            config.strategy_config(), self.problem.dim, self.problem.initial_params
+        )
 
     # -- state ----------------------------------------------------------------------------------
     def _fresh_state(self) -> dict[str, Any]:
@@ -119,13 +121,46 @@ class _Loop:
             "env_steps": 0.0,
             "wall_seconds": 0.0,
             "stopped_early": False,
+            "validated": {},
         }
+
+    def _validate(self, entry: Entry) -> float:
+        params = SeedChainDecoder(self.problem.initial_params)(entry.genome)
+        seed = derive_seed(self.config.seed, "validate")
+        return self.problem.test(
+            np.asarray(params), seed, self.config.validation_episodes, entry.context
+        ).score
+
+    def _validate_hof(self, s: dict[str, Any], only_reaching: float | None) -> None:
+        """Validation scores for hall-of-fame members (all, or those whose fitness reaches a target)."""
+        for entry in s["hof"]:
+            if entry.genome_id in s["validated"]:
+                continue
+            if only_reaching is not None and entry.score < self.sign * only_reaching:
+                continue
+            s["validated"][entry.genome_id] = float(self._validate(entry))
+
+    def _reported(self, s: dict[str, Any]) -> Entry:
+        """The individual a run reports: best on validation if validation is on, else the best seen."""
+        hof: HallOfFame = s["hof"]
+        if not self.config.validation_episodes:
+            return hof.best
+        scored = [
+            (self.sign * s["validated"][e.genome_id], -k, e)
+            for k, e in enumerate(hof)
+            if e.genome_id in s["validated"]
+        ]
+        return max(scored, key=lambda t: (t[0], t[1]))[2]
 
     def _to_tree(self, s: dict[str, Any]) -> dict[str, Any]:
         return dict(s, strategy=self.strategy.state_to_tree(s["strategy"]), hof=s["hof"].to_tree())
 
     def _from_tree(self, tree: dict[str, Any]) -> dict[str, Any]:
-        return dict(tree, strategy=self.strategy.state_from_tree(tree["strategy"]), hof=HallOfFame.from_tree(tree["hof"]))
+        return dict(
+            tree,
+            strategy=self.strategy.state_from_tree(tree["strategy"]),
+            hof=HallOfFame.from_tree(tree["hof"]),
+        )
 
     # -- one generation -------------------------------------------------------------------------
     def _generation(self, s: dict[str, Any], started: float) -> tuple[dict[str, Any], GenerationStats]:
@@ -134,14 +169,21 @@ class _Loop:
         centre = self.strategy.mean(strategy_state)
         candidates = list(genomes) + ([centre] if centre is not None else [])
         ids = [genome_id(g) for g in candidates]
-        known = self.store.lookup(ids)
-        todo = [i for i, gid in enumerate(ids) if gid not in known and ids.index(gid) == i]
-        cached_rows = [
-            (i, gid, parents[i] if i < len(genomes) else (), known[gid].fitness)
+        known: dict[str, Any] = self.store.lookup(ids)
+        first = {gid: i for i, gid in reversed(list(enumerate(ids)))}
+        # Evaluated in this generation: new genomes, and those a crashed attempt at it already finished.
+        fresh = [
+            i
             for i, gid in enumerate(ids)
-            if gid in known or i not in todo
+            if first[gid] == i and (gid not in known or known[gid].generation == gen)
         ]
-        new_steps, failed, eval_seconds = 0.0, 0, 0.0
+        todo = [i for i in fresh if ids[i] not in known]
+        fresh_set = set(fresh)
+
+        def parents_of(i: int) -> tuple[str, ...]:
+            return tuple(parents[i]) if i < len(genomes) else ()
+
+        eval_seconds = 0.0
         if todo:
             job = EvalJob(
                 self.config.problem,
@@ -159,7 +201,7 @@ class _Loop:
                             "idx": i,
                             "genome_id": ids[i],
                             "genome": candidates[i],
-                            "parents": parents[i] if i < len(genomes) else (),
+                            "parents": parents_of(i),
                             "fitness": result.fitness,
                             "error": result.error,
                             "metrics": result.metrics,
@@ -168,15 +210,16 @@ class _Loop:
                         }
                     )
                     known[ids[i]] = result
-                    new_steps += float(result.metrics.get("env_steps", 0.0))
-                    failed += result.error is not None
                 self.store.record_evaluations(gen, rows)
                 eval_seconds += chunk.wall_seconds
                 self.callback("chunk", {"generation": gen, "done": len(rows)})
-        # Rows for members whose result came from the store (or a duplicate in this batch).
-        cached_rows = [(i, gid, p, known[gid].fitness) for i, gid, p, _ in cached_rows]
+        cached_rows = [
+            (i, gid, parents_of(i), known[gid].fitness) for i, gid in enumerate(ids) if i not in fresh_set
+        ]
         if cached_rows:
             self.store.record_cached(gen, cached_rows)
+        new_steps = sum(float(known[ids[i]].metrics.get("env_steps", 0.0)) for i in fresh)
+        failed = sum(known[ids[i]].error is not None for i in fresh)
 
         raw = np.array([known[gid].fitness for gid in ids], dtype=np.float64)
         population_raw = raw[: len(genomes)]
@@ -186,8 +229,17 @@ class _Loop:
         hof: HallOfFame = s["hof"]
         for i, (gid, fitness) in enumerate(zip(ids, raw, strict=True)):
             if math.isfinite(fitness):
-                hof.add(Entry(gid, float(fitness), self.sign * float(fitness), gen, candidates[i], s["context"]))
-        new_aux = [known[ids[i]].aux for i in todo]
+                hof.add(
+                    Entry(
+                        gid,
+                        float(fitness),
+                        self.sign * float(fitness),
+                        gen,
+                        candidates[i],
+                        s["context"],
+                    )
+                )
+        new_aux = [known[ids[i]].aux for i in fresh]
         context = self.problem.update_context(s["context"], new_aux)
 
         finite = population_raw[np.isfinite(population_raw)]
@@ -202,15 +254,22 @@ class _Loop:
             std=float(finite.std()) if finite.size else math.nan,
             best_ever=hof.best.fitness if hof.best else math.nan,
             centre=float(raw[-1]) if centre is not None else None,
-            evaluations=len(todo),
-            cached=len(ids) - len(todo),
+            evaluations=len(fresh),
+            cached=len(ids) - len(fresh),
             failed=int(failed),
             env_steps=new_steps,
             eval_seconds=eval_seconds,
             wall_seconds=elapsed,
         )
         target = self.config.stop.fitness
-        stopped = hof.best is not None and target is not None and self.sign * hof.best.fitness >= self.sign * target
+        stopped = (
+            hof.best is not None and target is not None and self.sign * hof.best.fitness >= self.sign * target
+        )
+        validated = dict(s.get("validated", {}))
+        if stopped and self.config.validation_episodes:
+            probe = {"hof": hof, "validated": validated}
+            self._validate_hof(probe, only_reaching=target)
+            stopped = any(self.sign * v >= self.sign * target for v in validated.values())
         new_state = {
             "generation": gen + 1,
             "strategy": strategy_state,
@@ -219,6 +278,7 @@ class _Loop:
             "env_steps": s["env_steps"] + new_steps,
             "wall_seconds": elapsed,
             "stopped_early": bool(stopped),
+            "validated": validated,
         }
         return new_state, stats
 
@@ -230,7 +290,11 @@ class _Loop:
         base_wall = s["wall_seconds"]
         self.callback(
             "start",
-            {"generation": s["generation"], "generations": self.config.generations, "direction": self.problem.direction},
+            {
+                "generation": s["generation"],
+                "generations": self.config.generations,
+                "direction": self.problem.direction,
+            },
         )
         while s["generation"] < self.config.generations and not s["stopped_early"]:
             s["wall_seconds"] = base_wall
@@ -245,16 +309,22 @@ class _Loop:
 
     def _finish(self, s: dict[str, Any], wall: float) -> RunResult:
         hof: HallOfFame = s["hof"]
-        best = hof.best
-        if best is None:
+        if hof.best is None:
             raise RuntimeError("every evaluation failed; nothing to report (see the run store's errors)")
+        s.setdefault("validated", {})
+        if self.config.validation_episodes:
+            self._validate_hof(s, only_reaching=None)
+        best = self._reported(s)
         existing = self.store.read_json("result.json")
         if existing is not None and existing.get("best_genome_id") == best.genome_id:
             test_score, test_scores = existing["test_score"], existing["test_scores"]
         else:
             params = SeedChainDecoder(self.problem.initial_params)(best.genome)
             test = self.problem.test(
-                np.asarray(params), derive_seed(self.config.seed, "test"), self.config.test_episodes, best.context
+                np.asarray(params),
+                derive_seed(self.config.seed, "test"),
+                self.config.test_episodes,
+                best.context,
             )
             test_score, test_scores = test.score, test.scores
         counts = self.store.counts()
@@ -271,6 +341,7 @@ class _Loop:
             wall_seconds=float(wall),
             best_genome_id=best.genome_id,
             stopped_early=bool(s["stopped_early"]),
+            validation_score=s["validated"].get(best.genome_id),
         )
         self.store.write_json("result.json", asdict(result))
         self.callback("finish", asdict(result))
@@ -293,7 +364,9 @@ def _hof_summary(hof: HallOfFame) -> dict[str, Any]:
     }
 
 
-def _run_in(store: RunStore, config: RunConfig, backend: Backend | None, callback: Callback | None) -> RunResult:
+def _run_in(
+    store: RunStore, config: RunConfig, backend: Backend | None, callback: Callback | None
+) -> RunResult:
     own = backend is None
     backend = backend or make_backend(config.backend, config.workers)
     try:
@@ -324,7 +397,9 @@ def run(
     return _run_in(store, config, backend, callback)
 
 
-def resume(run_dir: str | Path, backend: Backend | None = None, callback: Callback | None = None) -> RunResult:
+def resume(
+    run_dir: str | Path, backend: Backend | None = None, callback: Callback | None = None
+) -> RunResult:
     """Continue a run from its last checkpoint (a finished run returns its result again)."""
     store = RunStore.open(Path(run_dir))
     config = load_run_config(store)

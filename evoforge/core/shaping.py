@@ -29,13 +29,25 @@ def ranks(fitness: np.ndarray) -> np.ndarray:
 def centered_ranks(fitness: np.ndarray) -> np.ndarray:
     """Ranks mapped linearly onto [-0.5, 0.5] (Salimans et al. 2017, section 2.2).
 
+    Tied values share their average rank, so a flat batch gives a zero update
+    instead of a direction made up by the tie-break order.
+
     >>> centered_ranks(np.array([3.0, 1.0, 2.0])).tolist()
     [0.5, -0.5, 0.0]
+    >>> centered_ranks(np.array([1.0, 1.0])).tolist()
+    [0.0, 0.0]
     """
     n = len(fitness)
     if n < 2:
         return np.zeros(n)
-    return ranks(fitness) / (n - 1) - 0.5
+    fitness = np.asarray(fitness, dtype=np.float64)
+    keyed = np.where(np.isnan(fitness), -np.inf, fitness)
+    r = ranks(fitness).astype(np.float64)
+    _, inverse, counts = np.unique(keyed, return_inverse=True, return_counts=True)
+    if len(counts) < n:  # average the ranks within each group of ties
+        sums = np.bincount(inverse, weights=r)
+        r = (sums / counts)[inverse]
+    return r / (n - 1) - 0.5
 
 
 def nan_to_worst(fitness: np.ndarray) -> np.ndarray:

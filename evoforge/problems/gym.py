@@ -29,7 +29,14 @@ from gymnasium import spaces
 from pydantic import Field, field_validator
 
 from evoforge.core.rng import derive_seed
-from evoforge.problems.base import Context, EvalResult, Problem, ProblemConfig, TestResult, register_problem
+from evoforge.problems.base import (
+    Context,
+    EvalResult,
+    Problem,
+    ProblemConfig,
+    TestResult,
+    register_problem,
+)
 from evoforge.problems.policy import MLPPolicy, PolicyConfig
 
 __all__ = ["GymConfig", "GymProblem", "check_env_id"]
@@ -48,7 +55,8 @@ class GymConfig(ProblemConfig):
     max_episode_steps: int | None = Field(None, ge=1, description="Override the environment's time limit.")
     policy: PolicyConfig = Field(PolicyConfig(), description="The policy network.")
     vectorization: Literal["auto", "native", "list"] = Field(
-        "auto", description="'native' uses Gymnasium's NumPy vector env (CartPole); 'auto' picks it when available."
+        "auto",
+        description="'native' uses Gymnasium's NumPy vector env (CartPole); 'auto' picks it when available.",
     )
 
     @field_validator("env_id")
@@ -74,7 +82,13 @@ def _space_info(env: gym.Env) -> tuple[int, int, str, Any, Any]:
     if isinstance(act_space, spaces.Discrete):
         return obs_dim, int(act_space.n), "discrete", None, None
     if isinstance(act_space, spaces.Box):
-        return obs_dim, int(np.prod(act_space.shape)), "continuous", act_space.low.ravel(), act_space.high.ravel()
+        return (
+            obs_dim,
+            int(np.prod(act_space.shape)),
+            "continuous",
+            act_space.low.ravel(),
+            act_space.high.ravel(),
+        )
     raise ValueError(f"action space {act_space} is not supported (Discrete or Box needed)")
 
 
@@ -142,7 +156,11 @@ class GymProblem(Problem):
     def update_context(self, context: Context, aux: list[dict[str, np.ndarray]]) -> Context:
         if not self.config.policy.obs_norm:
             return context
-        total, sumsq, count = context["obs_sum"].copy(), context["obs_sumsq"].copy(), context["obs_count"]
+        total, sumsq, count = (
+            context["obs_sum"].copy(),
+            context["obs_sumsq"].copy(),
+            context["obs_count"],
+        )
         for item in aux:  # in population order, so the sum is the same on every backend
             if "obs_sum" in item:
                 total += item["obs_sum"]
@@ -170,7 +188,11 @@ class GymProblem(Problem):
             r = returns[i]
             aux = {}
             if obs_stats is not None:
-                aux = {"obs_sum": obs_stats[0][i], "obs_sumsq": obs_stats[1][i], "obs_count": obs_stats[2][i]}
+                aux = {
+                    "obs_sum": obs_stats[0][i],
+                    "obs_sumsq": obs_stats[1][i],
+                    "obs_count": obs_stats[2][i],
+                }
             fitness = float(r.mean())
             error = None if math.isfinite(fitness) else "non-finite return"
             results.append(
@@ -253,7 +275,12 @@ class GymProblem(Problem):
 
     def _start_list(self, n: int, slot_seeds: list[int]):
         envs = self._list_envs(n)
-        obs = np.stack([np.asarray(env.reset(seed=s)[0], np.float32).ravel() for env, s in zip(envs, slot_seeds)])
+        obs = np.stack(
+            [
+                np.asarray(env.reset(seed=s)[0], np.float32).ravel()
+                for env, s in zip(envs, slot_seeds, strict=True)
+            ]
+        )
         reward = np.zeros(n)
         done = np.zeros(n, dtype=bool)
 

@@ -55,7 +55,8 @@ class PolicyConfig(BaseModel):
         "tanh", description="Hidden-layer activation."
     )
     obs_norm: bool = Field(
-        False, description="Normalise observations by running mean/std, updated between generations."
+        False,
+        description="Normalise observations by running mean/std, updated between generations.",
     )
     init_scale: float = Field(1.0, gt=0, description="Multiplier on the 1/sqrt(fan_in) weight init.")
 

@@ -62,10 +62,18 @@ _CHECKPOINT = re.compile(r"gen_(\d{6})\.npz$")
 class StoredEvaluation:
     """What the store knows about one evaluated genome."""
 
-    __slots__ = ("fitness", "error", "metrics", "aux")
+    __slots__ = ("fitness", "error", "metrics", "aux", "generation")
 
-    def __init__(self, fitness: float, error: str | None, metrics: dict, aux: dict[str, np.ndarray]):
+    def __init__(
+        self,
+        fitness: float,
+        error: str | None,
+        metrics: dict,
+        aux: dict[str, np.ndarray],
+        generation: int = -1,
+    ):
         self.fitness, self.error, self.metrics, self.aux = fitness, error, metrics, aux
+        self.generation = generation
 
 
 def _aux_to_blob(aux: dict[str, np.ndarray]) -> bytes | None:
@@ -101,7 +109,7 @@ class RunStore:
         store = cls(path)
         store.checkpoint_dir.mkdir(exist_ok=True)
         atomic_write_text(path / "meta.json", json.dumps(meta, indent=2) + "\n")
-        store.db  # creates the schema
+        store.db.commit()  # creates the schema
         # config.yaml is written last: its presence marks a complete run directory.
         atomic_write_text(path / "config.yaml", config_yaml)
         return store
@@ -139,16 +147,17 @@ class RunStore:
             part = unique[start : start + 500]
             marks = ",".join("?" * len(part))
             rows = self.db.execute(
-                f"SELECT genome_id, fitness, error, metrics, aux FROM individuals "
+                f"SELECT genome_id, fitness, error, metrics, aux, generation FROM individuals "
                 f"WHERE cached = 0 AND genome_id IN ({marks})",
                 part,
             )
-            for gid, fitness, error, metrics, aux in rows:
+            for gid, fitness, error, metrics, aux, generation in rows:
                 found[gid] = StoredEvaluation(
                     float("nan") if fitness is None else fitness,
                     error,
                     json.loads(metrics) if metrics else {},
                     _blob_to_aux(aux),
+                    generation,
                 )
         return found
 
@@ -195,7 +204,8 @@ class RunStore:
         from evoforge.core.genome import blob_to_genome
 
         row = self.db.execute(
-            "SELECT encoding, genome FROM individuals WHERE genome_id = ? AND cached = 0 LIMIT 1", (genome_id,)
+            "SELECT encoding, genome FROM individuals WHERE genome_id = ? AND cached = 0 LIMIT 1",
+            (genome_id,),
         ).fetchone()
         return None if row is None else blob_to_genome(row[0], row[1])
 

@@ -48,7 +48,11 @@ class _CMABase(Strategy):
     def init(self, rng: np.random.Generator) -> State:
         mean = np.asarray(self.init_params(rng), dtype=np.float64)
         optimizer = self._optimizer_class(
-            mean=mean, sigma=self.config.sigma, population_size=self.population_size, seed=0, **self._kwargs()
+            mean=mean,
+            sigma=self.config.sigma,
+            population_size=self.population_size,
+            seed=0,
+            **self._kwargs(),
         )
         return {"optimizer": optimizer.__getstate__(), "asked": None}
 

@@ -1,0 +1,157 @@
+"""The command line: bad input gives one line and exit code 2; the commands work end to end."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+EXE = [sys.executable, "-m", "evoforge.cli"]
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([*EXE, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+GOOD = {
+    "generations": 2,
+    "strategy": {"name": "open_es", "population_size": 8},
+    "problem": {"kind": "gym", "env_id": "CartPole-v1", "policy": {"hidden": [4]}},
+}
+
+
+def write(tmp_path, data, name="cfg.yaml"):
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def with_(change):
+    data = json.loads(json.dumps(GOOD))
+    change(data)
+    return data
+
+
+BAD = {
+    "unknown strategy": (
+        with_(lambda d: d["strategy"].update(name="bogus")),
+        "unknown strategy 'bogus'",
+    ),
+    "unknown env": (
+        with_(lambda d: d["problem"].update(env_id="NoSuchEnv-v9")),
+        "unknown environment id 'NoSuchEnv-v9'",
+    ),
+    "bad value": (
+        with_(lambda d: d["strategy"].update(sigma=-1)),
+        "strategy.sigma: Input should be greater than 0",
+    ),
+    "unknown field": (with_(lambda d: d.update(generatoins=3)), "generatoins: unknown field"),
+    "unknown problem": (with_(lambda d: d["problem"].update(kind="chess")), "problem"),
+    "odd es population": (
+        with_(lambda d: d["strategy"].update(population_size=7)),
+        "population_size must be even",
+    ),
+    "not a mapping": ("- 1\n- 2\n", "must be a YAML mapping"),
+    "broken yaml": ("strategy: [unclosed\n", "not valid YAML at line"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_config_one_line_exit_2_nothing_written(tmp_path, case):
+    data, needle = BAD[case]
+    out = tmp_path / "out"
+    proc = cli("run", write(tmp_path, data), "--out", out, "--quiet")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("evoforge: error:"), proc.stderr
+    assert needle in lines[0], lines[0]
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_other_bad_input_exit_2(tmp_path):
+    cases = [
+        (("run", tmp_path / "missing.yaml"), "config file not found"),
+        (("run", write(tmp_path, GOOD), "--set", "novalue"), "--set expects key=value"),
+        (("run", write(tmp_path, GOOD), "--set", "strategy.sigma=abc"), "sigma"),
+        (("run", write(tmp_path, GOOD), "--backend", "gpu"), "backend"),
+        (("resume", tmp_path / "nowhere"), "not an evoforge run directory"),
+        (("show", tmp_path / "nowhere"), "not an evoforge run directory"),
+        (("bogus-command",), "No such command"),
+    ]
+    for args, needle in cases:
+        proc = cli(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr, (
+            args,
+            proc.stderr,
+        )
+
+
+def test_run_show_play_end_to_end(tmp_path):
+    out = tmp_path / "r"
+    proc = cli(
+        "run",
+        EXAMPLES / "cartpole-cmaes.yaml",
+        "--out",
+        out,
+        "--seed",
+        "1",
+        "--quiet",
+        "--set",
+        "generations=30",
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(cli("show", out, "--json").stdout)
+    for key in (
+        "status",
+        "best_fitness",
+        "test_score",
+        "generations",
+        "evaluations",
+        "env_steps",
+        "wall_seconds",
+    ):
+        assert key in summary
+    assert summary["status"] == "finished" and summary["test_score"] >= 475
+    assert summary["evaluations"] > 0 and summary["env_steps"] > 0
+    human = cli("show", out)
+    assert human.returncode == 0 and "hall of fame" in human.stdout
+    gif = tmp_path / "best.gif"
+    played = cli("play", out, "--episodes", "2", "--gif", gif)
+    assert played.returncode == 0, played.stderr
+    assert "mean return" in played.stdout and gif.stat().st_size > 1000
+    with open(gif, "rb") as handle:
+        assert handle.read(6) in (b"GIF87a", b"GIF89a")
+
+
+def test_process_backend_and_overrides_from_the_cli(tmp_path):
+    out = tmp_path / "r"
+    proc = cli(
+        "run",
+        write(tmp_path, GOOD),
+        "--out",
+        out,
+        "--backend",
+        "process",
+        "--workers",
+        "2",
+        "--quiet",
+        "--set",
+        "strategy.sigma=0.3",
+        "--seed",
+        "4",
+    )
+    assert proc.returncode == 0, proc.stderr
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["strategy"]["sigma"] == 0.3 and resolved["seed"] == 4 and resolved["backend"] == "process"
+
+
+def test_demo_runs(tmp_path):
+    proc = cli("demo", "--out", tmp_path / "demo", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "test score 500" in proc.stdout
+    assert (tmp_path / "demo" / "cartpole.gif").stat().st_size > 1000

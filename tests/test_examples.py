@@ -1,0 +1,40 @@
+"""The example configs are executable documentation: each CartPole example must solve
+CartPole-v1 (mean of 10 fresh test episodes >= 475) for 5 of 5 seeds within its budget."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+import evoforge
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load(name: str, **update) -> evoforge.RunConfig:
+    raw = yaml.safe_load((EXAMPLES / name).read_text())
+    raw.update(update)
+    return evoforge.RunConfig.model_validate(raw)
+
+
+@pytest.mark.parametrize("name", ["cartpole-ga.yaml", "cartpole-es.yaml", "cartpole-cmaes.yaml"])
+def test_cartpole_example_solves_for_five_seeds(name, tmp_path):
+    scores = []
+    for seed in range(5):
+        result = evoforge.run(load(name, seed=seed), tmp_path / f"s{seed}")
+        scores.append(result.test_score)
+    assert all(score >= 475 for score in scores), scores
+
+
+def test_every_example_config_is_valid_and_runs(tmp_path):
+    names = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
+    assert {
+        "cartpole-ga.yaml",
+        "cartpole-es.yaml",
+        "cartpole-cmaes.yaml",
+        "pendulum-cmaes.yaml",
+    } <= set(names)
+    for name in names:
+        config = load(name, generations=2, backend="serial")
+        result = evoforge.run(config, tmp_path / name)
+        assert result.generations >= 1 and result.evaluations > 0

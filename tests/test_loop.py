@@ -1,0 +1,229 @@
+"""The run loop and store: reproducibility, backends, failures, resume after a crash."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import cartpole_config, function_config
+
+import evoforge
+from evoforge.backends import ProcessBackend, SerialBackend
+from evoforge.store.run_store import RunStore
+
+TIME_FIELDS = {"eval_seconds", "wall_seconds"}
+
+
+def outcome(run_dir: Path) -> dict:
+    """Everything a run decides, without wall times."""
+    store = RunStore.open(run_dir)
+    stats = [{k: v for k, v in s.items() if k not in TIME_FIELDS} for s in store.generation_stats()]
+    rows = store.db.execute(
+        "SELECT generation, idx, genome_id, cached, fitness, error FROM individuals ORDER BY generation, idx"
+    ).fetchall()
+    store.close()
+    result = json.loads((run_dir / "result.json").read_text())
+    result = {k: v for k, v in result.items() if k not in TIME_FIELDS | {"run_dir"}}
+    hof = json.loads((run_dir / "hall_of_fame.json").read_text())
+    return {"stats": stats, "individuals": rows, "result": result, "hof": hof}
+
+
+ES = {"name": "open_es", "population_size": 16, "sigma": 0.5, "learning_rate": 0.2}
+GA_CHAIN = {
+    "name": "ga",
+    "population_size": 16,
+    "sigma": 0.1,
+    "encoding": "seed_chain",
+    "truncation_size": 4,
+}
+
+
+def test_same_seed_identical_hall_of_fame_other_seed_differs(tmp_path):
+    cfg = cartpole_config(ES, generations=4).model_copy(update={"stop": evoforge.core.config.StopConfig()})
+    evoforge.run(cfg, tmp_path / "a")
+    evoforge.run(cfg, tmp_path / "b")
+    evoforge.run(cfg.model_copy(update={"seed": 1}), tmp_path / "c")
+    a, b, c = outcome(tmp_path / "a"), outcome(tmp_path / "b"), outcome(tmp_path / "c")
+    assert a == b
+    assert a["hof"] != c["hof"]
+
+
+@pytest.mark.parametrize("strategy", [ES, GA_CHAIN], ids=["open_es", "ga_seed_chain"])
+def test_process_backend_any_worker_count_matches_serial(tmp_path, strategy):
+    cfg = cartpole_config(strategy, generations=3).model_copy(
+        update={"stop": evoforge.core.config.StopConfig()}
+    )
+    evoforge.run(cfg, tmp_path / "serial", backend=SerialBackend())
+    with ProcessBackend(workers=2, chunks_per_worker=3) as backend:
+        evoforge.run(cfg, tmp_path / "process", backend=backend)
+    assert outcome(tmp_path / "serial") == outcome(tmp_path / "process")
+
+
+def test_elites_and_duplicates_are_not_evaluated_twice(tmp_path):
+    cfg = function_config({"name": "ga", "population_size": 10, "elite_size": 2}, generations=5)
+    result = evoforge.run(cfg, tmp_path / "r")
+    stats = RunStore.open(tmp_path / "r").generation_stats()
+    assert [s["cached"] for s in stats] == [0, 2, 2, 2, 2]
+    assert result.evaluations == sum(s["evaluations"] for s in stats) == 10 + 4 * 8
+
+
+def test_failing_candidates_are_recorded_scored_worst_and_the_run_goes_on(tmp_path, monkeypatch):
+    from evoforge.problems.functions import FunctionProblem
+
+    original = FunctionProblem.evaluate
+
+    def flaky(self, params, seeds, context):
+        if np.any(params[:, 0] > 1.0):
+            raise RuntimeError("boom")
+        return original(self, params, seeds, context)
+
+    monkeypatch.setattr(FunctionProblem, "evaluate", flaky)
+    cfg = function_config({"name": "cma_es", "population_size": 12, "sigma": 1.0}, dim=3, generations=15)
+    result = evoforge.run(cfg, tmp_path / "r")
+    store = RunStore.open(tmp_path / "r")
+    errors = store.db.execute("SELECT error, fitness FROM individuals WHERE error IS NOT NULL").fetchall()
+    assert result.failed == len(errors) > 0
+    assert all(e.startswith("RuntimeError: boom") and f is None for e, f in errors)
+    assert result.best_fitness < 1.0 and result.generations == 15
+    best = store.genome_of(result.best_genome_id)
+    assert best[0] <= 1.0  # a failed candidate never becomes best
+
+
+def test_nan_fitness_is_a_recorded_failure(tmp_path, monkeypatch):
+    from evoforge.problems.base import EvalResult
+    from evoforge.problems.functions import FunctionProblem
+
+    original = FunctionProblem.evaluate
+
+    def nan_some(self, params, seeds, context):
+        out = original(self, params, seeds, context)
+        return [EvalResult(float("nan")) if p[1] > 1.5 else r for p, r in zip(params, out, strict=True)]
+
+    monkeypatch.setattr(FunctionProblem, "evaluate", nan_some)
+    result = evoforge.run(
+        function_config({"name": "random_search", "population_size": 20}, generations=3),
+        tmp_path / "r",
+    )
+    store = RunStore.open(tmp_path / "r")
+    errors = [r[0] for r in store.db.execute("SELECT error FROM individuals WHERE error IS NOT NULL")]
+    assert errors and set(errors) == {"non-finite fitness"} and result.failed == len(errors)
+
+
+class InterruptError(Exception):
+    pass
+
+
+class CrashingBackend(SerialBackend):
+    """Dies after a given number of chunks: a crash in the middle of a generation."""
+
+    def __init__(self, chunks_before_crash):
+        super().__init__()
+        self.left = chunks_before_crash
+
+    def run(self, job):
+        from evoforge.backends.base import evaluate_chunk, split_chunks
+
+        for idx in split_chunks(len(job.genomes), 4):
+            if self.left == 0:
+                raise InterruptError
+            self.left -= 1
+            yield evaluate_chunk(
+                job.problem,
+                job.context,
+                [job.genomes[i] for i in idx],
+                [job.seeds[i] for i in idx],
+                idx,
+            )
+
+
+def test_crash_mid_generation_resumes_identically_without_reevaluating(tmp_path):
+    cfg = cartpole_config(GA_CHAIN, generations=6).model_copy(
+        update={"stop": evoforge.core.config.StopConfig()}
+    )
+    evoforge.run(cfg, tmp_path / "straight")
+    with pytest.raises(InterruptError):
+        evoforge.run(cfg, tmp_path / "crashed", backend=CrashingBackend(chunks_before_crash=14))
+    store = RunStore.open(tmp_path / "crashed")
+    before = store.counts()["evaluations"]
+    store.close()
+    assert before > 0 and not (tmp_path / "crashed" / "result.json").exists()
+    evoforge.resume(tmp_path / "crashed")
+    assert outcome(tmp_path / "crashed") == outcome(tmp_path / "straight")
+
+
+def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path):
+    cfg = {
+        "seed": 3,
+        "generations": 25,
+        "strategy": {"name": "open_es", "population_size": 64, "sigma": 0.1, "learning_rate": 0.03},
+        "problem": {
+            "kind": "gym",
+            "env_id": "CartPole-v1",
+            "episodes": 5,
+            "policy": {"hidden": [32, 32]},
+        },
+    }
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    exe = [sys.executable, "-m", "evoforge.cli"]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [*exe, "run", str(path), "--out", str(killed), "--quiet"], stdout=subprocess.DEVNULL
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        checkpoints = (
+            list((killed / "checkpoints").glob("gen_*.npz")) if (killed / "checkpoints").exists() else []
+        )
+        if len(checkpoints) >= 2:
+            break
+        time.sleep(0.02)
+    time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "result.json").exists(), "the run finished before it could be killed"
+    subprocess.run([*exe, "resume", str(killed), "--quiet"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*exe, "run", str(path), "--out", str(tmp_path / "straight"), "--quiet"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    assert outcome(killed) == outcome(tmp_path / "straight")
+
+
+def test_resuming_a_finished_run_returns_the_same_result(tmp_path):
+    cfg = function_config({"name": "cma_es"}, generations=5)
+    first = evoforge.run(cfg, tmp_path / "r")
+    again = evoforge.resume(tmp_path / "r")
+    assert (again.best_fitness, again.test_score, again.evaluations) == (
+        first.best_fitness,
+        first.test_score,
+        first.evaluations,
+    )
+
+
+def test_run_directory_contents(tmp_path):
+    cfg = cartpole_config(ES, generations=2)
+    result = evoforge.run(cfg, tmp_path / "r")
+    names = {p.name for p in (tmp_path / "r").iterdir()}
+    assert {
+        "config.yaml",
+        "meta.json",
+        "evoforge.sqlite",
+        "checkpoints",
+        "hall_of_fame.json",
+        "result.json",
+    } <= names
+    resolved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    assert resolved["strategy"]["weight_decay"] == 0.005  # defaults are written out
+    meta = json.loads((tmp_path / "r" / "meta.json").read_text())
+    assert meta["seed"] == 0 and "numpy" in meta["versions"]
+    assert len(result.test_scores) == 10
+    with pytest.raises(FileExistsError):
+        evoforge.run(cfg, tmp_path / "r")
