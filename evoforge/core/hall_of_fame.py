@@ -30,7 +30,7 @@ class HallOfFame:
 
     >>> hof = HallOfFame(2)
     >>> for i, s in enumerate([1.0, 3.0, 2.0]):
-    ...     hof.add(Entry(str(i), s, s, 0, np.zeros(1)))
+    ...     _ = hof.add(Entry(str(i), s, s, 0, np.zeros(1)))
     >>> [e.genome_id for e in hof]
     ['1', '2']
     """
