@@ -73,3 +73,14 @@ def test_unknown_environment_is_a_clear_error():
 
     with pytest.raises(ValidationError, match="unknown environment id 'NoSuchEnv-v0'"):
         GymConfig(env_id="NoSuchEnv-v0")
+
+
+def test_compaction_keeps_results_exact_for_long_and_short_episodes():
+    problem = GymProblem(GymConfig(env_id="CartPole-v1", episodes=2, policy={"hidden": [32, 32]}))
+    rng = np.random.default_rng(1)
+    params = np.stack([problem.initial_params(rng) * rng.uniform(0.1, 3) for _ in range(70)])
+    seeds = np.arange(70)
+    together = [r.fitness for r in problem.evaluate(params, seeds, {})]
+    alone = [problem.evaluate(params[i : i + 1], seeds[i : i + 1], {})[0].fitness for i in range(70)]
+    assert together == alone
+    assert min(together) < 30 and max(together) > 100  # short and long episodes in one batch

@@ -131,6 +131,8 @@ class GymProblem(Problem):
 
     def _native_env(self, n: int) -> gym.vector.VectorEnv:
         if n not in self._vec:
+            if len(self._vec) > 64:  # compaction makes many sizes; keep the cache bounded
+                self._vec.clear()
             kwargs = {}
             if self.config.max_episode_steps is not None:
                 kwargs["max_episode_steps"] = self.config.max_episode_steps
@@ -215,63 +217,91 @@ class GymProblem(Problem):
     def rollout(
         self, params: np.ndarray, slot_seeds: list[int], episodes: int, context: Context
     ) -> tuple[np.ndarray, np.ndarray, tuple | None]:
-        """Run one episode per slot; return per-(policy, episode) returns and valid step counts."""
-        n_pol = params.shape[0]
+        """Run one episode per slot; return per-(policy, episode) returns and valid step counts.
+
+        Slots are laid out policy-major: slot ``i * episodes + k`` is episode k of policy i.
+        On the native vector env, policies whose episodes have all ended are compacted away
+        whenever they are half of those left, so long episodes do not drag dead ones along.
+        Compaction keeps whole policies: every policy's forward pass is always the same
+        (episodes x fan_in) product, whose result does not depend on its batch-mates.
+        """
+        n_pol, d = params.shape[0], self.policy.obs_dim
         n = n_pol * episodes
-        layers = self.policy.unflatten(params)
         norm = self._normaliser(context)
         collect = self.config.policy.obs_norm
-        d = self.policy.obs_dim
-        sums = np.zeros((n_pol, d)) if collect else None
-        sumsq = np.zeros((n_pol, d)) if collect else None
-        returns = np.zeros(n)
-        steps = np.zeros(n, dtype=np.int64)
-        alive = np.ones(n, dtype=bool)
+        returns = np.zeros((n_pol, episodes))
+        steps = np.zeros((n_pol, episodes), dtype=np.int64)
+        obs_sums = np.zeros((n_pol, episodes, d)) if collect else None
+        obs_sumsq = np.zeros((n_pol, episodes, d)) if collect else None
+        policies = np.arange(n_pol)  # the original index of each policy still stepping
+        layers = self.policy.unflatten(params)
         if self._native:
-            step_fn, obs = self._start_native(n, slot_seeds)
+            venv, obs = self._start_native(n, slot_seeds)
+            step_fn = self._native_step(venv)
         else:
             step_fn, obs = self._start_list(n, slot_seeds)
+        alive = np.ones(n, dtype=bool)
         while True:
+            m = len(policies)
+            x = obs.reshape(m, episodes, d)
             if collect:
-                o = obs.reshape(n_pol, episodes, d).astype(np.float64)
-                mask = alive.reshape(n_pol, episodes, 1)
-                sums += (o * mask).sum(axis=1)
-                sumsq += (o * o * mask).sum(axis=1)
-            x = obs.reshape(n_pol, episodes, d)
+                o = x.astype(np.float64) * alive.reshape(m, episodes, 1)
+                obs_sums[policies] += o
+                obs_sumsq[policies] += o * o
             if norm is not None:
                 x = np.clip((x - norm[0]) / norm[1], -_OBS_CLIP, _OBS_CLIP)
             actions = self.policy.act(layers, x)
-            actions = actions.reshape(n, *actions.shape[2:])
+            actions = actions.reshape(m * episodes, *actions.shape[2:])
             obs, reward, done = step_fn(actions, alive)
-            returns += np.where(alive, reward, 0.0)
-            steps += alive
+            returns[policies] += np.where(alive, reward, 0.0).reshape(m, episodes)
+            steps[policies] += alive.reshape(m, episodes)
             alive &= ~done
-            if not alive.any():
+            live = alive.reshape(m, episodes).any(axis=1)
+            n_live = int(live.sum())
+            if n_live == 0:
                 break
-        shape = (n_pol, episodes)
+            if self._native and n_live <= m // 2 and m * episodes >= 64:
+                keep = np.flatnonzero(np.repeat(live, episodes))
+                venv, obs = self._compact_native(venv, keep, obs)
+                step_fn = self._native_step(venv)
+                alive = alive[keep]
+                policies = policies[live]
+                layers = [(w[live], b[live]) for w, b in layers]
         stats = None
         if collect:
-            counts = steps.reshape(shape).sum(axis=1).astype(np.float64)
-            stats = (sums, sumsq, counts)
-        return returns.reshape(shape), steps.reshape(shape), stats
+            stats = (obs_sums.sum(axis=1), obs_sumsq.sum(axis=1), steps.sum(axis=1).astype(np.float64))
+        return returns, steps, stats
 
-    def _start_native(self, n: int, slot_seeds: list[int]):
+    @staticmethod
+    def _native_step(venv: gym.vector.VectorEnv):
+        def step(actions: np.ndarray, alive: np.ndarray):
+            obs, reward, terminated, truncated, _ = venv.step(actions)
+            return obs, reward, terminated | truncated
+
+        return step
+
+    def _start_native(self, n: int, slot_seeds: list[int]) -> tuple[gym.vector.VectorEnv, np.ndarray]:
         venv = self._native_env(n)
         venv.reset(seed=0)
-        base = venv.unwrapped
         # Each slot starts where the single CartPole env would with that slot's seed.
         single = self._probe
         state = np.empty((4, n))
         for j, seed in enumerate(slot_seeds):
             single.reset(seed=seed)
             state[:, j] = single.unwrapped.state
-        base.state = state
+        venv.unwrapped.state = state
+        return venv, state.T.astype(np.float32)
 
-        def step(actions: np.ndarray, alive: np.ndarray):
-            obs, reward, terminated, truncated, _ = venv.step(actions)
-            return obs, reward, terminated | truncated
-
-        return step, state.T.astype(np.float32)
+    def _compact_native(self, venv: gym.vector.VectorEnv, keep: np.ndarray, obs: np.ndarray):
+        """A smaller native env holding only the slots in ``keep``, mid-episode."""
+        old = venv.unwrapped
+        new = self._native_env(len(keep))
+        new.reset(seed=0)
+        inner = new.unwrapped
+        inner.state = old.state[:, keep].copy()
+        inner.steps = old.steps[keep].copy()
+        inner.prev_done = np.zeros(len(keep), dtype=np.bool_)
+        return new, obs[keep]
 
     def _start_list(self, n: int, slot_seeds: list[int]):
         envs = self._list_envs(n)
