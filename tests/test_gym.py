@@ -84,3 +84,37 @@ def test_compaction_keeps_results_exact_for_long_and_short_episodes():
     alone = [problem.evaluate(params[i : i + 1], seeds[i : i + 1], {})[0].fitness for i in range(70)]
     assert together == alone
     assert min(together) < 30 and max(together) > 100  # short and long episodes in one batch
+
+
+def test_cartpole_kernel_is_bit_identical_to_gymnasium_vector_env():
+    from evoforge.problems.cartpole_kernel import CartPoleKernel
+
+    venv = gym.make_vec("CartPole-v1", num_envs=128, vectorization_mode="vector_entry_point")
+    venv.reset(seed=3)
+    kernel = CartPoleKernel(venv.unwrapped.state.copy())
+    rng = np.random.default_rng(0)
+    alive = np.ones(128, dtype=bool)
+    for t in range(500):
+        # a balancing controller with random flips, so some episodes run to the time limit
+        theta, theta_dot = venv.unwrapped.state[2], venv.unwrapped.state[3]
+        action = ((theta + 0.5 * theta_dot > 0) ^ (rng.random(128) < 0.1)).astype(np.int64)
+        obs, _, term, trunc, _ = venv.step(action)
+        k_obs, _, k_done = kernel.step(action)
+        assert np.array_equal(obs[alive], k_obs[alive]), t
+        assert np.array_equal((term | trunc)[alive], k_done[alive]), t
+        alive &= ~(term | trunc)
+    assert not alive.any() and kernel.steps.max() == 500
+
+
+def test_kernel_and_gymnasium_native_give_identical_fitness():
+    params = None
+    out = {}
+    for mode in ("kernel", "native"):
+        problem = GymProblem(
+            GymConfig(env_id="CartPole-v1", episodes=3, policy={"hidden": [8]}, vectorization=mode)
+        )
+        if params is None:
+            rng = np.random.default_rng(5)
+            params = np.stack([problem.initial_params(rng) * rng.uniform(0.2, 4) for _ in range(100)])
+        out[mode] = [r.fitness for r in problem.evaluate(params, np.arange(100), {})]
+    assert out["kernel"] == out["native"] and max(out["kernel"]) > 100

@@ -37,6 +37,7 @@ from evoforge.problems.base import (
     TestResult,
     register_problem,
 )
+from evoforge.problems.cartpole_kernel import CartPoleKernel
 from evoforge.problems.policy import MLPPolicy, PolicyConfig
 
 __all__ = ["GymConfig", "GymProblem", "check_env_id"]
@@ -54,9 +55,11 @@ class GymConfig(ProblemConfig):
     episodes: int = Field(1, ge=1, description="Episodes per fitness evaluation (fitness = mean return).")
     max_episode_steps: int | None = Field(None, ge=1, description="Override the environment's time limit.")
     policy: PolicyConfig = Field(PolicyConfig(), description="The policy network.")
-    vectorization: Literal["auto", "native", "list"] = Field(
+    vectorization: Literal["auto", "kernel", "native", "list"] = Field(
         "auto",
-        description="'native' uses Gymnasium's NumPy vector env (CartPole); 'auto' picks it when available.",
+        description="How slots step together. 'native': Gymnasium's NumPy vector env (CartPole only); "
+        "'kernel': evoforge's bit-identical, faster CartPole kernel; 'list': one ordinary env per slot, "
+        "only running episodes stepped (any environment); 'auto': kernel for CartPole, else list.",
     )
 
     @field_validator("env_id")
@@ -109,9 +112,10 @@ class GymProblem(Problem):
         self.policy = MLPPolicy(obs_dim, act_dim, config.policy, action, low, high)
         self._obs_shape = self._probe.observation_space.shape
         native = config.env_id in _NATIVE and not config.env_kwargs
-        if config.vectorization == "native" and not native:
-            raise ValueError(f"{config.env_id} has no native vector environment in evoforge")
-        self._native = native and config.vectorization != "list"
+        if config.vectorization in ("native", "kernel") and not native:
+            raise ValueError(f"{config.env_id} has no '{config.vectorization}' vectorization in evoforge")
+        mode = config.vectorization
+        self._mode = ("kernel" if native else "list") if mode == "auto" else mode
         self._envs: list[gym.Env] = []
         self._vec: dict[int, gym.vector.VectorEnv] = {}
 
@@ -233,97 +237,73 @@ class GymProblem(Problem):
         steps = np.zeros((n_pol, episodes), dtype=np.int64)
         obs_sums = np.zeros((n_pol, episodes, d)) if collect else None
         obs_sumsq = np.zeros((n_pol, episodes, d)) if collect else None
-        policies = np.arange(n_pol)  # the original index of each policy still stepping
+        # Accumulators for the policies still stepping ("current layout"); written back to the
+        # full arrays at each compaction and at the end, so the hot loop indexes nothing.
+        policies = np.arange(n_pol)
+        cur_returns, cur_steps = np.zeros(n), np.zeros(n, dtype=np.int64)
+        cur_sums = np.zeros((n, d)) if collect else None
+        cur_sumsq = np.zeros((n, d)) if collect else None
         layers = self.policy.unflatten(params)
-        if self._native:
-            venv, obs = self._start_native(n, slot_seeds)
-            step_fn = self._native_step(venv)
-        else:
-            step_fn, obs = self._start_list(n, slot_seeds)
+        batch = {"kernel": _KernelBatch, "native": _NativeBatch, "list": _ListBatch}[self._mode](
+            self, slot_seeds
+        )
+        obs = batch.obs
         alive = np.ones(n, dtype=bool)
+        gained = np.empty(n)
+
+        def write_back() -> None:
+            m = len(policies)
+            returns[policies] = cur_returns.reshape(m, episodes)
+            steps[policies] = cur_steps.reshape(m, episodes)
+            if collect:
+                obs_sums[policies] = cur_sums.reshape(m, episodes, d)
+                obs_sumsq[policies] = cur_sumsq.reshape(m, episodes, d)
+
         while True:
             m = len(policies)
-            x = obs.reshape(m, episodes, d)
             if collect:
-                o = x.astype(np.float64) * alive.reshape(m, episodes, 1)
-                obs_sums[policies] += o
-                obs_sumsq[policies] += o * o
+                o = obs.astype(np.float64) * alive[:, None]
+                cur_sums += o
+                cur_sumsq += o * o
+            x = obs.reshape(m, episodes, d)
             if norm is not None:
                 x = np.clip((x - norm[0]) / norm[1], -_OBS_CLIP, _OBS_CLIP)
             actions = self.policy.act(layers, x)
             actions = actions.reshape(m * episodes, *actions.shape[2:])
-            obs, reward, done = step_fn(actions, alive)
-            returns[policies] += np.where(alive, reward, 0.0).reshape(m, episodes)
-            steps[policies] += alive.reshape(m, episodes)
+            obs, reward, done = batch.step(actions, alive)
+            np.multiply(reward, alive, out=gained)
+            cur_returns += gained
+            cur_steps += alive
             alive &= ~done
-            live = alive.reshape(m, episodes).any(axis=1)
-            n_live = int(live.sum())
-            if n_live == 0:
+            n_alive = np.count_nonzero(alive)
+            if n_alive == 0:
                 break
-            if self._native and n_live <= m // 2 and m * episodes >= 64:
-                keep = np.flatnonzero(np.repeat(live, episodes))
-                venv, obs = self._compact_native(venv, keep, obs)
-                step_fn = self._native_step(venv)
-                alive = alive[keep]
-                policies = policies[live]
-                layers = [(w[live], b[live]) for w, b in layers]
+            # Half of the policies can only be finished once half of the slots are.
+            if batch.compactable and n_alive * 2 <= m * episodes and m * episodes >= 64:
+                live = alive.reshape(m, episodes).any(axis=1)
+                if np.count_nonzero(live) * 2 <= m:
+                    write_back()
+                    keep = np.flatnonzero(np.repeat(live, episodes))
+                    obs = batch.compact(keep, obs)
+                    alive, gained = alive[keep], gained[keep]
+                    cur_returns, cur_steps = cur_returns[keep], cur_steps[keep]
+                    if collect:
+                        cur_sums, cur_sumsq = cur_sums[keep], cur_sumsq[keep]
+                    policies = policies[live]
+                    layers = [(w[live], b[live]) for w, b in layers]
+        write_back()
         stats = None
         if collect:
             stats = (obs_sums.sum(axis=1), obs_sumsq.sum(axis=1), steps.sum(axis=1).astype(np.float64))
         return returns, steps, stats
 
-    @staticmethod
-    def _native_step(venv: gym.vector.VectorEnv):
-        def step(actions: np.ndarray, alive: np.ndarray):
-            obs, reward, terminated, truncated, _ = venv.step(actions)
-            return obs, reward, terminated | truncated
-
-        return step
-
-    def _start_native(self, n: int, slot_seeds: list[int]) -> tuple[gym.vector.VectorEnv, np.ndarray]:
-        venv = self._native_env(n)
-        venv.reset(seed=0)
-        # Each slot starts where the single CartPole env would with that slot's seed.
-        single = self._probe
-        state = np.empty((4, n))
+    def _slot_states(self, slot_seeds: list[int]) -> np.ndarray:
+        """CartPole states (4, n): where the single env starts with each slot's seed."""
+        state = np.empty((4, len(slot_seeds)))
         for j, seed in enumerate(slot_seeds):
-            single.reset(seed=seed)
-            state[:, j] = single.unwrapped.state
-        venv.unwrapped.state = state
-        return venv, state.T.astype(np.float32)
-
-    def _compact_native(self, venv: gym.vector.VectorEnv, keep: np.ndarray, obs: np.ndarray):
-        """A smaller native env holding only the slots in ``keep``, mid-episode."""
-        old = venv.unwrapped
-        new = self._native_env(len(keep))
-        new.reset(seed=0)
-        inner = new.unwrapped
-        inner.state = old.state[:, keep].copy()
-        inner.steps = old.steps[keep].copy()
-        inner.prev_done = np.zeros(len(keep), dtype=np.bool_)
-        return new, obs[keep]
-
-    def _start_list(self, n: int, slot_seeds: list[int]):
-        envs = self._list_envs(n)
-        obs = np.stack(
-            [
-                np.asarray(env.reset(seed=s)[0], np.float32).ravel()
-                for env, s in zip(envs, slot_seeds, strict=True)
-            ]
-        )
-        reward = np.zeros(n)
-        done = np.zeros(n, dtype=bool)
-
-        def step(actions: np.ndarray, alive: np.ndarray):
-            reward[:] = 0.0
-            for j in np.flatnonzero(alive):
-                o, r, term, trunc, _ = envs[j].step(actions[j])
-                obs[j] = np.asarray(o, np.float32).ravel()
-                reward[j] = r
-                done[j] = term or trunc
-            return obs, reward, done.copy()
-
-        return step, obs
+            self._probe.reset(seed=seed)
+            state[:, j] = self._probe.unwrapped.state
+        return state
 
     # -- rendering ------------------------------------------------------------------------------
     def play(
@@ -354,3 +334,77 @@ class GymProblem(Problem):
         finally:
             env.close()
         return returns, frames
+
+
+class _KernelBatch:
+    """CartPole slots on :class:`CartPoleKernel`."""
+
+    compactable = True
+
+    def __init__(self, problem: GymProblem, slot_seeds: list[int]):
+        state = problem._slot_states(slot_seeds)
+        limit = problem.config.max_episode_steps or 500
+        self.kernel = CartPoleKernel(state, max_episode_steps=limit)
+        self.obs = state.T.astype(np.float32)
+
+    def step(self, actions: np.ndarray, alive: np.ndarray):
+        return self.kernel.step(actions)
+
+    def compact(self, keep: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        self.kernel.compact(keep)
+        return obs[keep]
+
+
+class _NativeBatch:
+    """CartPole slots on Gymnasium's own NumPy vector env."""
+
+    compactable = True
+
+    def __init__(self, problem: GymProblem, slot_seeds: list[int]):
+        self.problem = problem
+        self.venv = problem._native_env(len(slot_seeds))
+        self.venv.reset(seed=0)
+        state = problem._slot_states(slot_seeds)
+        self.venv.unwrapped.state = state
+        self.obs = state.T.astype(np.float32)
+
+    def step(self, actions: np.ndarray, alive: np.ndarray):
+        obs, reward, terminated, truncated, _ = self.venv.step(actions)
+        return obs, reward, terminated | truncated
+
+    def compact(self, keep: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        old = self.venv.unwrapped
+        self.venv = self.problem._native_env(len(keep))
+        self.venv.reset(seed=0)
+        inner = self.venv.unwrapped
+        inner.state = old.state[:, keep].copy()
+        inner.steps = old.steps[keep].copy()
+        inner.prev_done = np.zeros(len(keep), dtype=np.bool_)
+        return obs[keep]
+
+
+class _ListBatch:
+    """One ordinary environment per slot; only slots whose episode runs are stepped."""
+
+    compactable = False
+
+    def __init__(self, problem: GymProblem, slot_seeds: list[int]):
+        n = len(slot_seeds)
+        self.envs = problem._list_envs(n)
+        self.obs = np.stack(
+            [
+                np.asarray(env.reset(seed=s)[0], np.float32).ravel()
+                for env, s in zip(self.envs, slot_seeds, strict=True)
+            ]
+        )
+        self.reward = np.zeros(n)
+        self.done = np.zeros(n, dtype=bool)
+
+    def step(self, actions: np.ndarray, alive: np.ndarray):
+        self.reward[:] = 0.0
+        for j in np.flatnonzero(alive):
+            o, r, term, trunc, _ = self.envs[j].step(actions[j])
+            self.obs[j] = np.asarray(o, np.float32).ravel()
+            self.reward[j] = r
+            self.done[j] = term or trunc
+        return self.obs, self.reward, self.done.copy()

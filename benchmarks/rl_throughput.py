@@ -1,0 +1,334 @@
+"""Population rollout throughput on CartPole-v1: evoforge side by side with the anchors.
+
+Every measurement runs in its own interpreter pinned to one core with single-threaded BLAS.
+A population of 256 policies (4-16-2 tanh MLPs; neat-python evolves its own topologies) plays
+one episode each; throughput is *valid* environment steps per second (steps of episodes still
+running), including the policy forward pass. Fixed-length rollouts (evosax/gymnax) also report
+the steps they compute.
+
+Two populations:
+* ``random``: each library's own random initial policies (most episodes end in ~10-30 steps);
+* ``balanced``: 256 small perturbations of one policy that balances the pole, so nearly every
+  episode lasts 500 steps (the steady state of a run that is learning). Same weights everywhere.
+
+    .bench-venv/bin/python benchmarks/rl_throughput.py [--seeds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, median, pin_from_env, replace_section, run_child  # noqa: E402
+
+POP = 256
+HIDDEN = 16
+SCRIPT = Path(__file__).resolve()
+BALANCED = ROOT / "benchmarks" / "results" / "cartpole_balanced_policy.json"
+
+
+def population(scenario: str, seed: int):
+    import numpy as np
+
+    from evoforge.problems.gym import GymConfig, GymProblem
+
+    problem = GymProblem(GymConfig(env_id="CartPole-v1", policy={"hidden": [HIDDEN]}))
+    rng = np.random.default_rng(seed)
+    if scenario == "random":
+        return np.stack([problem.initial_params(rng) for _ in range(POP)])
+    base = np.array(json.loads(BALANCED.read_text())["params"])
+    return base + 0.01 * rng.standard_normal((POP, base.size))
+
+
+def split(params):
+    """evoforge's flat layout -> (W1 (4,16), b1, W2 (16,2), b2)."""
+    w1 = params[: 4 * HIDDEN].reshape(4, HIDDEN)
+    b1 = params[4 * HIDDEN : 5 * HIDDEN]
+    w2 = params[5 * HIDDEN : 7 * HIDDEN].reshape(HIDDEN, 2)
+    b2 = params[7 * HIDDEN :]
+    return w1, b1, w2, b2
+
+
+# -- one measurement per library -------------------------------------------------------------------
+def bench_raw(scenario, seed):
+    import gymnasium as gym
+    import numpy as np
+
+    venv = gym.make_vec("CartPole-v1", num_envs=POP, vectorization_mode="vector_entry_point")
+    venv.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    actions = rng.integers(0, 2, size=(500, POP))
+    start = time.perf_counter()
+    for t in range(500):
+        venv.step(actions[t])
+    dt = time.perf_counter() - start
+    return {"valid_steps": 500 * POP, "computed_steps": 500 * POP, "seconds": dt}
+
+
+def bench_evoforge(scenario, seed, episodes=1):
+    import numpy as np
+
+    from evoforge.problems.gym import GymConfig, GymProblem
+
+    params = population(scenario, seed)
+    problem = GymProblem(GymConfig(env_id="CartPole-v1", episodes=episodes, policy={"hidden": [HIDDEN]}))
+    problem.evaluate(params[:8], np.arange(8), {})  # warm-up: env creation
+    seeds = np.arange(POP) + 1000 * seed
+    start = time.perf_counter()
+    results = problem.evaluate(params, seeds, {})
+    dt = time.perf_counter() - start
+    steps = sum(r.metrics["env_steps"] for r in results)
+    return {"valid_steps": steps, "computed_steps": steps, "seconds": dt, "episodes": POP * episodes}
+
+
+def bench_evoforge_gym_native(scenario, seed):
+    """evoforge's rollout on Gymnasium's own CartPoleVectorEnv instead of its kernel."""
+    import numpy as np
+
+    from evoforge.problems.gym import GymConfig, GymProblem
+
+    params = population(scenario, seed)
+    problem = GymProblem(GymConfig(env_id="CartPole-v1", vectorization="native", policy={"hidden": [HIDDEN]}))
+    problem.evaluate(params[:8], np.arange(8), {})
+    start = time.perf_counter()
+    results = problem.evaluate(params, np.arange(POP) + 1000 * seed, {})
+    dt = time.perf_counter() - start
+    steps = sum(r.metrics["env_steps"] for r in results)
+    return {"valid_steps": steps, "computed_steps": steps, "seconds": dt}
+
+
+def bench_numpy_loop(scenario, seed):
+    """The loop a pycma user writes: one gymnasium env, one numpy MLP forward per step."""
+    import gymnasium as gym
+    import numpy as np
+
+    params = population(scenario, seed)
+    env = gym.make("CartPole-v1")
+    env.reset(seed=0)
+    steps = 0
+    start = time.perf_counter()
+    for i, p in enumerate(params):
+        w1, b1, w2, b2 = split(p)
+        obs, _ = env.reset(seed=1000 * seed + i)
+        done = False
+        while not done:
+            action = int(np.argmax(np.tanh(obs @ w1 + b1) @ w2 + b2))
+            obs, _, term, trunc, _ = env.step(action)
+            done = term or trunc
+            steps += 1
+    dt = time.perf_counter() - start
+    return {"valid_steps": steps, "computed_steps": steps, "seconds": dt}
+
+
+def bench_evotorch(scenario, seed):
+    import numpy as np
+    import torch
+    from evotorch.neuroevolution import GymNE
+
+    torch.set_num_threads(1)
+    problem = GymNE(
+        env="CartPole-v1",
+        network=f"Linear(obs_length, {HIDDEN}) >> Tanh() >> Linear({HIDDEN}, act_length)",
+        num_actors=0,
+        num_episodes=1,
+    )
+    params = population(scenario, seed)
+    flat = []
+    for p in params:
+        w1, b1, w2, b2 = split(p)
+        flat.append(np.concatenate([w1.T.ravel(), b1, w2.T.ravel(), b2]))
+    batch = problem.generate_batch(POP)
+    batch.set_values(torch.as_tensor(np.stack(flat), dtype=torch.float32))
+    warm = problem.generate_batch(4)
+    problem.evaluate(warm)
+    before = problem.interaction_count
+    start = time.perf_counter()
+    problem.evaluate(batch)
+    dt = time.perf_counter() - start
+    steps = problem.interaction_count - before
+    return {"valid_steps": steps, "computed_steps": steps, "seconds": dt}
+
+
+def bench_evosax(scenario, seed):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from evosax.problems.networks import MLP
+    from evosax.problems.rl.gymnax import GymnaxProblem
+
+    policy = MLP(layer_sizes=(HIDDEN, 2), output_fn=lambda x, key=None: jnp.argmax(x, axis=-1))
+    problem = GymnaxProblem("CartPole-v1", policy, use_normalize_obs=False)
+    params = population(scenario, seed)
+    w1, b1, w2, b2 = (np.stack(x) for x in zip(*(split(p) for p in params), strict=True))
+    tree = {
+        "params": {
+            "Dense_0": {"kernel": jnp.asarray(w1, jnp.float32), "bias": jnp.asarray(b1, jnp.float32)},
+            "Dense_1": {"kernel": jnp.asarray(w2, jnp.float32), "bias": jnp.asarray(b2, jnp.float32)},
+        }
+    }
+    key = jax.random.key(seed)
+    state = problem.init(key)
+    start = time.perf_counter()
+    fitness, state, _ = problem.eval(key, tree, state)
+    jax.block_until_ready(fitness)
+    compile_s = time.perf_counter() - start
+    fitness, state, _ = problem.eval(jax.random.key(seed + 1), tree, state)  # second trace (see ANCHORS.md)
+    jax.block_until_ready(fitness)
+    start = time.perf_counter()
+    fitness, state, _ = problem.eval(jax.random.key(seed + 2), tree, state)
+    jax.block_until_ready(fitness)
+    dt = time.perf_counter() - start
+    valid = float(np.asarray(fitness).sum())  # CartPole pays 1 per step while the episode runs
+    return {
+        "valid_steps": valid,
+        "computed_steps": POP * problem.episode_length,
+        "seconds": dt,
+        "compile_seconds": compile_s,
+    }
+
+
+def bench_neat(scenario, seed):
+    import gymnasium as gym
+    import neat
+
+    config = neat.Config(
+        neat.DefaultGenome,
+        neat.DefaultReproduction,
+        neat.DefaultSpeciesSet,
+        neat.DefaultStagnation,
+        str(Path(__file__).with_name("neat_cartpole.cfg")),
+    )
+    config.seed = seed
+    pop = neat.Population(config)
+    env = gym.make("CartPole-v1")
+    steps = 0
+    start = time.perf_counter()
+    for i, genome in enumerate(pop.population.values()):
+        net = neat.nn.FeedForwardNetwork.create(genome, config)
+        obs, _ = env.reset(seed=1000 * seed + i)
+        done = False
+        while not done:
+            out = net.activate(obs)
+            obs, _, term, trunc, _ = env.step(int(out[1] > out[0]))
+            done = term or trunc
+            steps += 1
+    dt = time.perf_counter() - start
+    return {"valid_steps": steps, "computed_steps": steps, "seconds": dt}
+
+
+LIBRARIES = {
+    "gymnasium vector env, random actions, no policy (ceiling)": bench_raw,
+    "evoforge (batched numpy MLP, native vector env)": bench_evoforge,
+    "evoforge, 4 episodes per policy (1,024 slots)": lambda s, seed: bench_evoforge(s, seed, episodes=4),
+    "evoforge on Gymnasium's CartPoleVectorEnv (vectorization=native)": bench_evoforge_gym_native,
+    "pycma-style loop (one env, numpy MLP per step)": bench_numpy_loop,
+    "EvoTorch 0.6.1 GymNE (num_actors=0)": bench_evotorch,
+    "evosax 0.3.2 GymnaxProblem (jit, fixed 500-step scan)": bench_evosax,
+    "neat-python 2.0.0 (own random genomes, FeedForwardNetwork)": bench_neat,
+}
+
+
+def make_balanced_policy() -> None:
+    """Evolve one balancing 4-16-2 policy with evoforge (seeded), for the 'balanced' population."""
+    import tempfile
+
+    import evoforge
+
+    cfg = evoforge.RunConfig(
+        seed=0,
+        generations=60,
+        strategy={"name": "cma_es", "population_size": 32},
+        problem={"kind": "gym", "env_id": "CartPole-v1", "episodes": 10, "policy": {"hidden": [HIDDEN]}},
+        stop={"fitness": 500},
+        validation_episodes=20,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        result = evoforge.run(cfg, Path(tmp) / "r")
+        from evoforge.store.run_store import RunStore
+
+        store = RunStore.open(Path(tmp) / "r")
+        params = store.genome_of(result.best_genome_id)
+        store.close()
+    BALANCED.parent.mkdir(parents=True, exist_ok=True)
+    BALANCED.write_text(json.dumps({"test_score": result.test_score, "params": params.tolist()}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--child", nargs=3, metavar=("LIB", "SCENARIO", "SEED"))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        pin_from_env()
+        name, scenario, seed = args.child
+        print(json.dumps(LIBRARIES[name](scenario, int(seed))))
+        return
+
+    if not BALANCED.exists():
+        make_balanced_policy()
+    rows = []
+    for scenario in ("random", "balanced"):
+        for name in LIBRARIES:
+            if scenario == "balanced" and name.startswith("neat"):
+                continue
+            runs = [run_child(SCRIPT, [name, scenario, str(seed)]) for seed in range(args.seeds)]
+            errors = [r["error"] for r in runs if "error" in r]
+            ok = [r for r in runs if "error" not in r]
+            row = {"scenario": scenario, "library": name, "errors": errors}
+            if ok:
+                row["valid_steps_per_s"] = median([r["valid_steps"] / r["seconds"] for r in ok])
+                row["computed_steps_per_s"] = median([r["computed_steps"] / r["seconds"] for r in ok])
+                row["mean_episode"] = median([r["valid_steps"] / r.get("episodes", POP) for r in ok])
+                row["compile_seconds"] = (
+                    median([r.get("compile_seconds") for r in ok]) if "compile_seconds" in ok[0] else None
+                )
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    out = ROOT / "benchmarks" / "results" / "rl_throughput.json"
+    out.write_text(json.dumps(rows, indent=2))
+    if not args.no_write:
+        write_markdown(rows, args.seeds)
+
+
+def write_markdown(rows, seeds) -> None:
+    today = datetime.date.today().isoformat()
+    lines = [
+        "## RL population rollout throughput (CartPole-v1, population 256)",
+        "",
+        f"Command: `.bench-venv/bin/python benchmarks/rl_throughput.py --seeds {seeds}` ({today}). "
+        "Each cell is the median over seeds of one population evaluation in a fresh process pinned to one core "
+        "with single-threaded BLAS. Valid steps are steps of episodes still running; the policy forward pass is "
+        "included. Ratio = evoforge (1 episode per policy) / that row, on valid steps per second.",
+        "",
+    ]
+    for scenario in ("random", "balanced"):
+        sub = [r for r in rows if r["scenario"] == scenario]
+        ours = next(r for r in sub if r["library"].startswith("evoforge (batched"))
+        lines += [
+            f"**{scenario} population**",
+            "",
+            "| library | valid steps/s | computed steps/s | mean episode | evoforge ÷ this |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for r in sub:
+            if "valid_steps_per_s" not in r:
+                lines.append(f"| {r['library']} | failed: {r['errors'][0]} | | | |")
+                continue
+            ratio = ours["valid_steps_per_s"] / r["valid_steps_per_s"]
+            extra = f" (+{r['compile_seconds']:.1f} s compile)" if r.get("compile_seconds") else ""
+            lines.append(
+                f"| {r['library']}{extra} | {r['valid_steps_per_s']:,.0f} | {r['computed_steps_per_s']:,.0f} | "
+                f"{r['mean_episode']:.0f} | {ratio:.2f} |"
+            )
+        lines.append("")
+    replace_section("rl-throughput", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
