@@ -227,3 +227,9 @@ def test_run_directory_contents(tmp_path):
     assert len(result.test_scores) == 10
     with pytest.raises(FileExistsError):
         evoforge.run(cfg, tmp_path / "r")
+
+
+def test_evaluation_budget_stops_the_run(tmp_path):
+    cfg = function_config({"name": "random_search", "population_size": 10}, generations=100, stop={"evaluations": 35})
+    result = evoforge.run(cfg, tmp_path / "r")
+    assert result.generations == 4 and result.evaluations == 40 and result.stopped_early

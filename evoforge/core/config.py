@@ -28,6 +28,15 @@ class StopConfig(BaseModel):
         None,
         description="Stop once the best fitness reaches this value (in the problem's direction).",
     )
+    evaluations: int | None = Field(
+        None, ge=1, description="Stop after the generation in which this many evaluations have been made."
+    )
+    seconds: float | None = Field(
+        None,
+        gt=0,
+        description="Stop after the generation that passes this much wall time. A time budget depends on the "
+        "machine: a run stopped by it is not reproducible, unlike every other stop.",
+    )
 
 
 class RunConfig(BaseModel):

@@ -122,6 +122,7 @@ class _Loop:
             "wall_seconds": 0.0,
             "stopped_early": False,
             "validated": {},
+            "evaluations": 0,
         }
 
     def _validate(self, entry: Entry) -> float:
@@ -265,6 +266,11 @@ class _Loop:
         stopped = (
             hof.best is not None and target is not None and self.sign * hof.best.fitness >= self.sign * target
         )
+        budget = self.config.stop
+        evaluations_so_far = s.get("evaluations", 0) + len(fresh)
+        out_of_budget = (budget.evaluations is not None and evaluations_so_far >= budget.evaluations) or (
+            budget.seconds is not None and elapsed >= budget.seconds
+        )
         validated = dict(s.get("validated", {}))
         if stopped and self.config.validation_episodes:
             probe = {"hof": hof, "validated": validated}
@@ -277,8 +283,9 @@ class _Loop:
             "context": context,
             "env_steps": s["env_steps"] + new_steps,
             "wall_seconds": elapsed,
-            "stopped_early": bool(stopped),
+            "stopped_early": bool(stopped or out_of_budget),
             "validated": validated,
+            "evaluations": evaluations_so_far,
         }
         return new_state, stats
 
