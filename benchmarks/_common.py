@@ -62,3 +62,18 @@ def replace_section(marker: str, text: str, path: Path = ROOT / "BENCHMARKS.md")
         else content.rstrip() + "\n\n" + block + "\n"
     )
     path.write_text(content)
+
+
+def neat_population(config_name: str, seed: int):
+    """A seeded neat-python population from one of the configs in benchmarks/."""
+    import neat
+
+    config = neat.Config(
+        neat.DefaultGenome,
+        neat.DefaultReproduction,
+        neat.DefaultSpeciesSet,
+        neat.DefaultStagnation,
+        str(Path(__file__).with_name(config_name)),
+    )
+    config.seed = seed
+    return config, neat.Population(config)

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, median, pin_from_env, replace_section, run_child  # noqa: E402
+from _common import ROOT, median, neat_population, pin_from_env, replace_section, run_child  # noqa: E402
 
 POP = 256
 HIDDEN = 16
@@ -199,15 +199,7 @@ def bench_neat(scenario, seed):
     import gymnasium as gym
     import neat
 
-    config = neat.Config(
-        neat.DefaultGenome,
-        neat.DefaultReproduction,
-        neat.DefaultSpeciesSet,
-        neat.DefaultStagnation,
-        str(Path(__file__).with_name("neat_cartpole.cfg")),
-    )
-    config.seed = seed
-    pop = neat.Population(config)
+    config, pop = neat_population("neat_cartpole.cfg", seed)
     env = gym.make("CartPole-v1")
     steps = 0
     start = time.perf_counter()

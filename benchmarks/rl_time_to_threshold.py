@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, median, replace_section, run_child  # noqa: E402
+from _common import ROOT, median, neat_population, replace_section, run_child  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 THRESHOLDS = {"Acrobot-v1": -100.0, "LunarLander-v3": 200.0, "CartPole-v1": 475.0, "HalfCheetah-v5": None}
@@ -86,7 +86,14 @@ EVOFORGE_STRATEGY = {
 }
 
 
+class _SolvedError(Exception):
+    pass
+
+
 def run_evoforge(env_id: str, seed: int, cap: float) -> dict:
+    """evoforge as a user runs it (process backend, 2 workers), checked by the same protocol as the
+    anchors: after each generation whose best-ever training fitness reaches the threshold, that
+    policy is tested on the 10 test episodes (clock paused)."""
     import tempfile
 
     import numpy as np
@@ -97,7 +104,6 @@ def run_evoforge(env_id: str, seed: int, cap: float) -> dict:
     from evoforge.store.run_store import RunStore
 
     threshold = THRESHOLDS[env_id]
-    episodes = EPISODES if threshold is not None else 1
     cfg = evoforge.RunConfig(
         seed=seed,
         generations=100_000,
@@ -105,46 +111,61 @@ def run_evoforge(env_id: str, seed: int, cap: float) -> dict:
         problem={
             "kind": "gym",
             "env_id": env_id,
-            "episodes": episodes,
+            "episodes": EPISODES if threshold is not None else 1,
             "policy": {"hidden": [HIDDEN], "obs_norm": threshold is None},
         },
-        stop={"fitness": threshold, "seconds": cap},
-        validation_episodes=10 if threshold is not None else 0,
+        stop={"seconds": cap},
         backend="process",
         workers=2,
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        result = evoforge.run(cfg, Path(tmp) / "r")
-        store = RunStore.open(Path(tmp) / "r")
-        params = np.asarray(store.genome_of(result.best_genome_id))
-        hof = HallOfFame.from_tree(store.load_checkpoint()["hof"])
-        store.close()
-    best_context = next(e.context for e in hof if e.genome_id == result.best_genome_id)
     problem = build_problem(cfg.problem)
-    norm = problem._normaliser(best_context) if threshold is None else None
-    layers = problem.policy.unflatten(params[None])
+    clock, tested = Clock(), set()
+    outcome: dict = {}
 
-    def act(obs):
-        x = np.asarray(obs, np.float32).reshape(1, 1, -1)
-        if norm is not None:
-            x = np.clip((x - norm[0]) / norm[1], -5, 5)
-        return problem.policy.act(layers, x)[0, 0]
+    def policy_of(run_dir: Path, genome_id: str):
+        store = RunStore.open(run_dir)
+        try:
+            params = np.asarray(store.genome_of(genome_id))
+            hof = HallOfFame.from_tree(store.load_checkpoint()["hof"])
+        finally:
+            store.close()
+        context = next(e.context for e in hof if e.genome_id == genome_id)
+        norm = problem._normaliser(context)
+        layers = problem.policy.unflatten(params[None])
 
-    score = test_policy(act, env_id)
-    if threshold is None:
-        return {
-            "solved": False,
-            "seconds": result.wall_seconds,
-            "evaluations": result.evaluations,
-            "test": score,
-        }
-    solved = score >= threshold and result.wall_seconds <= cap
-    return {
-        "solved": solved,
-        "seconds": result.wall_seconds,
-        "evaluations": result.evaluations,
-        "test": score,
-    }
+        def act(obs):
+            x = np.asarray(obs, np.float32).reshape(1, 1, -1)
+            if norm is not None:
+                x = np.clip((x - norm[0]) / norm[1], -5, 5)
+            return problem.policy.act(layers, x)[0, 0]
+
+        return act
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "r"
+
+        def check(event: str, data: dict) -> None:
+            if event != "generation" or threshold is None or data["best_ever"] < threshold:
+                return
+            if data["best_ever_id"] in tested:
+                return
+            with clock.pause():
+                tested.add(data["best_ever_id"])
+                score = test_policy(policy_of(run_dir, data["best_ever_id"]), env_id)
+            if score >= threshold:
+                outcome.update(solved=True, seconds=clock.seconds, test=score)
+                raise _SolvedError
+
+        try:
+            result = evoforge.run(cfg, run_dir, callback=check)
+        except _SolvedError:
+            store = RunStore.open(run_dir)
+            outcome["evaluations"] = store.counts()["evaluations"]
+            store.close()
+            return outcome
+        seconds = clock.seconds
+        score = test_policy(policy_of(run_dir, result.best_genome_id), env_id)
+    return {"solved": False, "seconds": seconds, "evaluations": result.evaluations, "test": score}
 
 
 # -- pycma on a numpy MLP --------------------------------------------------------------------------
@@ -210,10 +231,8 @@ def run_pycma(env_id: str, seed: int, cap: float) -> dict:
                 score = test_policy(act_fn(xs[best]), env_id)
             if score >= threshold:
                 return {"solved": True, "seconds": clock.seconds, "evaluations": evaluations, "test": score}
-    if budget_mode:
-        score = test_policy(act_fn(best_seen[1]), env_id)
-        return {"solved": False, "seconds": clock.seconds, "evaluations": evaluations, "test": score}
-    return {"solved": False, "seconds": clock.seconds, "evaluations": evaluations}
+    score = test_policy(act_fn(best_seen[1]), env_id) if best_seen[1] is not None else None
+    return {"solved": False, "seconds": clock.seconds, "evaluations": evaluations, "test": score}
 
 
 # -- EvoTorch --------------------------------------------------------------------------------------
@@ -231,14 +250,16 @@ def run_evotorch(env_id: str, seed: int, cap: float) -> dict:
         num_actors=2,
         num_episodes=EPISODES if threshold is not None else 1,
         observation_normalization=threshold is None,
-        seed=seed,
     )
     searcher = SNES(problem, stdev_init=0.5 if threshold is not None else 0.05, popsize=32)
     clock = Clock()
 
     def make_act(values):
         policy = problem.to_policy(values)
-        box = None if hasattr(problem.action_space, "n") else problem.action_space
+        import gymnasium as gym
+
+        space = gym.make(env_id).action_space
+        box = None if hasattr(space, "n") else space
 
         def act(obs):
             with torch.no_grad():
@@ -263,8 +284,7 @@ def run_evotorch(env_id: str, seed: int, cap: float) -> dict:
                     "test": score,
                 }
         result = {"solved": False, "seconds": clock.seconds, "evaluations": searcher.steps_count * 32}
-        if threshold is None:
-            result["test"] = test_policy(make_act(searcher.status["best"].values), env_id)
+        result["test"] = test_policy(make_act(searcher.status["best"].values), env_id)
         return result
     finally:
         problem.kill_actors()
@@ -338,15 +358,7 @@ def run_neat(env_id: str, seed: int, cap: float) -> dict:
     if env_id != "Acrobot-v1":
         return {"skipped": "no neat config written for this environment"}
     threshold = THRESHOLDS[env_id]
-    config = neat.Config(
-        neat.DefaultGenome,
-        neat.DefaultReproduction,
-        neat.DefaultSpeciesSet,
-        neat.DefaultStagnation,
-        str(Path(__file__).with_name("neat_acrobot.cfg")),
-    )
-    config.seed = seed
-    pop = neat.Population(config)
+    config, pop = neat_population("neat_acrobot.cfg", seed)
     evaluator = neat.ParallelEvaluator(2, _neat_eval)
     clock = Clock()
     evaluations = 0
@@ -443,15 +455,20 @@ def write_markdown(rows) -> None:
         "## RL time to threshold",
         "",
         "Command: `.bench-venv/bin/python benchmarks/rl_time_to_threshold.py --envs ENV --seeds N --cap SECONDS`. "
-        "Solved = mean return over 10 fresh test episodes >= threshold; the time is training wall time to that "
-        "policy (median over the solved runs; unsolved runs count as the cap in the 'all runs' median). "
-        "Policies are 16-unit tanh MLPs (neat-python evolves its own topology); 5 training episodes per evaluation.",
+        "Solved = mean return over 10 fixed test episodes >= threshold. Every library is checked by the same "
+        "protocol: after each generation whose best training fitness reaches the threshold, that policy is "
+        "tested (clock paused). Time is training wall time on 2 cores. 'all runs' counts an unsolved run as "
+        "its cap. Test return = the solving policy, or for unsolved runs the best policy at the cap. "
+        "Policies are 16-unit tanh MLPs (neat-python evolves its own topology), 5 training episodes per "
+        "evaluation (1 for HalfCheetah).",
         "",
-        "| environment (threshold) | library | solved | median s (solved) | median s (all runs, cap for unsolved) | median evaluations | evoforge ÷ this (all runs) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| environment (threshold) | library | solved | median s (solved) | median s (all runs) | median evaluations | median test return | evoforge ÷ this (all runs) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for env_id in dict.fromkeys(r["env"] for r in rows):
         sub = [r for r in rows if r["env"] == env_id]
+        threshold = THRESHOLDS[env_id]
+        label = f"{env_id} ({threshold:g})" if threshold is not None else f"{env_id} (budget)"
 
         def all_runs(r):
             return median(
@@ -463,17 +480,17 @@ def write_markdown(rows) -> None:
             runs = [x for x in r["runs"] if "seconds" in x]
             if not runs:
                 reason = r["runs"][0].get("skipped") or r["runs"][0].get("error", "")
-                lines.append(
-                    f"| {env_id} ({THRESHOLDS[env_id]:g}) | {r['library']} | not run: {reason} | | | | |"
-                )
+                lines.append(f"| {label} | {r['library']} | not run: {reason} | | | | | |")
                 continue
             solved = [x for x in runs if x["solved"]]
             med_solved = f"{median([x['seconds'] for x in solved]):.1f}" if solved else "-"
             every = all_runs(r)
-            ratio = f"{ours / every:.2f}" if ours is not None else "-"
+            ratio = f"{ours / every:.2f}" if ours is not None and threshold is not None else "-"
+            tests = [x["test"] for x in runs if x.get("test") is not None]
+            test = f"{median(tests):.1f}" if tests else "-"
             lines.append(
-                f"| {env_id} ({THRESHOLDS[env_id]:g}) | {r['library']} | {len(solved)}/{len(r['runs'])} | {med_solved} | "
-                f"{every:.1f} (cap {r['cap']:.0f}) | {median([x['evaluations'] for x in runs]):.0f} | {ratio} |"
+                f"| {label} | {r['library']} | {len(solved)}/{len(r['runs'])} | {med_solved} | "
+                f"{every:.1f} (cap {r['cap']:.0f}) | {median([x['evaluations'] for x in runs]):.0f} | {test} | {ratio} |"
             )
     replace_section("rl-time-to-threshold", "\n".join(lines) + "\n")
 

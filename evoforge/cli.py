@@ -206,6 +206,7 @@ def resume(
         _fail(f"{run_dir}/config.yaml is not a valid config: {str(exc).splitlines()[0]}")
     finally:
         store.close()
+    _check_buildable(cfg)
     try:
         chosen = make_backend(backend or cfg.backend, workers or cfg.workers)
     except ValueError as exc:

@@ -160,7 +160,7 @@ def test_crash_mid_generation_resumes_identically_without_reevaluating(tmp_path)
 def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path):
     cfg = {
         "seed": 3,
-        "generations": 25,
+        "generations": 40,
         "strategy": {"name": "open_es", "population_size": 64, "sigma": 0.1, "learning_rate": 0.03},
         "problem": {
             "kind": "gym",
@@ -230,6 +230,8 @@ def test_run_directory_contents(tmp_path):
 
 
 def test_evaluation_budget_stops_the_run(tmp_path):
-    cfg = function_config({"name": "random_search", "population_size": 10}, generations=100, stop={"evaluations": 35})
+    cfg = function_config(
+        {"name": "random_search", "population_size": 10}, generations=100, stop={"evaluations": 35}
+    )
     result = evoforge.run(cfg, tmp_path / "r")
     assert result.generations == 4 and result.evaluations == 40 and result.stopped_early

@@ -56,6 +56,7 @@ class GenerationStats:
     worst: float
     std: float
     best_ever: float
+    best_ever_id: str | None
     centre: float | None
     evaluations: int
     cached: int
@@ -254,6 +255,7 @@ class _Loop:
             worst=float(finite[np.argmin(self.sign * finite)]) if finite.size else math.nan,
             std=float(finite.std()) if finite.size else math.nan,
             best_ever=hof.best.fitness if hof.best else math.nan,
+            best_ever_id=hof.best.genome_id if hof.best else None,
             centre=float(raw[-1]) if centre is not None else None,
             evaluations=len(fresh),
             cached=len(ids) - len(fresh),
