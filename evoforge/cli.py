@@ -355,7 +355,7 @@ def play(
         out.print(f"episode {k}: return {_fmt(r)}")
     out.print(f"mean return {_fmt(sum(returns) / len(returns))} over {episodes} episodes")
     if gif is not None:
-        save_gif(frames[: len(frames)], gif)
+        save_gif(frames, gif)
         out.print(f"wrote {gif}")
 
 
