@@ -37,7 +37,7 @@ from evoforge.core.hall_of_fame import Entry, HallOfFame
 from evoforge.core.rng import derive_rng, derive_seed
 from evoforge.core.shaping import nan_to_worst
 from evoforge.core.strategy import Strategy, get_strategy
-from evoforge.problems.base import Problem
+from evoforge.problems.base import Problem, TestResult
 from evoforge.store.run_store import RunStore
 
 __all__ = ["run", "resume", "RunResult", "GenerationStats", "load_run_config"]
@@ -111,6 +111,7 @@ class _Loop:
         self.strategy: Strategy = strategy_class(
             config.strategy_config(), self.problem.dim, self.problem.initial_params
         )
+        self.decode = SeedChainDecoder(self.problem.initial_params)
 
     # -- state ----------------------------------------------------------------------------------
     def _fresh_state(self) -> dict[str, Any]:
@@ -126,12 +127,10 @@ class _Loop:
             "evaluations": 0,
         }
 
-    def _validate(self, entry: Entry) -> float:
-        params = SeedChainDecoder(self.problem.initial_params)(entry.genome)
-        seed = derive_seed(self.config.seed, "validate")
-        return self.problem.test(
-            np.asarray(params), seed, self.config.validation_episodes, entry.context
-        ).score
+    def _retest(self, entry: Entry, purpose: str, cases: int) -> TestResult:
+        """``entry`` re-evaluated on ``cases`` fresh cases drawn for ``purpose`` (validate or test)."""
+        seed = derive_seed(self.config.seed, purpose)
+        return self.problem.test(np.asarray(self.decode(entry.genome)), seed, cases, entry.context)
 
     def _validate_hof(self, s: dict[str, Any], only_reaching: float | None) -> None:
         """Validation scores for hall-of-fame members (all, or those whose fitness reaches a target)."""
@@ -140,7 +139,9 @@ class _Loop:
                 continue
             if only_reaching is not None and entry.score < self.sign * only_reaching:
                 continue
-            s["validated"][entry.genome_id] = float(self._validate(entry))
+            s["validated"][entry.genome_id] = self._retest(
+                entry, "validate", self.config.validation_episodes
+            ).score
 
     def _reported(self, s: dict[str, Any]) -> Entry:
         """The individual a run reports: best on validation if validation is on, else the best seen."""
@@ -269,11 +270,11 @@ class _Loop:
             hof.best is not None and target is not None and self.sign * hof.best.fitness >= self.sign * target
         )
         budget = self.config.stop
-        evaluations_so_far = s.get("evaluations", 0) + len(fresh)
+        evaluations_so_far = s["evaluations"] + len(fresh)
         out_of_budget = (budget.evaluations is not None and evaluations_so_far >= budget.evaluations) or (
             budget.seconds is not None and elapsed >= budget.seconds
         )
-        validated = dict(s.get("validated", {}))
+        validated = dict(s["validated"])
         if stopped and self.config.validation_episodes:
             probe = {"hof": hof, "validated": validated}
             self._validate_hof(probe, only_reaching=target)
@@ -306,7 +307,6 @@ class _Loop:
             },
         )
         while s["generation"] < self.config.generations and not s["stopped_early"]:
-            s["wall_seconds"] = base_wall
             s, stats = self._generation(s, started)
             base_wall = s["wall_seconds"]
             started = time.perf_counter()
@@ -320,7 +320,6 @@ class _Loop:
         hof: HallOfFame = s["hof"]
         if hof.best is None:
             raise RuntimeError("every evaluation failed; nothing to report (see the run store's errors)")
-        s.setdefault("validated", {})
         if self.config.validation_episodes:
             self._validate_hof(s, only_reaching=None)
         best = self._reported(s)
@@ -328,13 +327,7 @@ class _Loop:
         if existing is not None and existing.get("best_genome_id") == best.genome_id:
             test_score, test_scores = existing["test_score"], existing["test_scores"]
         else:
-            params = SeedChainDecoder(self.problem.initial_params)(best.genome)
-            test = self.problem.test(
-                np.asarray(params),
-                derive_seed(self.config.seed, "test"),
-                self.config.test_episodes,
-                best.context,
-            )
+            test = self._retest(best, "test", self.config.test_episodes)
             test_score, test_scores = test.score, test.scores
         counts = self.store.counts()
         result = RunResult(

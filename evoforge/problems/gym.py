@@ -46,6 +46,11 @@ _NATIVE = {"CartPole-v0", "CartPole-v1"}
 _OBS_CLIP = 5.0
 
 
+def _normalise(obs: np.ndarray, norm: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Observations standardised by running statistics and clipped (Salimans et al. 2017, appendix)."""
+    return np.clip((obs - norm[0]) / norm[1], -_OBS_CLIP, _OBS_CLIP)
+
+
 class GymConfig(ProblemConfig):
     """Evolve an MLP policy for a Gymnasium environment."""
 
@@ -267,7 +272,7 @@ class GymProblem(Problem):
                 cur_sumsq += o * o
             x = obs.reshape(m, episodes, d)
             if norm is not None:
-                x = np.clip((x - norm[0]) / norm[1], -_OBS_CLIP, _OBS_CLIP)
+                x = _normalise(x, norm)
             actions = self.policy.act(layers, x)
             actions = actions.reshape(m * episodes, *actions.shape[2:])
             obs, reward, done = batch.step(actions, alive)
@@ -325,7 +330,7 @@ class GymProblem(Problem):
                         frames.append(env.render())
                     x = np.asarray(obs, np.float32).reshape(1, 1, -1)
                     if norm is not None:
-                        x = np.clip((x - norm[0]) / norm[1], -_OBS_CLIP, _OBS_CLIP)
+                        x = _normalise(x, norm)
                     action = self.policy.act(layers, x)[0, 0]
                     obs, r, term, trunc, _ = env.step(action)
                     total += float(r)
