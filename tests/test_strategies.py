@@ -18,6 +18,7 @@ SETTINGS = {
     "cma_es": {},
     "sep_cma_es": {},
     "random_search": {"population_size": 100},
+    "steady_ga": {"population_size": 50, "sigma": 0.05, "tournament_size": 10},
 }
 
 # (function, dim, generations, threshold): f(best) must fall below the threshold.
@@ -28,6 +29,7 @@ BUDGETS = {
     "open_es": [("sphere", 10, 300, 1e-4), ("rosenbrock", 2, 500, 0.2)],
     "ga": [("sphere", 10, 300, 1e-2), ("rosenbrock", 2, 300, 1e-4)],
     "random_search": [("sphere", 2, 50, 1e-2), ("rosenbrock", 2, 50, 1.0)],
+    "steady_ga": [("sphere", 10, 300, 1e-2), ("rosenbrock", 2, 300, 1e-4)],
 }
 
 

@@ -3,19 +3,21 @@
 Workers are started with ``spawn`` (no inherited locks or threads) and pinned
 to one BLAS thread each, so N workers use N cores without oversubscription.
 Each worker builds the problem once from its config and keeps it (and its
-environments) between chunks. A worker that dies takes only its chunk with
-it: the pool is rebuilt and the chunk run again.
+environments) between chunks. A worker that dies breaks the whole pool (that
+is how :class:`concurrent.futures.ProcessPoolExecutor` works): the pool is
+rebuilt and the lost chunks re-run, suspects one at a time (see :class:`Backend`).
+Time limits are enforced inside the workers only (see :class:`EvalJob`).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
-from evoforge.backends.base import Backend, ChunkResult, EvalJob, evaluate_chunk, split_chunks
+from evoforge.backends.base import Backend, ChunkResult, WorkerLostError, _Task, evaluate_chunk
 
 __all__ = ["ProcessBackend"]
 
@@ -31,11 +33,10 @@ class ProcessBackend(Backend):
     """
 
     name = "process"
+    crash_is_shared = True
 
-    def __init__(self, workers: int = 2, chunks_per_worker: int = 1, max_restarts: int = 2):
-        super().__init__(workers)
-        self.chunks_per_worker = chunks_per_worker
-        self.max_restarts = max_restarts
+    def __init__(self, workers: int = 2, chunks_per_worker: int = 1):
+        super().__init__(workers, chunks_per_worker)
         self._pool: ProcessPoolExecutor | None = None
 
     def _get_pool(self) -> ProcessPoolExecutor:
@@ -55,38 +56,21 @@ class ProcessBackend(Backend):
                         os.environ[k] = v
         return self._pool
 
-    def run(self, job: EvalJob) -> Iterator[ChunkResult]:
-        pending = split_chunks(len(job.genomes), self.workers * self.chunks_per_worker)
-        restarts = 0
-        while pending:
-            pool = self._get_pool()
-            futures: dict[Future, list[int]] = {}
-            for idx in pending:
-                future = pool.submit(
-                    evaluate_chunk,
-                    job.problem,
-                    job.context,
-                    [job.genomes[i] for i in idx],
-                    [job.seeds[i] for i in idx],
-                    idx,
-                )
-                futures[future] = idx
-            pending = []
-            broken = False
-            while futures:
-                done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                for future in done:
-                    idx = futures.pop(future)
-                    try:
-                        yield future.result()
-                    except BrokenProcessPool:
-                        broken = True
-                        pending.append(idx)
-            if broken:
-                restarts += 1
-                self.close()
-                if restarts > self.max_restarts:
-                    raise RuntimeError("worker processes keep dying; giving up")
+    def _launch(self, task: _Task) -> Future:
+        return self._get_pool().submit(evaluate_chunk, *task.payload())
+
+    def _wait(self, handles: list[Any], timeout: float | None) -> list[Any]:
+        done, _ = wait(handles, timeout=timeout, return_when=FIRST_COMPLETED)
+        return list(done)
+
+    def _collect(self, handle: Future, task: _Task) -> ChunkResult:
+        try:
+            return handle.result()
+        except BrokenProcessPool:
+            raise WorkerLostError("a worker process died") from None
+
+    def _reset(self) -> None:
+        self.close()
 
     def close(self) -> None:
         if self._pool is not None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from typing import Any
 
-from evoforge.backends.base import Backend, ChunkResult, EvalJob, evaluate_chunk
+from evoforge.backends.base import Backend, ChunkResult, _Task, evaluate_chunk
 
 __all__ = ["SerialBackend"]
 
 
 class SerialBackend(Backend):
-    """One chunk, this process.
+    """One chunk at a time, in this process; a chunk runs when it is polled.
 
     >>> SerialBackend().workers
     1
@@ -18,8 +19,15 @@ class SerialBackend(Backend):
 
     name = "serial"
 
-    def run(self, job: EvalJob) -> Iterator[ChunkResult]:
-        if job.genomes:
-            yield evaluate_chunk(
-                job.problem, job.context, job.genomes, job.seeds, list(range(len(job.genomes)))
-            )
+    def __init__(self) -> None:
+        super().__init__(workers=1)
+        self._handles = itertools.count()
+
+    def _launch(self, task: _Task) -> Any:
+        return next(self._handles)
+
+    def _wait(self, handles: list[Any], timeout: float | None) -> list[Any]:
+        return handles[:1]
+
+    def _collect(self, handle: Any, task: _Task) -> ChunkResult:
+        return evaluate_chunk(*task.payload())

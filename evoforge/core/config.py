@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from evoforge.core.strategy import StrategyConfig, get_strategy
-from evoforge.problems.functions import FunctionConfig
-from evoforge.problems.gym import GymConfig
+from evoforge.problems.base import ProblemConfig, get_problem
 
-__all__ = ["RunConfig", "StopConfig", "ConfigError", "format_validation_error", "apply_overrides"]
-
-ProblemSpec = Annotated[FunctionConfig | GymConfig, Field(discriminator="kind")]
+__all__ = [
+    "RunConfig",
+    "StopConfig",
+    "EvaluationConfig",
+    "ConfigError",
+    "format_validation_error",
+    "apply_overrides",
+]
 
 
 class ConfigError(ValueError):
@@ -39,6 +51,27 @@ class StopConfig(BaseModel):
     )
 
 
+class EvaluationConfig(BaseModel):
+    """How failing evaluations are handled, on every backend."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retries: int = Field(
+        1,
+        ge=0,
+        description="A candidate whose evaluation raised, returned NaN, timed out or lost its worker is "
+        "evaluated again (same seed, so a deterministic result does not change) up to this many times, "
+        "then recorded as failed and scored worst.",
+    )
+    timeout: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds one candidate may take. A batch gets this much per candidate; a batch that "
+        "overruns is re-run one candidate at a time so only the slow one fails. Timeouts depend on the "
+        "machine, so a run that hits one is not reproducible elsewhere.",
+    )
+
+
 class RunConfig(BaseModel):
     """A complete, resolved run.
 
@@ -56,7 +89,11 @@ class RunConfig(BaseModel):
     strategy: dict[str, Any] = Field(
         ..., description="'name' of a registered strategy plus its hyperparameters."
     )
-    problem: ProblemSpec = Field(..., description="What fitness means; 'kind' selects the problem.")
+    problem: SerializeAsAny[ProblemConfig] = Field(
+        ...,
+        description="What fitness means; 'kind' selects the problem: a registered kind (function, gym, ...) "
+        "or 'package.module:ClassName' for a Problem subclass of your own.",
+    )
     stop: StopConfig = Field(StopConfig(), description="Early stopping.")
     hall_of_fame: int = Field(10, ge=1, description="How many of the best individuals to keep.")
     test_episodes: int = Field(10, ge=1, description="Fresh cases the best individual is re-evaluated on.")
@@ -68,9 +105,40 @@ class RunConfig(BaseModel):
         "must also be reached on validation. Guards against a lucky training score (Such et al. 2017 "
         "re-evaluate their elite candidates the same way).",
     )
-    backend: Literal["serial", "process"] = Field("serial", description="Where evaluations run.")
-    workers: int = Field(1, ge=1, description="Worker processes for the process backend.")
+    asynchronous: bool = Field(
+        False,
+        description="Steady-state strategies only (steady_ga): propose a new individual whenever a worker "
+        "frees instead of waiting for a whole generation; a 'generation' is then population_size "
+        "individuals told. With more than one worker the result depends on the order evaluations finish "
+        "in, so it is not reproducible; with one (the serial backend) it is.",
+    )
+    evaluation: EvaluationConfig = Field(EvaluationConfig(), description="Retries and time limits.")
+    backend: Literal["serial", "process", "ray"] = Field("serial", description="Where evaluations run.")
+    workers: int = Field(
+        1,
+        ge=1,
+        description="Worker processes (process backend), or CPUs of the local Ray instance the ray backend "
+        "starts when no ray_address is given.",
+    )
+    ray_address: str | None = Field(
+        None,
+        description="Ray cluster to join: 'auto' (the cluster this machine is part of) or 'HOST:PORT'. "
+        "None starts a local Ray instance sized by workers.",
+    )
     checkpoints_kept: int = Field(3, ge=1, description="Most recent per-generation checkpoints kept on disk.")
+
+    @field_validator("problem", mode="before")
+    @classmethod
+    def _validate_problem(cls, value: Any) -> ProblemConfig:
+        if isinstance(value, ProblemConfig):
+            return value
+        if not isinstance(value, dict) or "kind" not in value:
+            raise ValueError("problem needs a 'kind'")
+        try:
+            problem_class = get_problem(str(value["kind"]))
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        return problem_class.config_class.model_validate(value)
 
     @field_validator("strategy", mode="before")
     @classmethod
@@ -85,6 +153,15 @@ class RunConfig(BaseModel):
             raise ValueError(exc.args[0]) from None
         resolved = strategy_class.config_class.model_validate(params)
         return {"name": name, **resolved.model_dump()}
+
+    @model_validator(mode="after")
+    def _check_asynchronous(self) -> RunConfig:
+        if self.asynchronous and not get_strategy(self.strategy["name"]).steady_state:
+            raise ValueError(
+                f"asynchronous: strategy {self.strategy['name']!r} is generational; "
+                "asynchronous runs need a steady-state strategy (steady_ga)"
+            )
+        return self
 
     def strategy_config(self) -> StrategyConfig:
         params = {k: v for k, v in self.strategy.items() if k != "name"}

@@ -32,7 +32,14 @@ import yaml
 
 from evoforge.backends import Backend, EvalJob, build_problem, make_backend
 from evoforge.core.config import RunConfig
-from evoforge.core.genome import SeedChain, SeedChainDecoder, genome_id
+from evoforge.core.genome import (
+    Genome,
+    SeedChain,
+    SeedChainDecoder,
+    blob_to_genome,
+    genome_id,
+    genome_to_blob,
+)
 from evoforge.core.hall_of_fame import Entry, HallOfFame
 from evoforge.core.rng import derive_rng, derive_seed
 from evoforge.core.shaping import nan_to_worst
@@ -93,7 +100,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for pkg in ("evoforge", "numpy", "gymnasium", "cmaes", "pydantic"):
+    for pkg in ("evoforge", "numpy", "gymnasium", "cmaes", "pydantic", "ray"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -112,6 +119,14 @@ class _Loop:
             config.strategy_config(), self.problem.dim, self.problem.initial_params
         )
         self.decode = SeedChainDecoder(self.problem.initial_params)
+        self.shared = self.problem.shared_inputs() or None
+        self._submitted: dict[int, int] = {}
+        if config.asynchronous and not self.strategy.steady_state:
+            raise ValueError(f"strategy {self.strategy.name!r} cannot run asynchronously")
+
+    @property
+    def population_size(self) -> int:
+        return self.strategy.population_size
 
     # -- state ----------------------------------------------------------------------------------
     def _fresh_state(self) -> dict[str, Any]:
@@ -125,6 +140,8 @@ class _Loop:
             "stopped_early": False,
             "validated": {},
             "evaluations": 0,
+            "in_flight": [],
+            "asked": 0,
         }
 
     def _retest(self, entry: Entry, purpose: str, cases: int) -> TestResult:
@@ -156,17 +173,102 @@ class _Loop:
         return max(scored, key=lambda t: (t[0], t[1]))[2]
 
     def _to_tree(self, s: dict[str, Any]) -> dict[str, Any]:
-        return dict(s, strategy=self.strategy.state_to_tree(s["strategy"]), hof=s["hof"].to_tree())
+        in_flight = []
+        for e in s["in_flight"]:
+            encoding, blob = genome_to_blob(e["genome"])
+            in_flight.append(
+                dict(
+                    e,
+                    genome={"encoding": encoding, "blob": np.frombuffer(blob, np.uint8)},
+                    parents=list(e["parents"]),
+                )
+            )
+        return dict(
+            s,
+            strategy=self.strategy.state_to_tree(s["strategy"]),
+            hof=s["hof"].to_tree(),
+            in_flight=in_flight,
+        )
 
     def _from_tree(self, tree: dict[str, Any]) -> dict[str, Any]:
+        in_flight = [
+            dict(
+                e,
+                n=int(e["n"]),
+                genome=blob_to_genome(e["genome"]["encoding"], np.asarray(e["genome"]["blob"]).tobytes()),
+                parents=tuple(e["parents"]),
+            )
+            for e in tree.get("in_flight", [])
+        ]
         return dict(
             tree,
             strategy=self.strategy.state_from_tree(tree["strategy"]),
             hof=HallOfFame.from_tree(tree["hof"]),
+            in_flight=in_flight,
+            asked=int(tree.get("asked", 0)),
         )
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def _job(self, context: dict[str, Any], genomes: list[Genome], ids: list[str]) -> EvalJob:
+        return EvalJob(
+            self.config.problem,
+            context,
+            genomes,
+            [derive_seed(self.config.seed, "eval", int(gid, 16)) for gid in ids],
+            timeout=self.config.evaluation.timeout,
+            shared=self.shared,
+        )
+
+    @staticmethod
+    def _row(idx: int, gid: str, genome: Genome, parents: tuple, result: Any, wall: float) -> dict:
+        return {
+            "idx": idx,
+            "genome_id": gid,
+            "genome": genome,
+            "parents": parents,
+            "fitness": result.fitness,
+            "error": result.error,
+            "metrics": result.metrics,
+            "wall_seconds": wall,
+            "aux": result.aux,
+        }
+
+    def _evaluate(
+        self, gen: int, context: dict, items: list[tuple[int, str, Genome, tuple]], known: dict
+    ) -> float:
+        """Evaluate ``items`` (idx, id, genome, parents) on the backend, committing each chunk as it
+        arrives; failures are retried (``evaluation.retries``) before they are recorded. Returns the
+        evaluation seconds."""
+        eval_seconds = 0.0
+        todo = list(items)
+        for attempt in range(self.config.evaluation.retries + 1):
+            last = attempt == self.config.evaluation.retries
+            job = self._job(context, [it[2] for it in todo], [it[1] for it in todo])
+            again = []
+            for chunk in self.backend.run(job):
+                rows = []
+                per = chunk.wall_seconds / max(1, len(chunk.indices))
+                for j, result in zip(chunk.indices, chunk.results, strict=True):
+                    idx, gid, genome, parents = todo[j]
+                    if result.error is not None and not last:
+                        again.append(todo[j])
+                        continue
+                    if attempt:
+                        result.metrics = dict(result.metrics, attempts=attempt + 1)
+                    rows.append(self._row(idx, gid, genome, parents, result, per))
+                    known[gid] = result
+                self.store.record_evaluations(gen, rows)
+                eval_seconds += chunk.wall_seconds
+                self.callback("chunk", {"generation": gen, "done": len(rows)})
+            if not again:
+                break
+            todo = sorted(again, key=lambda it: it[0])
+        return eval_seconds
 
     # -- one generation -------------------------------------------------------------------------
     def _generation(self, s: dict[str, Any], started: float) -> tuple[dict[str, Any], GenerationStats]:
+        if self.config.asynchronous:
+            return self._async_round(s, started)
         gen, seed = s["generation"], self.config.seed
         strategy_state, genomes, parents = self.strategy.ask(s["strategy"], derive_rng(seed, gen, "ask"))
         centre = self.strategy.mean(strategy_state)
@@ -180,86 +282,75 @@ class _Loop:
             for i, gid in enumerate(ids)
             if first[gid] == i and (gid not in known or known[gid].generation == gen)
         ]
-        todo = [i for i in fresh if ids[i] not in known]
         fresh_set = set(fresh)
 
         def parents_of(i: int) -> tuple[str, ...]:
             return tuple(parents[i]) if i < len(genomes) else ()
 
-        eval_seconds = 0.0
-        if todo:
-            job = EvalJob(
-                self.config.problem,
-                s["context"],
-                [candidates[i] for i in todo],
-                [derive_seed(seed, "eval", int(ids[i], 16)) for i in todo],
-            )
-            for chunk in self.backend.run(job):
-                rows = []
-                per = chunk.wall_seconds / max(1, len(chunk.indices))
-                for j, result in zip(chunk.indices, chunk.results, strict=True):
-                    i = todo[j]
-                    rows.append(
-                        {
-                            "idx": i,
-                            "genome_id": ids[i],
-                            "genome": candidates[i],
-                            "parents": parents_of(i),
-                            "fitness": result.fitness,
-                            "error": result.error,
-                            "metrics": result.metrics,
-                            "wall_seconds": per,
-                            "aux": result.aux,
-                        }
-                    )
-                    known[ids[i]] = result
-                self.store.record_evaluations(gen, rows)
-                eval_seconds += chunk.wall_seconds
-                self.callback("chunk", {"generation": gen, "done": len(rows)})
+        todo = [(i, ids[i], candidates[i], parents_of(i)) for i in fresh if ids[i] not in known]
+        eval_seconds = self._evaluate(gen, s["context"], todo, known) if todo else 0.0
         cached_rows = [
             (i, gid, parents_of(i), known[gid].fitness) for i, gid in enumerate(ids) if i not in fresh_set
         ]
         if cached_rows:
             self.store.record_cached(gen, cached_rows)
-        new_steps = sum(float(known[ids[i]].metrics.get("env_steps", 0.0)) for i in fresh)
-        failed = sum(known[ids[i]].error is not None for i in fresh)
 
         raw = np.array([known[gid].fitness for gid in ids], dtype=np.float64)
         population_raw = raw[: len(genomes)]
-        scores = nan_to_worst(self.sign * population_raw)
-        strategy_state = self.strategy.tell(strategy_state, genomes, scores)
-
+        strategy_state = self.strategy.tell(strategy_state, genomes, nan_to_worst(self.sign * population_raw))
         hof: HallOfFame = s["hof"]
-        for i, (gid, fitness) in enumerate(zip(ids, raw, strict=True)):
-            if math.isfinite(fitness):
-                hof.add(
-                    Entry(
-                        gid,
-                        float(fitness),
-                        self.sign * float(fitness),
-                        gen,
-                        candidates[i],
-                        s["context"],
-                    )
-                )
-        new_aux = [known[ids[i]].aux for i in fresh]
-        context = self.problem.update_context(s["context"], new_aux)
+        for gid, genome, fitness in zip(ids, candidates, raw, strict=True):
+            self._hof_add(hof, gid, genome, fitness, gen, s["context"])
+        return self._wrap_up(
+            s,
+            strategy_state,
+            population_raw,
+            [known[ids[i]] for i in fresh],
+            centre=float(raw[-1]) if centre is not None else None,
+            cached=len(ids) - len(fresh),
+            eval_seconds=eval_seconds,
+            started=started,
+        )
 
+    def _hof_add(
+        self, hof: HallOfFame, gid: str, genome: Genome, fitness: float, gen: int, context: dict
+    ) -> None:
+        if math.isfinite(fitness):
+            hof.add(Entry(gid, float(fitness), self.sign * float(fitness), gen, genome, context))
+
+    def _wrap_up(
+        self,
+        s: dict[str, Any],
+        strategy_state: Any,
+        population_raw: np.ndarray,
+        fresh_results: list[Any],
+        centre: float | None,
+        cached: int,
+        eval_seconds: float,
+        started: float,
+        **extra: Any,
+    ) -> tuple[dict[str, Any], GenerationStats]:
+        """Statistics, context update and stop rules at the end of a generation (or async round)."""
+        gen = s["generation"]
+        hof: HallOfFame = s["hof"]
+        context = self.problem.update_context(s["context"], [r.aux for r in fresh_results])
+        new_steps = sum(float(r.metrics.get("env_steps", 0.0)) for r in fresh_results)
+        failed = sum(r.error is not None for r in fresh_results)
         finite = population_raw[np.isfinite(population_raw)]
-        best_idx = int(np.argmax(scores))
+        scores = nan_to_worst(self.sign * population_raw)
         elapsed = s["wall_seconds"] + (time.perf_counter() - started)
         stats = GenerationStats(
             generation=gen,
-            best=float(population_raw[best_idx]) if finite.size else math.nan,
+            best=float(population_raw[int(np.argmax(scores))]) if finite.size else math.nan,
             mean=float(finite.mean()) if finite.size else math.nan,
             median=float(np.median(finite)) if finite.size else math.nan,
             worst=float(finite[np.argmin(self.sign * finite)]) if finite.size else math.nan,
             std=float(finite.std()) if finite.size else math.nan,
             best_ever=hof.best.fitness if hof.best else math.nan,
             best_ever_id=hof.best.genome_id if hof.best else None,
-            centre=float(raw[-1]) if centre is not None else None,
-            evaluations=len(fresh),
-            cached=len(ids) - len(fresh),
+            centre=centre,
+            evaluations=len(fresh_results),
+            cached=cached,
             failed=int(failed),
             env_steps=new_steps,
             eval_seconds=eval_seconds,
@@ -270,7 +361,7 @@ class _Loop:
             hof.best is not None and target is not None and self.sign * hof.best.fitness >= self.sign * target
         )
         budget = self.config.stop
-        evaluations_so_far = s["evaluations"] + len(fresh)
+        evaluations_so_far = s["evaluations"] + len(fresh_results)
         out_of_budget = (budget.evaluations is not None and evaluations_so_far >= budget.evaluations) or (
             budget.seconds is not None and elapsed >= budget.seconds
         )
@@ -279,18 +370,113 @@ class _Loop:
             probe = {"hof": hof, "validated": validated}
             self._validate_hof(probe, only_reaching=target)
             stopped = any(self.sign * v >= self.sign * target for v in validated.values())
-        new_state = {
-            "generation": gen + 1,
-            "strategy": strategy_state,
-            "hof": hof,
-            "context": context,
-            "env_steps": s["env_steps"] + new_steps,
-            "wall_seconds": elapsed,
-            "stopped_early": bool(stopped or out_of_budget),
-            "validated": validated,
-            "evaluations": evaluations_so_far,
-        }
+        new_state = dict(
+            s,
+            generation=gen + 1,
+            strategy=strategy_state,
+            hof=hof,
+            context=context,
+            env_steps=s["env_steps"] + new_steps,
+            wall_seconds=elapsed,
+            stopped_early=bool(stopped or out_of_budget),
+            validated=validated,
+            evaluations=evaluations_so_far,
+            **extra,
+        )
         return new_state, stats
+
+    # -- one round of asynchronous steady-state search ------------------------------------------
+    def _async_round(self, s: dict[str, Any], started: float) -> tuple[dict[str, Any], GenerationStats]:
+        """Tell ``population_size`` individuals, one at a time, keeping every worker busy.
+
+        ``in_flight`` holds the individuals asked for and not yet told, in the checkpoint too. After
+        a crash they are first looked up in the store: those a killed run finished are told in the
+        order it told them (the order they were recorded), which re-asks exactly the individuals it
+        asked, so a resumed run retraces the killed one; the rest are evaluated again.
+        """
+        gen, seed = s["generation"], self.config.seed
+        state, hof = s["strategy"], s["hof"]
+        in_flight: list[dict[str, Any]] = [dict(e) for e in s["in_flight"]]
+        asked = s["asked"]
+        submitted = self._submitted  # ask number -> retries so far, for what the backend is running
+        told_raw: list[float] = []
+        fresh_results: list[Any] = []
+        cached = 0
+        eval_seconds = 0.0
+        by_number = {e["n"]: e for e in in_flight}
+
+        def tell(entry: dict[str, Any], result: Any, fresh: bool) -> None:
+            nonlocal state, cached
+            in_flight.remove(entry)
+            by_number.pop(entry["n"])
+            raw = float(result.fitness)
+            state = self.strategy.tell_one(
+                state, entry["genome"], float(nan_to_worst(np.array([self.sign * raw]))[0])
+            )
+            self._hof_add(hof, entry["id"], entry["genome"], raw, gen, entry["context"])
+            told_raw.append(raw)
+            if fresh:
+                fresh_results.append(result)
+            else:
+                cached += 1
+                self.store.record_cached(gen, [(entry["n"], entry["id"], entry["parents"], raw)])
+
+        while len(told_raw) < self.population_size:
+            # keep one individual per free worker asked for (steady state: never more in flight than slots)
+            while len(in_flight) < max(1, self.backend.slots):
+                state, genome, parents = self.strategy.ask_one(state, derive_rng(seed, "ask", asked))
+                entry = {
+                    "n": asked,
+                    "id": genome_id(genome),
+                    "genome": genome,
+                    "parents": tuple(parents),
+                    "context": s["context"],
+                }
+                in_flight.append(entry)
+                by_number[asked] = entry
+                asked += 1
+            waiting = [e for e in in_flight if e["n"] not in submitted]
+            known = self.store.lookup([e["id"] for e in waiting])
+            if known:
+                # earliest recorded first: a duplicate of an old individual, or a killed run's work
+                entry = min((e for e in waiting if e["id"] in known), key=lambda e: known[e["id"]].seq)
+                stored = known[entry["id"]]
+                tell(entry, stored, fresh=stored.idx == entry["n"] and stored.generation == gen)
+                continue
+            busy = {by_number[n]["id"] for n in submitted}
+            for entry in waiting:
+                if entry["id"] not in busy:  # an identical individual in flight: wait for its result
+                    self.backend.submit(
+                        self._job(entry["context"], [entry["genome"]], [entry["id"]]), tag=entry["n"]
+                    )
+                    submitted[entry["n"]] = 0
+                    busy.add(entry["id"])
+            for n, chunk in self.backend.poll():
+                entry, result = by_number[n], chunk.results[0]
+                eval_seconds += chunk.wall_seconds
+                if result.error is not None and submitted[n] < self.config.evaluation.retries:
+                    submitted[n] += 1
+                    self.backend.submit(self._job(entry["context"], [entry["genome"]], [entry["id"]]), tag=n)
+                    continue
+                retried = submitted.pop(n)
+                if retried:
+                    result.metrics = dict(result.metrics, attempts=retried + 1)
+                row = self._row(n, entry["id"], entry["genome"], entry["parents"], result, chunk.wall_seconds)
+                self.store.record_evaluations(gen, [row])
+                tell(entry, result, fresh=True)
+                self.callback("chunk", {"generation": gen, "done": 1})
+        return self._wrap_up(
+            s,
+            state,
+            np.asarray(told_raw),
+            fresh_results,
+            centre=None,
+            cached=cached,
+            eval_seconds=eval_seconds,
+            started=started,
+            in_flight=[{k: v for k, v in e.items()} for e in in_flight],
+            asked=asked,
+        )
 
     # -- the whole run --------------------------------------------------------------------------
     def execute(self) -> RunResult:
@@ -370,10 +556,11 @@ def _run_in(
     store: RunStore, config: RunConfig, backend: Backend | None, callback: Callback | None
 ) -> RunResult:
     own = backend is None
-    backend = backend or make_backend(config.backend, config.workers)
+    backend = backend or make_backend(config.backend, config.workers, config.ray_address)
     try:
         return _Loop(config, store, backend, callback).execute()
     finally:
+        backend.discard()  # work an asynchronous run left in flight
         if own:
             backend.close()
         store.close()

@@ -59,6 +59,9 @@ class Strategy(ABC):
 
     name: ClassVar[str]
     config_class: ClassVar[type[StrategyConfig]]
+    #: whether the strategy also offers ``ask_one``/``tell_one`` (one individual at a time), so the
+    #: run loop can drive it asynchronously
+    steady_state: ClassVar[bool] = False
 
     def __init__(self, config: StrategyConfig, dim: int, init_params: InitParams):
         if not isinstance(config, self.config_class):
@@ -92,6 +95,14 @@ class Strategy(ABC):
     def state_from_tree(self, tree: State) -> State:
         """Inverse of :meth:`state_to_tree`."""
         return tree
+
+    def ask_one(self, state: State, rng: np.random.Generator) -> tuple[State, Genome, tuple[str, ...]]:
+        """Propose one individual: ``(state, genome, parent ids)`` (steady-state strategies only)."""
+        raise NotImplementedError(f"strategy {self.name!r} is generational; it has no ask_one")
+
+    def tell_one(self, state: State, genome: Genome, fitness: float) -> State:
+        """Update from one individual's fitness (finite, to maximise; steady-state strategies only)."""
+        raise NotImplementedError(f"strategy {self.name!r} is generational; it has no tell_one")
 
     def mean(self, state: State) -> np.ndarray | None:
         """The centre of the search distribution, for strategies that have one."""

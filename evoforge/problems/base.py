@@ -4,6 +4,10 @@ A problem turns a batch of parameter vectors into fitness values. It declares
 once whether it maximises or minimises, knows nothing of parallelism, and is
 built from its (picklable, typed) config in whatever process evaluates it.
 
+A problem may also hand the backend *shared inputs* (large read-only arrays,
+such as a dataset): a distributed backend puts them in its object store once
+and every worker builds the problem from them instead of from its own disk.
+
 A problem may carry a small *context* that changes between generations but is
 fixed within one (for instance running observation statistics); the run loop
 owns it, saves it with every checkpoint, and ships it with every evaluation.
@@ -18,7 +22,15 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Problem", "ProblemConfig", "EvalResult", "TestResult", "PROBLEMS", "register_problem"]
+__all__ = [
+    "Problem",
+    "ProblemConfig",
+    "EvalResult",
+    "TestResult",
+    "PROBLEMS",
+    "register_problem",
+    "get_problem",
+]
 
 Context = dict[str, Any]
 
@@ -60,8 +72,13 @@ class Problem(ABC):
     config_class: ClassVar[type[ProblemConfig]]
     direction: ClassVar[Literal["maximize", "minimize"]] = "maximize"
 
-    def __init__(self, config: ProblemConfig):
+    def __init__(self, config: ProblemConfig, shared: dict[str, np.ndarray] | None = None):
         self.config = config
+
+    def shared_inputs(self) -> dict[str, np.ndarray]:
+        """Large read-only inputs every worker needs (default: none). A worker's problem is built as
+        ``cls(config, shared=driver_problem.shared_inputs())`` where the backend can ship them."""
+        return {}
 
     @property
     @abstractmethod
@@ -100,4 +117,33 @@ def register_problem(cls: type[Problem]) -> type[Problem]:
     if cls.kind in PROBLEMS:
         raise ValueError(f"problem kind {cls.kind!r} is registered twice")
     PROBLEMS[cls.kind] = cls
+    return cls
+
+
+def get_problem(kind: str) -> type[Problem]:
+    """The problem class for ``kind``: a registered name, or ``"package.module:ClassName"`` for a
+    user's own :class:`Problem` subclass (importable wherever evaluations run).
+
+    >>> get_problem("function").__name__
+    'FunctionProblem'
+    >>> get_problem("evoforge.problems.functions:FunctionProblem").kind
+    'function'
+    """
+    import evoforge.problems  # noqa: F401  (fills the registry)
+
+    if kind in PROBLEMS:
+        return PROBLEMS[kind]
+    if ":" not in kind:
+        raise KeyError(
+            f"unknown problem kind {kind!r} (known: {', '.join(sorted(PROBLEMS))}, or module:Class)"
+        )
+    module_name, _, attr = kind.partition(":")
+    import importlib
+
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise KeyError(f"problem kind {kind!r} cannot be imported: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Problem)):
+        raise KeyError(f"problem kind {kind!r} is not a Problem subclass")
     return cls

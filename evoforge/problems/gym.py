@@ -109,8 +109,8 @@ class GymProblem(Problem):
     direction = "maximize"
     config: GymConfig
 
-    def __init__(self, config: GymConfig):
-        super().__init__(config)
+    def __init__(self, config: GymConfig, shared: dict[str, np.ndarray] | None = None):
+        super().__init__(config, shared)
         check_env_id(config.env_id)
         self._probe = self._make(None)
         obs_dim, act_dim, action, low, high = _space_info(self._probe)

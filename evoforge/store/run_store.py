@@ -60,9 +60,10 @@ _CHECKPOINT = re.compile(r"gen_(\d{6})\.npz$")
 
 
 class StoredEvaluation:
-    """What the store knows about one evaluated genome."""
+    """What the store knows about one evaluated genome; ``generation`` and ``idx`` say where it was
+    evaluated, ``seq`` the order in which evaluations were recorded."""
 
-    __slots__ = ("fitness", "error", "metrics", "aux", "generation")
+    __slots__ = ("fitness", "error", "metrics", "aux", "generation", "idx", "seq")
 
     def __init__(
         self,
@@ -71,9 +72,11 @@ class StoredEvaluation:
         metrics: dict,
         aux: dict[str, np.ndarray],
         generation: int = -1,
+        idx: int = -1,
+        seq: int = -1,
     ):
         self.fitness, self.error, self.metrics, self.aux = fitness, error, metrics, aux
-        self.generation = generation
+        self.generation, self.idx, self.seq = generation, idx, seq
 
 
 def _aux_to_blob(aux: dict[str, np.ndarray]) -> bytes | None:
@@ -147,17 +150,19 @@ class RunStore:
             part = unique[start : start + 500]
             marks = ",".join("?" * len(part))
             rows = self.db.execute(
-                f"SELECT genome_id, fitness, error, metrics, aux, generation FROM individuals "
+                f"SELECT genome_id, fitness, error, metrics, aux, generation, idx, rowid FROM individuals "
                 f"WHERE cached = 0 AND genome_id IN ({marks})",
                 part,
             )
-            for gid, fitness, error, metrics, aux, generation in rows:
+            for gid, fitness, error, metrics, aux, generation, idx, seq in rows:
                 found[gid] = StoredEvaluation(
                     float("nan") if fitness is None else fitness,
                     error,
                     json.loads(metrics) if metrics else {},
                     _blob_to_aux(aux),
                     generation,
+                    idx,
+                    seq,
                 )
         return found
 

@@ -4,6 +4,7 @@ from evoforge.strategies.cma_es import CMAES, CMAESConfig, SepCMAES
 from evoforge.strategies.ga import GA, GAConfig
 from evoforge.strategies.open_es import OpenES, OpenESConfig
 from evoforge.strategies.random_search import RandomSearch, RandomSearchConfig
+from evoforge.strategies.steady_state import SteadyStateGA, SteadyStateGAConfig
 
 __all__ = [
     "CMAES",
@@ -15,4 +16,6 @@ __all__ = [
     "RandomSearch",
     "RandomSearchConfig",
     "SepCMAES",
+    "SteadyStateGA",
+    "SteadyStateGAConfig",
 ]

@@ -1,0 +1,134 @@
+"""Evaluate on a Ray cluster: the local machine, or any cluster Ray can join.
+
+Each chunk is a Ray task running :func:`evaluate_chunk`; worker processes keep
+the problem they built (environments, datasets) between tasks, as process-pool
+workers do. What travels per task is the chunk's genomes (parameter vectors,
+or a seed chain of a few integers each), their seeds and three object-store
+references: the problem config, the generation's context and the problem's
+shared inputs, each put in Ray's object store once and read by every worker
+from there (zero-copy for arrays on the same node).
+
+Faults: a task whose worker process dies or whose node is lost raises in Ray;
+the backend turns that into a re-run (see :class:`Backend`), and a candidate
+lost on its own into a failed result. Ray tasks are stopped (``ray.cancel``
+with ``force``) at their hard time limit, so even a candidate stuck in native
+code cannot hold a worker for ever. Ray's own task retries are off: retries
+are the run loop's, counted per candidate, the same on every backend.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Any
+
+from evoforge.backends.base import Backend, ChunkResult, WorkerLostError, _Task, evaluate_chunk
+
+__all__ = ["RayBackend"]
+
+_THREAD_VARS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("the ray backend needs Ray: pip install 'evoforge[ray]'") from None
+    return ray
+
+
+class RayBackend(Backend):
+    """Evaluate chunks as Ray tasks.
+
+    With ``address`` None, a local Ray instance with ``workers`` CPUs is started (and shut down
+    by :meth:`close`); with ``"auto"`` or ``"HOST:PORT"``, an existing cluster is joined and every
+    CPU it has is used. If Ray is already initialised in this process, that instance is used.
+    """
+
+    name = "ray"
+    can_stop = True
+
+    def __init__(self, workers: int = 2, address: str | None = None, chunks_per_worker: int = 1):
+        super().__init__(workers, chunks_per_worker)
+        self.address = address
+        self._ray = _import_ray()
+        self._owns = False
+        self._refs: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+        self._stopped: set[Any] = set()
+        self._task = None
+
+    def _start(self) -> None:
+        ray = self._ray
+        if self._task is not None:
+            return
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "logging_level": logging.WARNING,
+                "runtime_env": {"env_vars": dict(_THREAD_VARS)},
+            }
+            if self.address is None:
+                # sized by workers; the driver itself needs no CPU of its own
+                ray.init(num_cpus=self.workers, **kwargs)
+            else:
+                ray.init(address=self.address, **kwargs)
+            self._owns = True
+        if self.address is not None or not self._owns:
+            self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._task = ray.remote(num_cpus=1, max_retries=0)(evaluate_chunk)
+
+    def _ref(self, obj: Any) -> Any:
+        """An object-store reference for ``obj``, put once while ``obj`` is in use."""
+        key = id(obj)
+        if key not in self._refs:
+            self._refs[key] = (obj, self._ray.put(obj))  # holding obj keeps its id from being reused
+            while len(self._refs) > 8:
+                self._refs.popitem(last=False)
+        self._refs.move_to_end(key)
+        return self._refs[key][1]
+
+    @property
+    def slots(self) -> int:
+        self._start()
+        return self.workers
+
+    def _launch(self, task: _Task) -> Any:
+        self._start()
+        problem, context, genomes, seeds, indices, timeout = task.payload()
+        shared = None if task.job.shared is None else self._ref(task.job.shared)
+        return self._task.remote(
+            self._ref(problem), self._ref(context), genomes, seeds, indices, timeout, shared
+        )
+
+    def _wait(self, handles: list[Any], timeout: float | None) -> list[Any]:
+        ready, rest = self._ray.wait(handles, num_returns=1, timeout=timeout)
+        if ready and rest:
+            more, _ = self._ray.wait(rest, num_returns=len(rest), timeout=0)
+            ready += more
+        return ready
+
+    def _collect(self, handle: Any, task: _Task) -> ChunkResult:
+        ray = self._ray
+        try:
+            return ray.get(handle)
+        except ray.exceptions.RayTaskError as exc:
+            # evaluate_chunk contains candidate failures, so this is the problem failing to build
+            raise RuntimeError(f"evaluation task failed: {exc.cause!r}") from None
+        except ray.exceptions.RayError as exc:
+            if handle in self._stopped:
+                self._stopped.discard(handle)
+                raise WorkerLostError(f"stopped after its hard time limit of {task.hard_limit:g} s") from None
+            raise WorkerLostError(type(exc).__name__) from None
+
+    def _stop(self, handle: Any) -> None:
+        if handle not in self._stopped:
+            self._stopped.add(handle)
+            self._ray.cancel(handle, force=True)
+
+    def close(self) -> None:
+        self._refs.clear()
+        if self._owns and self._ray.is_initialized():
+            self._ray.shutdown()
+        self._owns = False
+        self._task = None
