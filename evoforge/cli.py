@@ -166,8 +166,13 @@ def run(
     set_: list[str] = typer.Option([], "--set", help="Override a config value: key.sub=value (repeatable)."),
     seed: int | None = typer.Option(None, "--seed", help="Run seed (overrides the config)."),
     out_dir: Path | None = typer.Option(None, "--out", help="Run directory (default runs/NAME-SEED-TIME)."),
-    backend: str | None = typer.Option(None, "--backend", help="serial or process."),
-    workers: int | None = typer.Option(None, "--workers", help="Worker processes for the process backend."),
+    backend: str | None = typer.Option(None, "--backend", help="serial, process or ray."),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Worker processes (process), or CPUs of a local Ray instance (ray)."
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="Join a Ray cluster: auto or HOST:PORT (default: start a local one)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Start a run from a config file."""
@@ -178,24 +183,49 @@ def run(
         extra["backend"] = backend
     if workers is not None:
         extra["workers"] = workers
+    if ray_address is not None:
+        extra["ray_address"] = ray_address
     cfg = load_config(config, set_, seed, extra)
     run_dir = out_dir or Path("runs") / f"{cfg.name}-{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (run_dir / "config.yaml").exists():
         _fail(f"{run_dir} already holds a run; use 'evoforge resume {run_dir}' or another --out")
     _check_buildable(cfg)
-    result = _execute(run_loop, cfg, run_dir, quiet=quiet)
+    chosen = _start_backend(cfg.backend, cfg.workers, cfg.ray_address)
+    try:
+        result = _execute(run_loop, cfg, run_dir, backend=chosen, quiet=quiet)
+    finally:
+        chosen.close()
     _print_result(result)
+
+
+def _start_backend(name: str, workers: int, address: str | None):
+    """The backend, started (a Ray cluster joined) here so that a failure is one line, not a traceback."""
+    from evoforge.backends import make_backend
+
+    try:
+        chosen = make_backend(name, workers, address)
+        chosen.slots  # noqa: B018  (starts workers or joins the cluster)
+    except (ValueError, RuntimeError, ConnectionError) as exc:
+        where = f" at {address}" if address else ""
+        _fail(
+            f"cannot start the {name} backend{where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        )
+    return chosen
 
 
 @app.command()
 def resume(
     run_dir: Path = typer.Argument(..., help="A run directory."),
-    backend: str | None = typer.Option(None, "--backend", help="serial or process (default: the run's)."),
-    workers: int | None = typer.Option(None, "--workers", help="Worker processes."),
+    backend: str | None = typer.Option(
+        None, "--backend", help="serial, process or ray (default: the run's)."
+    ),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes, or local Ray CPUs."),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="Join a Ray cluster: auto or HOST:PORT."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Continue a killed or interrupted run exactly where it stopped."""
-    from evoforge.backends import make_backend
     from evoforge.core.loop import load_run_config
     from evoforge.core.loop import resume as resume_loop
 
@@ -207,10 +237,7 @@ def resume(
     finally:
         store.close()
     _check_buildable(cfg)
-    try:
-        chosen = make_backend(backend or cfg.backend, workers or cfg.workers)
-    except ValueError as exc:
-        _fail(str(exc))
+    chosen = _start_backend(backend or cfg.backend, workers or cfg.workers, ray_address or cfg.ray_address)
     try:
         result = _execute(resume_loop, run_dir, backend=chosen, quiet=quiet)
     finally:

@@ -1,4 +1,6 @@
+import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +40,22 @@ def cartpole_config(strategy: dict, generations: int = 30, seed: int = 0, **kw):
         validation_episodes=20,
         **kw,
     )
+
+
+TIME_FIELDS = {"eval_seconds", "wall_seconds"}
+
+
+def outcome(run_dir: Path) -> dict:
+    """Everything a run decides, without wall times."""
+    from evoforge.store.run_store import RunStore
+
+    store = RunStore.open(run_dir)
+    stats = [{k: v for k, v in s.items() if k not in TIME_FIELDS} for s in store.generation_stats()]
+    rows = store.db.execute(
+        "SELECT generation, idx, genome_id, cached, fitness, error FROM individuals ORDER BY generation, idx"
+    ).fetchall()
+    store.close()
+    result = json.loads((run_dir / "result.json").read_text())
+    result = {k: v for k, v in result.items() if k not in TIME_FIELDS | {"run_dir"}}
+    hof = json.loads((run_dir / "hall_of_fame.json").read_text())
+    return {"stats": stats, "individuals": rows, "result": result, "hof": hof}

@@ -6,33 +6,15 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from conftest import cartpole_config, function_config
+from conftest import cartpole_config, function_config, outcome
 
 import evoforge
 from evoforge.backends import ProcessBackend, SerialBackend
 from evoforge.store.run_store import RunStore
-
-TIME_FIELDS = {"eval_seconds", "wall_seconds"}
-
-
-def outcome(run_dir: Path) -> dict:
-    """Everything a run decides, without wall times."""
-    store = RunStore.open(run_dir)
-    stats = [{k: v for k, v in s.items() if k not in TIME_FIELDS} for s in store.generation_stats()]
-    rows = store.db.execute(
-        "SELECT generation, idx, genome_id, cached, fitness, error FROM individuals ORDER BY generation, idx"
-    ).fetchall()
-    store.close()
-    result = json.loads((run_dir / "result.json").read_text())
-    result = {k: v for k, v in result.items() if k not in TIME_FIELDS | {"run_dir"}}
-    hof = json.loads((run_dir / "hall_of_fame.json").read_text())
-    return {"stats": stats, "individuals": rows, "result": result, "hof": hof}
-
 
 ES = {"name": "open_es", "population_size": 16, "sigma": 0.5, "learning_rate": 0.2}
 GA_CHAIN = {

@@ -163,7 +163,12 @@ def split_chunks(n: int, n_chunks: int) -> list[list[int]]:
 
 
 class WorkerLostError(Exception):
-    """The worker running a chunk died, its node was lost, or it was stopped at its hard time limit."""
+    """The worker running a chunk died, its node was lost, or (``stopped``) it was stopped at its hard
+    time limit."""
+
+    def __init__(self, why: str, stopped: bool = False):
+        super().__init__(why)
+        self.stopped = stopped
 
 
 @dataclass
@@ -195,7 +200,7 @@ class _Task:
         for each candidate alone, plus a grace period."""
         if self.job.timeout is None:
             return None
-        return 2.0 * self.job.timeout * len(self.indices) + 10.0
+        return 2.0 * self.job.timeout * len(self.indices) + max(1.0, self.job.timeout)
 
 
 class Backend(ABC):
@@ -279,13 +284,13 @@ class Backend(ABC):
             self._fill()
             handles = list(self._running)
             done = self._wait(handles, self._until_next_limit())
-            lost: list[tuple[_Task, str]] = []
+            lost: list[tuple[_Task, WorkerLostError]] = []
             for handle in done:
                 task = self._running.pop(handle)
                 try:
                     out.append((task.tag, self._collect(handle, task)))
                 except WorkerLostError as exc:
-                    lost.append((task, str(exc)))
+                    lost.append((task, exc))
             now = time.monotonic()
             for handle, task in list(self._running.items()):
                 limit = task.hard_limit
@@ -294,21 +299,23 @@ class Backend(ABC):
             if lost:
                 if self.crash_is_shared:
                     # the other chunks went down with the crashed worker; they are re-run too
-                    lost.extend((task, "lost with a crashed worker") for task in self._running.values())
+                    crashed = WorkerLostError("lost with a crashed worker")
+                    lost.extend((task, crashed) for task in self._running.values())
                     self._running.clear()
                     self._reset()
-                for task, why in lost:
-                    out.extend(self._recover(task, why))
+                for task, exc in lost:
+                    out.extend(self._recover(task, exc))
         return out
 
-    def _recover(self, task: _Task, why: str) -> list[tuple[Any, ChunkResult]]:
-        """Re-queue a lost chunk (whole once, then one candidate per chunk); a lone candidate lost
-        again is returned as failed."""
-        if len(task.indices) == 1 and task.attempt >= 1:
+    def _recover(self, task: _Task, exc: WorkerLostError) -> list[tuple[Any, ChunkResult]]:
+        """Re-queue a lost chunk (whole once, then one candidate per chunk; a chunk stopped at its time
+        limit goes straight to one candidate per chunk); a lone candidate lost again, or stopped, is
+        returned as failed."""
+        if len(task.indices) == 1 and (task.attempt >= 1 or exc.stopped):
             n = task.indices[0]
-            result = EvalResult(math.nan, {}, f"worker lost: {why}")
+            result = EvalResult(math.nan, {}, f"worker lost: {exc}")
             return [(task.tag, ChunkResult([n], [result], 0.0))]
-        if task.attempt == 0:
+        if task.attempt == 0 and not exc.stopped:
             self._waiting.appendleft(_Task(task.tag, task.job, task.indices, 1, task.alone))
         else:
             for n in reversed(task.indices):

@@ -118,7 +118,9 @@ class RayBackend(Backend):
         except ray.exceptions.RayError as exc:
             if handle in self._stopped:
                 self._stopped.discard(handle)
-                raise WorkerLostError(f"stopped after its hard time limit of {task.hard_limit:g} s") from None
+                raise WorkerLostError(
+                    f"stopped at its hard time limit of {task.hard_limit:g} s", stopped=True
+                ) from None
             raise WorkerLostError(type(exc).__name__) from None
 
     def _stop(self, handle: Any) -> None:

@@ -120,7 +120,8 @@ class _Loop:
         )
         self.decode = SeedChainDecoder(self.problem.initial_params)
         self.shared = self.problem.shared_inputs() or None
-        self._submitted: dict[int, int] = {}
+        self._submitted: dict[int, int] = {}  # asynchronous mode: ask number -> retries, while running
+        self._ready: list[tuple[int, Any]] = []  # asynchronous mode: finished, not yet told
         if config.asynchronous and not self.strategy.steady_state:
             raise ValueError(f"strategy {self.strategy.name!r} cannot run asynchronously")
 
@@ -451,20 +452,23 @@ class _Loop:
                     )
                     submitted[entry["n"]] = 0
                     busy.add(entry["id"])
-            for n, chunk in self.backend.poll():
-                entry, result = by_number[n], chunk.results[0]
-                eval_seconds += chunk.wall_seconds
-                if result.error is not None and submitted[n] < self.config.evaluation.retries:
-                    submitted[n] += 1
-                    self.backend.submit(self._job(entry["context"], [entry["genome"]], [entry["id"]]), tag=n)
-                    continue
-                retried = submitted.pop(n)
-                if retried:
-                    result.metrics = dict(result.metrics, attempts=retried + 1)
-                row = self._row(n, entry["id"], entry["genome"], entry["parents"], result, chunk.wall_seconds)
-                self.store.record_evaluations(gen, [row])
-                tell(entry, result, fresh=True)
-                self.callback("chunk", {"generation": gen, "done": 1})
+            # one finished evaluation per step: the round may fill up before the next is told
+            if not self._ready:
+                self._ready.extend(self.backend.poll())
+            n, chunk = self._ready.pop(0)
+            entry, result = by_number[n], chunk.results[0]
+            eval_seconds += chunk.wall_seconds
+            if result.error is not None and submitted[n] < self.config.evaluation.retries:
+                submitted[n] += 1
+                self.backend.submit(self._job(entry["context"], [entry["genome"]], [entry["id"]]), tag=n)
+                continue
+            retried = submitted.pop(n)
+            if retried:
+                result.metrics = dict(result.metrics, attempts=retried + 1)
+            row = self._row(n, entry["id"], entry["genome"], entry["parents"], result, chunk.wall_seconds)
+            self.store.record_evaluations(gen, [row])
+            tell(entry, result, fresh=True)
+            self.callback("chunk", {"generation": gen, "done": 1})
         return self._wrap_up(
             s,
             state,

@@ -1,0 +1,139 @@
+"""Faults on the serial and process backends: retries, time limits, dying workers,
+custom problem kinds; and the asynchronous steady-state loop."""
+
+import json
+import time
+
+import pytest
+from conftest import function_config, outcome
+from faulty import faulty_config
+
+import evoforge
+from evoforge.backends import ProcessBackend
+from evoforge.store.run_store import RunStore
+
+
+def rows(run_dir):
+    store = RunStore.open(run_dir)
+    out = store.db.execute(
+        "SELECT generation, idx, cached, fitness, error, metrics FROM individuals ORDER BY generation, idx"
+    ).fetchall()
+    store.close()
+    return out
+
+
+def test_custom_problem_kind_runs_and_stores_its_kind(tmp_path):
+    result = evoforge.run(faulty_config(tmp_path), tmp_path / "r")
+    assert result.failed == 0 and result.evaluations == 8 + 3 * 7
+    assert "kind: faulty:FaultyProblem" in (tmp_path / "r" / "config.yaml").read_text()
+    evoforge.resume(tmp_path / "r")  # the stored config loads the class again
+
+
+def test_a_transient_failure_is_retried_and_counts(tmp_path):
+    cfg = faulty_config(tmp_path, "flaky", above=0.0)
+    result = evoforge.run(cfg, tmp_path / "r")
+    retried = [json.loads(m) for *_, m in rows(tmp_path / "r") if m and "attempts" in m]
+    assert result.failed == 0 and retried and all(m["attempts"] == 2 for m in retried)
+
+
+def test_without_retries_a_transient_failure_is_recorded_and_scored_worst(tmp_path):
+    cfg = faulty_config(tmp_path, "flaky", above=0.0, evaluation={"retries": 0})
+    result = evoforge.run(cfg, tmp_path / "r")
+    errors = [e for *_, e, _ in rows(tmp_path / "r") if e]
+    assert result.failed == len(errors) > 0 and set(errors) == {
+        "RuntimeError: transient failure at " + errors[0].split(" at ")[1]
+    }
+
+
+@pytest.mark.parametrize("backend", ["serial", "process"])
+def test_a_candidate_past_its_time_limit_fails_alone_and_the_run_goes_on(tmp_path, backend):
+    cfg = faulty_config(tmp_path, "hang", above=1.0, evaluation={"retries": 0, "timeout": 0.3})
+    start = time.perf_counter()
+    if backend == "serial":
+        result = evoforge.run(cfg, tmp_path / "r")
+    else:
+        with ProcessBackend(workers=2) as b:
+            result = evoforge.run(cfg, tmp_path / "r", backend=b)
+    took = time.perf_counter() - start
+    errors = [e for *_, e, _ in rows(tmp_path / "r") if e]
+    assert errors and all(e.startswith("EvalTimeoutError: ran past its time limit of 0.3 s") for e in errors)
+    assert result.failed == len(errors) < result.evaluations
+    assert took < 30  # each hanging candidate would otherwise take 60 s
+
+
+def test_a_candidate_that_kills_its_worker_process_is_recorded_and_the_others_count(tmp_path):
+    cfg = faulty_config(tmp_path, "exit", above=1.2, evaluation={"retries": 1})
+    evoforge.run(
+        cfg.model_copy(update={"problem": cfg.problem.model_copy(update={"mode": "raise"})}), tmp_path / "ref"
+    )
+    with ProcessBackend(workers=2) as b:
+        result = evoforge.run(cfg, tmp_path / "r", backend=b)
+    got = rows(tmp_path / "r")
+    assert len(got) == len(rows(tmp_path / "ref")) == 8 * 4  # every candidate accounted for
+    lost = [r for r in got if r[4]]
+    assert lost and all(r[4].startswith("worker lost:") for r in lost)
+    # the same candidates fail as when they raise instead of crashing; every other fitness is identical
+    ref = rows(tmp_path / "ref")
+    assert [(g, i, f) for g, i, _, f, e, _ in got if not e] == [
+        (g, i, f) for g, i, _, f, e, _ in ref if not e
+    ]
+    assert result.failed == len(lost)
+
+
+STEADY = {"name": "steady_ga", "population_size": 10, "sigma": 0.3, "tournament_size": 3}
+
+
+def test_asynchronous_serial_run_is_reproducible_and_converges(tmp_path):
+    cfg = function_config(STEADY, dim=3, generations=30, asynchronous=True, seed=1)
+    a = evoforge.run(cfg, tmp_path / "a")
+    evoforge.run(cfg, tmp_path / "b")
+    c = evoforge.run(cfg.model_copy(update={"seed": 2}), tmp_path / "c")
+    assert outcome(tmp_path / "a") == outcome(tmp_path / "b")
+    assert a.best_fitness != c.best_fitness
+    assert a.best_fitness < 0.05 and a.evaluations <= 300
+
+
+class _CrashError(Exception):
+    pass
+
+
+def test_asynchronous_run_killed_mid_round_resumes_identically(tmp_path):
+    cfg = function_config(STEADY, dim=3, generations=12, asynchronous=True)
+    evoforge.run(cfg, tmp_path / "straight")
+    seen = []
+
+    def crash_after_55(event, data):
+        if event == "chunk":
+            seen.append(1)
+            if len(seen) == 55:
+                raise _CrashError
+
+    with pytest.raises(_CrashError):
+        evoforge.run(cfg, tmp_path / "crashed", callback=crash_after_55)
+    evoforge.resume(tmp_path / "crashed")
+    assert outcome(tmp_path / "crashed") == outcome(tmp_path / "straight")
+
+
+def test_asynchronous_run_on_two_workers_accounts_for_every_candidate(tmp_path):
+    cfg = faulty_config(
+        tmp_path,
+        "raise",
+        above=1.5,
+        strategy=STEADY,
+        generations=6,
+        seconds=0.01,
+        asynchronous=True,
+        evaluation={"retries": 0},
+    )
+    with ProcessBackend(workers=2) as b:
+        result = evoforge.run(cfg, tmp_path / "r", backend=b)
+    got = rows(tmp_path / "r")
+    stats = RunStore.open(tmp_path / "r").generation_stats()
+    assert [s["evaluations"] + s["cached"] for s in stats] == [10] * 6
+    assert len(got) == 60 and result.failed == sum(1 for r in got if r[4])
+    assert len({(g, i) for g, i, *_ in got}) == 60
+
+
+def test_asynchronous_needs_a_steady_state_strategy():
+    with pytest.raises(ValueError, match="generational"):
+        function_config({"name": "cma_es"}, asynchronous=True)
