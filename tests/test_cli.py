@@ -54,6 +54,16 @@ BAD = {
         with_(lambda d: d["strategy"].update(population_size=7)),
         "population_size must be even",
     ),
+    "custom problem not importable": (
+        with_(lambda d: d.update(problem={"kind": "nowhere.mod:Thing"})),
+        "problem: problem kind 'nowhere.mod:Thing' cannot be imported",
+    ),
+    "bad ray address": (with_(lambda d: d.update(ray_address="nonsense")), "ray_address"),
+    "asynchronous generational strategy": (
+        with_(lambda d: d.update(asynchronous=True)),
+        "asynchronous: strategy 'open_es' is generational",
+    ),
+    "negative retries": (with_(lambda d: d.update(evaluation={"retries": -1})), "evaluation.retries"),
     "not a mapping": ("- 1\n- 2\n", "must be a YAML mapping"),
     "broken yaml": ("strategy: [unclosed\n", "not valid YAML at line"),
 }
@@ -78,6 +88,10 @@ def test_other_bad_input_exit_2(tmp_path):
         (("run", write(tmp_path, GOOD), "--set", "novalue"), "--set expects key=value"),
         (("run", write(tmp_path, GOOD), "--set", "strategy.sigma=abc"), "sigma"),
         (("run", write(tmp_path, GOOD), "--backend", "gpu"), "backend"),
+        (
+            ("run", write(tmp_path, GOOD), "--backend", "ray", "--ray-address", "127.0.0.1:1"),
+            "no Ray cluster answers at 127.0.0.1:1",
+        ),
         (("resume", tmp_path / "nowhere"), "not an evoforge run directory"),
         (("show", tmp_path / "nowhere"), "not an evoforge run directory"),
         (("bogus-command",), "No such command"),

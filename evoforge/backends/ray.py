@@ -37,6 +37,21 @@ def _import_ray() -> Any:
     return ray
 
 
+def _check_reachable(address: str, seconds: float = 5.0) -> None:
+    """Fail fast on a HOST:PORT nobody answers at (Ray itself would retry for minutes)."""
+    import socket
+
+    if address == "auto" or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"ray address {address!r} is not auto or HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=seconds).close()
+    except OSError as exc:
+        raise ConnectionError(f"no Ray cluster answers at {address} ({exc.strerror or exc})") from None
+
+
 class RayBackend(Backend):
     """Evaluate chunks as Ray tasks.
 
@@ -72,6 +87,7 @@ class RayBackend(Backend):
                 # sized by workers; the driver itself needs no CPU of its own
                 ray.init(num_cpus=self.workers, **kwargs)
             else:
+                _check_reachable(self.address)
                 ray.init(address=self.address, **kwargs)
             self._owns = True
         if self.address is not None or not self._owns:

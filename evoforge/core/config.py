@@ -127,6 +127,16 @@ class RunConfig(BaseModel):
     )
     checkpoints_kept: int = Field(3, ge=1, description="Most recent per-generation checkpoints kept on disk.")
 
+    @field_validator("ray_address")
+    @classmethod
+    def _validate_address(cls, value: str | None) -> str | None:
+        if value is None or value == "auto" or value.startswith("ray://"):
+            return value
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"{value!r} is not auto, HOST:PORT or ray://HOST:PORT")
+        return value
+
     @field_validator("problem", mode="before")
     @classmethod
     def _validate_problem(cls, value: Any) -> ProblemConfig:
