@@ -47,7 +47,7 @@ def test_without_retries_a_transient_failure_is_recorded_and_scored_worst(tmp_pa
 
 @pytest.mark.parametrize("backend", ["serial", "process"])
 def test_a_candidate_past_its_time_limit_fails_alone_and_the_run_goes_on(tmp_path, backend):
-    cfg = faulty_config(tmp_path, "hang", above=1.0, evaluation={"retries": 0, "timeout": 0.3})
+    cfg = faulty_config(tmp_path, "hang", above=1.0, generations=2, evaluation={"retries": 0, "timeout": 0.3})
     start = time.perf_counter()
     if backend == "serial":
         result = evoforge.run(cfg, tmp_path / "r")
@@ -62,14 +62,14 @@ def test_a_candidate_past_its_time_limit_fails_alone_and_the_run_goes_on(tmp_pat
 
 
 def test_a_candidate_that_kills_its_worker_process_is_recorded_and_the_others_count(tmp_path):
-    cfg = faulty_config(tmp_path, "exit", above=1.2, evaluation={"retries": 1})
+    cfg = faulty_config(tmp_path, "exit", above=1.2, generations=3, evaluation={"retries": 1})
     evoforge.run(
         cfg.model_copy(update={"problem": cfg.problem.model_copy(update={"mode": "raise"})}), tmp_path / "ref"
     )
     with ProcessBackend(workers=2) as b:
         result = evoforge.run(cfg, tmp_path / "r", backend=b)
     got = rows(tmp_path / "r")
-    assert len(got) == len(rows(tmp_path / "ref")) == 8 * 4  # every candidate accounted for
+    assert len(got) == len(rows(tmp_path / "ref")) == 8 * 3  # every candidate accounted for
     lost = [r for r in got if r[4]]
     assert lost and all(r[4].startswith("worker lost:") for r in lost)
     # the same candidates fail as when they raise instead of crashing; every other fitness is identical
