@@ -175,15 +175,22 @@ def main() -> None:
         "worker. Steady-state time per generation excludes the first generation (start-up: worker spawn, "
         "Ray start, environment build), shown separately.",
         "",
-        "| backend | workers | s / generation | speedup 2 vs 1 | first generation (start-up incl.) s |",
-        "|---|---|---|---|---|",
+        "| backend | workers | s / generation | speedup 2 vs 1 (ratio of medians) | speedup 2 vs 1 (median "
+        "of the ratios of back-to-back runs) | first generation (start-up incl.) s |",
+        "|---|---|---|---|---|---|",
     ]
     for backend, workers in settings:
-        speed = ""
+        speed = paired = ""
         if workers == 2:
             speed = f"{per_gen[(backend, 1)] / per_gen[(backend, 2)]:.2f}x"
+            ratios = [
+                a.get("seconds_per_generation", float("nan")) / b.get("seconds_per_generation", float("nan"))
+                for a, b in zip(runs[(backend, 1)], runs[(backend, 2)], strict=True)
+            ]
+            paired = f"{median(ratios):.2f}x ({', '.join(f'{r:.2f}' for r in ratios)})"
         lines.append(
-            f"| {backend} | {workers} | {per_gen[(backend, workers)]:.3f} | {speed} | {first[(backend, workers)]:.2f} |"
+            f"| {backend} | {workers} | {per_gen[(backend, workers)]:.3f} | {speed} | {paired} | "
+            f"{first[(backend, workers)]:.2f} |"
         )
     lines += [
         "",

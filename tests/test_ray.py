@@ -18,12 +18,14 @@ from faulty import faulty_config
 import evoforge
 from evoforge.backends import SerialBackend, build_problem
 from evoforge.core.config import StopConfig
+from evoforge.core.strategy import STRATEGIES, get_strategy
 from evoforge.store.run_store import RunStore
 
 ray = pytest.importorskip("ray")
 from evoforge.backends.ray import RayBackend  # noqa: E402
 
 TESTS = str(Path(__file__).parent)
+get_strategy("ga")  # fill the registry
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +72,8 @@ def test_rl_run_is_identical_to_serial(tmp_path, backend, strategy):
     assert serial == on_ray
 
 
-@pytest.mark.parametrize("name", ["cma_es", "steady_ga"])
-def test_function_run_is_identical_to_serial(tmp_path, backend, name):
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_every_strategy_runs_identically_to_serial(tmp_path, backend, name):
     serial, on_ray = both(
         function_config({"name": name, "population_size": 12}, generations=5), tmp_path, backend
     )

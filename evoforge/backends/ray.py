@@ -8,7 +8,7 @@ the generation's context. The problem's shared inputs (a dataset), and a config
 or context larger than 64 KiB, are put in Ray's object store once and passed
 as references that every worker reads from there (zero-copy for arrays on the
 same node); smaller ones ride inside the task, which costs less than an
-object-store read (2.3 ms against 4.3 ms per task here, BENCHMARKS.md).
+object-store read (about 1 ms less per task round trip here; BENCHMARKS.md).
 
 Faults: a task whose worker process dies or whose node is lost raises in Ray;
 the backend turns that into a re-run (see :class:`Backend`), and a candidate
