@@ -139,8 +139,11 @@ def test_crash_mid_generation_resumes_identically_without_reevaluating(tmp_path)
     assert outcome(tmp_path / "crashed") == outcome(tmp_path / "straight")
 
 
-def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path):
+@pytest.mark.parametrize("backend", ["serial", "ray"])
+def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path, backend):
     cfg = {
+        "backend": backend,
+        "workers": 2,
         "seed": 3,
         "generations": 40,
         "strategy": {"name": "open_es", "population_size": 64, "sigma": 0.1, "learning_rate": 0.03},
@@ -158,7 +161,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path):
     proc = subprocess.Popen(
         [*exe, "run", str(path), "--out", str(killed), "--quiet"], stdout=subprocess.DEVNULL
     )
-    deadline = time.time() + 60
+    deadline = time.time() + 90
     while time.time() < deadline:
         checkpoints = (
             list((killed / "checkpoints").glob("gen_*.npz")) if (killed / "checkpoints").exists() else []
@@ -172,7 +175,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path):
     assert not (killed / "result.json").exists(), "the run finished before it could be killed"
     subprocess.run([*exe, "resume", str(killed), "--quiet"], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(
-        [*exe, "run", str(path), "--out", str(tmp_path / "straight"), "--quiet"],
+        [*exe, "run", str(path), "--out", str(tmp_path / "straight"), "--backend", "serial", "--quiet"],
         check=True,
         stdout=subprocess.DEVNULL,
     )
