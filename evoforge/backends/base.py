@@ -138,14 +138,14 @@ def evaluate_chunk(
     problem, decode = _cached(problem_config, shared)
     try:
         with _Deadline(None if timeout is None else timeout * len(genomes)):
-            params = np.stack([decode(g) for g in genomes])
+            params = problem.batch([decode(g) for g in genomes])
             results = problem.evaluate(params, np.asarray(seeds, dtype=np.uint64), context)
     except Exception:  # noqa: BLE001  (isolate the failing candidate below)
         results = []
         for genome, seed in zip(genomes, seeds, strict=True):
             try:
                 with _Deadline(timeout):
-                    params = decode(genome)[None, :]
+                    params = problem.batch([decode(genome)])
                     results.extend(problem.evaluate(params, np.asarray([seed], dtype=np.uint64), context))
             except Exception as exc:  # noqa: BLE001  (a failing candidate is data, not a crash)
                 results.append(_failure(exc))

@@ -7,6 +7,11 @@ Two encodings travel through the engine:
   whose Gaussian draws, summed onto an initialisation, produce the parameters.
   It is a few bytes whatever the network size, so it is cheap to ship and store.
 
+and a *structured* genome: any immutable object with a class attribute
+``encoding`` and ``to_json()``, whose class is registered with
+:func:`register_genome` and rebuilds it with ``from_json`` (NEAT networks,
+architectures). It is stored and hashed as JSON and passed to problems as is.
+
 Identical genomes share a content id, so nothing is evaluated twice.
 """
 
@@ -18,6 +23,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +34,10 @@ __all__ = [
     "genome_id",
     "genome_to_blob",
     "blob_to_genome",
+    "register_genome",
+    "genome_to_tree",
+    "genome_from_tree",
+    "GENOME_TYPES",
 ]
 
 
@@ -55,7 +65,22 @@ class SeedChain:
         return {"seeds": list(self.seeds), "sigma": self.sigma}
 
 
-Genome = np.ndarray | SeedChain
+Genome = np.ndarray | SeedChain | object
+
+#: structured genome classes by encoding name
+GENOME_TYPES: dict[str, type] = {}
+
+
+def register_genome(cls: type) -> type:
+    """Class decorator: a structured genome type, stored as ``cls.encoding`` + ``to_json()``."""
+    if cls.encoding in GENOME_TYPES or cls.encoding in ("vector", "seed_chain"):
+        raise ValueError(f"genome encoding {cls.encoding!r} is registered twice")
+    GENOME_TYPES[cls.encoding] = cls
+    return cls
+
+
+def _structured(genome: object) -> bool:
+    return type(genome) in GENOME_TYPES.values()
 
 
 def genome_id(genome: Genome) -> str:
@@ -67,6 +92,9 @@ def genome_id(genome: Genome) -> str:
     digest = hashlib.blake2b(digest_size=8)
     if isinstance(genome, SeedChain):
         digest.update(b"seed-chain")
+        digest.update(json.dumps(genome.to_json(), sort_keys=True).encode())
+    elif _structured(genome):
+        digest.update(genome.encoding.encode())
         digest.update(json.dumps(genome.to_json(), sort_keys=True).encode())
     else:
         array = np.ascontiguousarray(genome, dtype=np.float64)
@@ -80,6 +108,8 @@ def genome_to_blob(genome: Genome) -> tuple[str, bytes]:
     """Serialise for the run store: ``(encoding, bytes)``; never pickle."""
     if isinstance(genome, SeedChain):
         return "seed_chain", json.dumps(genome.to_json()).encode()
+    if _structured(genome):
+        return genome.encoding, json.dumps(genome.to_json()).encode()
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(genome, dtype=np.float64), allow_pickle=False)
     return "vector", buffer.getvalue()
@@ -92,7 +122,29 @@ def blob_to_genome(encoding: str, blob: bytes) -> Genome:
         return SeedChain(tuple(int(s) for s in data["seeds"]), float(data["sigma"]))
     if encoding == "vector":
         return np.load(io.BytesIO(blob), allow_pickle=False)
+    if encoding in GENOME_TYPES:
+        return GENOME_TYPES[encoding].from_json(json.loads(blob))
     raise ValueError(f"unknown genome encoding {encoding!r}")
+
+
+def genome_to_tree(genome: Genome) -> Any:
+    """A genome as a state-tree value (see :mod:`evoforge.core.state_io`): a vector stays an array,
+    others become ``{"encoding": ..., "data": ...}``."""
+    if isinstance(genome, SeedChain):
+        return {"encoding": "seed_chain", "data": genome.to_json()}
+    if _structured(genome):
+        return {"encoding": genome.encoding, "data": genome.to_json()}
+    return np.asarray(genome, dtype=np.float64)
+
+
+def genome_from_tree(tree: Any) -> Genome:
+    """Inverse of :func:`genome_to_tree` (also reads the bare ``{"seeds", "sigma"}`` of older runs)."""
+    if not isinstance(tree, dict):
+        return np.asarray(tree, dtype=np.float64)
+    encoding, data = tree.get("encoding", "seed_chain"), tree.get("data", tree)
+    if encoding == "seed_chain":
+        return SeedChain(tuple(int(s) for s in data["seeds"]), float(data["sigma"]))
+    return GENOME_TYPES[encoding].from_json(data)
 
 
 class SeedChainDecoder:
@@ -108,6 +160,8 @@ class SeedChainDecoder:
         self._capacity = capacity
 
     def __call__(self, genome: Genome) -> np.ndarray:
+        if _structured(genome):
+            return genome  # structured genomes go to the problem as they are
         if not isinstance(genome, SeedChain):
             return np.asarray(genome, dtype=np.float64)
         cached = self._cache.get(genome)

@@ -6,9 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from evoforge.core.genome import Genome, SeedChain
+from evoforge.core.genome import Genome, genome_from_tree, genome_to_tree
 
 __all__ = ["HallOfFame", "Entry"]
 
@@ -69,7 +67,7 @@ class HallOfFame:
     def to_tree(self) -> dict:
         items = []
         for e in self.entries:
-            genome = e.genome.to_json() if isinstance(e.genome, SeedChain) else np.asarray(e.genome)
+            genome = genome_to_tree(e.genome)
             items.append(
                 {
                     "genome_id": e.genome_id,
@@ -86,9 +84,7 @@ class HallOfFame:
     def from_tree(cls, tree: dict) -> HallOfFame:
         entries = []
         for item in tree["entries"]:
-            genome = item["genome"]
-            if isinstance(genome, dict):
-                genome = SeedChain(tuple(int(s) for s in genome["seeds"]), float(genome["sigma"]))
+            genome = genome_from_tree(item["genome"])
             entries.append(
                 Entry(
                     item["genome_id"],

@@ -36,9 +36,9 @@ from evoforge.core.genome import (
     Genome,
     SeedChain,
     SeedChainDecoder,
-    blob_to_genome,
+    genome_from_tree,
     genome_id,
-    genome_to_blob,
+    genome_to_tree,
 )
 from evoforge.core.hall_of_fame import Entry, HallOfFame
 from evoforge.core.rng import derive_rng, derive_seed
@@ -148,7 +148,7 @@ class _Loop:
     def _retest(self, entry: Entry, purpose: str, cases: int) -> TestResult:
         """``entry`` re-evaluated on ``cases`` fresh cases drawn for ``purpose`` (validate or test)."""
         seed = derive_seed(self.config.seed, purpose)
-        return self.problem.test(np.asarray(self.decode(entry.genome)), seed, cases, entry.context)
+        return self.problem.test(self.decode(entry.genome), seed, cases, entry.context)
 
     def _validate_hof(self, s: dict[str, Any], only_reaching: float | None) -> None:
         """Validation scores for hall-of-fame members (all, or those whose fitness reaches a target)."""
@@ -174,16 +174,9 @@ class _Loop:
         return max(scored, key=lambda t: (t[0], t[1]))[2]
 
     def _to_tree(self, s: dict[str, Any]) -> dict[str, Any]:
-        in_flight = []
-        for e in s["in_flight"]:
-            encoding, blob = genome_to_blob(e["genome"])
-            in_flight.append(
-                dict(
-                    e,
-                    genome={"encoding": encoding, "blob": np.frombuffer(blob, np.uint8)},
-                    parents=list(e["parents"]),
-                )
-            )
+        in_flight = [
+            dict(e, genome=genome_to_tree(e["genome"]), parents=list(e["parents"])) for e in s["in_flight"]
+        ]
         return dict(
             s,
             strategy=self.strategy.state_to_tree(s["strategy"]),
@@ -196,7 +189,7 @@ class _Loop:
             dict(
                 e,
                 n=int(e["n"]),
-                genome=blob_to_genome(e["genome"]["encoding"], np.asarray(e["genome"]["blob"]).tobytes()),
+                genome=genome_from_tree(e["genome"]),
                 parents=tuple(e["parents"]),
             )
             for e in tree.get("in_flight", [])

@@ -89,6 +89,12 @@ class Problem(ABC):
     def initial_params(self, rng: np.random.Generator) -> np.ndarray:
         """A draw from the prior over parameters (used by initialisation and random search)."""
 
+    def batch(self, genomes: list[Any]) -> Any:
+        """What :meth:`evaluate` receives for a list of decoded genomes: by default the parameter
+        vectors stacked into one (batch, dim) array; problems over structured genomes (networks,
+        architectures) override it."""
+        return np.stack(genomes)
+
     @abstractmethod
     def evaluate(self, params: np.ndarray, seeds: np.ndarray, context: Context) -> list[EvalResult]:
         """Evaluate ``params`` (batch, dim); ``seeds[i]`` drives all randomness of individual i."""

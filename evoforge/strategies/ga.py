@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from evoforge.core.genome import Genome, SeedChain, genome_id
+from evoforge.core.genome import Genome, SeedChain, genome_from_tree, genome_id, genome_to_tree
 from evoforge.core.selection import elite_indices, tournament_select, truncation_select
 from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig, register_strategy
 
@@ -101,15 +101,12 @@ class GA(Strategy):
             fitness=np.asarray(fitness, dtype=np.float64),
         )
 
-    # Seed chains are plain dataclasses; state_io stores them as dicts.
     def state_to_tree(self, state: State) -> State:
         population = state["population"]
-        if population is not None and population and isinstance(population[0], SeedChain):
-            population = [{"seeds": list(g.seeds), "sigma": g.sigma} for g in population]
-        return dict(state, population=population)
+        return dict(state, population=None if population is None else [genome_to_tree(g) for g in population])
 
     def state_from_tree(self, tree: State) -> State:
         population = tree["population"]
-        if population is not None and population and isinstance(population[0], dict):
-            population = [SeedChain(tuple(int(s) for s in g["seeds"]), float(g["sigma"])) for g in population]
-        return dict(tree, population=population)
+        return dict(
+            tree, population=None if population is None else [genome_from_tree(g) for g in population]
+        )

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from evoforge.core.genome import Genome, SeedChain, genome_id
+from evoforge.core.genome import Genome, SeedChain, genome_from_tree, genome_id, genome_to_tree
 from evoforge.core.shaping import ranks
 from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig, register_strategy
 
@@ -122,15 +122,10 @@ class SteadyStateGA(Strategy):
         return state
 
     def state_to_tree(self, state: State) -> State:
-        population = state["population"]
-        if population and isinstance(population[0], SeedChain):
-            population = [{"seeds": list(g.seeds), "sigma": g.sigma} for g in population]
-        return dict(state, population=population)
+        return dict(state, population=[genome_to_tree(g) for g in state["population"]])
 
     def state_from_tree(self, tree: State) -> State:
-        population = list(tree["population"])
-        if population and isinstance(population[0], dict):
-            population = [SeedChain(tuple(int(s) for s in g["seeds"]), float(g["sigma"])) for g in population]
+        population = [genome_from_tree(g) for g in tree["population"]]
         return dict(
             tree,
             asked=int(tree["asked"]),

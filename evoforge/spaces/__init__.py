@@ -1,0 +1,1 @@
+"""Genome representations beyond parameter vectors: NEAT networks (and, later, architectures)."""

@@ -1,0 +1,332 @@
+"""NEAT genomes (Stanley & Miikkulainen 2002, "Evolving Neural Networks through
+Augmenting Topologies", Evolutionary Computation 10(2), section 3).
+
+A genome is a list of node genes and a list of connection genes, each
+connection carrying its *innovation number* (historical marking, section 3.2).
+Node ids: inputs ``0..I-1``, the bias input ``I`` (always 1, as in the paper),
+outputs ``I+1..I+O``, hidden nodes above. Genomes are immutable values:
+every operator returns a new genome. Innovation numbers and hidden node ids
+come from an :class:`InnovationTracker`, which gives the same structural
+mutation the same numbers within one generation (section 3.2).
+
+Operators here: weight mutation (perturb or replace), add-connection,
+add-node (the split connection is disabled; the new incoming weight is 1 and
+the outgoing one the old weight, section 3.1), enable toggling, crossover
+aligned by innovation number (matching genes at random, disjoint and excess
+from the fitter parent; a gene disabled in either parent is disabled with
+probability 0.75, section 3.2), and the compatibility distance
+``c1 E / N + c2 D / N + c3 W`` (equation 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from evoforge.core.genome import register_genome
+
+__all__ = ["NeatGenome", "InnovationTracker", "crossover", "distance", "initial_genome"]
+
+
+@register_genome
+@dataclass(frozen=True, eq=False)
+class NeatGenome:
+    """Node and connection genes; connection arrays are sorted by innovation number.
+
+    >>> g = initial_genome(2, 1, np.random.default_rng(0), InnovationTracker(2, 1))
+    >>> g.innov.tolist(), g.src.tolist(), g.dst.tolist()
+    ([0, 1, 2], [0, 1, 2], [3, 3, 3])
+    """
+
+    encoding = "neat"
+
+    n_inputs: int
+    n_outputs: int
+    hidden: tuple[int, ...]
+    innov: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    weight: np.ndarray
+    enabled: np.ndarray
+    _key: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("innov", "src", "dst", "weight", "enabled"):
+            getattr(self, name).setflags(write=False)
+
+    @property
+    def bias(self) -> int:
+        return self.n_inputs
+
+    @property
+    def outputs(self) -> range:
+        return range(self.n_inputs + 1, self.n_inputs + 1 + self.n_outputs)
+
+    @property
+    def nodes(self) -> list[int]:
+        """Every node id: inputs, bias, outputs, hidden."""
+        return list(range(self.n_inputs + 1 + self.n_outputs)) + list(self.hidden)
+
+    def __len__(self) -> int:
+        return len(self.innov)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "inputs": self.n_inputs,
+            "outputs": self.n_outputs,
+            "hidden": list(self.hidden),
+            "connections": [
+                [int(i), int(s), int(d), float(w), bool(e)]
+                for i, s, d, w, e in zip(
+                    self.innov, self.src, self.dst, self.weight, self.enabled, strict=True
+                )
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NeatGenome:
+        conns = data["connections"]
+        cols = list(zip(*conns, strict=True)) if conns else [[]] * 5
+        return make_genome(
+            int(data["inputs"]),
+            int(data["outputs"]),
+            tuple(int(h) for h in data["hidden"]),
+            np.asarray(cols[0], np.int64),
+            np.asarray(cols[1], np.int64),
+            np.asarray(cols[2], np.int64),
+            np.asarray(cols[3], np.float64),
+            np.asarray(cols[4], bool),
+        )
+
+    def with_(self, **changes: Any) -> NeatGenome:
+        data = {
+            "n_inputs": self.n_inputs,
+            "n_outputs": self.n_outputs,
+            "hidden": self.hidden,
+            "innov": self.innov,
+            "src": self.src,
+            "dst": self.dst,
+            "weight": self.weight,
+            "enabled": self.enabled,
+        }
+        data.update(changes)
+        return make_genome(**{k: v for k, v in data.items()})
+
+
+def make_genome(
+    n_inputs: int,
+    n_outputs: int,
+    hidden: tuple[int, ...],
+    innov: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    weight: np.ndarray,
+    enabled: np.ndarray,
+) -> NeatGenome:
+    """A genome with its connection genes sorted by innovation number (copies the arrays)."""
+    order = np.argsort(np.asarray(innov, np.int64), kind="stable")
+    return NeatGenome(
+        n_inputs,
+        n_outputs,
+        tuple(sorted(int(h) for h in hidden)),
+        np.asarray(innov, np.int64)[order].copy(),
+        np.asarray(src, np.int64)[order].copy(),
+        np.asarray(dst, np.int64)[order].copy(),
+        np.asarray(weight, np.float64)[order].copy(),
+        np.asarray(enabled, bool)[order].copy(),
+    )
+
+
+class InnovationTracker:
+    """Hands out innovation numbers and hidden node ids; within one generation (between calls to
+    :meth:`new_generation`) the same structural mutation always gets the same numbers.
+
+    >>> t = InnovationTracker(2, 1)
+    >>> t.connection(0, 3) == t.connection(0, 3)
+    True
+    """
+
+    def __init__(self, n_inputs: int, n_outputs: int, next_innov: int = 0, next_node: int | None = None):
+        self.next_innov = next_innov
+        self.next_node = n_inputs + 1 + n_outputs if next_node is None else next_node
+        self._links: dict[tuple[int, int], int] = {}
+        self._splits: dict[int, tuple[int, int, int]] = {}
+
+    def new_generation(self) -> None:
+        self._links.clear()
+        self._splits.clear()
+
+    def connection(self, src: int, dst: int) -> int:
+        """The innovation number of a new connection ``src -> dst``."""
+        key = (src, dst)
+        if key not in self._links:
+            self._links[key] = self.next_innov
+            self.next_innov += 1
+        return self._links[key]
+
+    def split(self, innov: int) -> tuple[int, int, int]:
+        """``(node id, innovation in, innovation out)`` for splitting connection ``innov``."""
+        if innov not in self._splits:
+            node = self.next_node
+            self.next_node += 1
+            self._splits[innov] = (node, self.next_innov, self.next_innov + 1)
+            self.next_innov += 2
+        return self._splits[innov]
+
+
+def initial_genome(
+    n_inputs: int,
+    n_outputs: int,
+    rng: np.random.Generator,
+    tracker: InnovationTracker,
+    weight_std: float = 1.0,
+) -> NeatGenome:
+    """Every input and the bias connected to every output, no hidden node (section 3.4: minimal start)."""
+    src, dst = [], []
+    for o in range(n_inputs + 1, n_inputs + 1 + n_outputs):
+        for i in range(n_inputs + 1):
+            src.append(i)
+            dst.append(o)
+    innov = [tracker.connection(s, d) for s, d in zip(src, dst, strict=True)]
+    weight = rng.normal(0.0, weight_std, len(src))
+    return make_genome(n_inputs, n_outputs, (), innov, src, dst, weight, np.ones(len(src), bool))
+
+
+# -- mutation -------------------------------------------------------------------------------------
+def mutate_weights(
+    g: NeatGenome,
+    rng: np.random.Generator,
+    replace_prob: float,
+    perturb_std: float,
+    init_std: float,
+    limit: float,
+) -> NeatGenome:
+    """Every weight perturbed by N(0, perturb_std), or with ``replace_prob`` drawn anew."""
+    n = len(g)
+    replace = rng.random(n) < replace_prob
+    w = np.where(replace, rng.normal(0.0, init_std, n), g.weight + rng.normal(0.0, perturb_std, n))
+    return g.with_(weight=np.clip(w, -limit, limit))
+
+
+def creates_cycle(g: NeatGenome, src: int, dst: int) -> bool:
+    """Whether adding ``src -> dst`` closes a cycle through enabled or disabled connections."""
+    if src == dst:
+        return True
+    succ: dict[int, list[int]] = {}
+    for s, d in zip(g.src.tolist(), g.dst.tolist(), strict=True):
+        succ.setdefault(s, []).append(d)
+    stack, seen = [dst], {dst}
+    while stack:
+        node = stack.pop()
+        if node == src:
+            return True
+        for nxt in succ.get(node, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return False
+
+
+def add_connection(
+    g: NeatGenome,
+    rng: np.random.Generator,
+    tracker: InnovationTracker,
+    feed_forward: bool,
+    init_std: float,
+    attempts: int = 20,
+) -> NeatGenome:
+    """A new connection between two unconnected nodes (no cycle when ``feed_forward``)."""
+    sources = g.nodes
+    targets = list(g.outputs) + list(g.hidden)
+    existing = set(zip(g.src.tolist(), g.dst.tolist(), strict=True))
+    for _ in range(attempts):
+        s = sources[int(rng.integers(len(sources)))]
+        d = targets[int(rng.integers(len(targets)))]
+        if (s, d) in existing or (feed_forward and creates_cycle(g, s, d)):
+            continue
+        return g.with_(
+            innov=np.append(g.innov, tracker.connection(s, d)),
+            src=np.append(g.src, s),
+            dst=np.append(g.dst, d),
+            weight=np.append(g.weight, rng.normal(0.0, init_std)),
+            enabled=np.append(g.enabled, True),
+        )
+    return g
+
+
+def add_node(g: NeatGenome, rng: np.random.Generator, tracker: InnovationTracker) -> NeatGenome:
+    """Split an enabled connection ``a -> b`` into ``a -> new -> b`` (weights 1 and the old one)."""
+    candidates = np.flatnonzero(g.enabled)
+    if candidates.size == 0:
+        return g
+    k = int(candidates[int(rng.integers(candidates.size))])
+    node, innov_in, innov_out = tracker.split(int(g.innov[k]))
+    if node in g.hidden:  # this genome already split this connection (it was re-enabled since)
+        return g
+    enabled = g.enabled.copy()
+    enabled[k] = False
+    return g.with_(
+        hidden=g.hidden + (node,),
+        innov=np.append(g.innov, [innov_in, innov_out]),
+        src=np.append(g.src, [g.src[k], node]),
+        dst=np.append(g.dst, [node, g.dst[k]]),
+        weight=np.append(g.weight, [1.0, g.weight[k]]),
+        enabled=np.append(enabled, [True, True]),
+    )
+
+
+def toggle_enabled(g: NeatGenome, rng: np.random.Generator) -> NeatGenome:
+    """Flip one connection's enabled flag (cycle checks count disabled connections too, so re-enabling
+    one never closes a cycle)."""
+    if len(g) == 0:
+        return g
+    k = int(rng.integers(len(g)))
+    enabled = g.enabled.copy()
+    enabled[k] = not enabled[k]
+    return g.with_(enabled=enabled)
+
+
+# -- crossover and distance ------------------------------------------------------------------------
+def crossover(
+    fitter: NeatGenome, other: NeatGenome, rng: np.random.Generator, disable_prob: float = 0.75
+) -> NeatGenome:
+    """Child of ``fitter`` and ``other`` (section 3.2, figure 4): genes are lined up by innovation
+    number; matching genes are inherited at random, disjoint and excess genes from the fitter parent;
+    a gene disabled in either parent is disabled in the child with ``disable_prob``."""
+    pos = {int(i): k for k, i in enumerate(other.innov)}
+    weight = fitter.weight.copy()
+    enabled = fitter.enabled.copy()
+    for k, innov in enumerate(fitter.innov.tolist()):
+        j = pos.get(innov)
+        if j is None:
+            continue
+        if rng.random() < 0.5:
+            weight[k] = other.weight[j]
+        if not (fitter.enabled[k] and other.enabled[j]):
+            enabled[k] = not (rng.random() < disable_prob)
+    return fitter.with_(weight=weight, enabled=enabled)
+
+
+def distance(a: NeatGenome, b: NeatGenome, c1: float, c2: float, c3: float, small: int = 20) -> float:
+    """Compatibility distance, equation (1): ``c1 E / N + c2 D / N + c3 W``, N the larger genome's
+    gene count (1 when both have fewer than ``small`` genes), W the mean weight difference of
+    matching genes.
+
+    >>> t = InnovationTracker(2, 1); g = initial_genome(2, 1, np.random.default_rng(0), t)
+    >>> distance(g, g, 1.0, 1.0, 0.4)
+    0.0
+    """
+    if len(a) == 0 and len(b) == 0:
+        return 0.0
+    common, ia, ib = np.intersect1d(a.innov, b.innov, assume_unique=True, return_indices=True)
+    cut = min(a.innov.max(initial=-1), b.innov.max(initial=-1))
+    only_a = np.setdiff1d(a.innov, common, assume_unique=True)
+    only_b = np.setdiff1d(b.innov, common, assume_unique=True)
+    excess = int(np.sum(only_a > cut) + np.sum(only_b > cut))
+    disjoint = int(only_a.size + only_b.size) - excess
+    w = float(np.mean(np.abs(a.weight[ia] - b.weight[ib]))) if common.size else 0.0
+    n = max(len(a), len(b))
+    n = 1 if n < small else n
+    return c1 * excess / n + c2 * disjoint / n + c3 * w
