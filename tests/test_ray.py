@@ -72,12 +72,21 @@ def test_rl_run_is_identical_to_serial(tmp_path, backend, strategy):
     assert serial == on_ray
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_every_strategy_runs_identically_to_serial(tmp_path, backend, name):
+@pytest.mark.parametrize("name", sorted(n for n, c in STRATEGIES.items() if c.genome_kind == "vector"))
+def test_every_vector_strategy_runs_identically_to_serial(tmp_path, backend, name):
     serial, on_ray = both(
         function_config({"name": name, "population_size": 12}, generations=5), tmp_path, backend
     )
     assert serial == on_ray
+
+
+def test_neat_run_is_identical_to_serial(tmp_path, backend):
+    cfg = evoforge.RunConfig(
+        seed=5, generations=6, strategy={"name": "neat", "population_size": 60}, problem={"kind": "xor"}
+    )
+    serial, on_ray = both(cfg, tmp_path, backend)
+    assert serial == on_ray
+    assert serial["stats"][-1]["evaluations"] > 0
 
 
 def test_killing_a_worker_mid_run_loses_nothing(tmp_path, backend):

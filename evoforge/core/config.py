@@ -40,6 +40,11 @@ class StopConfig(BaseModel):
         None,
         description="Stop once the best fitness reaches this value (in the problem's direction).",
     )
+    solved: bool = Field(
+        False,
+        description="Stop after the generation in which an individual solves the task (problems that "
+        "define solving, e.g. xor and double_pole, report a 'solved' metric of 1).",
+    )
     evaluations: int | None = Field(
         None, ge=1, description="Stop after the generation in which this many evaluations have been made."
     )
@@ -163,6 +168,17 @@ class RunConfig(BaseModel):
             raise ValueError(exc.args[0]) from None
         resolved = strategy_class.config_class.model_validate(params)
         return {"name": name, **resolved.model_dump()}
+
+    @model_validator(mode="after")
+    def _check_genome_kind(self) -> RunConfig:
+        kind = get_strategy(self.strategy["name"]).genome_kind
+        accepted = get_problem(self.problem.kind).genome_kinds
+        if kind not in accepted:
+            raise ValueError(
+                f"strategy {self.strategy['name']!r} evolves {kind}s, which problem {self.problem.kind!r} "
+                f"does not evaluate (it takes: {', '.join(accepted)})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_asynchronous(self) -> RunConfig:

@@ -26,6 +26,7 @@ class Entry:
 class HallOfFame:
     """Keeps the ``size`` best entries by score (ties: the earlier one stays ahead).
 
+    >>> import numpy as np
     >>> hof = HallOfFame(2)
     >>> for i, s in enumerate([1.0, 3.0, 2.0]):
     ...     _ = hof.add(Entry(str(i), s, s, 0, np.zeros(1)))

@@ -115,8 +115,9 @@ class _Loop:
         self.problem: Problem = build_problem(config.problem)
         self.sign = 1.0 if self.problem.direction == "maximize" else -1.0
         strategy_class = get_strategy(config.strategy["name"])
+        extra = {"io": self.problem.network_io} if strategy_class.genome_kind == "network" else {}
         self.strategy: Strategy = strategy_class(
-            config.strategy_config(), self.problem.dim, self.problem.initial_params
+            config.strategy_config(), self.problem.dim, self.problem.initial_params, **extra
         )
         self.decode = SeedChainDecoder(self.problem.initial_params)
         self.shared = self.problem.shared_inputs() or None
@@ -141,6 +142,7 @@ class _Loop:
             "stopped_early": False,
             "validated": {},
             "evaluations": 0,
+            "solved": False,
             "in_flight": [],
             "asked": 0,
         }
@@ -354,6 +356,7 @@ class _Loop:
         stopped = (
             hof.best is not None and target is not None and self.sign * hof.best.fitness >= self.sign * target
         )
+        solved = s.get("solved", False) or any(r.metrics.get("solved", 0.0) >= 1.0 for r in fresh_results)
         budget = self.config.stop
         evaluations_so_far = s["evaluations"] + len(fresh_results)
         out_of_budget = (budget.evaluations is not None and evaluations_so_far >= budget.evaluations) or (
@@ -364,6 +367,7 @@ class _Loop:
             probe = {"hof": hof, "validated": validated}
             self._validate_hof(probe, only_reaching=target)
             stopped = any(self.sign * v >= self.sign * target for v in validated.values())
+        stopped = stopped or (self.config.stop.solved and solved)
         new_state = dict(
             s,
             generation=gen + 1,
@@ -375,6 +379,7 @@ class _Loop:
             stopped_early=bool(stopped or out_of_budget),
             validated=validated,
             evaluations=evaluations_so_far,
+            solved=bool(solved),
             **extra,
         )
         return new_state, stats

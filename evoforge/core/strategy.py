@@ -62,6 +62,9 @@ class Strategy(ABC):
     #: whether the strategy also offers ``ask_one``/``tell_one`` (one individual at a time), so the
     #: run loop can drive it asynchronously
     steady_state: ClassVar[bool] = False
+    #: what the strategy's genomes are: parameter "vector"s (or seed chains of them), or "network"s
+    #: (NEAT), which only problems that evaluate networks accept
+    genome_kind: ClassVar[str] = "vector"
 
     def __init__(self, config: StrategyConfig, dim: int, init_params: InitParams):
         if not isinstance(config, self.config_class):

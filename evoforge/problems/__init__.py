@@ -3,6 +3,7 @@
 from evoforge.problems.base import PROBLEMS, EvalResult, Problem, ProblemConfig, TestResult
 from evoforge.problems.functions import FunctionConfig, FunctionProblem
 from evoforge.problems.gym import GymConfig, GymProblem
+from evoforge.problems.xor import XORConfig, XORProblem
 
 __all__ = [
     "PROBLEMS",
@@ -14,4 +15,6 @@ __all__ = [
     "Problem",
     "ProblemConfig",
     "TestResult",
+    "XORConfig",
+    "XORProblem",
 ]

@@ -71,6 +71,8 @@ class Problem(ABC):
     kind: ClassVar[str]
     config_class: ClassVar[type[ProblemConfig]]
     direction: ClassVar[Literal["maximize", "minimize"]] = "maximize"
+    #: the genome kinds this problem evaluates ("vector", "network")
+    genome_kinds: ClassVar[tuple[str, ...]] = ("vector",)
 
     def __init__(self, config: ProblemConfig, shared: dict[str, np.ndarray] | None = None):
         self.config = config
@@ -79,6 +81,11 @@ class Problem(ABC):
         """Large read-only inputs every worker needs (default: none). A worker's problem is built as
         ``cls(config, shared=driver_problem.shared_inputs())`` where the backend can ship them."""
         return {}
+
+    @property
+    def network_io(self) -> tuple[int, int]:
+        """(inputs, outputs) of the networks this problem evaluates (problems accepting "network")."""
+        raise NotImplementedError(f"problem {self.kind!r} does not evaluate networks")
 
     @property
     @abstractmethod

@@ -20,7 +20,7 @@ probability 0.75, section 3.2), and the compatibility distance
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -50,7 +50,8 @@ class NeatGenome:
     dst: np.ndarray
     weight: np.ndarray
     enabled: np.ndarray
-    _key: Any = field(default=None, repr=False, compare=False)
+    activation: str = "sigmoid"
+    feed_forward: bool = True
 
     def __post_init__(self) -> None:
         for name in ("innov", "src", "dst", "weight", "enabled"):
@@ -77,6 +78,8 @@ class NeatGenome:
             "inputs": self.n_inputs,
             "outputs": self.n_outputs,
             "hidden": list(self.hidden),
+            "activation": self.activation,
+            "feed_forward": self.feed_forward,
             "connections": [
                 [int(i), int(s), int(d), float(w), bool(e)]
                 for i, s, d, w, e in zip(
@@ -98,6 +101,8 @@ class NeatGenome:
             np.asarray(cols[2], np.int64),
             np.asarray(cols[3], np.float64),
             np.asarray(cols[4], bool),
+            str(data.get("activation", "sigmoid")),
+            bool(data.get("feed_forward", True)),
         )
 
     def with_(self, **changes: Any) -> NeatGenome:
@@ -110,6 +115,8 @@ class NeatGenome:
             "dst": self.dst,
             "weight": self.weight,
             "enabled": self.enabled,
+            "activation": self.activation,
+            "feed_forward": self.feed_forward,
         }
         data.update(changes)
         return make_genome(**{k: v for k, v in data.items()})
@@ -124,6 +131,8 @@ def make_genome(
     dst: np.ndarray,
     weight: np.ndarray,
     enabled: np.ndarray,
+    activation: str = "sigmoid",
+    feed_forward: bool = True,
 ) -> NeatGenome:
     """A genome with its connection genes sorted by innovation number (copies the arrays)."""
     order = np.argsort(np.asarray(innov, np.int64), kind="stable")
@@ -136,6 +145,8 @@ def make_genome(
         np.asarray(dst, np.int64)[order].copy(),
         np.asarray(weight, np.float64)[order].copy(),
         np.asarray(enabled, bool)[order].copy(),
+        activation,
+        feed_forward,
     )
 
 
@@ -182,6 +193,8 @@ def initial_genome(
     rng: np.random.Generator,
     tracker: InnovationTracker,
     weight_std: float = 1.0,
+    activation: str = "sigmoid",
+    feed_forward: bool = True,
 ) -> NeatGenome:
     """Every input and the bias connected to every output, no hidden node (section 3.4: minimal start)."""
     src, dst = [], []
@@ -191,7 +204,8 @@ def initial_genome(
             dst.append(o)
     innov = [tracker.connection(s, d) for s, d in zip(src, dst, strict=True)]
     weight = rng.normal(0.0, weight_std, len(src))
-    return make_genome(n_inputs, n_outputs, (), innov, src, dst, weight, np.ones(len(src), bool))
+    ones = np.ones(len(src), bool)
+    return make_genome(n_inputs, n_outputs, (), innov, src, dst, weight, ones, activation, feed_forward)
 
 
 # -- mutation -------------------------------------------------------------------------------------

@@ -1,14 +1,21 @@
 """NEAT genomes compiled into arrays and evaluated for a whole population at once.
 
-A population of P genomes becomes one weight tensor ``W`` of shape (P, N, N)
-(N the largest node count; ``W[p, i, j]`` the weight of the enabled connection
-i -> j of genome p) with node values ``x`` of shape (P, B, N) for B input rows
-per genome. Inputs and the bias (value 1) are clamped; every other node takes
-``act(x @ W)``. A feed-forward population is evaluated by repeating that update
-D times, D the depth of the deepest genome: a node at depth d is exact after d
-updates, so this equals evaluation in topological order (tested against
-:func:`reference_activate`). A recurrent population does one update per
-activation, every node reading the previous activation's values.
+The nodes of all P genomes are laid side by side (T nodes in all) and their
+enabled connections concatenated into three arrays (source, target, weight),
+each genome's in innovation order. Node values ``x`` have shape (B, T): B input
+rows per genome (the four XOR patterns; one row per episode in a rollout).
+Inputs and the bias (value 1) are clamped; every other node takes
+``act(sum of weight x source)``, summed with one ``bincount`` over all
+connections. The sum for a node runs over its own connections in a fixed
+order, so an individual's outputs never depend on which other genomes share
+the batch (the same on every backend and chunking), and equal those of
+:func:`reference_activate` exactly.
+
+A feed-forward population is evaluated by repeating that update D times, D the
+depth of the deepest genome: a node at depth d is final after d updates (later
+updates recompute the same value), so this equals evaluation in topological
+order. A recurrent population does one update per activation, every node
+reading the previous activation's values (as neat-python's RecurrentNetwork).
 """
 
 from __future__ import annotations
@@ -35,29 +42,24 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def _local_index(g: NeatGenome) -> dict[int, int]:
-    return {node: k for k, node in enumerate(g.nodes)}
-
-
 def depth(g: NeatGenome) -> int:
-    """Updates needed for a feed-forward genome: the longest chain of enabled connections, counting a
-    non-input node with no input as depth 1 (its value is ``act(0)``)."""
+    """Updates a feed-forward genome needs: the longest chain of enabled connections, counting a
+    non-input node without inputs as depth 1 (its value is ``act(0)``)."""
     first = g.n_inputs + 1
     preds: dict[int, list[int]] = {n: [] for n in g.nodes}
     for s, d, e in zip(g.src.tolist(), g.dst.tolist(), g.enabled.tolist(), strict=True):
         if e:
             preds[d].append(s)
-    memo: dict[int, int] = {}
-
-    def node_depth(n: int) -> int:
-        if n < first:
-            return 0
-        if n not in memo:
-            memo[n] = -1  # cycle guard (recurrent genomes are not asked for a depth)
-            memo[n] = 1 + max((node_depth(p) for p in preds[n] if memo.get(p) != -1), default=0)
-        return memo[n]
-
-    return max((node_depth(n) for n in g.nodes), default=1)
+    memo: dict[int, int] = {n: 0 for n in range(first)}
+    pending = [n for n in g.nodes if n >= first]
+    while pending:
+        ready = [n for n in pending if all(p in memo for p in preds[n])]
+        if not ready:
+            raise ValueError("genome has a cycle; it is not feed-forward")
+        for n in ready:
+            memo[n] = 1 + max((memo[p] for p in preds[n]), default=0)
+        pending = [n for n in pending if n not in memo]
+    return max(memo.values(), default=0) or 1
 
 
 class CompiledPopulation:
@@ -70,59 +72,80 @@ class CompiledPopulation:
     (3, 4, 1)
     """
 
-    def __init__(self, genomes: list[NeatGenome], feed_forward: bool = True, activation: str = "sigmoid"):
+    def __init__(self, genomes: list[NeatGenome]):
         if not genomes:
             raise ValueError("no genomes to compile")
         first = genomes[0]
+        feed_forward, activation = first.feed_forward, first.activation
+        if any(g.feed_forward != feed_forward or g.activation != activation for g in genomes):
+            raise ValueError("a population compiles together only if its genomes share activation and kind")
         self.n_inputs, self.n_outputs = first.n_inputs, first.n_outputs
-        self.fixed = self.n_inputs + 1
         self.feed_forward = feed_forward
         self.act = ACTIVATIONS[activation]
-        n = max(len(g.nodes) for g in genomes)
-        self.weights = np.zeros((len(genomes), n, n))
-        for p, g in enumerate(genomes):
-            index = _local_index(g)
+        fixed = self.n_inputs + 1
+        src, dst, weight, offsets = [], [], [], []
+        total = 0
+        for g in genomes:
+            index = {node: total + k for k, node in enumerate(g.nodes)}
             on = g.enabled
-            src = np.fromiter((index[s] for s in g.src[on].tolist()), np.int64, int(on.sum()))
-            dst = np.fromiter((index[d] for d in g.dst[on].tolist()), np.int64, int(on.sum()))
-            np.add.at(self.weights[p], (src, dst), g.weight[on])
+            src.extend(index[x] for x in g.src[on].tolist())
+            dst.extend(index[x] for x in g.dst[on].tolist())
+            weight.append(g.weight[on])
+            offsets.append(total)
+            total += len(g.nodes)
+        self.total = total
+        self.src = np.asarray(src, np.int64)
+        self.dst = np.asarray(dst, np.int64)
+        self.weight = np.concatenate(weight) if weight else np.zeros(0)
+        base = np.asarray(offsets, np.int64)[:, None]
+        self.inputs = base + np.arange(self.n_inputs)  # (P, I) node positions
+        self.bias = base[:, 0] + self.n_inputs
+        self.outputs = base + fixed + np.arange(self.n_outputs)  # outputs follow the bias
+        free = np.ones(total, bool)
+        free[self.inputs.ravel()] = False
+        free[self.bias] = False
+        self.free = np.flatnonzero(free)
         self.depth = max(depth(g) for g in genomes) if feed_forward else 1
-        self.out = slice(self.fixed, self.fixed + self.n_outputs)
 
     @property
     def size(self) -> int:
-        return self.weights.shape[0]
+        return self.inputs.shape[0]
 
-    def _clamp(self, x: np.ndarray, inputs: np.ndarray) -> None:
-        x[..., : self.n_inputs] = inputs
-        x[..., self.n_inputs] = 1.0
+    def _update(self, x: np.ndarray) -> np.ndarray:
+        """Every free node's ``act(sum of weight x source)``, summed per node in connection order."""
+        b = x.shape[0]
+        rows = (np.arange(b)[:, None] * self.total + self.dst[None, :]).ravel()
+        sums = np.bincount(rows, weights=(x[:, self.src] * self.weight).ravel(), minlength=b * self.total)
+        new = x.copy()
+        new[:, self.free] = self.act(sums.reshape(b, self.total)[:, self.free])
+        return new
+
+    def _clamped(self, inputs: np.ndarray, x: np.ndarray) -> np.ndarray:
+        x[:, self.inputs] = np.transpose(inputs, (1, 0, 2))
+        x[:, self.bias] = 1.0
+        return x
 
     def activate(self, inputs: np.ndarray) -> np.ndarray:
         """Feed-forward outputs (P, B, O) for inputs (P, B, I)."""
-        p, b, _ = inputs.shape
-        x = np.zeros((p, b, self.weights.shape[1]))
-        self._clamp(x, inputs)
+        x = self._clamped(inputs, np.zeros((inputs.shape[1], self.total)))
         for _ in range(self.depth):
-            x[..., self.fixed :] = self.act(np.matmul(x, self.weights[:, :, self.fixed :]))
-        return x[..., self.out].copy()
+            x = self._update(x)
+        return np.transpose(x[:, self.outputs], (1, 0, 2))
 
     def initial_state(self, batch: int) -> np.ndarray:
         """Node values of recurrent networks before their first activation (all zero)."""
-        return np.zeros((self.size, batch, self.weights.shape[1]))
+        return np.zeros((batch, self.total))
 
     def step(self, inputs: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One recurrent activation: ``(outputs, new state)``; every node reads the previous values."""
-        x = state.copy()
-        self._clamp(x, inputs)
-        new = x.copy()
-        new[..., self.fixed :] = self.act(np.matmul(x, self.weights[:, :, self.fixed :]))
-        return new[..., self.out].copy(), new
+        """One recurrent activation: ``(outputs (P, B, O), new state)``; nodes read the previous values."""
+        x = self._update(self._clamped(inputs, state.copy()))
+        return np.transpose(x[:, self.outputs], (1, 0, 2)), x
 
 
-def reference_activate(g: NeatGenome, inputs: np.ndarray, activation: str = "sigmoid") -> np.ndarray:
+def reference_activate(g: NeatGenome, inputs: np.ndarray) -> np.ndarray:
     """One feed-forward genome evaluated node by node in topological order (the definition the
     compiled form must match). ``inputs`` (B, I) -> outputs (B, O)."""
-    act = ACTIVATIONS[activation]
+    act = ACTIVATIONS[g.activation]
     first = g.n_inputs + 1
     values: dict[int, np.ndarray] = {i: inputs[:, i] for i in range(g.n_inputs)}
     values[g.n_inputs] = np.ones(inputs.shape[0])

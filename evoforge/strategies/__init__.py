@@ -2,6 +2,7 @@
 
 from evoforge.strategies.cma_es import CMAES, CMAESConfig, SepCMAES
 from evoforge.strategies.ga import GA, GAConfig
+from evoforge.strategies.neat import NEAT, NEATConfig
 from evoforge.strategies.open_es import OpenES, OpenESConfig
 from evoforge.strategies.random_search import RandomSearch, RandomSearchConfig
 from evoforge.strategies.steady_state import SteadyStateGA, SteadyStateGAConfig
@@ -11,6 +12,8 @@ __all__ = [
     "CMAESConfig",
     "GA",
     "GAConfig",
+    "NEAT",
+    "NEATConfig",
     "OpenES",
     "OpenESConfig",
     "RandomSearch",

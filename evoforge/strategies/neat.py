@@ -1,0 +1,342 @@
+"""NEAT: NeuroEvolution of Augmenting Topologies (Stanley & Miikkulainen 2002,
+"Evolving Neural Networks through Augmenting Topologies", Evolutionary
+Computation 10(2):99-127). Genome operators live in :mod:`evoforge.spaces.neat`.
+
+Per generation (section 3.3, and the reproduction scheme of the authors' NEAT
+implementation that the paper's experiments ran):
+
+* ``tell`` speciates the evaluated population: each genome joins the first
+  species whose representative (a member of the previous generation) is within
+  the compatibility threshold, else founds a species (section 3.3). The
+  threshold can adapt toward a target number of species.
+* ``ask`` breeds the next one: a species that has not improved for
+  ``stagnation`` generations gets no offspring (the best species is spared);
+  offspring are shared out in proportion to each species' summed *adjusted*
+  fitness f_i / |S| (explicit fitness sharing, equation 2), with fitness shifted
+  to be positive; the champion of every species larger than
+  ``elitism_min_species_size`` is copied unchanged; parents are drawn from the
+  best ``survival_threshold`` of the species; ``mutation_only_prob`` of the
+  children are mutants of one parent, the rest crossovers (with another species
+  at ``interspecies_prob``), of which ``mate_only_prob`` are not mutated.
+
+Defaults are the paper's XOR settings (section 4.1, table of parameters):
+population 150, c1 = c2 = 1.0, c3 = 0.4, threshold 3.0, stagnation 15, weight
+mutation 0.8 (0.9 perturbed / 0.1 replaced), disabled-gene inheritance 0.75,
+25% mutation without crossover, interspecies mating 0.001, add-node 0.03,
+add-connection 0.05. Values the paper does not give (perturbation size, weight
+range, survival fraction) are fields too, with neat-python's or the NEAT C++
+package's values.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from evoforge.core.genome import genome_from_tree, genome_id, genome_to_tree
+from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig, register_strategy
+from evoforge.spaces.neat import (
+    InnovationTracker,
+    NeatGenome,
+    add_connection,
+    add_node,
+    crossover,
+    distance,
+    initial_genome,
+    mutate_weights,
+    toggle_enabled,
+)
+
+__all__ = ["NEAT", "NEATConfig"]
+
+
+class NEATConfig(StrategyConfig):
+    """NEAT's coefficients; the defaults are the paper's (section 4.1) where it gives them."""
+
+    population_size: int = Field(150, ge=2, description="Genomes per generation.")
+    c1: float = Field(1.0, ge=0, description="Weight of excess genes in the compatibility distance (eq. 1).")
+    c2: float = Field(1.0, ge=0, description="Weight of disjoint genes in the compatibility distance.")
+    c3: float = Field(0.4, ge=0, description="Weight of the mean weight difference of matching genes.")
+    compatibility_threshold: float = Field(
+        3.0, gt=0, description="Distance under which a genome joins a species."
+    )
+    target_species: int | None = Field(
+        None,
+        ge=1,
+        description="If set, the threshold moves by threshold_step each generation toward this count.",
+    )
+    threshold_step: float = Field(0.3, gt=0, description="Adjustment of the threshold per generation.")
+    small_genome: int = Field(20, ge=1, description="Below this many genes, N = 1 in the distance (eq. 1).")
+    weight_mutation_prob: float = Field(0.8, ge=0, le=1, description="Chance a child's weights are mutated.")
+    weight_replace_prob: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Per weight, when mutated: chance of a new value instead of a perturbation.",
+    )
+    weight_perturb_std: float = Field(0.5, gt=0, description="Standard deviation of a weight perturbation.")
+    weight_init_std: float = Field(1.0, gt=0, description="Standard deviation of new weights.")
+    weight_limit: float = Field(8.0, gt=0, description="Weights are clipped to [-limit, limit].")
+    add_node_prob: float = Field(0.03, ge=0, le=1, description="Chance of an add-node mutation per child.")
+    add_connection_prob: float = Field(0.05, ge=0, le=1, description="Chance of an add-connection mutation.")
+    toggle_enable_prob: float = Field(
+        0.0, ge=0, le=1, description="Chance of flipping one gene's enabled flag."
+    )
+    disable_inherited_prob: float = Field(
+        0.75,
+        ge=0,
+        le=1,
+        description="A gene disabled in either parent is disabled in the child with this chance.",
+    )
+    mutation_only_prob: float = Field(0.25, ge=0, le=1, description="Children made by mutation alone.")
+    mate_only_prob: float = Field(0.2, ge=0, le=1, description="Crossover children left unmutated.")
+    interspecies_prob: float = Field(
+        0.001, ge=0, le=1, description="Crossovers with a parent of another species."
+    )
+    stagnation: int = Field(
+        15, ge=1, description="Generations without improvement before a species is dropped."
+    )
+    elitism_min_species_size: int = Field(
+        5, ge=0, description="The champion of each species with more members than this is copied unchanged."
+    )
+    survival_threshold: float = Field(
+        0.2, gt=0, le=1, description="Fraction of each species allowed to breed."
+    )
+    feed_forward: bool = Field(True, description="Forbid cycles (False: recurrent networks).")
+    activation: Literal["sigmoid", "tanh", "relu", "identity"] = Field(
+        "sigmoid", description="Node activation; sigmoid is the paper's 1 / (1 + exp(-4.9 x))."
+    )
+
+
+@register_strategy
+class NEAT(Strategy):
+    """NEAT over :class:`~evoforge.spaces.neat.NeatGenome` (needs a problem with network inputs/outputs).
+
+    >>> neat = NEAT(NEATConfig(population_size=10), dim=1, init_params=None, io=(2, 1))
+    >>> state, genomes, parents = neat.ask(neat.init(np.random.default_rng(0)), np.random.default_rng(1))
+    >>> len(genomes), len(genomes[0])
+    (10, 3)
+    """
+
+    name = "neat"
+    config_class = NEATConfig
+    config: NEATConfig
+    genome_kind = "network"
+
+    def __init__(self, config: NEATConfig, dim: int, init_params, io: tuple[int, int] | None = None):
+        super().__init__(config, max(1, dim), init_params)
+        if io is None:
+            raise ValueError(
+                "neat needs a problem whose individuals are networks (it says its inputs and outputs)"
+            )
+        self.n_inputs, self.n_outputs = io
+
+    # -- state ---------------------------------------------------------------------------------------
+    def init(self, rng: np.random.Generator) -> State:
+        return {
+            "generation": 0,
+            "population": None,
+            "fitness": None,
+            "species": [],  # {"id", "representative", "members", "best", "improved"}
+            "next_species": 0,
+            "threshold": self.config.compatibility_threshold,
+            "next_innov": 0,
+            "next_node": self.n_inputs + 1 + self.n_outputs,
+        }
+
+    def _tracker(self, state: State) -> InnovationTracker:
+        return InnovationTracker(self.n_inputs, self.n_outputs, state["next_innov"], state["next_node"])
+
+    # -- ask: breed the next generation ---------------------------------------------------------------
+    def ask(self, state: State, rng: np.random.Generator) -> Asked:
+        c = self.config
+        tracker = self._tracker(state)
+        if state["population"] is None:
+            genomes = [
+                initial_genome(
+                    self.n_inputs,
+                    self.n_outputs,
+                    rng,
+                    tracker,
+                    c.weight_init_std,
+                    c.activation,
+                    c.feed_forward,
+                )
+                for _ in range(self.population_size)
+            ]
+            parents: list[tuple[str, ...]] = [()] * len(genomes)
+        else:
+            genomes, parents = self._reproduce(state, rng, tracker)
+        new = dict(state, population=genomes, next_innov=tracker.next_innov, next_node=tracker.next_node)
+        return Asked(new, genomes, parents)
+
+    def _reproduce(
+        self, state: State, rng: np.random.Generator, tracker: InnovationTracker
+    ) -> tuple[list[NeatGenome], list[tuple[str, ...]]]:
+        c = self.config
+        population, fitness = state["population"], np.asarray(state["fitness"], dtype=np.float64)
+        gen = state["generation"]
+        best_species = max(state["species"], key=lambda s: max(fitness[m] for m in s["members"]))
+        alive = [s for s in state["species"] if gen - s["improved"] < c.stagnation or s is best_species]
+        shifted = fitness - fitness.min() + 1e-9  # sharing needs positive fitness
+        shares = np.array([shifted[s["members"]].sum() / len(s["members"]) for s in alive])  # eq. 2 summed
+        counts = _apportion(shares, self.population_size)
+        ranked = {id(s): sorted(s["members"], key=lambda m: -fitness[m]) for s in alive}
+        survivors = {
+            id(s): ranked[id(s)][: max(1, math.ceil(c.survival_threshold * len(s["members"])))] for s in alive
+        }
+        ids = [genome_id(g) for g in population]
+        children: list[NeatGenome] = []
+        parents: list[tuple[str, ...]] = []
+        for s, count in zip(alive, counts, strict=True):
+            if count == 0:
+                continue
+            members = ranked[id(s)]
+            if len(members) > c.elitism_min_species_size:
+                children.append(population[members[0]])
+                parents.append((ids[members[0]],))
+                count -= 1
+            pool = survivors[id(s)]
+            for _ in range(count):
+                a = pool[int(rng.integers(len(pool)))]
+                if len(pool) == 1 or rng.random() < c.mutation_only_prob:
+                    children.append(self._mutate(population[a], rng, tracker))
+                    parents.append((ids[a],))
+                    continue
+                if rng.random() < c.interspecies_prob and len(alive) > 1:
+                    others = [x for x in alive if x is not s]
+                    other_pool = survivors[id(others[int(rng.integers(len(others)))])]
+                    b = other_pool[int(rng.integers(len(other_pool)))]
+                else:
+                    b = pool[int(rng.integers(len(pool)))]
+                fitter, weaker = (a, b) if _fitter(population, fitness, a, b) else (b, a)
+                child = crossover(population[fitter], population[weaker], rng, c.disable_inherited_prob)
+                if rng.random() >= c.mate_only_prob:
+                    child = self._mutate(child, rng, tracker)
+                children.append(child)
+                parents.append((ids[fitter], ids[weaker]))
+        return children, parents
+
+    def _mutate(self, g: NeatGenome, rng: np.random.Generator, tracker: InnovationTracker) -> NeatGenome:
+        c = self.config
+        if rng.random() < c.add_node_prob:
+            g = add_node(g, rng, tracker)
+        if rng.random() < c.add_connection_prob:
+            g = add_connection(g, rng, tracker, c.feed_forward, c.weight_init_std)
+        if rng.random() < c.weight_mutation_prob:
+            g = mutate_weights(
+                g, rng, c.weight_replace_prob, c.weight_perturb_std, c.weight_init_std, c.weight_limit
+            )
+        if rng.random() < c.toggle_enable_prob:
+            g = toggle_enabled(g, rng)
+        return g
+
+    # -- tell: speciate ------------------------------------------------------------------------------
+    def tell(self, state: State, genomes: list[NeatGenome], fitness: np.ndarray) -> State:
+        c = self.config
+        fitness = np.asarray(fitness, dtype=np.float64)
+        gen = state["generation"]
+        species = [dict(s, members=[]) for s in state["species"]]
+        next_species = state["next_species"]
+        for i, g in enumerate(genomes):
+            for s in species:
+                if distance(g, s["representative"], c.c1, c.c2, c.c3, c.small_genome) < state["threshold"]:
+                    s["members"].append(i)
+                    break
+            else:
+                species.append(
+                    {
+                        "id": next_species,
+                        "representative": g,
+                        "members": [i],
+                        "best": -math.inf,
+                        "improved": gen,
+                    }
+                )
+                next_species += 1
+        species = [s for s in species if s["members"]]
+        for s in species:
+            # the new representative: the member closest to the old one (deterministic, as neat-python)
+            rep = s["representative"]
+            s["representative"] = genomes[
+                min(s["members"], key=lambda m: distance(genomes[m], rep, c.c1, c.c2, c.c3, c.small_genome))
+            ]
+            best = float(fitness[s["members"]].max())
+            if best > s["best"]:
+                s["best"], s["improved"] = best, gen
+        threshold = state["threshold"]
+        if c.target_species is not None:
+            if len(species) > c.target_species:
+                threshold += c.threshold_step
+            elif len(species) < c.target_species:
+                threshold = max(c.threshold_step, threshold - c.threshold_step)
+        return dict(
+            state,
+            generation=gen + 1,
+            population=list(genomes),
+            fitness=fitness,
+            species=species,
+            next_species=next_species,
+            threshold=threshold,
+        )
+
+    def species_sizes(self, state: State) -> dict[int, int]:
+        """Species id -> members, after the last ``tell`` (for reports)."""
+        return {int(s["id"]): len(s["members"]) for s in state["species"]}
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def state_to_tree(self, state: State) -> State:
+        population = state["population"]
+        return dict(
+            state,
+            population=None if population is None else [genome_to_tree(g) for g in population],
+            species=[
+                dict(s, representative=genome_to_tree(s["representative"]), best=_finite(s["best"]))
+                for s in state["species"]
+            ],
+        )
+
+    def state_from_tree(self, tree: State) -> State:
+        population = tree["population"]
+        return dict(
+            tree,
+            population=None if population is None else [genome_from_tree(g) for g in population],
+            fitness=None if tree["fitness"] is None else np.asarray(tree["fitness"], dtype=np.float64),
+            species=[
+                dict(
+                    s,
+                    representative=genome_from_tree(s["representative"]),
+                    members=[int(m) for m in s["members"]],
+                    best=-math.inf if s["best"] is None else float(s["best"]),
+                )
+                for s in tree["species"]
+            ],
+        )
+
+
+def _finite(x: float) -> float | None:
+    return None if not math.isfinite(x) else x
+
+
+def _fitter(population: list[NeatGenome], fitness: np.ndarray, a: int, b: int) -> bool:
+    """Whether ``a`` is the fitter parent (ties: the smaller genome, as in the NEAT C++ package)."""
+    if fitness[a] != fitness[b]:
+        return bool(fitness[a] > fitness[b])
+    return len(population[a]) <= len(population[b])
+
+
+def _apportion(shares: np.ndarray, total: int) -> list[int]:
+    """``total`` split in proportion to ``shares`` by largest remainders.
+
+    >>> _apportion(np.array([1.0, 1.0, 2.0]), 10)
+    [3, 2, 5]
+    """
+    shares = np.asarray(shares, dtype=np.float64)
+    exact = shares / shares.sum() * total if shares.sum() > 0 else np.full(len(shares), total / len(shares))
+    counts = np.floor(exact).astype(int)
+    for k in np.argsort(-(exact - counts), kind="stable")[: total - counts.sum()]:
+        counts[k] += 1
+    return counts.tolist()

@@ -1,0 +1,175 @@
+"""NEAT: genome operators on hand-built genomes, the compiled network against a reference
+evaluation, speciation distances by hand, and seeded XOR runs (reproducible, resumable)."""
+
+import numpy as np
+import pytest
+from conftest import outcome
+
+import evoforge
+from evoforge.core.genome import blob_to_genome, genome_id, genome_to_blob
+from evoforge.spaces.neat import (
+    InnovationTracker,
+    add_connection,
+    add_node,
+    crossover,
+    distance,
+    initial_genome,
+    make_genome,
+    mutate_weights,
+)
+from evoforge.spaces.neat_network import CompiledPopulation, reference_activate
+
+
+def genome(conns, hidden=(), n_in=2, n_out=1):
+    """conns: (innov, src, dst, weight, enabled)."""
+    i, s, d, w, e = zip(*conns, strict=True)
+    return make_genome(n_in, n_out, tuple(hidden), i, s, d, w, e)
+
+
+# Figure 4 of the paper: parent 1 has genes 1-5 and 8, parent 2 has 1-7, 9, 10 (innovation numbers).
+P1 = genome(
+    [
+        (1, 0, 3, 0.1, True),
+        (2, 1, 3, 0.2, False),
+        (3, 2, 3, 0.3, True),
+        (4, 1, 4, 0.4, True),
+        (5, 4, 3, 0.5, True),
+        (8, 0, 4, 0.8, True),
+    ],
+    hidden=(4,),
+)
+P2 = genome(
+    [
+        (1, 0, 3, 1.1, True),
+        (2, 1, 3, 1.2, False),
+        (3, 2, 3, 1.3, True),
+        (4, 1, 4, 1.4, True),
+        (5, 4, 3, 1.5, False),
+        (6, 4, 5, 1.6, True),
+        (7, 5, 3, 1.7, True),
+        (9, 2, 4, 1.9, True),
+        (10, 0, 5, 2.0, True),
+    ],
+    hidden=(4, 5),
+)
+
+
+def test_crossover_aligns_by_innovation_and_takes_the_fitter_parents_structure():
+    for seed in range(20):
+        child = crossover(P2, P1, np.random.default_rng(seed))  # P2 fitter: its disjoint and excess genes
+        assert child.innov.tolist() == [1, 2, 3, 4, 5, 6, 7, 9, 10]
+        assert child.hidden == (4, 5)
+        for k, innov in enumerate(child.innov.tolist()):
+            if innov <= 5:  # matching: from either parent
+                assert child.weight[k] in (P1.weight[k], P2.weight[k])
+            else:  # disjoint (6, 7, 9) and excess (10): the fitter parent's
+                assert child.weight[k] == P2.weight[list(P2.innov).index(innov)]
+    # a gene disabled in either parent is disabled in about 75% of the children
+    disabled = np.mean([not crossover(P1, P2, np.random.default_rng(s)).enabled[4] for s in range(2000)])
+    assert abs(disabled - 0.75) < 0.03
+
+
+def test_compatibility_distance_by_hand():
+    # matching 1-5 (mean |w diff| 1.0), disjoint: 8 (P1), 6, 7 (P2); excess: 9, 10 (P2 beyond P1's max 8)
+    assert distance(P1, P2, 1.0, 1.0, 0.4) == pytest.approx(1.0 * 2 + 1.0 * 3 + 0.4 * 1.0)  # N = 1 (< 20)
+    assert distance(P1, P2, 1.0, 1.0, 0.4, small=5) == pytest.approx((2 + 3) / 9 + 0.4)  # N = 9
+    assert distance(P2, P1, 2.0, 0.5, 3.0) == pytest.approx(2.0 * 2 + 0.5 * 3 + 3.0)
+
+
+def test_innovation_numbers_are_shared_within_a_generation():
+    t = InnovationTracker(2, 1)
+    g = initial_genome(2, 1, np.random.default_rng(0), t)
+    a = add_node(g, np.random.default_rng(1), t)
+    b = add_node(g, np.random.default_rng(1), t)  # the same split in the same generation
+    assert a.innov.tolist() == b.innov.tolist() and a.hidden == b.hidden == (4,)
+    t.new_generation()
+    c = add_node(g, np.random.default_rng(1), t)  # the same split a generation later: new numbers
+    assert c.hidden == (5,) and c.innov.max() > a.innov.max()
+    split = a.enabled.tolist().index(False)
+    assert a.weight[-2] == 1.0 and a.weight[-1] == g.weight[split]  # in: 1, out: the old weight
+
+
+def random_genomes(n, feed_forward=True, steps=30, seed=0):
+    rng = np.random.default_rng(seed)
+    t = InnovationTracker(3, 2)
+    out = []
+    for _ in range(n):
+        g = initial_genome(3, 2, rng, t, feed_forward=feed_forward)
+        for _ in range(int(rng.integers(steps))):
+            r = rng.random()
+            if r < 0.3:
+                g = add_node(g, rng, t)
+            elif r < 0.7:
+                g = add_connection(g, rng, t, feed_forward, 1.0)
+            else:
+                g = mutate_weights(g, rng, 0.1, 0.5, 1.0, 8.0)
+        out.append(g)
+    return out
+
+
+def test_compiled_population_equals_the_reference_evaluation_exactly():
+    genomes = random_genomes(40)
+    inputs = np.random.default_rng(1).normal(size=(40, 5, 3))
+    compiled = CompiledPopulation(genomes).activate(inputs)
+    for p, g in enumerate(genomes):
+        assert np.array_equal(compiled[p], reference_activate(g, inputs[p]))
+    # and an individual's outputs do not depend on the rest of the batch
+    alone = CompiledPopulation(genomes[7:8]).activate(inputs[7:8])
+    assert np.array_equal(alone[0], compiled[7])
+
+
+def test_recurrent_step_reads_the_previous_values():
+    g = genome([(0, 0, 3, 1.0, True), (1, 3, 3, 0.5, True)], n_in=2, n_out=1)  # a self-loop on the output
+    net = CompiledPopulation([g.with_(feed_forward=False, activation="identity")])
+    state = net.initial_state(1)
+    outs = []
+    for _ in range(3):
+        out, state = net.step(np.array([[[1.0, 0.0]]]), state)
+        outs.append(float(out[0, 0, 0]))
+    assert outs == [1.0, 1.5, 1.75]
+
+
+def test_genome_round_trips_through_the_store_encoding():
+    for g in random_genomes(5, feed_forward=False):
+        encoding, blob = genome_to_blob(g)
+        back = blob_to_genome(encoding, blob)
+        assert encoding == "neat" and genome_id(back) == genome_id(g) and back.to_json() == g.to_json()
+
+
+XOR = {"generations": 200, "strategy": {"name": "neat"}, "problem": {"kind": "xor"}, "stop": {"solved": True}}
+
+
+def test_xor_is_solved_by_a_network_with_hidden_nodes(tmp_path):
+    result = evoforge.run(evoforge.RunConfig(seed=7, **XOR), tmp_path / "r")
+    assert result.stopped_early and result.generations < 200
+    store = evoforge.store.run_store.RunStore.open(tmp_path / "r")
+    best = store.genome_of(result.best_genome_id)
+    store.close()
+    inputs = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
+    out = reference_activate(best, inputs)[:, 0]
+    assert ((out > 0.5) == np.array([False, True, True, False])).all()
+    assert len(best.hidden) >= 1
+
+
+def test_seeded_xor_run_reproduces_and_resumes_identically(tmp_path):
+    cfg = evoforge.RunConfig(seed=3, **dict(XOR, generations=12))
+    evoforge.run(cfg, tmp_path / "a")
+    evoforge.run(cfg, tmp_path / "b")
+    assert outcome(tmp_path / "a") == outcome(tmp_path / "b")
+
+    class StopError(Exception):
+        pass
+
+    def crash(event, data):
+        if event == "generation" and data["generation"] == 6:
+            raise StopError
+
+    with pytest.raises(StopError):
+        evoforge.run(cfg, tmp_path / "c", callback=crash)
+    evoforge.resume(tmp_path / "c")
+    assert outcome(tmp_path / "c") == outcome(tmp_path / "a")
+
+
+def test_neat_needs_a_network_problem():
+    with pytest.raises(ValueError, match="evolves networks"):
+        evoforge.RunConfig(strategy={"name": "neat"}, problem={"kind": "function"})
