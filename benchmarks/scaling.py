@@ -43,6 +43,16 @@ WORKLOAD = {
 }
 
 
+def _cpu_times() -> list[int]:
+    with open("/proc/stat") as f:
+        return [int(v) for v in f.readline().split()[1:]]
+
+
+def _steal_share(before: list[int], after: list[int]) -> float:
+    delta = [a - b for a, b in zip(after, before, strict=True)]
+    return delta[7] / max(1, sum(delta))  # field 8 of the cpu line: steal
+
+
 def child_speedup(backend: str, workers: int, generations: int) -> dict:
     import tempfile
 
@@ -149,9 +159,11 @@ def main() -> None:
     runs: dict[tuple[str, int], list[dict]] = {s: [] for s in settings}
     for rep in range(args.repeats):
         for backend, workers in settings:
+            before = _cpu_times()
             r = run_child(
                 SCRIPT, ["speedup", backend, str(workers), "--generations", str(args.generations)], core=None
             )
+            r["steal"] = _steal_share(before, _cpu_times())
             runs[(backend, workers)].append(r)
             print(rep, backend, workers, r, flush=True)
     per_gen = {s: median([r.get("seconds_per_generation") for r in rs]) for s, rs in runs.items()}
@@ -192,7 +204,13 @@ def main() -> None:
             f"| {backend} | {workers} | {per_gen[(backend, workers)]:.3f} | {speed} | {paired} | "
             f"{first[(backend, workers)]:.2f} |"
         )
+    steal = {s: median([r.get("steal") for r in rs]) for s, rs in runs.items()}
     lines += [
+        "",
+        "CPU time stolen by the host (other tenants) while each setting ran, median share of all CPU "
+        "time (from /proc/stat): "
+        + ", ".join(f"{b} {w}: {steal[(b, w)]:.1%}" for b, w in settings)
+        + ". Two workers need both cores; time stolen from either caps the speedup.",
         "",
         f"Per-evaluation cost of this workload on one core: {t_eval * 1e3:.1f} ms.",
         "",

@@ -398,11 +398,16 @@ def demo(
 
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
+    from evoforge.core.loop import RunFailedError
+
     try:
         app(standalone_mode=False)
     except UserError as exc:
         console.print(f"[red]evoforge: error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_USAGE)
+    except RunFailedError as exc:
+        console.print(f"[red]evoforge: run failed:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

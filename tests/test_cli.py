@@ -169,3 +169,25 @@ def test_demo_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "test score 500" in proc.stdout
     assert (tmp_path / "demo" / "cartpole.gif").stat().st_size > 1000
+
+
+def test_a_run_where_every_evaluation_fails_ends_with_one_line_and_exit_1(tmp_path):
+    import os
+
+    cfg = {
+        "generations": 2,
+        "strategy": {"name": "cma_es", "population_size": 6},
+        "problem": {"kind": "faulty:FaultyProblem", "mode": "raise", "above": -100.0},
+        "evaluation": {"retries": 0},
+    }
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent))
+    proc = subprocess.run(
+        [*EXE, "run", str(write(tmp_path, cfg)), "--out", str(tmp_path / "r"), "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert len(lines) == 1 and "every evaluation failed" in lines[0] and "Traceback" not in proc.stderr

@@ -173,3 +173,42 @@ def test_seeded_xor_run_reproduces_and_resumes_identically(tmp_path):
 def test_neat_needs_a_network_problem():
     with pytest.raises(ValueError, match="evolves networks"):
         evoforge.RunConfig(strategy={"name": "neat"}, problem={"kind": "function"})
+
+
+def test_double_pole_physics_is_symmetric_and_at_rest_stays_at_rest():
+    from evoforge.problems.double_pole import derivatives, rk4_step
+
+    rest = np.zeros((6, 1))
+    assert np.array_equal(derivatives(rest, np.zeros(1)), np.zeros((6, 1)))
+    state = np.array([[0.3], [-0.2], [0.05], [0.4], [-0.1], [0.2]])
+    force = np.array([3.0])
+    assert np.allclose(derivatives(-state, -force), -derivatives(state, force))
+    # a tilted long pole falls further the way it leans; pushing under it slows the fall
+    tilted = np.zeros((6, 2))
+    tilted[2] = 0.07
+    after = tilted
+    for _ in range(20):
+        after = rk4_step(after, np.array([0.0, 10.0]))
+    assert after[2, 0] > 0.07 and after[2, 1] < after[2, 0]
+
+
+def test_generalization_starts_cover_the_published_grid():
+    from evoforge.problems.double_pole import generalization_starts
+
+    starts = generalization_starts()
+    assert starts.shape == (6, 625) and len({tuple(c) for c in starts.T}) == 625
+    assert np.allclose(starts[0].max(), 0.95 * 4.32 - 2.16) and np.all(starts[4:] == 0)
+
+
+def test_neat_solves_double_pole_with_velocities_within_the_papers_budget(tmp_path):
+    cfg = evoforge.RunConfig(
+        seed=0,
+        generations=30,
+        strategy={"name": "neat"},
+        problem={"kind": "double_pole", "velocities": True, "solve_steps": 10_000},
+        stop={"solved": True},
+        test_episodes=1,
+    )
+    result = evoforge.run(cfg, tmp_path / "r")
+    assert result.stopped_early and result.best_fitness >= 10_000
+    assert result.evaluations <= 3_600  # the paper's mean for DPV (with 100,000 steps)

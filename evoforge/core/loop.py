@@ -47,9 +47,13 @@ from evoforge.core.strategy import Strategy, get_strategy
 from evoforge.problems.base import Problem, TestResult
 from evoforge.store.run_store import RunStore
 
-__all__ = ["run", "resume", "RunResult", "GenerationStats", "load_run_config"]
+__all__ = ["run", "resume", "RunResult", "GenerationStats", "RunFailedError", "load_run_config"]
 
 Callback = Callable[[str, dict[str, Any]], None]
+
+
+class RunFailedError(RuntimeError):
+    """A run that cannot report a result (every evaluation failed)."""
 
 
 @dataclass
@@ -507,7 +511,9 @@ class _Loop:
     def _finish(self, s: dict[str, Any], wall: float) -> RunResult:
         hof: HallOfFame = s["hof"]
         if hof.best is None:
-            raise RuntimeError("every evaluation failed; nothing to report (see the run store's errors)")
+            raise RunFailedError(
+                f"every evaluation failed; nothing to report (errors: evoforge show {self.store.path})"
+            )
         if self.config.validation_episodes:
             self._validate_hof(s, only_reaching=None)
         best = self._reported(s)

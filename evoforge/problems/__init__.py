@@ -1,12 +1,15 @@
 """Problems: what fitness means. Importing this fills the registry."""
 
 from evoforge.problems.base import PROBLEMS, EvalResult, Problem, ProblemConfig, TestResult
+from evoforge.problems.double_pole import DoublePoleConfig, DoublePoleProblem
 from evoforge.problems.functions import FunctionConfig, FunctionProblem
 from evoforge.problems.gym import GymConfig, GymProblem
 from evoforge.problems.xor import XORConfig, XORProblem
 
 __all__ = [
     "PROBLEMS",
+    "DoublePoleConfig",
+    "DoublePoleProblem",
     "EvalResult",
     "FunctionConfig",
     "FunctionProblem",

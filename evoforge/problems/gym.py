@@ -39,6 +39,8 @@ from evoforge.problems.base import (
 )
 from evoforge.problems.cartpole_kernel import CartPoleKernel
 from evoforge.problems.policy import MLPPolicy, PolicyConfig
+from evoforge.spaces.neat import NeatGenome
+from evoforge.spaces.neat_network import CompiledPopulation
 
 __all__ = ["GymConfig", "GymProblem", "check_env_id"]
 
@@ -107,6 +109,7 @@ class GymProblem(Problem):
     kind = "gym"
     config_class = GymConfig
     direction = "maximize"
+    genome_kinds = ("vector", "network")
     config: GymConfig
 
     def __init__(self, config: GymConfig, shared: dict[str, np.ndarray] | None = None):
@@ -152,6 +155,22 @@ class GymProblem(Problem):
 
     # -- the problem interface ------------------------------------------------------------------
     @property
+    def network_io(self) -> tuple[int, int]:
+        """NEAT networks see the observation and have one output per discrete action (argmax) or per
+        action dimension (scaled into the action bounds)."""
+        return self.policy.obs_dim, self.policy.act_dim
+
+    def batch(self, genomes: list) -> Any:
+        if genomes and isinstance(genomes[0], NeatGenome):
+            return list(genomes)
+        return np.stack(genomes)
+
+    def _controller(self, params: Any) -> Any:
+        if isinstance(params, list):
+            return NeatController(params, self.policy)
+        return MLPController(self.policy, params)
+
+    @property
     def dim(self) -> int:
         return self.policy.n_params
 
@@ -190,8 +209,8 @@ class GymProblem(Problem):
         return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
 
     def evaluate(self, params: np.ndarray, seeds: np.ndarray, context: Context) -> list[EvalResult]:
-        params = np.atleast_2d(params)
-        n, e = params.shape[0], self.config.episodes
+        params = params if isinstance(params, list) else np.atleast_2d(params)
+        n, e = len(params), self.config.episodes
         slot_seeds = [derive_seed(int(s), k) for s in seeds for k in range(e)]
         returns, steps, obs_stats = self.rollout(params, slot_seeds, e, context)
         results = []
@@ -218,7 +237,7 @@ class GymProblem(Problem):
 
     def test(self, params: np.ndarray, seed: int, cases: int, context: Context) -> TestResult:
         slot_seeds = [derive_seed(seed, "test", k) for k in range(cases)]
-        returns, steps, _ = self.rollout(params[None, :], slot_seeds, cases, context)
+        returns, steps, _ = self.rollout(_one(params), slot_seeds, cases, context)
         scores = [float(x) for x in returns[0]]
         return TestResult(float(np.mean(scores)), scores, {"env_steps": float(steps.sum())})
 
@@ -234,7 +253,7 @@ class GymProblem(Problem):
         Compaction keeps whole policies: every policy's forward pass is always the same
         (episodes x fan_in) product, whose result does not depend on its batch-mates.
         """
-        n_pol, d = params.shape[0], self.policy.obs_dim
+        n_pol, d = len(params), self.policy.obs_dim
         n = n_pol * episodes
         norm = self._normaliser(context)
         collect = self.config.policy.obs_norm
@@ -248,7 +267,7 @@ class GymProblem(Problem):
         cur_returns, cur_steps = np.zeros(n), np.zeros(n, dtype=np.int64)
         cur_sums = np.zeros((n, d)) if collect else None
         cur_sumsq = np.zeros((n, d)) if collect else None
-        layers = self.policy.unflatten(params)
+        controller = self._controller(params)
         batch = {"kernel": _KernelBatch, "native": _NativeBatch, "list": _ListBatch}[self._mode](
             self, slot_seeds
         )
@@ -273,7 +292,7 @@ class GymProblem(Problem):
             x = obs.reshape(m, episodes, d)
             if norm is not None:
                 x = _normalise(x, norm)
-            actions = self.policy.act(layers, x)
+            actions = controller.act(x)
             actions = actions.reshape(m * episodes, *actions.shape[2:])
             obs, reward, done = batch.step(actions, alive)
             np.multiply(reward, alive, out=gained)
@@ -295,7 +314,7 @@ class GymProblem(Problem):
                     if collect:
                         cur_sums, cur_sumsq = cur_sums[keep], cur_sumsq[keep]
                     policies = policies[live]
-                    layers = [(w[live], b[live]) for w, b in layers]
+                    controller = controller.keep(live)
         write_back()
         stats = None
         if collect:
@@ -318,7 +337,7 @@ class GymProblem(Problem):
         if render and not os.environ.get("DISPLAY"):
             os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless: render offscreen, no window
         env = self._make("rgb_array" if render else None)
-        layers = self.policy.unflatten(params[None, :])
+        controller = self._controller(_one(params))
         norm = self._normaliser(context)
         returns, frames = [], []
         try:
@@ -331,7 +350,7 @@ class GymProblem(Problem):
                     x = np.asarray(obs, np.float32).reshape(1, 1, -1)
                     if norm is not None:
                         x = _normalise(x, norm)
-                    action = self.policy.act(layers, x)[0, 0]
+                    action = controller.act(x)[0, 0]
                     obs, r, term, trunc, _ = env.step(action)
                     total += float(r)
                     done = term or trunc
@@ -339,6 +358,64 @@ class GymProblem(Problem):
         finally:
             env.close()
         return returns, frames
+
+
+def _one(params: Any) -> Any:
+    """A batch of one individual: a (1, D) array or a one-genome list."""
+    return [params] if isinstance(params, NeatGenome) else np.asarray(params)[None, :]
+
+
+class MLPController:
+    """Actions of a population of MLP policies (the rollout's view of a policy batch)."""
+
+    def __init__(self, policy: MLPPolicy, params: np.ndarray, layers: list | None = None):
+        self.policy = policy
+        self.layers = policy.unflatten(params) if layers is None else layers
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.policy.act(self.layers, obs)
+
+    def keep(self, live: np.ndarray) -> MLPController:
+        return MLPController(self.policy, None, [(w[live], b[live]) for w, b in self.layers])
+
+
+class NeatController:
+    """Actions of a population of NEAT networks: argmax over one output per discrete action, or
+    outputs squashed into [0, 1] and scaled into the action bounds. Recurrent networks keep their
+    node values from step to step, per episode."""
+
+    def __init__(self, genomes: list[NeatGenome], policy: MLPPolicy, state: np.ndarray | None = None):
+        self.genomes, self.policy = genomes, policy
+        self.net = CompiledPopulation(genomes)
+        self.state = state
+        activation = genomes[0].activation
+        self._unit = {"sigmoid": lambda y: y, "tanh": lambda y: (y + 1.0) / 2.0}.get(
+            activation, lambda y: 1.0 / (1.0 + np.exp(-y))
+        )
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, np.float64)
+        if self.net.feed_forward:
+            out = self.net.activate(obs)
+        else:
+            if self.state is None:
+                self.state = self.net.initial_state(obs.shape[1])
+            out, self.state = self.net.step(obs, self.state)
+        if self.policy.action == "discrete":
+            return np.argmax(out, axis=-1)
+        unit = np.clip(self._unit(out), 0.0, 1.0)
+        if self.policy._bounded:
+            low = self.policy._centre - self.policy._half
+            return (low + 2.0 * self.policy._half * unit).astype(np.float32)
+        return (2.0 * unit - 1.0).astype(np.float32)
+
+    def keep(self, live: np.ndarray) -> NeatController:
+        kept = [g for g, alive in zip(self.genomes, live, strict=True) if alive]
+        state = None
+        if self.state is not None:
+            columns = np.concatenate([self.net.columns(p) for p in np.flatnonzero(live)])
+            state = self.state[:, columns]
+        return NeatController(kept, self.policy, state)
 
 
 class _KernelBatch:

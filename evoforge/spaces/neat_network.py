@@ -94,6 +94,7 @@ class CompiledPopulation:
             offsets.append(total)
             total += len(g.nodes)
         self.total = total
+        self.offsets = np.asarray(offsets, np.int64)
         self.src = np.asarray(src, np.int64)
         self.dst = np.asarray(dst, np.int64)
         self.weight = np.concatenate(weight) if weight else np.zeros(0)
@@ -110,6 +111,11 @@ class CompiledPopulation:
     @property
     def size(self) -> int:
         return self.inputs.shape[0]
+
+    def columns(self, p: int) -> np.ndarray:
+        """Positions of genome ``p``'s nodes in the node values."""
+        end = self.offsets[p + 1] if p + 1 < self.size else self.total
+        return np.arange(self.offsets[p], end)
 
     def _update(self, x: np.ndarray) -> np.ndarray:
         """Every free node's ``act(sum of weight x source)``, summed per node in connection order."""
