@@ -89,6 +89,10 @@ def genome_id(genome: Genome) -> str:
     >>> genome_id(np.zeros(3)) == genome_id(np.zeros(3))
     True
     """
+    if _structured(genome):
+        cached = genome.__dict__.get("_content_id")  # structured genomes are immutable: hash once
+        if cached is not None:
+            return cached
     digest = hashlib.blake2b(digest_size=8)
     if isinstance(genome, SeedChain):
         digest.update(b"seed-chain")
@@ -101,7 +105,10 @@ def genome_id(genome: Genome) -> str:
         digest.update(b"vector")
         digest.update(str(array.shape).encode())
         digest.update(array.tobytes())
-    return digest.hexdigest()
+    content_id = digest.hexdigest()
+    if _structured(genome):
+        genome.__dict__["_content_id"] = content_id
+    return content_id
 
 
 def genome_to_blob(genome: Genome) -> tuple[str, bytes]:

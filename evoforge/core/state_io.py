@@ -17,6 +17,7 @@ import numpy as np
 __all__ = ["save_state", "load_state", "atomic_write_bytes", "atomic_write_text"]
 
 _ARRAY = "__ndarray__"
+_SCALARS = {int, float, bool, str, type(None)}
 
 
 def _encode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
@@ -30,6 +31,8 @@ def _encode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
                 raise TypeError(f"state keys must be strings, got {k!r}")
         return {k: _encode(v, arrays) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
+        if {type(v) for v in value} <= _SCALARS:  # the common leaf: no recursion per item
+            return list(value)
         return [_encode(v, arrays) for v in value]
     if isinstance(value, np.generic):
         return value.item()
