@@ -77,7 +77,13 @@ class NEATConfig(StrategyConfig):
         le=1,
         description="Per weight, when mutated: chance of a new value instead of a perturbation.",
     )
-    weight_perturb_std: float = Field(0.5, gt=0, description="Standard deviation of a weight perturbation.")
+    weight_perturb_std: float = Field(
+        2.5,
+        gt=0,
+        description="Standard deviation of a weight perturbation (not given in the paper; 2.5 is the NEAT C++ "
+        "package's mutation power, and the best of 0.5/1/2/2.5 on XOR over 20 seeds: 5,131 mean evaluations "
+        "with no failure, against 7,688 with 2 failures for 0.5).",
+    )
     weight_init_std: float = Field(1.0, gt=0, description="Standard deviation of new weights.")
     weight_limit: float = Field(8.0, gt=0, description="Weights are clipped to [-limit, limit].")
     add_node_prob: float = Field(0.03, ge=0, le=1, description="Chance of an add-node mutation per child.")
