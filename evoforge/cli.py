@@ -353,6 +353,69 @@ def _best_policy(run_dir: Path):
     return problem, params, hof.best, cfg
 
 
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    out_dir: Path | None = typer.Option(
+        None, "--out", help="Where to write the figures (default RUN_DIR/report)."
+    ),
+) -> None:
+    """Plot a run: fitness over generations, and species sizes for NEAT runs."""
+    from evoforge.report.plots import plot_fitness, plot_species
+
+    store = _open_store(run_dir)
+    try:
+        stats = store.generation_stats()
+        cfg = yaml.safe_load(store.read_config_yaml())
+    finally:
+        store.close()
+    if not stats:
+        _fail(f"{run_dir} has no finished generation yet")
+    from evoforge.problems.base import get_problem
+
+    direction = get_problem(cfg["problem"]["kind"]).direction
+    target = out_dir or run_dir / "report"
+    target.mkdir(parents=True, exist_ok=True)
+    written = [plot_fitness(stats, target / "fitness.png", direction)]
+    if any(s.get("strategy", {}).get("species") for s in stats):
+        written.append(plot_species(stats, target / "species.png"))
+    for path in written:
+        out.print(f"wrote {path}")
+
+
+@app.command()
+def draw(
+    run_dir: Path = typer.Argument(..., help="A NEAT run directory."),
+    out_file: Path = typer.Option(Path("net.png"), "--out", help="PNG file to write."),
+    genome: str | None = typer.Option(None, "--genome", help="Genome id (default: the run's best)."),
+) -> None:
+    """Draw a NEAT network of a run (the best one unless --genome): layers, connections, weights."""
+    from evoforge.report.plots import draw_network
+    from evoforge.spaces.neat import NeatGenome
+
+    store = _open_store(run_dir)
+    try:
+        result = store.read_json("result.json")
+        hof = store.read_json("hall_of_fame.json") or {"entries": []}
+        chosen = (
+            genome
+            or (result or {}).get("best_genome_id")
+            or next((e["genome_id"] for e in hof["entries"]), None)
+        )
+        if chosen is None:
+            _fail(f"{run_dir} has no evaluated individual yet")
+        found = store.genome_of(chosen)
+    finally:
+        store.close()
+    if found is None:
+        _fail(f"no genome {chosen} in {run_dir}")
+    if not isinstance(found, NeatGenome):
+        _fail(f"draw needs a NEAT run; the individuals of {run_dir} are not networks")
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    draw_network(found, out_file, title=f"genome {chosen}")
+    out.print(f"wrote {out_file}")
+
+
 def save_gif(frames: list, path: Path, fps: int = 30, every: int = 2, scale: float = 0.5) -> None:
     from PIL import Image
 

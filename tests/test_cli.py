@@ -191,3 +191,26 @@ def test_a_run_where_every_evaluation_fails_ends_with_one_line_and_exit_1(tmp_pa
     assert proc.returncode == 1, proc.stderr
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert len(lines) == 1 and "every evaluation failed" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_report_and_draw_a_neat_run(tmp_path):
+    run_dir = tmp_path / "neat"
+    proc = cli("run", EXAMPLES / "neat-xor.yaml", "--set", "generations=5", "--out", run_dir, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    proc = cli("draw", run_dir, "--out", tmp_path / "net.png")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "net.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    proc = cli("report", run_dir)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("fitness.png", "species.png"):
+        assert (run_dir / "report" / name).read_bytes()[:4] == b"\x89PNG"
+    stats = json.loads(cli("show", run_dir, "--json").stdout)
+    assert stats["generations"] == 5
+
+
+def test_draw_needs_a_neat_run(tmp_path):
+    run_dir = tmp_path / "es"
+    assert cli("run", write(tmp_path, GOOD), "--out", run_dir, "--quiet").returncode == 0
+    proc = cli("draw", run_dir, "--out", tmp_path / "net.png")
+    assert proc.returncode == 2 and "draw needs a NEAT run" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "net.png").exists()

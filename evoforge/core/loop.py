@@ -23,7 +23,7 @@ import math
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,7 @@ class GenerationStats:
     env_steps: float
     eval_seconds: float
     wall_seconds: float
+    strategy: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -355,6 +356,7 @@ class _Loop:
             env_steps=new_steps,
             eval_seconds=eval_seconds,
             wall_seconds=elapsed,
+            strategy=self.strategy.report(strategy_state),
         )
         target = self.config.stop.fitness
         stopped = (

@@ -107,6 +107,10 @@ class Strategy(ABC):
         """Update from one individual's fitness (finite, to maximise; steady-state strategies only)."""
         raise NotImplementedError(f"strategy {self.name!r} is generational; it has no tell_one")
 
+    def report(self, state: State) -> dict[str, Any]:
+        """Strategy-specific statistics recorded with each generation (JSON values; default none)."""
+        return {}
+
     def mean(self, state: State) -> np.ndarray | None:
         """The centre of the search distribution, for strategies that have one."""
         return None

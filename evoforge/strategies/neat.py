@@ -289,9 +289,15 @@ class NEAT(Strategy):
             threshold=threshold,
         )
 
-    def species_sizes(self, state: State) -> dict[int, int]:
-        """Species id -> members, after the last ``tell`` (for reports)."""
-        return {int(s["id"]): len(s["members"]) for s in state["species"]}
+    def report(self, state: State) -> dict:
+        """Species sizes (id -> members), the compatibility threshold and the largest genome."""
+        population = state["population"] or []
+        return {
+            "species": {str(s["id"]): len(s["members"]) for s in state["species"]},
+            "threshold": float(state["threshold"]),
+            "max_genes": max((len(g) for g in population), default=0),
+            "max_hidden": max((len(g.hidden) for g in population), default=0),
+        }
 
     # -- persistence ---------------------------------------------------------------------------------
     def state_to_tree(self, state: State) -> State:

@@ -1,0 +1,141 @@
+"""Figures of a run: fitness over generations, NEAT species over generations, a NEAT network.
+
+Everything is drawn with matplotlib's Agg backend (no display needed) from the
+run store, so a report can be made of any run, finished or not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["plot_fitness", "plot_species", "draw_network", "layers"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_fitness(stats: list[dict[str, Any]], out: Path, direction: str = "maximize") -> Path:
+    """Best, mean and best-so-far fitness per generation."""
+    plt = _pyplot()
+    gens = [s["generation"] for s in stats]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(gens, [s["best"] for s in stats], label="best of generation")
+    ax.plot(gens, [s["mean"] for s in stats], label="mean of generation", alpha=0.7)
+    ax.plot(gens, [s["best_ever"] for s in stats], label="best so far", linestyle="--")
+    ax.set_xlabel("generation")
+    ax.set_ylabel(f"fitness ({direction}d)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def plot_species(stats: list[dict[str, Any]], out: Path) -> Path:
+    """Stacked species sizes per generation (NEAT runs), species in order of appearance."""
+    plt = _pyplot()
+    gens = [s["generation"] for s in stats]
+    ids = sorted({int(k) for s in stats for k in s.get("strategy", {}).get("species", {})})
+    sizes = np.array([[s.get("strategy", {}).get("species", {}).get(str(i), 0) for s in stats] for i in ids])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if ids:
+        ax.stackplot(gens, sizes, linewidth=0.3, edgecolor="white")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("individuals per species")
+    ax.set_title(f"{len(ids)} species over the run")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def layers(genome) -> dict[int, int]:
+    """Column of every node for drawing: inputs and bias 0, hidden nodes by their longest path from
+    an input (recurrent links ignored), outputs in the last column."""
+    first = genome.n_inputs + 1
+    preds: dict[int, list[int]] = {n: [] for n in genome.nodes}
+    for s, d, e in zip(genome.src.tolist(), genome.dst.tolist(), genome.enabled.tolist(), strict=True):
+        if e and s != d:
+            preds[d].append(s)
+    depth: dict[int, int] = {n: 0 for n in range(first)}
+
+    def visit(n: int, seen: frozenset) -> int:
+        if n in depth:
+            return depth[n]
+        inner = [visit(p, seen | {n}) for p in preds[n] if p not in seen]
+        depth[n] = 1 + max(inner, default=0)
+        return depth[n]
+
+    for n in genome.hidden:
+        visit(n, frozenset())
+    last = max([depth[h] for h in genome.hidden], default=0) + 1
+    for o in genome.outputs:
+        depth[o] = last
+    return depth
+
+
+def draw_network(genome, out: Path, title: str = "") -> Path:
+    """The network: nodes by layer, enabled connections solid (blue positive, red negative, width by
+    |weight|), disabled ones dashed grey."""
+    plt = _pyplot()
+    column = layers(genome)
+    by_column: dict[int, list[int]] = {}
+    for node in sorted(column):
+        by_column.setdefault(column[node], []).append(node)
+    pos = {}
+    for c, nodes in by_column.items():
+        for k, node in enumerate(nodes):
+            pos[node] = (c, (k + 1) / (len(nodes) + 1))
+    fig, ax = plt.subplots(figsize=(2.2 + 1.6 * len(by_column), 4.5))
+    limit = max(1e-9, float(np.max(np.abs(genome.weight)))) if len(genome) else 1.0
+    for s, d, w, e in zip(
+        genome.src.tolist(), genome.dst.tolist(), genome.weight.tolist(), genome.enabled.tolist(), strict=True
+    ):
+        (x0, y0), (x1, y1) = pos[s], pos[d]
+        if s == d:  # self-loop
+            ax.add_patch(plt.Circle((x0, y0 + 0.04), 0.04, fill=False, color="tab:purple"))
+            continue
+        style = {
+            "color": ("tab:blue" if w > 0 else "tab:red") if e else "0.7",
+            "linestyle": "-" if e else "--",
+            "linewidth": 0.5 + 3.5 * abs(w) / limit if e else 0.8,
+            "alpha": 0.85 if e else 0.6,
+        }
+        ax.annotate(
+            "",
+            xy=(x1, y1),
+            xytext=(x0, y0),
+            arrowprops={"arrowstyle": "-|>", "shrinkA": 9, "shrinkB": 9, **style},
+        )
+    for node, (x, y) in pos.items():
+        if node < genome.n_inputs:
+            label, color = f"in{node}", "tab:green"
+        elif node == genome.n_inputs:
+            label, color = "bias", "0.6"
+        elif node in genome.outputs:
+            label, color = f"out{node - genome.n_inputs - 1}", "tab:orange"
+        else:
+            label, color = str(node), "white"
+        ax.scatter([x], [y], s=420, color=color, edgecolors="black", zorder=3)
+        ax.text(x, y, label, ha="center", va="center", fontsize=7, zorder=4)
+    ax.set_xlim(-0.5, max(by_column) + 0.5)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    n_on = int(np.sum(genome.enabled))
+    ax.set_title(
+        title or f"{len(genome.nodes)} nodes, {n_on} enabled / {len(genome)} connections", fontsize=9
+    )
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
