@@ -206,11 +206,22 @@ def test_report_and_draw_a_neat_run(tmp_path):
         assert (run_dir / "report" / name).read_bytes()[:4] == b"\x89PNG"
     stats = json.loads(cli("show", run_dir, "--json").stdout)
     assert stats["generations"] == 5
+    proc = cli("export", run_dir, "--out", tmp_path / "best.json")
+    assert proc.returncode == 0, proc.stderr
+    import torch
+
+    from evoforge.spaces.neat import load_genome
+    from evoforge.spaces.neat_network import reference_activate
+    from evoforge.spaces.neat_torch import to_torch
+
+    genome = load_genome(tmp_path / "best.json")
+    inputs = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    assert torch.allclose(to_torch(genome)(inputs), torch.tensor(reference_activate(genome, inputs.numpy())))
 
 
 def test_draw_needs_a_neat_run(tmp_path):
     run_dir = tmp_path / "es"
     assert cli("run", write(tmp_path, GOOD), "--out", run_dir, "--quiet").returncode == 0
     proc = cli("draw", run_dir, "--out", tmp_path / "net.png")
-    assert proc.returncode == 2 and "draw needs a NEAT run" in proc.stderr
+    assert proc.returncode == 2 and "needs a NEAT run" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "net.png").exists()

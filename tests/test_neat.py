@@ -212,3 +212,34 @@ def test_neat_solves_double_pole_with_velocities_within_the_papers_budget(tmp_pa
     result = evoforge.run(cfg, tmp_path / "r")
     assert result.stopped_early and result.best_fitness >= 10_000
     assert result.evaluations <= 3_600  # the paper's mean for DPV (with 100,000 steps)
+
+
+def test_torch_module_matches_the_reference_and_trains():
+    torch = pytest.importorskip("torch")
+    from evoforge.spaces.neat_torch import to_torch
+
+    inputs = np.random.default_rng(2).normal(size=(6, 3))
+    for g in random_genomes(15, seed=3):
+        module = to_torch(g)
+        out = module(torch.tensor(inputs)).detach().numpy()
+        assert np.allclose(out, reference_activate(g, inputs), rtol=0, atol=1e-12)
+    module.weight.grad = None
+    module(torch.tensor(inputs)).sum().backward()
+    assert module.weight.grad is not None and module.weight.grad.shape == module.weight.shape
+
+
+def test_torch_module_steps_recurrent_networks_like_the_compiled_population():
+    torch = pytest.importorskip("torch")
+    from evoforge.spaces.neat_torch import to_torch
+
+    genomes = random_genomes(5, feed_forward=False, seed=4)
+    net = CompiledPopulation(genomes)
+    x = np.random.default_rng(5).normal(size=(5, 2, 3))
+    state = net.initial_state(2)
+    modules = [to_torch(g) for g in genomes]
+    states = [None] * 5
+    for _ in range(4):
+        out, state = net.step(x, state)
+        for p, m in enumerate(modules):
+            o, states[p] = m(torch.tensor(x[p]), states[p])
+            assert np.allclose(o.detach().numpy(), out[p], atol=1e-12)

@@ -28,7 +28,7 @@ import numpy as np
 
 from evoforge.core.genome import register_genome
 
-__all__ = ["NeatGenome", "InnovationTracker", "crossover", "distance", "initial_genome"]
+__all__ = ["NeatGenome", "InnovationTracker", "crossover", "distance", "initial_genome", "load_genome"]
 
 
 @register_genome
@@ -130,6 +130,15 @@ class NeatGenome:
         }
         data.update(changes)
         return make_genome(**{k: v for k, v in data.items()})
+
+
+def load_genome(path: str) -> NeatGenome:
+    """A genome from a JSON file written by ``evoforge export`` (or ``json.dump(genome.to_json())``)."""
+    import json
+
+    with open(path) as handle:
+        data = json.load(handle)
+    return NeatGenome.from_json(data)
 
 
 def make_genome(

@@ -26,7 +26,7 @@ import numpy as np
 
 from evoforge.spaces.neat import NeatGenome
 
-__all__ = ["ACTIVATIONS", "CompiledPopulation", "reference_activate", "depth"]
+__all__ = ["ACTIVATIONS", "CompiledPopulation", "reference_activate", "depth", "depth_of_nodes"]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -45,6 +45,11 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 def depth(g: NeatGenome) -> int:
     """Updates a feed-forward genome needs: the longest chain of enabled connections, counting a
     non-input node without inputs as depth 1 (its value is ``act(0)``)."""
+    return max(depth_of_nodes(g).values(), default=0) or 1
+
+
+def depth_of_nodes(g: NeatGenome) -> dict[int, int]:
+    """Depth of every node of a feed-forward genome (inputs and bias 0)."""
     first = g.n_inputs + 1
     preds: dict[int, list[int]] = {n: [] for n in g.nodes}
     for s, d, e in zip(g.src.tolist(), g.dst.tolist(), g.enabled.tolist(), strict=True):
@@ -59,7 +64,7 @@ def depth(g: NeatGenome) -> int:
         for n in ready:
             memo[n] = 1 + max((memo[p] for p in preds[n]), default=0)
         pending = [n for n in pending if n not in memo]
-    return max(memo.values(), default=0) or 1
+    return memo
 
 
 class CompiledPopulation:
