@@ -30,6 +30,7 @@ __all__ = [
     "PROBLEMS",
     "register_problem",
     "get_problem",
+    "NetworkProblem",
 ]
 
 Context = dict[str, Any]
@@ -121,6 +122,27 @@ class Problem(ABC):
     def better(self, a: float, b: float) -> bool:
         """Whether raw fitness ``a`` is strictly better than ``b`` in this problem's direction."""
         return a > b if self.direction == "maximize" else a < b
+
+
+class NetworkProblem(Problem):
+    """Base of problems whose individuals are networks built by the strategy (NEAT): there is no
+    parameter vector, and the report's test is one more evaluation (deterministic tasks)."""
+
+    genome_kinds: ClassVar[tuple[str, ...]] = ("network",)
+
+    @property
+    def dim(self) -> int:
+        return 0
+
+    def initial_params(self, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError(f"{self.kind} evaluates networks, which strategies build themselves")
+
+    def batch(self, genomes: list[Any]) -> list[Any]:
+        return list(genomes)
+
+    def test(self, params: Any, seed: int, cases: int, context: Context) -> TestResult:
+        result = self.evaluate([params], np.array([seed]), context)[0]
+        return TestResult(result.fitness, [result.fitness], result.metrics)
 
 
 PROBLEMS: dict[str, type[Problem]] = {}

@@ -33,7 +33,13 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from evoforge.problems.base import Context, EvalResult, Problem, ProblemConfig, TestResult, register_problem
+from evoforge.problems.base import (
+    Context,
+    EvalResult,
+    NetworkProblem,
+    ProblemConfig,
+    register_problem,
+)
 from evoforge.spaces.neat import NeatGenome
 
 __all__ = ["DoublePoleProblem", "DoublePoleConfig", "derivatives", "rk4_step", "simulate"]
@@ -172,28 +178,17 @@ def generalization_starts() -> np.ndarray:
 
 
 @register_problem
-class DoublePoleProblem(Problem):
+class DoublePoleProblem(NetworkProblem):
     """Double pole balancing for NEAT networks (one output: the force, 0 = full left, 1 = full right)."""
 
     kind = "double_pole"
     config_class = DoublePoleConfig
     direction = "maximize"
-    genome_kinds = ("network",)
     config: DoublePoleConfig
 
     @property
     def network_io(self) -> tuple[int, int]:
         return (6 if self.config.velocities else 3), 1
-
-    @property
-    def dim(self) -> int:
-        return 0
-
-    def initial_params(self, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError("double_pole evaluates NEAT networks, which strategies build themselves")
-
-    def batch(self, genomes: list[NeatGenome]) -> list[NeatGenome]:
-        return list(genomes)
 
     def evaluate(self, params: list[NeatGenome], seeds: np.ndarray, context: Context) -> list[EvalResult]:
         c = self.config
@@ -226,7 +221,3 @@ class DoublePoleProblem(Problem):
             long_run[0] >= c.solve_steps and out["generalization"] >= c.generalization_required
         )
         return out
-
-    def test(self, params: NeatGenome, seed: int, cases: int, context: Context) -> TestResult:
-        result = self.evaluate([params], np.array([seed]), context)[0]
-        return TestResult(result.fitness, [result.fitness], result.metrics)

@@ -13,7 +13,13 @@ from typing import Literal
 
 import numpy as np
 
-from evoforge.problems.base import Context, EvalResult, Problem, ProblemConfig, TestResult, register_problem
+from evoforge.problems.base import (
+    Context,
+    EvalResult,
+    NetworkProblem,
+    ProblemConfig,
+    register_problem,
+)
 from evoforge.spaces.neat import NeatGenome
 from evoforge.spaces.neat_network import CompiledPopulation
 
@@ -30,7 +36,7 @@ class XORConfig(ProblemConfig):
 
 
 @register_problem
-class XORProblem(Problem):
+class XORProblem(NetworkProblem):
     """Fitness ``(4 - sum |error|)^2`` of a network on the four XOR patterns; metric ``solved``.
 
     >>> from evoforge.spaces.neat import InnovationTracker, initial_genome
@@ -43,21 +49,10 @@ class XORProblem(Problem):
     kind = "xor"
     config_class = XORConfig
     direction = "maximize"
-    genome_kinds = ("network",)
 
     @property
     def network_io(self) -> tuple[int, int]:
         return 2, 1
-
-    @property
-    def dim(self) -> int:
-        return 0
-
-    def initial_params(self, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError("xor evaluates NEAT networks, which strategies build themselves")
-
-    def batch(self, genomes: list[NeatGenome]) -> list[NeatGenome]:
-        return list(genomes)
 
     def evaluate(self, params: list[NeatGenome], seeds: np.ndarray, context: Context) -> list[EvalResult]:
         net = CompiledPopulation(params)
@@ -68,7 +63,3 @@ class XORProblem(Problem):
             EvalResult(float((4.0 - e) ** 2), {"error": float(e), "solved": float(s)})
             for e, s in zip(error, solved, strict=True)
         ]
-
-    def test(self, params: NeatGenome, seed: int, cases: int, context: Context) -> TestResult:
-        result = self.evaluate([params], np.array([seed]), context)[0]
-        return TestResult(result.fitness, [result.fitness], result.metrics)
