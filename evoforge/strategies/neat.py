@@ -187,7 +187,9 @@ class NEAT(Strategy):
         gen = state["generation"]
         best_species = max(state["species"], key=lambda s: max(fitness[m] for m in s["members"]))
         alive = [s for s in state["species"] if gen - s["improved"] < c.stagnation or s is best_species]
-        shifted = fitness - fitness.min() + 1e-9  # sharing needs positive fitness
+        # Sharing needs positive fitness: raw fitness as in the paper when it is, shifted above zero
+        # only when some fitness is negative (returns of RL tasks).
+        shifted = fitness - min(0.0, float(fitness.min())) + 1e-9
         shares = np.array([shifted[s["members"]].sum() / len(s["members"]) for s in alive])  # eq. 2 summed
         counts = _apportion(shares, self.population_size)
         ranked = {id(s): sorted(s["members"], key=lambda m: -fitness[m]) for s in alive}
