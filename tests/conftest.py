@@ -1,5 +1,7 @@
 import json
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,35 @@ def outcome(run_dir: Path) -> dict:
     result = {k: v for k, v in result.items() if k not in TIME_FIELDS | {"run_dir"}}
     hof = json.loads((run_dir / "hall_of_fame.json").read_text())
     return {"stats": stats, "individuals": rows, "result": result, "hof": hof}
+
+
+def individuals(run_dir: Path, columns: str, fresh_only: bool = False) -> list[tuple]:
+    """Rows of the run store's individuals table, in (generation, idx) order."""
+    from evoforge.store.run_store import RunStore
+
+    store = RunStore.open(run_dir)
+    where = "WHERE cached = 0 " if fresh_only else ""
+    out = store.db.execute(f"SELECT {columns} FROM individuals {where}ORDER BY generation, idx").fetchall()
+    store.close()
+    return out
+
+
+def after_checkpoints(run_dir: Path, action, count: int = 2, timeout: float = 60.0, ready=lambda: True):
+    """Start a thread that calls ``action()`` once ``run_dir`` holds ``count`` checkpoints (and
+    ``ready()`` holds): a fault injected in the middle of a run. Returns (thread, done list)."""
+    done: list[bool] = []
+
+    def watch() -> None:
+        checkpoints = run_dir / "checkpoints"
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if checkpoints.exists() and len(list(checkpoints.glob("gen_*.npz"))) >= count and ready():
+                time.sleep(0.1)  # let a chunk get under way
+                action()
+                done.append(True)
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    return thread, done

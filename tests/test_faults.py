@@ -5,7 +5,7 @@ import json
 import time
 
 import pytest
-from conftest import function_config, outcome
+from conftest import function_config, individuals, outcome
 from faulty import faulty_config
 
 import evoforge
@@ -14,12 +14,7 @@ from evoforge.store.run_store import RunStore
 
 
 def rows(run_dir):
-    store = RunStore.open(run_dir)
-    out = store.db.execute(
-        "SELECT generation, idx, cached, fitness, error, metrics FROM individuals ORDER BY generation, idx"
-    ).fetchall()
-    store.close()
-    return out
+    return individuals(run_dir, "generation, idx, cached, fitness, error, metrics")
 
 
 def test_custom_problem_kind_runs_and_stores_its_kind(tmp_path):

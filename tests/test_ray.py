@@ -5,14 +5,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from conftest import cartpole_config, function_config, outcome
+from conftest import after_checkpoints, cartpole_config, function_config, individuals, outcome
 from faulty import faulty_config
 
 import evoforge
@@ -46,12 +45,7 @@ def both(cfg, tmp_path, backend):
 
 
 def rows(run_dir):
-    store = RunStore.open(run_dir)
-    out = store.db.execute(
-        "SELECT generation, idx, fitness, error FROM individuals WHERE cached = 0 ORDER BY generation, idx"
-    ).fetchall()
-    store.close()
-    return out
+    return individuals(run_dir, "generation, idx, fitness, error", fresh_only=True)
 
 
 def test_joins_the_running_instance_and_uses_its_cpus(backend):
@@ -95,21 +89,13 @@ def test_killing_a_worker_mid_run_loses_nothing(tmp_path, backend):
     markers = Path(cfg.problem.marker_dir)
     for f in markers.glob("pid-*"):
         f.unlink()
-    killed = []
 
-    def killer():
-        deadline = time.time() + 30
-        while time.time() < deadline and not killed:
-            store = tmp_path / "ray" / "checkpoints"
-            pids = [int(f.name[4:]) for f in markers.glob("pid-*")]
-            if store.exists() and len(list(store.glob("gen_*.npz"))) >= 2 and pids:
-                time.sleep(0.1)  # let a chunk get under way
-                os.kill(pids[0], signal.SIGKILL)
-                killed.append(pids[0])
-            time.sleep(0.01)
+    def kill_a_worker():
+        os.kill(int(next(markers.glob("pid-*")).name[4:]), signal.SIGKILL)
 
-    thread = threading.Thread(target=killer)
-    thread.start()
+    thread, killed = after_checkpoints(
+        tmp_path / "ray", kill_a_worker, timeout=30, ready=lambda: any(markers.glob("pid-*"))
+    )
     result = evoforge.run(cfg, tmp_path / "ray", backend=backend)
     thread.join()
     assert killed, "no worker was killed"

@@ -3,12 +3,10 @@ nodes with one CPU each); one worker node is removed during a run, which must st
 every candidate accounted for and the same result as a serial run."""
 
 import os
-import threading
-import time
 from pathlib import Path
 
 import pytest
-from conftest import outcome
+from conftest import after_checkpoints, outcome
 from faulty import faulty_config
 
 import evoforge
@@ -43,21 +41,7 @@ def test_losing_a_node_mid_run_loses_nothing(tmp_path):
         evoforge.run(cfg, tmp_path / "serial", backend=SerialBackend())
         with WatchedRayBackend(address=cluster.address) as backend:
             assert backend.slots == 2
-            removed = []
-
-            def remove_node():
-                checkpoints = tmp_path / "ray" / "checkpoints"
-                deadline = time.time() + 60
-                while time.time() < deadline:
-                    if checkpoints.exists() and len(list(checkpoints.glob("gen_*.npz"))) >= 2:
-                        time.sleep(0.1)
-                        cluster.remove_node(doomed)
-                        removed.append(True)
-                        return
-                    time.sleep(0.01)
-
-            thread = threading.Thread(target=remove_node)
-            thread.start()
+            thread, removed = after_checkpoints(tmp_path / "ray", lambda: cluster.remove_node(doomed))
             result = evoforge.run(cfg, tmp_path / "ray", backend=backend)
             thread.join()
         assert removed, "the node was not removed during the run"
