@@ -124,8 +124,23 @@ class CrashingBackend(SerialBackend):
             )
 
 
-def test_crash_mid_generation_resumes_identically_without_reevaluating(tmp_path):
-    cfg = cartpole_config(GA_CHAIN, generations=6).model_copy(
+class CountingBackend(SerialBackend):
+    """Counts the genomes it evaluates."""
+
+    def __init__(self):
+        super().__init__()
+        self.evaluated = 0
+
+    def run(self, job):
+        self.evaluated += len(job.genomes)
+        yield from super().run(job)
+
+
+@pytest.mark.parametrize("interval", [0.0, 1e9])
+def test_crash_mid_generation_resumes_identically_without_reevaluating(tmp_path, interval):
+    """With a checkpoint after every generation, and with none before the crash (every generation
+    before it is replayed from the store)."""
+    cfg = cartpole_config(GA_CHAIN, generations=6, checkpoint_interval=interval).model_copy(
         update={"stop": evoforge.core.config.StopConfig()}
     )
     evoforge.run(cfg, tmp_path / "straight")
@@ -135,8 +150,11 @@ def test_crash_mid_generation_resumes_identically_without_reevaluating(tmp_path)
     before = store.counts()["evaluations"]
     store.close()
     assert before > 0 and not (tmp_path / "crashed" / "result.json").exists()
-    evoforge.resume(tmp_path / "crashed")
+    assert bool(list((tmp_path / "crashed" / "checkpoints").glob("gen_*.npz"))) == (interval == 0)
+    counting = CountingBackend()
+    evoforge.resume(tmp_path / "crashed", backend=counting)
     assert outcome(tmp_path / "crashed") == outcome(tmp_path / "straight")
+    assert before + counting.evaluated == RunStore.open(tmp_path / "crashed").counts()["evaluations"]
 
 
 @pytest.mark.parametrize("backend", ["serial", "ray"])
@@ -145,6 +163,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path, backend):
         "backend": backend,
         "workers": 2,
         "seed": 3,
+        "checkpoint_interval": 0,
         "generations": 40,
         "strategy": {"name": "open_es", "population_size": 64, "sigma": 0.1, "learning_rate": 0.03},
         "problem": {

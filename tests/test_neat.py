@@ -13,6 +13,7 @@ from evoforge.spaces.neat import (
     add_node,
     crossover,
     distance,
+    distance_matrix,
     initial_genome,
     make_genome,
     mutate_weights,
@@ -74,6 +75,25 @@ def test_compatibility_distance_by_hand():
     assert distance(P1, P2, 1.0, 1.0, 0.4) == pytest.approx(1.0 * 2 + 1.0 * 3 + 0.4 * 1.0)  # N = 1 (< 20)
     assert distance(P1, P2, 1.0, 1.0, 0.4, small=5) == pytest.approx((2 + 3) / 9 + 0.4)  # N = 9
     assert distance(P2, P1, 2.0, 0.5, 3.0) == pytest.approx(2.0 * 2 + 0.5 * 3 + 3.0)
+
+
+def test_distance_matrix_equals_pairwise_distances():
+    # the hand-built pair, then an evolved population whose genomes differ in structure and weights
+    want = [[distance(a, b, 1.0, 1.0, 0.4) for b in (P1, P2)] for a in (P2, P1)]
+    assert distance_matrix([P2, P1], [P1, P2], 1.0, 1.0, 0.4).tolist() == want
+    rng, t = np.random.default_rng(5), InnovationTracker(3, 2)
+    pop = [initial_genome(3, 2, rng, t) for _ in range(40)]
+    for _ in range(15):
+        t.new_generation()
+        pop = [add_node(g, rng, t) if rng.random() < 0.3 else g for g in pop]
+        pop = [add_connection(g, rng, t, True, 1.0) if rng.random() < 0.5 else g for g in pop]
+        pop = [mutate_weights(g, rng, 0.1, 1.0, 1.0, 8.0) for g in pop]
+    reps = pop[::6]
+    for small in (20, 3):
+        got = distance_matrix(pop, reps, 1.0, 2.0, 0.4, small)
+        want = [[distance(a, b, 1.0, 2.0, 0.4, small) for b in reps] for a in pop]
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert len({len(g) for g in pop}) > 3  # the population really differs in structure
 
 
 def test_innovation_numbers_are_shared_within_a_generation():

@@ -84,7 +84,7 @@ def test_neat_run_is_identical_to_serial(tmp_path, backend):
 
 
 def test_killing_a_worker_mid_run_loses_nothing(tmp_path, backend):
-    cfg = faulty_config(tmp_path, generations=8, seconds=0.05)
+    cfg = faulty_config(tmp_path, generations=8, seconds=0.05, checkpoint_interval=0)
     evoforge.run(cfg, tmp_path / "serial", backend=SerialBackend())
     markers = Path(cfg.problem.marker_dir)
     for f in markers.glob("pid-*"):

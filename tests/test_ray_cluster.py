@@ -37,7 +37,7 @@ def test_losing_a_node_mid_run_loses_nothing(tmp_path):
         cluster.add_node(num_cpus=1)
         doomed = cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
-        cfg = faulty_config(tmp_path, generations=8, seconds=0.05)
+        cfg = faulty_config(tmp_path, generations=8, seconds=0.05, checkpoint_interval=0)
         evoforge.run(cfg, tmp_path / "serial", backend=SerialBackend())
         with WatchedRayBackend(address=cluster.address) as backend:
             assert backend.slots == 2

@@ -130,7 +130,17 @@ class RunConfig(BaseModel):
         description="Ray cluster to join: 'auto' (the cluster this machine is part of) or 'HOST:PORT'. "
         "None starts a local Ray instance sized by workers.",
     )
-    checkpoints_kept: int = Field(3, ge=1, description="Most recent per-generation checkpoints kept on disk.")
+    checkpoints_kept: int = Field(3, ge=1, description="Most recent checkpoints kept on disk.")
+    checkpoint_interval: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds of run time between checkpoints (0: after every generation); the last "
+        "generation is always checkpointed, asynchronous runs after every round. Every evaluation is "
+        "in the run store the moment it finishes, so a resumed run replays the generations since its "
+        "last checkpoint from the store, evaluating nothing again, and ends exactly as an "
+        "uninterrupted run. Writing the strategy state costs milliseconds, which dominate runs whose "
+        "generations take milliseconds (NEAT on XOR).",
+    )
 
     @field_validator("ray_address")
     @classmethod

@@ -10,7 +10,8 @@ Two encodings travel through the engine:
 and a *structured* genome: any immutable object with a class attribute
 ``encoding`` and ``to_json()``, whose class is registered with
 :func:`register_genome` and rebuilds it with ``from_json`` (NEAT networks,
-architectures). It is stored and hashed as JSON and passed to problems as is.
+architectures). It is stored as JSON, hashed as JSON (or as the bytes of its
+``content_bytes()``, where it has one) and passed to problems as is.
 
 Identical genomes share a content id, so nothing is evaluated twice.
 """
@@ -99,7 +100,8 @@ def genome_id(genome: Genome) -> str:
         digest.update(json.dumps(genome.to_json(), sort_keys=True).encode())
     elif _structured(genome):
         digest.update(genome.encoding.encode())
-        digest.update(json.dumps(genome.to_json(), sort_keys=True).encode())
+        content = getattr(genome, "content_bytes", None)  # optional: a cheaper canonical form
+        digest.update(content() if content else json.dumps(genome.to_json(), sort_keys=True).encode())
     else:
         array = np.ascontiguousarray(genome, dtype=np.float64)
         digest.update(b"vector")

@@ -9,12 +9,13 @@ Per generation:
 3. evaluate the rest on the backend, each with a seed derived from
    (seed, "eval", genome id), and commit every chunk as it arrives;
 4. convert fitness to maximisation, make failures worst, ``tell``;
-5. update the hall of fame and the problem context, then write the
-   checkpoint atomically and the generation's statistics.
+5. update the hall of fame and the problem context, record the generation's
+   statistics and, every ``checkpoint_interval`` seconds and after the last
+   generation, write the checkpoint atomically.
 
-A run killed at any point resumes from its last checkpoint, re-asks the same
-generation (same state, same generator) and finds the finished evaluations in
-the store, so it ends exactly as an uninterrupted run would.
+A run killed at any point resumes from its last checkpoint, re-asks the
+generations since (same state, same generators) and finds their finished
+evaluations in the store, so it ends exactly as an uninterrupted run would.
 """
 
 from __future__ import annotations
@@ -500,13 +501,17 @@ class _Loop:
                 "direction": self.problem.direction,
             },
         )
+        checkpointed = time.perf_counter()
         while s["generation"] < self.config.generations and not s["stopped_early"]:
             s, stats = self._generation(s, started)
             base_wall = s["wall_seconds"]
             started = time.perf_counter()
-            self.store.save_checkpoint(s["generation"], self._to_tree(s), self.config.checkpoints_kept)
             self.store.record_generation(stats.generation, asdict(stats))
-            self.store.write_json("hall_of_fame.json", _hof_summary(s["hof"]))
+            last = s["generation"] >= self.config.generations or s["stopped_early"]
+            if last or self.config.asynchronous or started - checkpointed >= self.config.checkpoint_interval:
+                self.store.save_checkpoint(s["generation"], self._to_tree(s), self.config.checkpoints_kept)
+                self.store.write_json("hall_of_fame.json", _hof_summary(s["hof"]))
+                checkpointed = time.perf_counter()
             self.callback("generation", asdict(stats))
         return self._finish(s, base_wall + (time.perf_counter() - started))
 

@@ -91,18 +91,20 @@ class CompiledPopulation:
         src, dst, weight, offsets = [], [], [], []
         total = 0
         for g in genomes:
-            index = {node: total + k for k, node in enumerate(g.nodes)}
+            # node ids in g.nodes are ascending (inputs, bias, outputs, then sorted hidden ids), so a
+            # node's position is found by binary search
+            nodes = np.fromiter(g.nodes, np.int64)
             on = g.enabled
-            src.extend(index[x] for x in g.src[on].tolist())
-            dst.extend(index[x] for x in g.dst[on].tolist())
+            src.append(total + np.searchsorted(nodes, g.src[on]))
+            dst.append(total + np.searchsorted(nodes, g.dst[on]))
             weight.append(g.weight[on])
             offsets.append(total)
-            total += len(g.nodes)
+            total += nodes.size
         self.total = total
         self.offsets = np.asarray(offsets, np.int64)
-        self.src = np.asarray(src, np.int64)
-        self.dst = np.asarray(dst, np.int64)
-        self.weight = np.concatenate(weight) if weight else np.zeros(0)
+        self.src = np.concatenate(src)
+        self.dst = np.concatenate(dst)
+        self.weight = np.concatenate(weight)
         base = np.asarray(offsets, np.int64)[:, None]
         self.inputs = base + np.arange(self.n_inputs)  # (P, I) node positions
         self.bias = base[:, 0] + self.n_inputs
@@ -111,7 +113,20 @@ class CompiledPopulation:
         free[self.inputs.ravel()] = False
         free[self.bias] = False
         self.free = np.flatnonzero(free)
-        self.depth = max(depth(g) for g in genomes) if feed_forward else 1
+        self.depth = self._depth() if feed_forward else 1
+
+    def _depth(self) -> int:
+        """The largest :func:`depth` in the population, by relaxing longest paths over every genome's
+        enabled connections at once (inputs and bias at 0, every other node at least 1)."""
+        level = np.zeros(self.total, np.int64)
+        level[self.free] = 1
+        for _ in range(self.free.size + 1):
+            new = level.copy()
+            np.maximum.at(new, self.dst, level[self.src] + 1)
+            if np.array_equal(new, level):
+                return int(level.max(initial=1))
+            level = new
+        raise ValueError("genome has a cycle; it is not feed-forward")
 
     @property
     def size(self) -> int:

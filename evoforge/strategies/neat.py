@@ -45,6 +45,7 @@ from evoforge.spaces.neat import (
     add_node,
     crossover,
     distance,
+    distance_matrix,
     initial_genome,
     mutate_weights,
     toggle_enabled,
@@ -249,13 +250,24 @@ class NEAT(Strategy):
         gen = state["generation"]
         species = [dict(s, members=[]) for s in state["species"]]
         next_species = state["next_species"]
+        # Distances to the representatives (members of the previous generation), all at once; a genome
+        # joins the first species within the threshold, else the first species founded in this call
+        # within it, else founds one (the order of section 3.3).
+        to_rep = distance_matrix(
+            genomes, [s["representative"] for s in species], c.c1, c.c2, c.c3, c.small_genome
+        )
+        founded: list[dict] = []
         for i, g in enumerate(genomes):
-            for s in species:
+            near = np.flatnonzero(to_rep[i] < state["threshold"])
+            if near.size:
+                species[int(near[0])]["members"].append(i)
+                continue
+            for s in founded:
                 if distance(g, s["representative"], c.c1, c.c2, c.c3, c.small_genome) < state["threshold"]:
                     s["members"].append(i)
                     break
             else:
-                species.append(
+                founded.append(
                     {
                         "id": next_species,
                         "representative": g,
@@ -265,13 +277,13 @@ class NEAT(Strategy):
                     }
                 )
                 next_species += 1
-        species = [s for s in species if s["members"]]
+        for j, s in enumerate(species):
+            if s["members"]:
+                # the new representative: the member closest to the old one (deterministic, as
+                # neat-python); a founder stays its species' representative
+                s["representative"] = genomes[min(s["members"], key=lambda m, j=j: to_rep[m, j])]
+        species = [s for s in species if s["members"]] + founded
         for s in species:
-            # the new representative: the member closest to the old one (deterministic, as neat-python)
-            rep = s["representative"]
-            s["representative"] = genomes[
-                min(s["members"], key=lambda m: distance(genomes[m], rep, c.c1, c.c2, c.c3, c.small_genome))
-            ]
             best = float(fitness[s["members"]].max())
             if best > s["best"]:
                 s["best"], s["improved"] = best, gen
