@@ -4,7 +4,9 @@ with the compatibility threshold adapted toward 10 species),
 seeds 0..N-1, each run stopping in the generation in which a network classifies all four
 patterns. Runs are split over two processes.
 
-    .venv/bin/python benchmarks/neat_xor.py [--runs 100]
+    .venv/bin/python benchmarks/neat_xor.py [--runs 100] [--set strategy.KEY=VALUE ...]
+
+With ``--set`` (a sweep) the table is printed, not written to BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ SCRIPT = Path(__file__).resolve()
 EXAMPLE = ROOT / "examples" / "neat-xor.yaml"
 
 
-def child(seeds: list[int]) -> None:
+def child(seeds: list[int], overrides: list[str]) -> None:
     import yaml
 
     import evoforge
+    from evoforge.core.config import apply_overrides
 
-    raw = yaml.safe_load(EXAMPLE.read_text())
+    raw = apply_overrides(yaml.safe_load(EXAMPLE.read_text()), overrides)
     for seed in seeds:
         cfg = evoforge.RunConfig.model_validate(dict(raw, seed=seed))
         r = evoforge.run(cfg, tempfile.mkdtemp() + "/r")
@@ -43,14 +46,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--child", nargs="*", type=int)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--set", action="append", default=[], help="config override key=value (a sweep)")
     args = parser.parse_args()
     if args.child is not None:
-        child(args.child)
+        child(args.child, args.set)
         return
     halves = [list(range(0, args.runs, 2)), list(range(1, args.runs, 2))]
     procs = [
         subprocess.Popen(
-            [sys.executable, str(SCRIPT), "--child", *map(str, h)], stdout=subprocess.PIPE, text=True
+            [sys.executable, str(SCRIPT), *(f"--set={o}" for o in args.set), "--child", *map(str, h)],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for h in halves
     ]
@@ -84,7 +90,7 @@ def main() -> None:
         ]
     )
     print(text)
-    if not args.no_write:
+    if not args.no_write and not args.set:
         replace_section("neat-xor", text)
 
 

@@ -199,25 +199,32 @@ class DoublePoleProblem(NetworkProblem):
                 EvalResult(float(t), {"steps": float(t), "solved": float(t >= c.solve_steps)}) for t in lasted
             ]
         lasted, jiggle = simulate(_NetworkController(params), _starts(False, n), c.fitness_steps, False, True)
-        results = []
-        for g, t, j in zip(params, lasted, jiggle, strict=True):
-            fitness = 0.1 * t / c.fitness_steps + (0.9 * 0.75 / j if t >= 100 and j > 0 else 0.0)
-            metrics = {"steps": float(t), "solved": 0.0}
-            if t >= c.fitness_steps:
-                metrics.update(self._champion_tests(g))
-            results.append(EvalResult(float(fitness), metrics))
-        return results
-
-    def _champion_tests(self, g: NeatGenome) -> dict[str, float]:
-        """DPNV: 100,000 steps from the start state, then the 625-start generalisation test."""
-        c = self.config
-        long_run, _ = simulate(_NetworkController([g]), _starts(False, 1), c.solve_steps, False)
-        out = {"long_steps": float(long_run[0]), "generalization": 0.0}
-        if long_run[0] >= c.solve_steps:
-            starts = generalization_starts()
-            lasted, _ = simulate(_NetworkController([g], starts.shape[1]), starts, 1_000, False)
-            out["generalization"] = float(np.sum(lasted >= 1_000))
-        out["solved"] = float(
-            long_run[0] >= c.solve_steps and out["generalization"] >= c.generalization_required
+        fitness = 0.1 * lasted / c.fitness_steps + np.where(
+            (lasted >= 100) & (jiggle > 0), 0.9 * 0.75 / np.maximum(jiggle, 1e-300), 0.0
         )
+        metrics = [{"steps": float(t), "solved": 0.0} for t in lasted]
+        balanced = np.flatnonzero(lasted >= c.fitness_steps)
+        for i, tests in zip(balanced, self._champion_tests([params[i] for i in balanced]), strict=True):
+            metrics[i].update(tests)
+        return [EvalResult(float(f), m) for f, m in zip(fitness, metrics, strict=True)]
+
+    def _champion_tests(self, genomes: list[NeatGenome]) -> list[dict[str, float]]:
+        """DPNV, for every network that balanced the fitness trial: 100,000 steps from the start
+        state, then, for those that last, the 625-start generalisation test. Each stage simulates all
+        its networks in one batch (a network's result does not depend on its batch-mates)."""
+        c = self.config
+        if not genomes:
+            return []
+        long_run, _ = simulate(
+            _NetworkController(genomes), _starts(False, len(genomes)), c.solve_steps, False
+        )
+        out = [{"long_steps": float(t), "generalization": 0.0, "solved": 0.0} for t in long_run]
+        lasting = np.flatnonzero(long_run >= c.solve_steps)
+        if lasting.size:
+            starts = np.tile(generalization_starts(), (1, lasting.size))  # 625 trials per network
+            lasted, _ = simulate(_NetworkController([genomes[i] for i in lasting], 625), starts, 1_000, False)
+            passed = (lasted.reshape(lasting.size, 625) >= 1_000).sum(axis=1)
+            for i, score in zip(lasting, passed, strict=True):
+                out[i]["generalization"] = float(score)
+                out[i]["solved"] = float(score >= c.generalization_required)
         return out

@@ -343,11 +343,16 @@ def toggle_enabled(g: NeatGenome, rng: np.random.Generator) -> NeatGenome:
 
 # -- crossover and distance ------------------------------------------------------------------------
 def crossover(
-    fitter: NeatGenome, other: NeatGenome, rng: np.random.Generator, disable_prob: float = 0.75
+    fitter: NeatGenome,
+    other: NeatGenome,
+    rng: np.random.Generator,
+    disable_prob: float = 0.75,
+    average: bool = False,
 ) -> NeatGenome:
     """Child of ``fitter`` and ``other`` (section 3.2, figure 4): genes are lined up by innovation
-    number; matching genes are inherited at random, disjoint and excess genes from the fitter parent;
-    a gene disabled in either parent is disabled in the child with ``disable_prob``."""
+    number; matching genes are inherited at random (or, with ``average``, take the mean of the two
+    weights, the NEAT C++ package's "multipoint average" mating), disjoint and excess genes from the
+    fitter parent; a gene disabled in either parent is disabled in the child with ``disable_prob``."""
     pos = {int(i): k for k, i in enumerate(other.innov)}
     weight = fitter.weight.copy()
     enabled = fitter.enabled.copy()
@@ -355,7 +360,9 @@ def crossover(
         j = pos.get(innov)
         if j is None:
             continue
-        if rng.random() < 0.5:
+        if average:
+            weight[k] = 0.5 * (weight[k] + other.weight[j])
+        elif rng.random() < 0.5:
             weight[k] = other.weight[j]
         if not (fitter.enabled[k] and other.enabled[j]):
             enabled[k] = not (rng.random() < disable_prob)

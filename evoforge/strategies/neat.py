@@ -100,6 +100,13 @@ class NEATConfig(StrategyConfig):
     )
     mutation_only_prob: float = Field(0.25, ge=0, le=1, description="Children made by mutation alone.")
     mate_only_prob: float = Field(0.2, ge=0, le=1, description="Crossover children left unmutated.")
+    average_crossover_prob: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Crossovers whose matching genes take the mean of the parents' weights instead of "
+        "one parent's (the paper picks at random; the NEAT C++ package averages in 40% of matings).",
+    )
     interspecies_prob: float = Field(
         0.001, ge=0, le=1, description="Crossovers with a parent of another species."
     )
@@ -222,7 +229,10 @@ class NEAT(Strategy):
                 else:
                     b = pool[int(rng.integers(len(pool)))]
                 fitter, weaker = (a, b) if _fitter(population, fitness, a, b) else (b, a)
-                child = crossover(population[fitter], population[weaker], rng, c.disable_inherited_prob)
+                average = c.average_crossover_prob > 0 and rng.random() < c.average_crossover_prob
+                child = crossover(
+                    population[fitter], population[weaker], rng, c.disable_inherited_prob, average
+                )
                 if rng.random() >= c.mate_only_prob:
                     child = self._mutate(child, rng, tracker)
                 children.append(child)
