@@ -220,6 +220,35 @@ def test_generalization_starts_cover_the_published_grid():
     assert np.allclose(starts[0].max(), 0.95 * 4.32 - 2.16) and np.all(starts[4:] == 0)
 
 
+# A recurrent network NEAT evolved for DPNV (examples/neat-double-pole-novel.yaml, seed 0): it balances
+# 100,000 steps and 242 of the 625 generalisation starts, with one self-connection on the output.
+# Genes: (innovation, source, target, weight, enabled).
+DPNV_SOLVER = [
+    (0, 0, 4, -0.32654482367828463, True),
+    (1, 1, 4, -5.426035427833316, True),
+    (2, 2, 4, 4.055995198366492, True),
+    (3, 3, 4, 0.5599893937821212, True),
+    (17, 4, 4, -1.1104339348196817, True),
+]
+
+
+def test_dpnv_champion_tests_do_not_depend_on_batch_mates():
+    from evoforge.problems.double_pole import DoublePoleConfig, DoublePoleProblem
+
+    i, s, d, w, e = zip(*DPNV_SOLVER, strict=True)
+    solver = make_genome(3, 1, (), i, s, d, w, e, feed_forward=False)
+    other = solver.with_(weight=solver.weight * 0.5)
+    problem = DoublePoleProblem(DoublePoleConfig(velocities=False, solve_steps=20_000))
+    seeds = np.zeros(3, np.int64)
+    together = problem.evaluate([solver, other, solver], seeds, {})
+    alone = [problem.evaluate([g], seeds[:1], {})[0] for g in (solver, other)]
+    assert together[0].metrics == together[2].metrics == alone[0].metrics
+    assert together[1].metrics == alone[1].metrics
+    assert [r.fitness for r in together] == [alone[0].fitness, alone[1].fitness, alone[0].fitness]
+    m = together[0].metrics
+    assert m["long_steps"] == 20_000 and m["generalization"] == 242 and m["solved"] == 1.0
+
+
 def test_neat_solves_double_pole_with_velocities_within_the_papers_budget(tmp_path):
     cfg = evoforge.RunConfig(
         seed=0,
