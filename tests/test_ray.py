@@ -66,7 +66,7 @@ def test_rl_run_is_identical_to_serial(tmp_path, backend, strategy):
     assert serial == on_ray
 
 
-@pytest.mark.parametrize("name", sorted(n for n, c in STRATEGIES.items() if c.genome_kind == "vector"))
+@pytest.mark.parametrize("name", sorted(n for n, c in STRATEGIES.items() if "vector" in c.genome_kinds))
 def test_every_vector_strategy_runs_identically_to_serial(tmp_path, backend, name):
     serial, on_ray = both(
         function_config({"name": name, "population_size": 12}, generations=5), tmp_path, backend

@@ -9,7 +9,7 @@ from evoforge.core.strategy import STRATEGIES, get_strategy
 from evoforge.problems.functions import FUNCTIONS
 
 get_strategy("ga")  # fill the registry
-NAMES = sorted(n for n, cls in STRATEGIES.items() if cls.genome_kind == "vector")  # NEAT: tests/test_neat.py
+NAMES = sorted(n for n, cls in STRATEGIES.items() if "vector" in cls.genome_kinds)  # NEAT: tests/test_neat.py
 
 # Hyperparameters for the convergence tests (defaults are tuned for neural networks).
 SETTINGS = {

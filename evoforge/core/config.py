@@ -181,12 +181,12 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_genome_kind(self) -> RunConfig:
-        kind = get_strategy(self.strategy["name"]).genome_kind
+        kinds = get_strategy(self.strategy["name"]).genome_kinds
         accepted = get_problem(self.problem.kind).genome_kinds
-        if kind not in accepted:
+        if not set(kinds) & set(accepted):
             raise ValueError(
-                f"strategy {self.strategy['name']!r} evolves {kind}s, which problem {self.problem.kind!r} "
-                f"does not evaluate (it takes: {', '.join(accepted)})"
+                f"strategy {self.strategy['name']!r} evolves {' or '.join(kinds)}s, which problem "
+                f"{self.problem.kind!r} does not evaluate (it takes: {', '.join(accepted)})"
             )
         return self
 

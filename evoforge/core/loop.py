@@ -121,7 +121,12 @@ class _Loop:
         self.problem: Problem = build_problem(config.problem)
         self.sign = 1.0 if self.problem.direction == "maximize" else -1.0
         strategy_class = get_strategy(config.strategy["name"])
-        extra = {"io": self.problem.network_io} if strategy_class.genome_kind == "network" else {}
+        kind = next(k for k in strategy_class.genome_kinds if k in self.problem.genome_kinds)
+        extra: dict[str, Any] = {}
+        if kind == "network":
+            extra["io"] = self.problem.network_io
+        elif kind == "architecture":
+            extra["space"] = self.problem.search_space
         self.strategy: Strategy = strategy_class(
             config.strategy_config(), self.problem.dim, self.problem.initial_params, **extra
         )
@@ -575,6 +580,9 @@ class _Loop:
             stopped_early=bool(s["stopped_early"]),
             validation_score=s["validated"].get(best.genome_id),
         )
+        export = getattr(best.genome, "export_name", None)
+        if export is not None:  # genomes users take away (architectures): the reported one as a file
+            self.store.write_json(export, dict(best.genome.to_json(), genome_id=best.genome_id))
         self.store.write_json("result.json", asdict(result))
         self.callback("finish", asdict(result))
         return result
@@ -591,6 +599,8 @@ def _hof_summary(hof: HallOfFame) -> dict[str, Any]:
                 "generation": e.generation,
                 "encoding": getattr(e.genome, "encoding", None)
                 or ("seed_chain" if isinstance(e.genome, SeedChain) else "vector"),
+                # genomes users take away (architectures) are listed whole
+                **({"genome": e.genome.to_json()} if hasattr(e.genome, "export_name") else {}),
             }
             for k, e in enumerate(hof)
         ],

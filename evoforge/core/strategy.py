@@ -62,14 +62,14 @@ class Strategy(ABC):
     #: whether the strategy also offers ``ask_one``/``tell_one`` (one individual at a time), so the
     #: run loop can drive it asynchronously
     steady_state: ClassVar[bool] = False
-    #: what the strategy's genomes are: parameter "vector"s (or seed chains of them), or "network"s
-    #: (NEAT), which only problems that evaluate networks accept
-    genome_kind: ClassVar[str] = "vector"
+    #: what the strategy's genomes can be: parameter "vector"s (or seed chains of them), "network"s
+    #: (NEAT) or "architecture"s (drawn from the problem's search space); a problem accepts some kinds
+    genome_kinds: ClassVar[tuple[str, ...]] = ("vector",)
 
     def __init__(self, config: StrategyConfig, dim: int, init_params: InitParams):
         if not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}")
-        if dim < 1:
+        if dim < 1 and "vector" in self.genome_kinds and len(self.genome_kinds) == 1:
             raise ValueError(f"dimension must be >= 1, got {dim}")
         self.config = config
         self.dim = int(dim)

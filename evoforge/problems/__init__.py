@@ -1,6 +1,7 @@
 """Problems: what fitness means. Importing this fills the registry."""
 
 from evoforge.problems.base import PROBLEMS, EvalResult, Problem, ProblemConfig, TestResult
+from evoforge.problems.classification import ClassificationConfig, ClassificationProblem
 from evoforge.problems.double_pole import DoublePoleConfig, DoublePoleProblem
 from evoforge.problems.functions import FunctionConfig, FunctionProblem
 from evoforge.problems.gym import GymConfig, GymProblem
@@ -8,6 +9,8 @@ from evoforge.problems.xor import XORConfig, XORProblem
 
 __all__ = [
     "PROBLEMS",
+    "ClassificationConfig",
+    "ClassificationProblem",
     "DoublePoleConfig",
     "DoublePoleProblem",
     "EvalResult",

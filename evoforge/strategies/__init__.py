@@ -5,7 +5,9 @@ from evoforge.strategies.ga import GA, GAConfig
 from evoforge.strategies.neat import NEAT, NEATConfig
 from evoforge.strategies.open_es import OpenES, OpenESConfig
 from evoforge.strategies.random_search import RandomSearch, RandomSearchConfig
+from evoforge.strategies.regularized_evolution import RegularizedEvolution, RegularizedEvolutionConfig
 from evoforge.strategies.steady_state import SteadyStateGA, SteadyStateGAConfig
+from evoforge.strategies.tournament_ga import CrossoverMutation, Elitist, TournamentGA, TournamentGAConfig
 
 __all__ = [
     "CMAES",
@@ -18,7 +20,13 @@ __all__ = [
     "OpenESConfig",
     "RandomSearch",
     "RandomSearchConfig",
+    "RegularizedEvolution",
+    "RegularizedEvolutionConfig",
     "SepCMAES",
     "SteadyStateGA",
     "SteadyStateGAConfig",
+    "TournamentGA",
+    "TournamentGAConfig",
+    "CrossoverMutation",
+    "Elitist",
 ]

@@ -138,7 +138,7 @@ class NEAT(Strategy):
     name = "neat"
     config_class = NEATConfig
     config: NEATConfig
-    genome_kind = "network"
+    genome_kinds = ("network",)
 
     def __init__(self, config: NEATConfig, dim: int, init_params, io: tuple[int, int] | None = None):
         super().__init__(config, max(1, dim), init_params)

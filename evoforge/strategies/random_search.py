@@ -1,6 +1,8 @@
 """Random search: every individual drawn afresh from the problem's initial
-parameter distribution (optionally scaled). The baseline every comparison needs
-(Such et al. 2017 report it against GA and ES on Atari)."""
+parameter distribution (optionally scaled), or from its search space for
+architecture problems. The baseline every comparison needs (Such et al. 2017
+report it against GA and ES on Atari; Real et al. 2019 against evolution in
+architecture search)."""
 
 from __future__ import annotations
 
@@ -31,12 +33,19 @@ class RandomSearch(Strategy):
     name = "random_search"
     config_class = RandomSearchConfig
     config: RandomSearchConfig
+    genome_kinds = ("vector", "architecture")
+
+    def __init__(self, config: RandomSearchConfig, dim: int, init_params, space=None):
+        super().__init__(config, dim, init_params)
+        self.space = space
 
     def init(self, rng: np.random.Generator) -> State:
         return {"generation": 0}
 
     def ask(self, state: State, rng: np.random.Generator) -> Asked:
         n = self.population_size
+        if self.space is not None:
+            return Asked(state, [self.space.sample(rng) for _ in range(n)], [()] * n)
         genomes = [self.config.scale * np.asarray(self.init_params(rng), np.float64) for _ in range(n)]
         return Asked(state, genomes, [()] * n)
 

@@ -1,0 +1,159 @@
+"""Architecture search for classifiers: fitness is a low-fidelity proxy of how well an evolved
+architecture, trained with its evolved recipe, classifies.
+
+The training split of the dataset is cut once (stratified, fixed seed) into a search-training part
+and a validation part; the proxy trains a candidate for ``proxy_epochs`` epochs on ``proxy_fraction``
+of the search-training part and scores the chosen metric (accuracy, macro F1, precision or recall)
+on the validation part. The test split is never seen during the search: it belongs to
+``evoforge train-final``. A candidate that breaks a constraint, diverges, raises or runs past
+``max_seconds`` fails with its reason recorded and is scored worst; the search goes on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from evoforge.data.datasets import Dataset, DatasetSpec, load_dataset
+from evoforge.problems.base import Context, EvalResult, Problem, ProblemConfig, TestResult, register_problem
+from evoforge.problems.training import (
+    Diverged,
+    OutOfTime,
+    classification_metrics,
+    predict,
+    resolve_device,
+    train,
+)
+from evoforge.spaces.chain import ChainGenome, ChainSpace, ChainSpaceConfig, build
+
+__all__ = ["ClassificationConfig", "ClassificationProblem", "split_validation"]
+
+_SPLIT_SEED = 7_391_113
+
+
+class ClassificationConfig(ProblemConfig):
+    """Proxy fitness of chain architectures on a classification dataset."""
+
+    kind: Literal["classification"] = "classification"
+    dataset: DatasetSpec = Field(DatasetSpec(), description="The data (see evoforge.data.DatasetSpec).")
+    space: ChainSpaceConfig = Field(ChainSpaceConfig(), description="The chain search space and constraints.")
+    metric: Literal["accuracy", "f1", "precision", "recall"] = Field(
+        "accuracy", description="What the search maximises, on the validation split (f1 etc. are macro)."
+    )
+    validation_fraction: float = Field(
+        0.15, gt=0, lt=1, description="Share of the training split held out to score candidates."
+    )
+    proxy_fraction: float = Field(
+        1.0, gt=0, le=1, description="Share of the remaining training data a candidate trains on."
+    )
+    proxy_epochs: int = Field(5, ge=1, description="Epochs a candidate trains for during the search.")
+    max_seconds: float | None = Field(
+        None, gt=0, description="Training seconds a candidate may take; past it, it fails (not reproducible)."
+    )
+    device: str = Field("cpu", description="cpu, cuda, cuda:N or auto (CUDA when available).")
+    threads: int | None = Field(
+        None, ge=1, description="Torch CPU threads per evaluation (default: torch's own choice)."
+    )
+
+
+def split_validation(y: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (search-training, validation) of a stratified split with a fixed seed.
+
+    >>> tr, va = split_validation(np.array([0, 0, 0, 0, 1, 1, 1, 1]), 0.25)
+    >>> len(tr), len(va), sorted(set(np.array([0, 0, 0, 0, 1, 1, 1, 1])[va]))
+    (6, 2, [0, 1])
+    """
+    rng = np.random.default_rng(_SPLIT_SEED)
+    val = np.zeros(len(y), dtype=bool)
+    for label in np.unique(y):
+        members = np.flatnonzero(y == label)
+        rng.shuffle(members)
+        val[members[: max(1, int(round(fraction * len(members))))]] = True
+    return np.flatnonzero(~val), np.flatnonzero(val)
+
+
+@register_problem
+class ClassificationProblem(Problem):
+    """Chain architectures (with their recipes) scored by a proxy training run."""
+
+    kind = "classification"
+    config_class = ClassificationConfig
+    direction = "maximize"
+    genome_kinds: ClassVar[tuple[str, ...]] = ("architecture",)
+    config: ClassificationConfig
+
+    def __init__(self, config: ClassificationConfig, shared: dict[str, np.ndarray] | None = None):
+        super().__init__(config, shared)
+        if shared:
+            self.x, self.y = shared["x"], shared["y"]
+            self.classes = int(shared["classes"])
+        else:
+            data: Dataset = load_dataset(config.dataset)
+            self.x, self.y, self.classes = data.x_train, data.y_train, data.classes
+        train_idx, self.val_idx = split_validation(self.y, config.validation_fraction)
+        if config.proxy_fraction < 1:
+            keep = split_validation(self.y[train_idx], 1 - config.proxy_fraction)[0]
+            train_idx = train_idx[keep]
+        self.train_idx = train_idx
+        self.input_shape = tuple(int(d) for d in self.x.shape[1:])
+        self.device = resolve_device(config.device)
+
+    def shared_inputs(self) -> dict[str, np.ndarray]:
+        return {"x": self.x, "y": self.y, "classes": np.array(self.classes)}
+
+    @property
+    def search_space(self) -> ChainSpace:
+        return ChainSpace(self.config.space, self.input_shape, self.classes)
+
+    @property
+    def dim(self) -> int:
+        return 0
+
+    def initial_params(self, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError("classification evolves architectures, which strategies sample themselves")
+
+    def batch(self, genomes: list[Any]) -> list[Any]:
+        return list(genomes)
+
+    def evaluate(self, params: list[ChainGenome], seeds: np.ndarray, context: Context) -> list[EvalResult]:
+        if self.config.threads is not None:
+            torch.set_num_threads(self.config.threads)
+        return [self._one(g, int(s)) for g, s in zip(params, seeds, strict=True)]
+
+    def _one(self, genome: ChainGenome, seed: int) -> EvalResult:
+        violation = self.search_space.violation(genome)
+        if violation is not None:
+            return EvalResult(float("nan"), error=f"constraint: {violation}")
+        torch.manual_seed(seed % 2**63)  # initial weights
+        built = build(genome, self.input_shape, self.classes)
+        x_tr, y_tr = self.x[self.train_idx], self.y[self.train_idx]
+        built.model.set_standardisation(x_tr)
+        sizes = {"params": float(built.params), "flops": float(built.flops)}
+        try:
+            log = train(
+                built.model,
+                x_tr,
+                y_tr,
+                genome.recipe,
+                self.config.proxy_epochs,
+                seed=seed,
+                device=self.device,
+                seconds=self.config.max_seconds,
+            )
+            pred = predict(built.model, self.x[self.val_idx], self.device)
+        except (Diverged, OutOfTime) as exc:
+            return EvalResult(float("nan"), metrics=sizes, error=str(exc))
+        scores = classification_metrics(self.y[self.val_idx], pred, self.classes)
+        metrics = {k: scores[k] for k in ("accuracy", "f1", "precision", "recall")}
+        metrics.update(sizes, train_seconds=log.seconds, final_loss=log.losses[-1])
+        return EvalResult(metrics[self.config.metric], metrics=metrics)
+
+    def test(self, params: ChainGenome, seed: int, cases: int, context: Context) -> TestResult:
+        """The proxy again with ``cases`` fresh training seeds, scored on the validation split: the test
+        split is kept for ``train-final``."""
+        results = self.evaluate([params] * cases, seed + np.arange(cases), context)
+        scores = [r.fitness for r in results]
+        return TestResult(float(np.mean(scores)), scores, results[0].metrics)

@@ -1,0 +1,182 @@
+"""Supervised training of a built network with an evolved recipe, and classification metrics.
+
+Used by the search's proxy fitness and by ``evoforge train-final``: one loop, so a recipe means the
+same thing in both. All randomness (batch order, augmentation, initial weights) comes from the seed
+given; a loss that stops being finite raises :class:`Diverged`, a run past its time raises
+:class:`OutOfTime`, and both are recorded by the caller as a failed candidate.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from evoforge.spaces.chain import Recipe
+
+__all__ = ["Diverged", "OutOfTime", "TrainLog", "train", "predict", "classification_metrics", "resolve_device"]
+
+METRICS = ("accuracy", "f1", "precision", "recall")
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class OutOfTime(RuntimeError):
+    """Training ran past its time limit."""
+
+
+@dataclass
+class TrainLog:
+    """What a training run did."""
+
+    steps: int = 0
+    epochs: int = 0
+    seconds: float = 0.0
+    losses: list[float] = field(default_factory=list)  # mean training loss per epoch
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA where available, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay, nesterov=False
+        )
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    return torch.optim.RMSprop(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+
+
+def _lr_factor(schedule: str, step: int, total: int) -> float:
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(1, total)))
+    if schedule == "step":  # x0.1 at half and at three quarters of training
+        return 0.1 ** ((step >= total // 2) + (step >= (3 * total) // 4))
+    return 1.0
+
+
+def _augment(x: torch.Tensor, recipe: Recipe, gen: torch.Generator) -> torch.Tensor:
+    """Random translation (zero padding) by up to ``shift`` pixels and horizontal flips, per image."""
+    if x.ndim != 4:
+        return x
+    b, _, h, w = x.shape
+    if recipe.shift > 0:
+        s = recipe.shift
+        padded = nn.functional.pad(x, (s, s, s, s))
+        dy = torch.randint(0, 2 * s + 1, (b,), generator=gen).to(x.device)
+        dx = torch.randint(0, 2 * s + 1, (b,), generator=gen).to(x.device)
+        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]
+        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]
+        batch = torch.arange(b, device=x.device)[:, None, None]
+        x = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+    if recipe.flip:
+        flip = (torch.rand(b, generator=gen) < 0.5).to(x.device)
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    return x
+
+
+def train(
+    model: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    recipe: Recipe,
+    epochs: int,
+    *,
+    seed: int,
+    device: torch.device,
+    seconds: float | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> TrainLog:
+    """Train ``model`` (in place) on ``(x, y)`` for ``epochs`` epochs with ``recipe``.
+
+    ``on_epoch(epoch, mean_loss)`` is called after each epoch (for progress). A final batch of one
+    example is dropped (batch normalisation cannot train on it).
+    """
+    gen = torch.Generator().manual_seed(int(seed) % 2**63)
+    model.to(device).train()
+    xt = torch.as_tensor(x, dtype=torch.float32, device=device)
+    yt = torch.as_tensor(y, dtype=torch.int64, device=device)
+    n = len(xt)
+    batch = max(1, min(recipe.batch_size, n))
+    per_epoch = n // batch + (1 if n % batch > 1 else 0)
+    total = max(1, per_epoch * epochs)
+    optimizer = _optimizer(model, recipe)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(recipe.schedule, s, total))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    log = TrainLog()
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        order = torch.randperm(n, generator=gen).to(device)
+        running, count = 0.0, 0
+        for k in range(per_epoch):
+            idx = order[k * batch : (k + 1) * batch]
+            xb = _augment(xt[idx], recipe, gen)
+            loss = loss_fn(model(xb), yt[idx])
+            if not torch.isfinite(loss):
+                raise Diverged(f"diverged: training loss is {loss.item()} at epoch {epoch + 1}, step {k + 1}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            running += loss.item() * len(idx)
+            count += len(idx)
+            log.steps += 1
+            if seconds is not None and time.perf_counter() - start > seconds:
+                raise OutOfTime(f"training passed its limit of {seconds:g} s at epoch {epoch + 1}")
+        log.epochs = epoch + 1
+        log.losses.append(running / max(1, count))
+        if on_epoch is not None:
+            on_epoch(epoch + 1, log.losses[-1])
+    log.seconds = time.perf_counter() - start
+    return log
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: np.ndarray, device: torch.device, batch: int = 1024) -> np.ndarray:
+    """Predicted class of every input."""
+    model.to(device).eval()
+    out = []
+    for k in range(0, len(x), batch):
+        logits = model(torch.as_tensor(x[k : k + batch], dtype=torch.float32, device=device))
+        if not torch.all(torch.isfinite(logits)):
+            raise Diverged("diverged: the network outputs NaN or infinite values")
+        out.append(logits.argmax(1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> dict:
+    """Accuracy and macro F1, precision and recall (scikit-learn; classes never predicted count 0),
+    plus the confusion matrix (rows: true class).
+
+    >>> m = classification_metrics(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), 2)
+    >>> m["accuracy"], round(m["recall"], 3), m["confusion"]
+    (0.75, 0.75, [[1, 1], [0, 2]])
+    """
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    labels = list(range(classes))
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average="macro", zero_division=0
+    )
+    return {
+        "accuracy": float(np.mean(y_true == y_pred)),
+        "f1": float(f1),
+        "precision": float(precision),
+        "recall": float(recall),
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }

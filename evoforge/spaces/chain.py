@@ -1,0 +1,526 @@
+"""The chain search space: an image (or tabular) classifier as a sequence of layers, evolved
+together with its training recipe as one individual.
+
+A :class:`ChainGenome` is plain JSON: up to ``max_layers`` layers (convolution, depthwise-separable
+convolution, pooling, dense), each with every gene (channels, units, kernel, stride, activation,
+normalisation, dropout, skip connection, pool type), a head (global average pooling or flatten
+before the first dense layer), and a :class:`Recipe` (optimizer, learning rate, momentum, weight
+decay, batch size, epochs, schedule, augmentation, label smoothing). Genes that do not apply to a
+layer's type or to the optimizer (momentum for Adam) are kept, so a later mutation can express them
+again, but they are not expressed: two genomes that differ only there build the same network and
+share a content id, so the run trains them once.
+
+:class:`ChainSpace` samples, mutates (one change per child, as in Real et al. 2019, section 2) and
+recombines (one-point on layers, uniform on the recipe) genomes, keeping them within the
+constraints (layers, parameters, epochs); :func:`build` makes a ``torch.nn.Module`` for any input
+shape and class count, and counts its parameters and FLOPs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from torch import nn
+
+from evoforge.core.genome import register_genome
+
+__all__ = ["ChainGenome", "ChainSpace", "ChainSpaceConfig", "Layer", "Recipe", "build", "ChainNet"]
+
+LayerType = Literal["conv", "sepconv", "pool", "dense"]
+Activation = Literal["relu", "gelu", "elu", "silu", "tanh", "leaky_relu"]
+Norm = Literal["none", "batch", "instance", "layer"]
+Optimizer = Literal["sgd", "adam", "adamw", "rmsprop"]
+Schedule = Literal["constant", "cosine", "step"]
+
+#: the genes each layer type expresses (the rest are carried, not used)
+_EXPRESSED = {
+    "conv": ("type", "channels", "kernel", "stride", "activation", "norm", "dropout", "skip"),
+    "sepconv": ("type", "channels", "kernel", "stride", "activation", "norm", "dropout", "skip"),
+    "pool": ("type", "pool_type"),
+    "dense": ("type", "units", "activation", "norm", "dropout", "skip"),
+}
+_MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
+
+
+class Layer(BaseModel):
+    """One layer's genes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: LayerType
+    channels: int = Field(32, ge=1, description="Output channels (conv, sepconv).")
+    units: int = Field(128, ge=1, description="Output units (dense).")
+    kernel: Literal[3, 5, 7] = Field(3, description="Kernel size (conv, sepconv).")
+    stride: Literal[1, 2] = Field(1, description="Stride (conv, sepconv); pooling always halves.")
+    activation: Activation = "relu"
+    norm: Norm = "none"
+    dropout: float = Field(0.0, ge=0, lt=1)
+    skip: bool = Field(False, description="Add the layer's input (projected if its shape differs).")
+    pool_type: Literal["max", "avg"] = "max"
+
+    def expressed(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in _EXPRESSED[self.type]}
+
+
+class Recipe(BaseModel):
+    """The training recipe evolved with the architecture."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    optimizer: Optimizer = "adam"
+    lr: float = Field(1e-3, gt=0, le=10)
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD and RMSprop only.")
+    weight_decay: float = Field(0.0, ge=0, le=1)
+    batch_size: int = Field(64, ge=1)
+    epochs: int = Field(20, ge=1, description="Epochs of the final training (the search uses its proxy).")
+    schedule: Schedule = "cosine"
+    shift: int = Field(0, ge=0, le=8, description="Augmentation: random translation by up to this many pixels.")
+    flip: bool = Field(False, description="Augmentation: random horizontal flips.")
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+
+    def expressed(self) -> dict[str, Any]:
+        out = self.model_dump()
+        if self.optimizer not in _MOMENTUM_OPTIMIZERS:
+            del out["momentum"]
+        return out
+
+
+@register_genome
+@dataclass(frozen=True, eq=False)
+class ChainGenome:
+    """A chain architecture and its training recipe; immutable, stored as JSON.
+
+    >>> g = ChainGenome.from_json({"layers": [{"type": "conv", "channels": 8}, {"type": "dense"}]})
+    >>> [layer.type for layer in g.layers], g.recipe.optimizer
+    (['conv', 'dense'], 'adam')
+    >>> ChainGenome.from_json(g.to_json()).content_bytes() == g.content_bytes()
+    True
+    """
+
+    encoding = "chain"
+    #: the run directory gets the reported genome as this file
+    export_name = "best_arch.json"
+
+    layers: tuple[Layer, ...]
+    recipe: Recipe = Recipe()
+    head: Literal["gap", "flatten"] = "flatten"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "encoding": self.encoding,
+            "layers": [layer.model_dump() for layer in self.layers],
+            "head": self.head,
+            "recipe": self.recipe.model_dump(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> ChainGenome:
+        """Validate and build; ``ValueError`` with one line naming the bad gene."""
+        if not isinstance(data, dict) or not isinstance(data.get("layers"), list) or not data["layers"]:
+            raise ValueError("a chain genome needs a non-empty 'layers' list")
+        unknown = set(data) - {"encoding", "layers", "head", "recipe"}
+        if unknown:
+            raise ValueError(f"unknown chain genome field {sorted(unknown)[0]!r}")
+        if data.get("encoding", cls.encoding) != cls.encoding:
+            raise ValueError(f"encoding {data['encoding']!r} is not {cls.encoding!r}")
+        if data.get("head", "flatten") not in ("gap", "flatten"):
+            raise ValueError(f"head must be gap or flatten, got {data['head']!r}")
+        try:
+            layers = tuple(Layer.model_validate(x) for x in data["layers"])
+            recipe = Recipe.model_validate(data.get("recipe", {}))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"{exc.title.lower()} gene {where}: {first['msg']}") from None
+        return cls(layers, recipe, data.get("head", "flatten"))
+
+    def content_bytes(self) -> bytes:
+        """The expressed genes only: genomes that build the same network and recipe share an id."""
+        expressed = {
+            "layers": [layer.expressed() for layer in self.layers],
+            "head": self.head,
+            "recipe": self.recipe.expressed(),
+        }
+        return json.dumps(expressed, sort_keys=True).encode()
+
+    def replace(self, **changes: Any) -> ChainGenome:
+        return ChainGenome(
+            changes.get("layers", self.layers), changes.get("recipe", self.recipe), changes.get("head", self.head)
+        )
+
+
+# -- building -------------------------------------------------------------------------------------
+_ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "elu": nn.ELU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "leaky_relu": lambda: nn.LeakyReLU(0.01),
+}
+
+
+class Block(nn.Module):
+    """``main(x)``, plus ``proj(x)`` when the layer has a skip connection."""
+
+    def __init__(self, main: nn.Module, proj: nn.Module | None):
+        super().__init__()
+        self.main = main
+        self.use_skip = proj is not None
+        self.proj = proj if proj is not None else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.main(x)
+        if self.use_skip:
+            y = y + self.proj(x)
+        return y
+
+
+class ChainNet(nn.Module):
+    """A built chain genome: input standardisation (buffers set from the training data), the blocks,
+    and a linear classifier. Scriptable with ``torch.jit.script``."""
+
+    def __init__(self, blocks: list[nn.Module], input_shape: tuple[int, ...]):
+        super().__init__()
+        channels = input_shape[0]
+        view = (1, channels, 1, 1) if len(input_shape) == 3 else (1, channels)
+        self.register_buffer("mean", torch.zeros(view))
+        self.register_buffer("std", torch.ones(view))
+        self.blocks = nn.Sequential(*blocks)
+
+    def set_standardisation(self, x: np.ndarray) -> None:
+        """Per-channel (images) or per-feature mean and std of the training inputs."""
+        axes = (0, 2, 3) if x.ndim == 4 else (0,)
+        mean = torch.as_tensor(x.mean(axis=axes), dtype=torch.float32).reshape(self.mean.shape)
+        std = torch.as_tensor(x.std(axis=axes), dtype=torch.float32).reshape(self.std.shape)
+        self.mean.copy_(mean)
+        self.std.copy_(torch.clamp(std, min=1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks((x - self.mean) / self.std)
+
+
+@dataclass(frozen=True)
+class Built:
+    """A built network with its size."""
+
+    model: ChainNet
+    params: int
+    flops: int
+    expressed_layers: int
+
+
+def _norm(kind: str, width: int, spatial: bool, pixels: int) -> nn.Module | None:
+    if kind == "batch":
+        return nn.BatchNorm2d(width) if spatial else nn.BatchNorm1d(width)
+    if kind == "instance":  # statistics over a map: not expressed without one, or on one pixel
+        return nn.InstanceNorm2d(width, affine=True) if spatial and pixels > 1 else None
+    if kind == "layer":
+        return nn.GroupNorm(1, width) if spatial else nn.LayerNorm(width)
+    return None
+
+
+def build(genome: ChainGenome, input_shape: tuple[int, ...], classes: int) -> Built:
+    """The network of ``genome`` for inputs ``(C, H, W)`` or ``(F,)`` and ``classes`` outputs.
+
+    Layers that cannot apply are not expressed: convolutions and pooling on tabular inputs, pooling
+    on a 1x1 map; a stride of 2 on a 1-pixel side becomes 1. FLOPs count multiply-adds of
+    convolutions and linear layers as two operations, for one input.
+
+    >>> g = ChainGenome.from_json({"layers": [{"type": "conv", "channels": 4, "kernel": 3}]})
+    >>> b = build(g, (1, 8, 8), 10)
+    >>> b.params, b.model(torch.zeros(2, 1, 8, 8)).shape
+    (2610, torch.Size([2, 10]))
+    """
+    if len(input_shape) not in (1, 3):
+        raise ValueError(f"input shape must be (C, H, W) or (F,), got {input_shape}")
+    spatial = len(input_shape) == 3
+    c = input_shape[0]
+    h, w = (input_shape[1], input_shape[2]) if spatial else (1, 1)
+    blocks: list[nn.Module] = []
+    flops = 0
+    expressed = 0
+    for layer in genome.layers:
+        if layer.type in ("conv", "sepconv", "pool") and not spatial:
+            continue
+        if layer.type == "pool":
+            if h < 2 and w < 2:
+                continue
+            pool = nn.MaxPool2d if layer.pool_type == "max" else nn.AvgPool2d
+            blocks.append(pool(kernel_size=2, stride=2, ceil_mode=True))
+            h, w = math.ceil(h / 2), math.ceil(w / 2)
+            expressed += 1
+            continue
+        if layer.type in ("conv", "sepconv"):
+            stride = layer.stride if min(h, w) > 1 else 1
+            k, out = layer.kernel, layer.channels
+            ho, wo = math.ceil(h / stride), math.ceil(w / stride)
+            if layer.type == "conv":
+                parts: list[nn.Module] = [nn.Conv2d(c, out, k, stride, k // 2)]
+                flops += 2 * c * k * k * out * ho * wo
+            else:
+                parts = [nn.Conv2d(c, c, k, stride, k // 2, groups=c), nn.Conv2d(c, out, 1)]
+                flops += 2 * c * k * k * ho * wo + 2 * c * out * ho * wo
+            proj = None
+            if layer.skip:
+                same = c == out and stride == 1
+                proj = nn.Identity() if same else nn.Conv2d(c, out, 1, stride)
+                flops += 0 if same else 2 * c * out * ho * wo
+            width, h, w = out, ho, wo
+            is_spatial = True
+        else:  # dense
+            if spatial:
+                if genome.head == "gap":
+                    blocks += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+                else:
+                    blocks.append(nn.Flatten())
+                    c = c * h * w
+                spatial = False
+            out = layer.units
+            parts = [nn.Linear(c, out)]
+            flops += 2 * c * out
+            proj = None
+            if layer.skip:
+                proj = nn.Identity() if c == out else nn.Linear(c, out)
+                flops += 0 if c == out else 2 * c * out
+            width = out
+            is_spatial = False
+        norm = _norm(layer.norm, width, is_spatial, h * w)
+        if norm is not None:
+            parts.append(norm)
+        parts.append(_ACTIVATIONS[layer.activation]())
+        if layer.dropout > 0:
+            parts.append(nn.Dropout(layer.dropout))
+        blocks.append(Block(nn.Sequential(*parts), proj))
+        c = width
+        expressed += 1
+    if spatial:
+        if genome.head == "gap":
+            blocks += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        else:
+            blocks.append(nn.Flatten())
+            c = c * h * w
+    blocks.append(nn.Linear(c, classes))
+    flops += 2 * c * classes
+    model = ChainNet(blocks, input_shape)
+    params = sum(p.numel() for p in model.parameters())
+    return Built(model, int(params), int(flops), expressed)
+
+
+def measure(genome: ChainGenome, input_shape: tuple[int, ...], classes: int) -> tuple[int, int]:
+    """(parameters, FLOPs) without allocating weights (built on the meta device)."""
+    with torch.device("meta"):
+        built = build(genome, input_shape, classes)
+    return built.params, built.flops
+
+
+# -- the space ------------------------------------------------------------------------------------
+class ChainSpaceConfig(BaseModel):
+    """What the chain space may contain, and its constraints."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_layers: int = Field(8, ge=1, description="Most layers in a genome (L).")
+    max_params: int = Field(1_000_000, ge=100, description="Most parameters of a built network.")
+    layer_types: tuple[LayerType, ...] = Field(
+        ("conv", "sepconv", "pool", "dense"), min_length=1, description="Layer types to draw from."
+    )
+    channels: tuple[int, ...] = Field((16, 32, 64, 128), min_length=1, description="Channel choices.")
+    units: tuple[int, ...] = Field((32, 64, 128, 256), min_length=1, description="Dense unit choices.")
+    kernels: tuple[Literal[3, 5, 7], ...] = Field((3, 5, 7), min_length=1, description="Kernel choices.")
+    activations: tuple[Activation, ...] = Field(
+        ("relu", "gelu", "elu", "silu", "tanh", "leaky_relu"), min_length=1, description="Activations."
+    )
+    norms: tuple[Norm, ...] = Field(("none", "batch", "instance", "layer"), min_length=1, description="Norms.")
+    dropouts: tuple[float, ...] = Field((0.0, 0.1, 0.2, 0.3, 0.5), min_length=1, description="Dropouts.")
+    optimizers: tuple[Optimizer, ...] = Field(("sgd", "adam", "adamw", "rmsprop"), min_length=1)
+    lr_range: tuple[float, float] = Field((1e-4, 3e-2), description="Learning rates (log-uniform).")
+    momenta: tuple[float, ...] = Field((0.0, 0.5, 0.9, 0.95, 0.99), min_length=1)
+    weight_decays: tuple[float, ...] = Field((0.0, 1e-5, 1e-4, 5e-4, 1e-3), min_length=1)
+    batch_sizes: tuple[int, ...] = Field((32, 64, 128, 256), min_length=1)
+    epochs_range: tuple[int, int] = Field(
+        (10, 60), description="Epochs of the final training (the search itself trains proxy_epochs)."
+    )
+    schedules: tuple[Schedule, ...] = Field(("constant", "cosine", "step"), min_length=1)
+    shifts: tuple[int, ...] = Field((0, 1, 2, 3), min_length=1, description="Translation augmentations.")
+    flips: tuple[bool, ...] = Field((False, True), min_length=1, description="Flip augmentation choices.")
+    label_smoothings: tuple[float, ...] = Field((0.0, 0.05, 0.1), min_length=1)
+
+
+_LAYER_CHOICES = {
+    "channels": "channels",
+    "units": "units",
+    "kernel": "kernels",
+    "activation": "activations",
+    "norm": "norms",
+    "dropout": "dropouts",
+}
+_RECIPE_CHOICES = {
+    "optimizer": "optimizers",
+    "momentum": "momenta",
+    "weight_decay": "weight_decays",
+    "batch_size": "batch_sizes",
+    "schedule": "schedules",
+    "shift": "shifts",
+    "flip": "flips",
+    "label_smoothing": "label_smoothings",
+}
+
+
+def _pick(rng: np.random.Generator, options: tuple) -> Any:
+    value = options[int(rng.integers(len(options)))]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class ChainSpace:
+    """Sampling, mutation and crossover of chain genomes for one input shape and class count.
+
+    >>> space = ChainSpace(ChainSpaceConfig(max_layers=4), (1, 8, 8), 10)
+    >>> g = space.sample(np.random.default_rng(0))
+    >>> space.valid(g) and space.valid(space.mutate(g, np.random.default_rng(1)))
+    True
+    """
+
+    encoding = "chain"
+
+    def __init__(self, config: ChainSpaceConfig, input_shape: tuple[int, ...], classes: int):
+        self.config = config
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.classes = int(classes)
+        spatial = len(self.input_shape) == 3
+        self.layer_types = tuple(t for t in config.layer_types if spatial or t == "dense") or ("dense",)
+
+    # -- validity -------------------------------------------------------------------------------
+    def size(self, genome: ChainGenome) -> tuple[int, int]:
+        """(parameters, FLOPs) of ``genome`` built for this space's inputs."""
+        return measure(genome, self.input_shape, self.classes)
+
+    def violation(self, genome: ChainGenome) -> str | None:
+        """Why ``genome`` breaks a constraint, or None."""
+        if len(genome.layers) > self.config.max_layers:
+            return f"{len(genome.layers)} layers > max_layers {self.config.max_layers}"
+        lo, hi = self.config.epochs_range
+        if not lo <= genome.recipe.epochs <= hi:
+            return f"epochs {genome.recipe.epochs} outside {lo}..{hi}"
+        params, _ = self.size(genome)
+        if params > self.config.max_params:
+            return f"{params:,} parameters > max_params {self.config.max_params:,}"
+        return None
+
+    def valid(self, genome: ChainGenome) -> bool:
+        return self.violation(genome) is None
+
+    # -- sampling -------------------------------------------------------------------------------
+    def random_layer(self, rng: np.random.Generator) -> Layer:
+        cfg = self.config
+        return Layer(
+            type=_pick(rng, self.layer_types),
+            channels=_pick(rng, cfg.channels),
+            units=_pick(rng, cfg.units),
+            kernel=_pick(rng, cfg.kernels),
+            stride=_pick(rng, (1, 2)),
+            activation=_pick(rng, cfg.activations),
+            norm=_pick(rng, cfg.norms),
+            dropout=_pick(rng, cfg.dropouts),
+            skip=bool(rng.random() < 0.3),
+            pool_type=_pick(rng, ("max", "avg")),
+        )
+
+    def _lr(self, rng: np.random.Generator) -> float:
+        lo, hi = self.config.lr_range
+        return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+    def random_recipe(self, rng: np.random.Generator) -> Recipe:
+        cfg = self.config
+        values = {gene: _pick(rng, getattr(cfg, field)) for gene, field in _RECIPE_CHOICES.items()}
+        return Recipe(lr=self._lr(rng), epochs=int(rng.integers(cfg.epochs_range[0], cfg.epochs_range[1] + 1)), **values)
+
+    def sample(self, rng: np.random.Generator) -> ChainGenome:
+        """A random valid genome (depth uniform in 1..max_layers; shrunk until within max_params)."""
+        depth = int(rng.integers(1, self.config.max_layers + 1))
+        genome = ChainGenome(
+            tuple(self.random_layer(rng) for _ in range(depth)),
+            self.random_recipe(rng),
+            _pick(rng, ("gap", "flatten")),
+        )
+        return self._repair(genome, rng)
+
+    def _repair(self, genome: ChainGenome, rng: np.random.Generator) -> ChainGenome:
+        """Drop random layers (then fall back to global pooling) until the genome is valid."""
+        genome = genome.replace(layers=genome.layers[: self.config.max_layers])
+        while not self.valid(genome):
+            if genome.head == "flatten":
+                genome = genome.replace(head="gap")
+            elif len(genome.layers) > 1:
+                drop = int(rng.integers(len(genome.layers)))
+                genome = genome.replace(layers=genome.layers[:drop] + genome.layers[drop + 1 :])
+            else:
+                small = Layer(type="dense", units=min(self.config.units))
+                genome = genome.replace(layers=(small,), head="gap")
+                if not self.valid(genome):
+                    raise ValueError(f"no genome fits max_params {self.config.max_params:,}")
+        return genome
+
+    # -- variation ------------------------------------------------------------------------------
+    def mutate(self, genome: ChainGenome, rng: np.random.Generator) -> ChainGenome:
+        """One random change that alters the expressed network or recipe (up to 20 tries), kept valid."""
+        for _ in range(20):
+            child = self._mutate_once(genome, rng)
+            if child.content_bytes() != genome.content_bytes() and self.valid(child):
+                return child
+        return self._repair(child, rng)
+
+    def _mutate_once(self, genome: ChainGenome, rng: np.random.Generator) -> ChainGenome:
+        layers = list(genome.layers)
+        roll = rng.random()
+        if roll < 0.35:  # one gene of one layer
+            k = int(rng.integers(len(layers)))
+            layer = layers[k]
+            gene = _pick(rng, _EXPRESSED[layer.type])
+            if gene == "type":
+                value: Any = _pick(rng, self.layer_types)
+            elif gene == "stride":
+                value = 3 - layer.stride
+            elif gene == "skip":
+                value = not layer.skip
+            elif gene == "pool_type":
+                value = "avg" if layer.pool_type == "max" else "max"
+            else:
+                value = _pick(rng, getattr(self.config, _LAYER_CHOICES[gene]))
+            layers[k] = layer.model_copy(update={gene: value})
+            return genome.replace(layers=tuple(layers))
+        if roll < 0.5 and len(layers) < self.config.max_layers:
+            k = int(rng.integers(len(layers) + 1))
+            return genome.replace(layers=tuple(layers[:k] + [self.random_layer(rng)] + layers[k:]))
+        if roll < 0.6 and len(layers) > 1:
+            k = int(rng.integers(len(layers)))
+            return genome.replace(layers=tuple(layers[:k] + layers[k + 1 :]))
+        if roll < 0.95:  # one recipe gene
+            gene = _pick(rng, ("lr", "epochs", *_RECIPE_CHOICES))
+            if gene == "lr":
+                lo, hi = self.config.lr_range
+                value = float(np.clip(genome.recipe.lr * 10 ** rng.uniform(-0.5, 0.5), lo, hi))
+            elif gene == "epochs":
+                lo, hi = self.config.epochs_range
+                value = int(np.clip(round(genome.recipe.epochs * 2 ** rng.uniform(-1, 1)), lo, hi))
+            else:
+                value = _pick(rng, getattr(self.config, _RECIPE_CHOICES[gene]))
+            return genome.replace(recipe=genome.recipe.model_copy(update={gene: value}))
+        return genome.replace(head="gap" if genome.head == "flatten" else "flatten")
+
+    def crossover(self, a: ChainGenome, b: ChainGenome, rng: np.random.Generator) -> ChainGenome:
+        """One-point crossover of the layer lists (a cut in each parent), uniform crossover of the
+        recipe genes, the head from either; repaired to be valid."""
+        cut_a = int(rng.integers(1, len(a.layers) + 1))
+        cut_b = int(rng.integers(0, len(b.layers) + 1))
+        layers = a.layers[:cut_a] + b.layers[cut_b:]
+        ra, rb = a.recipe.model_dump(), b.recipe.model_dump()
+        recipe = Recipe(**{k: ra[k] if rng.random() < 0.5 else rb[k] for k in ra})
+        head = a.head if rng.random() < 0.5 else b.head
+        return self._repair(ChainGenome(tuple(layers), recipe, head), rng)

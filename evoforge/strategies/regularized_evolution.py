@@ -1,0 +1,103 @@
+"""Regularized (aging) evolution over a search space (Real et al. 2019, "Regularized Evolution for
+Image Classifier Architecture Search", AAAI, Algorithm 1).
+
+The population is a queue of the ``population_size`` most recently evaluated architectures. The
+first ``population_size`` individuals are random; after that, each child is a mutant of the fittest
+of ``sample_size`` members drawn uniformly without replacement, and joining it pushes the *oldest*
+member out, whatever its fitness: an architecture survives only by having fit descendants, so one
+lucky proxy score cannot rule for ever (section 2).
+
+It is steady-state: the run loop can drive it asynchronously (``asynchronous: true``), proposing a
+child whenever a worker frees; generational mode proposes ``population_size`` children of one state
+and reproduces exactly on any backend. The vector-genome variant is ``steady_ga``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from evoforge.core.genome import Genome, genome_from_tree, genome_id, genome_to_tree
+from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig, register_strategy
+
+__all__ = ["RegularizedEvolution", "RegularizedEvolutionConfig"]
+
+
+class RegularizedEvolutionConfig(StrategyConfig):
+    """Hyperparameters of regularized evolution (the paper's P and S)."""
+
+    population_size: int = Field(50, ge=2, description="Members of the aging population (P).")
+    sample_size: int = Field(
+        10, ge=1, description="Members sampled per step; the fittest of them is mutated (S)."
+    )
+
+
+class SpaceStrategy(Strategy):
+    """Base of strategies that draw genomes from a problem's search space (``sample``, ``mutate``,
+    ``crossover``) instead of parameter vectors."""
+
+    genome_kinds = ("architecture",)
+
+    def __init__(self, config: StrategyConfig, dim: int, init_params, space=None):
+        super().__init__(config, dim, init_params)
+        if space is None:
+            raise ValueError(f"strategy {self.name!r} needs a search space (an architecture problem)")
+        self.space = space
+
+    def state_to_tree(self, state: State) -> State:
+        return dict(state, population=[genome_to_tree(g) for g in state["population"]])
+
+    def state_from_tree(self, tree: State) -> State:
+        return dict(
+            tree,
+            population=[genome_from_tree(g) for g in tree["population"]],
+            fitness=np.asarray(tree["fitness"], dtype=np.float64),
+        )
+
+
+@register_strategy
+class RegularizedEvolution(SpaceStrategy):
+    """Aging evolution: tournament of ``sample_size``, mutate the winner, the oldest dies."""
+
+    name = "regularized_evolution"
+    config_class = RegularizedEvolutionConfig
+    config: RegularizedEvolutionConfig
+    steady_state = True
+
+    def init(self, rng: np.random.Generator) -> State:
+        # members in age order (oldest first); "asked" counts asks
+        return {"asked": 0, "population": [], "fitness": np.zeros(0)}
+
+    def ask_one(self, state: State, rng: np.random.Generator) -> tuple[State, Genome, tuple[str, ...]]:
+        state = dict(state, asked=state["asked"] + 1)
+        population = state["population"]
+        if state["asked"] <= self.population_size or not population:
+            return state, self.space.sample(rng), ()
+        k = min(self.config.sample_size, len(population))
+        sample = rng.choice(len(population), size=k, replace=False)
+        fitness = np.asarray(state["fitness"])
+        parent = population[int(sample[np.argmax(fitness[sample])])]  # ties: the first drawn
+        return state, self.space.mutate(parent, rng), (genome_id(parent),)
+
+    def tell_one(self, state: State, genome: Genome, fitness: float) -> State:
+        population = list(state["population"]) + [genome]
+        scores = np.append(np.asarray(state["fitness"], dtype=np.float64), float(fitness))
+        if len(population) > self.population_size:  # the oldest leaves
+            population, scores = population[1:], scores[1:]
+        return dict(state, population=population, fitness=scores)
+
+    def ask(self, state: State, rng: np.random.Generator) -> Asked:
+        genomes, parents = [], []
+        for _ in range(self.population_size):
+            state, genome, from_ = self.ask_one(state, rng)
+            genomes.append(genome)
+            parents.append(from_)
+        return Asked(state, genomes, parents)
+
+    def tell(self, state: State, genomes: list[Genome], fitness: np.ndarray) -> State:
+        for genome, f in zip(genomes, np.asarray(fitness, dtype=np.float64), strict=True):
+            state = self.tell_one(state, genome, float(f))
+        return state
+
+    def state_from_tree(self, tree: State) -> State:
+        return dict(super().state_from_tree(tree), asked=int(tree["asked"]))
