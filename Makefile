@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .bench-venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: run test lint bench-setup bench clean
+.PHONY: run test lint data bench-setup bench bench-nas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -x --durations=10
+
+# Fashion-MNIST for examples/nas-fashion.yaml: Debian's package (as root), unless its files are there.
+data:
+	@test -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || \
+		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check evoforge tests benchmarks
@@ -38,6 +43,10 @@ bench-setup: $(BENCH_STAMP)
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python benchmarks/rl_throughput.py
 	$(BENCH_VENV)/bin/python benchmarks/rl_time_to_threshold.py
+
+# Architecture search: the digits example against its goal, and the strategies at equal budget.
+bench-nas: $(STAMP)
+	$(PY) benchmarks/nas_search.py --example examples/nas-digits.yaml --seeds 3
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info

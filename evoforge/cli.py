@@ -18,6 +18,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -83,9 +84,12 @@ def load_config(
 def _check_buildable(config) -> None:
     """Build the problem once so that a missing dependency fails before anything is written."""
     from evoforge.backends import build_problem
+    from evoforge.data.datasets import DatasetError
 
     try:
         build_problem(config.problem)
+    except DatasetError as exc:
+        _fail(str(exc))
     except Exception as exc:  # noqa: BLE001  (any failure here is a configuration problem)
         _fail(f"cannot build the problem: {type(exc).__name__}: {exc}".splitlines()[0])
 
@@ -176,8 +180,6 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Start a run from a config file."""
-    from evoforge.core.loop import run as run_loop
-
     extra: dict[str, Any] = {}
     if backend is not None:
         extra["backend"] = backend
@@ -185,7 +187,15 @@ def run(
         extra["workers"] = workers
     if ray_address is not None:
         extra["ray_address"] = ray_address
-    cfg = load_config(config, set_, seed, extra)
+    launch(load_config(config, set_, seed, extra), out_dir, quiet)
+
+
+def launch(cfg, out_dir: Path | None, quiet: bool) -> Path:
+    """Run a validated config into ``out_dir`` (default runs/NAME-SEED-TIME) on its backend; returns
+    the run directory. A directory that already holds a run, a problem that cannot be built or a
+    backend that cannot start is a user error, raised before anything is written."""
+    from evoforge.core.loop import run as run_loop
+
     run_dir = out_dir or Path("runs") / f"{cfg.name}-{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (run_dir / "config.yaml").exists():
         _fail(f"{run_dir} already holds a run; use 'evoforge resume {run_dir}' or another --out")
@@ -196,6 +206,7 @@ def run(
     finally:
         chosen.close()
     _print_result(result)
+    return run_dir
 
 
 def _start_backend(name: str, workers: int, address: str | None):
@@ -314,7 +325,7 @@ def show(
     ):
         value = summary[key]
         table.add_row(key, _fmt(value) if isinstance(value, float) else str(value))
-    table.add_row("problem", json.dumps(summary["problem"]))
+    table.add_row("problem", escape(json.dumps(summary["problem"])))
     out.print(table)
     if summary["hall_of_fame"]:
         hof = Table(title="hall of fame")
@@ -482,6 +493,9 @@ def demo(
     run_demo(out_dir, out)
 
 
+from evoforge import cli_nas  # noqa: E402, F401  (registers nas and train-final on app)
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
     from evoforge.core.loop import RunFailedError
@@ -512,4 +526,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # run through the imported module, on whose app the nas commands are registered
+    from evoforge.cli import main as _main
+
+    _main()

@@ -1,5 +1,8 @@
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -93,3 +96,23 @@ def after_checkpoints(run_dir: Path, action, count: int = 2, timeout: float = 60
     thread = threading.Thread(target=watch)
     thread.start()
     return thread, done
+
+
+def kill_then_resume(config_path: Path, killed: Path, checkpoints: int = 2, settle: float = 0.05) -> None:
+    """``evoforge run`` the config into ``killed``, SIGKILL it once ``checkpoints`` checkpoints exist
+    (after ``settle`` seconds, so that work is under way), then ``evoforge resume`` it to the end."""
+    exe = [sys.executable, "-m", "evoforge.cli"]
+    proc = subprocess.Popen(
+        [*exe, "run", str(config_path), "--out", str(killed), "--quiet"], stdout=subprocess.DEVNULL
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        found = list((killed / "checkpoints").glob("gen_*.npz")) if (killed / "checkpoints").exists() else []
+        if len(found) >= checkpoints:
+            break
+        time.sleep(0.02)
+    time.sleep(settle)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "result.json").exists(), "the run finished before it could be killed"
+    subprocess.run([*exe, "resume", str(killed), "--quiet"], check=True, stdout=subprocess.DEVNULL)

@@ -35,6 +35,16 @@ def test_every_example_config_is_valid_and_runs(tmp_path):
         "pendulum-cmaes.yaml",
     } <= set(names)
     for name in names:
-        config = load(name, generations=2, backend="serial")
+        raw = yaml.safe_load((EXAMPLES / name).read_text())
+        update = {"generations": 2, "backend": "serial"}
+        if raw["problem"]["kind"] == "classification":  # tiny budgets: a few short trainings
+            update["strategy"] = dict(raw["strategy"], population_size=4)
+            problem = raw["problem"]
+            space = dict(problem.get("space", {}), max_params=20_000, max_flops=None)
+            update["problem"] = dict(
+                problem, proxy_epochs=1, proxy_fraction=0.02, validation_fraction=0.02, space=space
+            )
+            update["stop"] = {}
+        config = load(name, **update)
         result = evoforge.run(config, tmp_path / name)
         assert result.generations >= 1 and result.evaluations > 0

@@ -1,16 +1,13 @@
 """The run loop and store: reproducibility, backends, failures, resume after a crash."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import yaml
-from conftest import cartpole_config, function_config, outcome
+from conftest import cartpole_config, function_config, kill_then_resume, outcome
 
 import evoforge
 from evoforge.backends import ProcessBackend, SerialBackend
@@ -175,24 +172,9 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path, backend):
     }
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    exe = [sys.executable, "-m", "evoforge.cli"]
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [*exe, "run", str(path), "--out", str(killed), "--quiet"], stdout=subprocess.DEVNULL
-    )
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        checkpoints = (
-            list((killed / "checkpoints").glob("gen_*.npz")) if (killed / "checkpoints").exists() else []
-        )
-        if len(checkpoints) >= 2:
-            break
-        time.sleep(0.02)
-    time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "result.json").exists(), "the run finished before it could be killed"
-    subprocess.run([*exe, "resume", str(killed), "--quiet"], check=True, stdout=subprocess.DEVNULL)
+    kill_then_resume(path, killed)
+    exe = [sys.executable, "-m", "evoforge.cli"]
     subprocess.run(
         [*exe, "run", str(path), "--out", str(tmp_path / "straight"), "--backend", "serial", "--quiet"],
         check=True,

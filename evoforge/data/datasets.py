@@ -133,7 +133,9 @@ def _check(d: Dataset) -> None:
     if d.classes < 2:
         raise DatasetError(f"{d.name}: needs at least 2 classes, found {d.classes}")
     if d.x_train.shape[1:] != d.x_test.shape[1:]:
-        raise DatasetError(f"{d.name}: train inputs {d.x_train.shape[1:]} but test inputs {d.x_test.shape[1:]}")
+        raise DatasetError(
+            f"{d.name}: train inputs {d.x_train.shape[1:]} but test inputs {d.x_test.shape[1:]}"
+        )
 
 
 def _split(name: str, x: np.ndarray, y: np.ndarray, fraction: float, names: tuple[str, ...]) -> Dataset:
@@ -248,11 +250,15 @@ def _idx_dataset(spec: DatasetSpec) -> Dataset:
         paths = [_idx_file(folder, images), _idx_file(folder, labels)]
         for stem, p in zip((images, labels), paths, strict=True):
             if p is None:
-                hint = " (apt-get install dataset-fashion-mnist, or download: true)" if spec.path is None else ""
+                hint = (
+                    " (apt-get install dataset-fashion-mnist, or download: true)" if spec.path is None else ""
+                )
                 raise DatasetError(f"{spec.name}: {stem}[.gz] not found in {folder}{hint}")
         x, y = read_idx(paths[0]), read_idx(paths[1])
         if x.ndim != 3 or y.ndim != 1:
-            raise DatasetError(f"{paths[0]}: expected images (N, H, W) and labels (N,), got {x.shape} and {y.shape}")
+            raise DatasetError(
+                f"{paths[0]}: expected images (N, H, W) and labels (N,), got {x.shape} and {y.shape}"
+            )
         if len(x) != len(y):
             raise DatasetError(f"{spec.name}: {len(x)} {part} images but {len(y)} labels in {folder}")
         arrays[part] = ((x.astype(np.float32) / 255.0)[:, None], y.astype(np.int64))
@@ -417,7 +423,9 @@ def _npz(spec: DatasetSpec) -> Dataset:
             raise DatasetError(f"{spec.path}: {len(arrays['x'])} inputs but {len(arrays['y'])} labels")
         y, names = _labels(arrays["y"], spec.path)
         return _split("npz", _as_inputs(arrays["x"], spec.path), y, spec.test_fraction, names)
-    raise DatasetError(f"{spec.path}: needs arrays x_train, y_train, x_test, y_test (or x, y); has {sorted(arrays)}")
+    raise DatasetError(
+        f"{spec.path}: needs arrays x_train, y_train, x_test, y_test (or x, y); has {sorted(arrays)}"
+    )
 
 
 def _as_inputs(x: np.ndarray, source: str) -> np.ndarray:

@@ -11,6 +11,8 @@ on the validation part. The test split is never seen during the search: it belon
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -20,8 +22,8 @@ from pydantic import Field
 from evoforge.data.datasets import Dataset, DatasetSpec, load_dataset
 from evoforge.problems.base import Context, EvalResult, Problem, ProblemConfig, TestResult, register_problem
 from evoforge.problems.training import (
-    Diverged,
-    OutOfTime,
+    DivergedError,
+    OutOfTimeError,
     classification_metrics,
     predict,
     resolve_device,
@@ -29,7 +31,7 @@ from evoforge.problems.training import (
 )
 from evoforge.spaces.chain import ChainGenome, ChainSpace, ChainSpaceConfig, build
 
-__all__ = ["ClassificationConfig", "ClassificationProblem", "split_validation"]
+__all__ = ["ClassificationConfig", "ClassificationProblem", "split_validation", "train_final"]
 
 _SPLIT_SEED = 7_391_113
 
@@ -49,7 +51,13 @@ class ClassificationConfig(ProblemConfig):
     proxy_fraction: float = Field(
         1.0, gt=0, le=1, description="Share of the remaining training data a candidate trains on."
     )
-    proxy_epochs: int = Field(5, ge=1, description="Epochs a candidate trains for during the search.")
+    proxy_epochs: int | None = Field(
+        5,
+        ge=1,
+        description="Epochs a candidate trains for during the search (its recipe's schedule is compressed "
+        "into them). None trains each candidate for its recipe's own epochs: full fidelity, and the epochs "
+        "gene is then selected too; otherwise that gene only sets train-final's default.",
+    )
     max_seconds: float | None = Field(
         None, gt=0, description="Training seconds a candidate may take; past it, it fails (not reproducible)."
     )
@@ -63,7 +71,7 @@ def split_validation(y: np.ndarray, fraction: float) -> tuple[np.ndarray, np.nda
     """Indices (search-training, validation) of a stratified split with a fixed seed.
 
     >>> tr, va = split_validation(np.array([0, 0, 0, 0, 1, 1, 1, 1]), 0.25)
-    >>> len(tr), len(va), sorted(set(np.array([0, 0, 0, 0, 1, 1, 1, 1])[va]))
+    >>> len(tr), len(va), sorted(set(np.array([0, 0, 0, 0, 1, 1, 1, 1])[va].tolist()))
     (6, 2, [0, 1])
     """
     rng = np.random.default_rng(_SPLIT_SEED)
@@ -138,13 +146,13 @@ class ClassificationProblem(Problem):
                 x_tr,
                 y_tr,
                 genome.recipe,
-                self.config.proxy_epochs,
+                self.config.proxy_epochs or genome.recipe.epochs,
                 seed=seed,
                 device=self.device,
                 seconds=self.config.max_seconds,
             )
             pred = predict(built.model, self.x[self.val_idx], self.device)
-        except (Diverged, OutOfTime) as exc:
+        except (DivergedError, OutOfTimeError) as exc:
             return EvalResult(float("nan"), metrics=sizes, error=str(exc))
         scores = classification_metrics(self.y[self.val_idx], pred, self.classes)
         metrics = {k: scores[k] for k in ("accuracy", "f1", "precision", "recall")}
@@ -157,3 +165,71 @@ class ClassificationProblem(Problem):
         results = self.evaluate([params] * cases, seed + np.arange(cases), context)
         scores = [r.fitness for r in results]
         return TestResult(float(np.mean(scores)), scores, results[0].metrics)
+
+
+def train_final(
+    genome: ChainGenome,
+    data: Dataset,
+    out_dir: Path,
+    *,
+    epochs: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> dict[str, Any]:
+    """Train ``genome`` from scratch on the whole training split with its recipe (``epochs`` overrides
+    the recipe's), score it on the test split and write ``out_dir``: ``metrics.json`` (accuracy, macro
+    F1, precision, recall, confusion matrix, size, time), ``model.pt`` (a state dict, loadable with
+    ``torch.load(weights_only=True)``), ``model.ts`` (TorchScript) and ``arch.json``. Files are written
+    to a temporary folder renamed into place, so an interrupted run leaves nothing half-written.
+    """
+    import json
+    import shutil
+    import time
+    import warnings
+
+    dev = resolve_device(device)
+    torch.manual_seed(seed)
+    built = build(genome, data.input_shape, data.classes)
+    built.model.set_standardisation(data.x_train)
+    n_epochs = epochs if epochs is not None else genome.recipe.epochs
+    started = time.perf_counter()
+    log = train(
+        built.model,
+        data.x_train,
+        data.y_train,
+        genome.recipe,
+        n_epochs,
+        seed=seed,
+        device=dev,
+        on_epoch=on_epoch,
+    )
+    pred = predict(built.model, data.x_test, dev)
+    metrics = classification_metrics(data.y_test, pred, data.classes)
+    metrics.update(
+        dataset=data.name,
+        train_examples=len(data.x_train),
+        test_examples=len(data.x_test),
+        epochs=n_epochs,
+        seed=seed,
+        params=built.params,
+        flops=built.flops,
+        train_seconds=log.seconds,
+        total_seconds=time.perf_counter() - started,
+        final_loss=log.losses[-1],
+        class_names=list(data.class_names),
+    )
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model = built.model.cpu().eval()
+    torch.save(model.state_dict(), tmp / "model.pt")
+    with warnings.catch_warnings():  # TorchScript is deprecated in favour of torch.export, still asked for
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(model).save(str(tmp / "model.ts"))
+    (tmp / "arch.json").write_text(json.dumps(genome.to_json(), indent=1))
+    (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return metrics

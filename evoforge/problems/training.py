@@ -2,8 +2,8 @@
 
 Used by the search's proxy fitness and by ``evoforge train-final``: one loop, so a recipe means the
 same thing in both. All randomness (batch order, augmentation, initial weights) comes from the seed
-given; a loss that stops being finite raises :class:`Diverged`, a run past its time raises
-:class:`OutOfTime`, and both are recorded by the caller as a failed candidate.
+given; a loss that stops being finite raises :class:`DivergedError`, a run past its time raises
+:class:`OutOfTimeError`, and both are recorded by the caller as a failed candidate.
 """
 
 from __future__ import annotations
@@ -19,16 +19,24 @@ from torch import nn
 
 from evoforge.spaces.chain import Recipe
 
-__all__ = ["Diverged", "OutOfTime", "TrainLog", "train", "predict", "classification_metrics", "resolve_device"]
+__all__ = [
+    "DivergedError",
+    "OutOfTimeError",
+    "TrainLog",
+    "train",
+    "predict",
+    "classification_metrics",
+    "resolve_device",
+]
 
 METRICS = ("accuracy", "f1", "precision", "recall")
 
 
-class Diverged(RuntimeError):
+class DivergedError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
-class OutOfTime(RuntimeError):
+class OutOfTimeError(RuntimeError):
     """Training ran past its time limit."""
 
 
@@ -59,7 +67,9 @@ def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     if recipe.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    return torch.optim.RMSprop(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    return torch.optim.RMSprop(
+        params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+    )
 
 
 def _lr_factor(schedule: str, step: int, total: int) -> float:
@@ -128,7 +138,9 @@ def train(
             xb = _augment(xt[idx], recipe, gen)
             loss = loss_fn(model(xb), yt[idx])
             if not torch.isfinite(loss):
-                raise Diverged(f"diverged: training loss is {loss.item()} at epoch {epoch + 1}, step {k + 1}")
+                raise DivergedError(
+                    f"diverged: training loss is {loss.item()} at epoch {epoch + 1}, step {k + 1}"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -137,7 +149,7 @@ def train(
             count += len(idx)
             log.steps += 1
             if seconds is not None and time.perf_counter() - start > seconds:
-                raise OutOfTime(f"training passed its limit of {seconds:g} s at epoch {epoch + 1}")
+                raise OutOfTimeError(f"training passed its limit of {seconds:g} s at epoch {epoch + 1}")
         log.epochs = epoch + 1
         log.losses.append(running / max(1, count))
         if on_epoch is not None:
@@ -154,7 +166,7 @@ def predict(model: nn.Module, x: np.ndarray, device: torch.device, batch: int = 
     for k in range(0, len(x), batch):
         logits = model(torch.as_tensor(x[k : k + batch], dtype=torch.float32, device=device))
         if not torch.all(torch.isfinite(logits)):
-            raise Diverged("diverged: the network outputs NaN or infinite values")
+            raise DivergedError("diverged: the network outputs NaN or infinite values")
         out.append(logits.argmax(1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 

@@ -80,7 +80,9 @@ class Recipe(BaseModel):
     batch_size: int = Field(64, ge=1)
     epochs: int = Field(20, ge=1, description="Epochs of the final training (the search uses its proxy).")
     schedule: Schedule = "cosine"
-    shift: int = Field(0, ge=0, le=8, description="Augmentation: random translation by up to this many pixels.")
+    shift: int = Field(
+        0, ge=0, le=8, description="Augmentation: random translation by up to this many pixels."
+    )
     flip: bool = Field(False, description="Augmentation: random horizontal flips.")
     label_smoothing: float = Field(0.0, ge=0, lt=1)
 
@@ -89,6 +91,15 @@ class Recipe(BaseModel):
         if self.optimizer not in _MOMENTUM_OPTIMIZERS:
             del out["momentum"]
         return out
+
+
+def _validated(model: type[BaseModel], data: Any, where: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        gene = ".".join(str(p) for p in (where, *first["loc"]))
+        raise ValueError(f"gene {gene}: {first['msg']}") from None
 
 
 @register_genome
@@ -131,13 +142,8 @@ class ChainGenome:
             raise ValueError(f"encoding {data['encoding']!r} is not {cls.encoding!r}")
         if data.get("head", "flatten") not in ("gap", "flatten"):
             raise ValueError(f"head must be gap or flatten, got {data['head']!r}")
-        try:
-            layers = tuple(Layer.model_validate(x) for x in data["layers"])
-            recipe = Recipe.model_validate(data.get("recipe", {}))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"{exc.title.lower()} gene {where}: {first['msg']}") from None
+        layers = tuple(_validated(Layer, x, f"layers.{k}") for k, x in enumerate(data["layers"]))
+        recipe = _validated(Recipe, data.get("recipe", {}), "recipe")
         return cls(layers, recipe, data.get("head", "flatten"))
 
     def content_bytes(self) -> bytes:
@@ -151,7 +157,9 @@ class ChainGenome:
 
     def replace(self, **changes: Any) -> ChainGenome:
         return ChainGenome(
-            changes.get("layers", self.layers), changes.get("recipe", self.recipe), changes.get("head", self.head)
+            changes.get("layers", self.layers),
+            changes.get("recipe", self.recipe),
+            changes.get("head", self.head),
         )
 
 
@@ -328,6 +336,12 @@ class ChainSpaceConfig(BaseModel):
 
     max_layers: int = Field(8, ge=1, description="Most layers in a genome (L).")
     max_params: int = Field(1_000_000, ge=100, description="Most parameters of a built network.")
+    max_flops: int | None = Field(
+        None,
+        ge=1000,
+        description="Most FLOPs for one input (multiply-adds count two); bounds a candidate's training time "
+        "more directly than its parameters do.",
+    )
     layer_types: tuple[LayerType, ...] = Field(
         ("conv", "sepconv", "pool", "dense"), min_length=1, description="Layer types to draw from."
     )
@@ -337,7 +351,9 @@ class ChainSpaceConfig(BaseModel):
     activations: tuple[Activation, ...] = Field(
         ("relu", "gelu", "elu", "silu", "tanh", "leaky_relu"), min_length=1, description="Activations."
     )
-    norms: tuple[Norm, ...] = Field(("none", "batch", "instance", "layer"), min_length=1, description="Norms.")
+    norms: tuple[Norm, ...] = Field(
+        ("none", "batch", "instance", "layer"), min_length=1, description="Norms."
+    )
     dropouts: tuple[float, ...] = Field((0.0, 0.1, 0.2, 0.3, 0.5), min_length=1, description="Dropouts.")
     optimizers: tuple[Optimizer, ...] = Field(("sgd", "adam", "adamw", "rmsprop"), min_length=1)
     lr_range: tuple[float, float] = Field((1e-4, 3e-2), description="Learning rates (log-uniform).")
@@ -408,9 +424,11 @@ class ChainSpace:
         lo, hi = self.config.epochs_range
         if not lo <= genome.recipe.epochs <= hi:
             return f"epochs {genome.recipe.epochs} outside {lo}..{hi}"
-        params, _ = self.size(genome)
+        params, flops = self.size(genome)
         if params > self.config.max_params:
             return f"{params:,} parameters > max_params {self.config.max_params:,}"
+        if self.config.max_flops is not None and flops > self.config.max_flops:
+            return f"{flops:,} FLOPs > max_flops {self.config.max_flops:,}"
         return None
 
     def valid(self, genome: ChainGenome) -> bool:
@@ -439,13 +457,19 @@ class ChainSpace:
     def random_recipe(self, rng: np.random.Generator) -> Recipe:
         cfg = self.config
         values = {gene: _pick(rng, getattr(cfg, field)) for gene, field in _RECIPE_CHOICES.items()}
-        return Recipe(lr=self._lr(rng), epochs=int(rng.integers(cfg.epochs_range[0], cfg.epochs_range[1] + 1)), **values)
+        return Recipe(
+            lr=self._lr(rng), epochs=int(rng.integers(cfg.epochs_range[0], cfg.epochs_range[1] + 1)), **values
+        )
 
     def sample(self, rng: np.random.Generator) -> ChainGenome:
-        """A random valid genome (depth uniform in 1..max_layers; shrunk until within max_params)."""
+        """A random valid genome: depth uniform in 1..max_layers, convolutions and pooling before dense
+        layers, shrunk until within max_params."""
         depth = int(rng.integers(1, self.config.max_layers + 1))
+        layers = [self.random_layer(rng) for _ in range(depth)]
+        # feature extractors first: a convolution after the first dense layer would not be expressed
+        layers.sort(key=lambda layer: layer.type == "dense")
         genome = ChainGenome(
-            tuple(self.random_layer(rng) for _ in range(depth)),
+            tuple(layers),
             self.random_recipe(rng),
             _pick(rng, ("gap", "flatten")),
         )
@@ -464,7 +488,7 @@ class ChainSpace:
                 small = Layer(type="dense", units=min(self.config.units))
                 genome = genome.replace(layers=(small,), head="gap")
                 if not self.valid(genome):
-                    raise ValueError(f"no genome fits max_params {self.config.max_params:,}")
+                    raise ValueError(f"no genome fits the constraints: {self.violation(genome)}")
         return genome
 
     # -- variation ------------------------------------------------------------------------------

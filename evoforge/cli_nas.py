@@ -1,0 +1,208 @@
+"""``evoforge nas`` (architecture search in the flag form other NAS tools use) and ``evoforge
+train-final`` (train the winner from scratch and test it). Registered on :data:`evoforge.cli.app`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from evoforge.cli import _fail, app, console, launch, out
+
+#: strategy names users type, as registered strategies
+_STRATEGY_ALIASES = {
+    "regularized_evolution": "regularized_evolution",
+    "regularized-evolution": "regularized_evolution",
+    "regevo": "regularized_evolution",
+    "aging": "regularized_evolution",
+    "tournament": "tournament_ga",
+    "tournament_ga": "tournament_ga",
+    "ga": "tournament_ga",
+    "elitist": "elitist",
+    "crossover-mutation": "crossover_mutation",
+    "crossover_mutation": "crossover_mutation",
+    "random": "random_search",
+    "random_search": "random_search",
+}
+
+
+def _set(raw: dict[str, Any], path: str, value: Any) -> None:
+    if value is None:
+        return
+    node = raw
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            _fail(f"{path}: {key!r} in the config is not a section")
+    node[last] = value
+
+
+@app.command()
+def nas(
+    config: Path | None = typer.Option(
+        None, "--config", help="A YAML config to start from (flags override it)."
+    ),
+    dataset: str | None = typer.Option(
+        None, "--dataset", help="digits, fashion-mnist, mnist, cifar10, cifar100, folder, npz or csv."
+    ),
+    data_path: str | None = typer.Option(None, "--data-path", help="File or folder of the dataset."),
+    search_space: str = typer.Option("chain", "--search-space", help="The search space (chain)."),
+    strategy: str | None = typer.Option(
+        None,
+        "--strategy",
+        help="regularized-evolution (default), tournament, elitist, crossover-mutation, random.",
+    ),
+    generations: int | None = typer.Option(None, "--generations", min=1, help="Generations to run."),
+    popsize: int | None = typer.Option(None, "--popsize", min=2, help="Population size."),
+    proxy_epochs: int | None = typer.Option(None, "--proxy-epochs", min=1, help="Epochs per candidate."),
+    proxy_fraction: float | None = typer.Option(
+        None, "--proxy-fraction", min=0.0, max=1.0, help="Share of the training data per candidate."
+    ),
+    metric: str | None = typer.Option(None, "--metric", help="accuracy, f1, precision or recall."),
+    max_params: int | None = typer.Option(
+        None, "--max-params", min=100, help="Most parameters per candidate."
+    ),
+    max_layers: int | None = typer.Option(None, "--max-layers", min=1, help="Most layers per candidate."),
+    max_flops: int | None = typer.Option(None, "--max-flops", min=1000, help="Most FLOPs per input."),
+    max_seconds: float | None = typer.Option(None, "--max-seconds", help="Training seconds per candidate."),
+    seed: int | None = typer.Option(None, "--seed", help="Run seed."),
+    output: Path | None = typer.Option(None, "--output", "--out", help="Run directory."),
+    backend: str | None = typer.Option(None, "--backend", help="serial, process or ray."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes, or local Ray CPUs."),
+    set_: list[str] = typer.Option([], "--set", help="Override any config value: key.sub=value."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Evolve a classifier (architecture and training recipe) on a dataset."""
+    from pydantic import ValidationError
+
+    from evoforge.core.config import ConfigError, RunConfig, apply_overrides, format_validation_error
+
+    if search_space != "chain":
+        _fail(f"--search-space {search_space!r} is not available (chain)")
+    raw: dict[str, Any] = {}
+    if config is not None:
+        if not config.is_file():
+            _fail(f"config file not found: {config}")
+        try:
+            raw = yaml.safe_load(config.read_text()) or {}
+        except yaml.YAMLError:
+            _fail(f"{config}: not valid YAML")
+        if not isinstance(raw, dict):
+            _fail(f"{config}: the config must be a YAML mapping")
+    raw.setdefault("problem", {"kind": "classification"})
+    raw.setdefault("strategy", {"name": "regularized_evolution"})
+    raw.setdefault("test_episodes", 1)
+    if strategy is not None:
+        if strategy not in _STRATEGY_ALIASES:
+            _fail(f"--strategy {strategy!r} is not one of {', '.join(sorted(set(_STRATEGY_ALIASES)))}")
+        raw["strategy"] = {
+            "name": _STRATEGY_ALIASES[strategy],
+            **{k: v for k, v in raw["strategy"].items() if k != "name"},
+        }
+    _set(raw, "problem.dataset.name", dataset)
+    _set(raw, "problem.dataset.path", data_path)
+    _set(raw, "problem.proxy_epochs", proxy_epochs)
+    _set(raw, "problem.proxy_fraction", proxy_fraction)
+    _set(raw, "problem.metric", metric)
+    _set(raw, "problem.max_seconds", max_seconds)
+    _set(raw, "problem.space.max_params", max_params)
+    _set(raw, "problem.space.max_layers", max_layers)
+    _set(raw, "problem.space.max_flops", max_flops)
+    _set(raw, "generations", generations)
+    _set(raw, "strategy.population_size", popsize)
+    _set(raw, "seed", seed)
+    _set(raw, "backend", backend)
+    _set(raw, "workers", workers)
+    raw.setdefault("name", f"nas-{raw['problem'].get('dataset', {}).get('name', 'digits')}")
+    try:
+        cfg = RunConfig.model_validate(apply_overrides(raw, set_))
+    except ConfigError as exc:
+        _fail(str(exc))
+    except ValidationError as exc:
+        _fail(format_validation_error(exc))
+    run_dir = launch(cfg, output, quiet)
+    out.print(f"best architecture: {run_dir / 'best_arch.json'}")
+
+
+def _read_arch(path: Path):
+    from evoforge.spaces.chain import ChainGenome
+
+    if not path.is_file():
+        _fail(f"architecture file not found: {path}")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        _fail(f"{path}: not valid JSON ({exc})")
+    try:
+        return ChainGenome.from_json(
+            {k: v for k, v in data.items() if k != "genome_id"} if isinstance(data, dict) else data
+        )
+    except ValueError as exc:
+        _fail(f"{path}: {exc}")
+
+
+@app.command("train-final")
+def train_final_command(
+    run_dir: Path | None = typer.Argument(None, help="A finished search (its best_arch.json and dataset)."),
+    arch: Path | None = typer.Option(None, "--arch", help="An architecture JSON file instead of a run."),
+    dataset: str | None = typer.Option(None, "--dataset", help="Dataset (default: the run's)."),
+    data_path: str | None = typer.Option(None, "--data-path", help="File or folder of the dataset."),
+    epochs: int | None = typer.Option(
+        None, "--epochs", min=1, help="Epochs (default: the evolved recipe's)."
+    ),
+    output: Path = typer.Option(
+        Path("final_model"), "--output", "--out", help="Where the model and metrics go."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the initial weights, batches and augmentation."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
+) -> None:
+    """Train an architecture from scratch on the full training data, then report test metrics."""
+    from pydantic import ValidationError
+
+    from evoforge.data.datasets import DatasetError, DatasetSpec, load_dataset
+    from evoforge.problems.classification import train_final
+
+    if (run_dir is None) == (arch is None):
+        _fail("give a run directory or --arch FILE (one of the two)")
+    spec: dict[str, Any] = {}
+    if run_dir is not None:
+        if not (run_dir / "config.yaml").is_file():
+            _fail(f"{run_dir} is not a run directory (no config.yaml)")
+        problem = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("problem", {})
+        if problem.get("kind") != "classification":
+            _fail(f"{run_dir} is not an architecture search ('{problem.get('kind')}' run)")
+        spec = dict(problem.get("dataset") or {})
+        if not (run_dir / "best_arch.json").is_file():
+            _fail(f"{run_dir} has no best_arch.json yet (finish or resume the search first)")
+        genome = _read_arch(run_dir / "best_arch.json")
+    else:
+        if dataset is None:
+            _fail("--arch needs --dataset")
+        genome = _read_arch(arch)
+    if dataset is not None:
+        spec = {"name": dataset}
+    if data_path is not None:
+        spec["path"] = data_path
+    try:
+        data = load_dataset(DatasetSpec.model_validate(spec))
+    except ValidationError as exc:
+        _fail(f"dataset: {exc.errors()[0]['msg']}")
+    except DatasetError as exc:
+        _fail(str(exc))
+    if (output / "metrics.json").exists():
+        _fail(f"{output} already holds a trained model; choose another --output")
+    n = epochs or genome.recipe.epochs
+
+    def progress(epoch: int, loss: float) -> None:
+        console.print(f"epoch {epoch}/{n}: training loss {loss:.4f}", highlight=False)
+
+    metrics = train_final(genome, data, output, epochs=epochs, seed=seed, device=device, on_epoch=progress)
+    out.print(
+        f"[bold green]trained[/] {output}: test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['f1']:.4f}, "
+        f"precision {metrics['precision']:.4f}, recall {metrics['recall']:.4f} on {metrics['test_examples']} "
+        f"examples; {metrics['params']:,} parameters; {metrics['train_seconds']:.1f} s"
+    )

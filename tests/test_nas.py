@@ -1,0 +1,539 @@
+"""Architecture search, part 1: the chain space, its strategies, proxy fitness, datasets, train-final."""
+
+import gzip
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import individuals, kill_then_resume, outcome
+
+from evoforge.core.genome import genome_id
+from evoforge.core.rng import derive_rng
+from evoforge.core.state_io import load_state, save_state
+from evoforge.core.strategy import STRATEGIES, get_strategy
+from evoforge.data.datasets import DatasetError, DatasetSpec, load_dataset
+from evoforge.problems.classification import ClassificationConfig, ClassificationProblem, train_final
+from evoforge.spaces.chain import ChainGenome, ChainSpace, ChainSpaceConfig, build
+
+get_strategy("random_search")  # fill the registry
+SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (3, 5, 17), (13,)]
+SPACE_STRATEGIES = sorted(n for n, c in STRATEGIES.items() if "architecture" in c.genome_kinds)
+EXE = [sys.executable, "-m", "evoforge.cli"]
+
+# A hand-designed digits CNN (about 111 k parameters) for the training tests.
+DIGITS_CNN = {
+    "layers": [
+        {"type": "conv", "channels": 32, "norm": "batch"},
+        {"type": "conv", "channels": 64, "norm": "batch"},
+        {"type": "pool"},
+        {"type": "conv", "channels": 128, "norm": "batch"},
+        {"type": "dense", "units": 128, "dropout": 0.3},
+    ],
+    "head": "gap",
+    "recipe": {
+        "optimizer": "adamw",
+        "lr": 3e-3,
+        "weight_decay": 5e-4,
+        "batch_size": 64,
+        "epochs": 30,
+        "schedule": "cosine",
+        "shift": 1,
+        "label_smoothing": 0.1,
+    },
+}
+
+
+def nas_config(strategy="regularized_evolution", generations=3, population=6, seed=0, **problem):
+    from evoforge import RunConfig
+
+    base = {
+        "kind": "classification",
+        "dataset": {"name": "digits"},
+        "proxy_epochs": 1,
+        "proxy_fraction": 0.3,
+        "threads": 1,
+        "space": {"max_layers": 4, "max_params": 50_000, "channels": [8, 16], "units": [16, 32]},
+    }
+    base.update(problem)
+    return RunConfig(
+        seed=seed,
+        generations=generations,
+        strategy={"name": strategy, "population_size": population},
+        problem=base,
+        test_episodes=1,
+        checkpoint_interval=0,
+    )
+
+
+# -- the space ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_random_genomes_build_valid_modules(shape):
+    space = ChainSpace(ChainSpaceConfig(max_layers=6, max_params=200_000), shape, 7)
+    rng = np.random.default_rng(1)
+    for _ in range(25):
+        genome = space.sample(rng)
+        assert space.valid(genome)
+        built = build(genome, shape, 7)
+        built.model.train()
+        y = built.model(torch.randn(3, *shape))
+        assert y.shape == (3, 7) and torch.all(torch.isfinite(y))
+        assert built.params == sum(p.numel() for p in built.model.parameters()) <= 200_000
+        assert built.flops > 0
+    torch.jit.script(built.model)  # exportable
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 32, 32), (13,)], ids=str)
+def test_mutation_and_crossover_keep_genomes_valid(shape):
+    cfg = ChainSpaceConfig(max_layers=5, max_params=30_000, epochs_range=(5, 9))
+    space = ChainSpace(cfg, shape, 10)
+    rng = np.random.default_rng(2)
+    pool = [space.sample(rng) for _ in range(10)]
+    changed = 0
+    for _ in range(150):
+        a, b = pool[rng.integers(len(pool))], pool[rng.integers(len(pool))]
+        child = space.mutate(space.crossover(a, b, rng), rng)
+        mutant = space.mutate(a, rng)
+        changed += genome_id(mutant) != genome_id(a)
+        for g in (child, mutant):
+            assert 1 <= len(g.layers) <= 5 and 5 <= g.recipe.epochs <= 9
+            assert space.size(g)[0] <= 30_000
+            assert ChainGenome.from_json(json.loads(json.dumps(g.to_json()))).to_json() == g.to_json()
+        pool.append(child)
+    assert changed == 150  # a mutation always changes what the genome expresses
+
+
+def test_unexpressed_genes_share_a_content_id():
+    adam = ChainGenome.from_json(
+        {"layers": [{"type": "dense"}], "recipe": {"optimizer": "adam", "momentum": 0.5}}
+    )
+    adam2 = ChainGenome.from_json(
+        {"layers": [{"type": "dense"}], "recipe": {"optimizer": "adam", "momentum": 0.9}}
+    )
+    sgd = ChainGenome.from_json(
+        {"layers": [{"type": "dense"}], "recipe": {"optimizer": "sgd", "momentum": 0.5}}
+    )
+    sgd2 = ChainGenome.from_json(
+        {"layers": [{"type": "dense"}], "recipe": {"optimizer": "sgd", "momentum": 0.9}}
+    )
+    pool = ChainGenome.from_json({"layers": [{"type": "pool", "channels": 8}]})
+    pool2 = ChainGenome.from_json({"layers": [{"type": "pool", "channels": 64}]})
+    assert genome_id(adam) == genome_id(adam2) and genome_id(pool) == genome_id(pool2)
+    assert genome_id(sgd) != genome_id(sgd2)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"layers": []}, "non-empty 'layers'"),
+        ({"layers": [{"type": "lstm"}]}, "layers.0.type"),
+        ({"layers": [{"type": "conv", "kernel": 4}]}, "layers.0.kernel"),
+        ({"layers": [{"type": "dense"}], "recipe": {"lr": -1}}, "gene recipe.lr"),
+        ({"layers": [{"type": "dense"}], "colour": 1}, "unknown chain genome field 'colour'"),
+    ],
+)
+def test_bad_genome_json_names_the_gene(bad, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        ChainGenome.from_json(bad)
+
+
+# -- strategies -----------------------------------------------------------------------------------
+def _space_strategy(name, **params):
+    cls = get_strategy(name)
+    space = ChainSpace(ChainSpaceConfig(max_layers=4, max_params=20_000), (1, 8, 8), 10)
+    return cls(cls.config_class(population_size=8, **params), 0, None, space=space)
+
+
+def _toy_fitness(genomes):
+    """A cheap stand-in for training: prefers more layers and a learning rate near 1e-3."""
+    return np.array([len(g.layers) - abs(np.log10(g.recipe.lr) + 3) for g in genomes])
+
+
+@pytest.mark.parametrize("name", SPACE_STRATEGIES)
+def test_space_strategy_contract_and_reproducibility(name, tmp_path):
+    def trajectory(seed, generations=4, save_at=None):
+        s = _space_strategy(name)
+        state = s.init(derive_rng(seed, "init"))
+        ids = []
+        for gen in range(generations):
+            if gen == save_at:
+                save_state(tmp_path / "state.npz", s.state_to_tree(state))
+                state = s.state_from_tree(load_state(tmp_path / "state.npz"))
+            state, genomes, parents = s.ask(state, derive_rng(seed, gen, "ask"))
+            assert len(genomes) == len(parents) == 8
+            assert all(s.space.valid(g) for g in genomes)
+            ids.append([genome_id(g) for g in genomes])
+            state = s.tell(state, genomes, _toy_fitness(genomes))
+        return ids
+
+    assert trajectory(0) == trajectory(0) == trajectory(0, save_at=2)
+    assert trajectory(0) != trajectory(1)
+
+
+@pytest.mark.parametrize("name", ["regularized_evolution", "tournament_ga", "crossover_mutation", "elitist"])
+def test_space_strategies_beat_their_random_start(name):
+    """On the toy fitness, 15 generations of each strategy improve on the best of its random start."""
+    s = _space_strategy(name)
+    state = s.init(derive_rng(0, "init"))
+    best = []
+    for gen in range(15):
+        state, genomes, _ = s.ask(state, derive_rng(0, gen, "ask"))
+        fitness = _toy_fitness(genomes)
+        best.append(fitness.max())
+        state = s.tell(state, genomes, fitness)
+    assert max(best[5:]) > best[0]
+
+
+def test_elitist_mode_keeps_the_fittest_half_and_refills_at_random():
+    s = _space_strategy("elitist")
+    state = s.init(derive_rng(0, "init"))
+    state, genomes, _ = s.ask(state, derive_rng(0, 0, "ask"))
+    fitness = np.arange(8.0)
+    state = s.tell(state, genomes, fitness)
+    _, children, parents = s.ask(state, derive_rng(0, 1, "ask"))
+    assert [genome_id(g) for g in children[:4]] == [genome_id(genomes[i]) for i in (7, 6, 5, 4)]
+    assert all(p == () for p in parents[4:])
+
+
+def test_regularized_evolution_removes_the_oldest_not_the_worst():
+    s = _space_strategy("regularized_evolution")
+    state = s.init(derive_rng(0, "init"))
+    state, genomes, _ = s.ask(state, derive_rng(0, 0, "ask"))
+    state = s.tell(state, genomes, np.array([100.0] + [0.0] * 7))  # the oldest is the fittest
+    state, child, _ = s.ask_one(state, derive_rng(0, 1, "ask"))
+    state = s.tell_one(state, child, -5.0)
+    assert [genome_id(g) for g in state["population"]] == [genome_id(g) for g in genomes[1:]] + [
+        genome_id(child)
+    ]
+
+
+# -- proxy fitness ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("metric", ["accuracy", "f1", "precision", "recall"])
+def test_the_chosen_metric_is_the_fitness(metric):
+    problem = ClassificationProblem(
+        ClassificationConfig(dataset={"name": "digits"}, metric=metric, proxy_epochs=1, proxy_fraction=0.3)
+    )
+    genomes = [
+        ChainGenome.from_json({"layers": [{"type": "dense", "units": u}], "recipe": {"lr": lr}})
+        for u, lr in ((16, 1e-3), (64, 1e-2))
+    ]
+    results = problem.evaluate(genomes, np.array([1, 2]), {})
+    for r in results:
+        assert r.error is None and r.fitness == r.metrics[metric]
+    assert len({r.metrics["accuracy"] - r.metrics[metric] for r in results}) == (
+        1 if metric == "accuracy" else 2
+    )
+
+
+def test_the_search_ranks_by_the_chosen_metric(tmp_path):
+    import evoforge
+
+    result = evoforge.run(nas_config(metric="recall", generations=2), tmp_path / "r")
+    rows = individuals(tmp_path / "r", "fitness, metrics", fresh_only=True)
+    recalls = [json.loads(m)["recall"] for _, m in rows]
+    assert result.best_fitness == max(recalls) == max(f for f, _ in rows)
+    hof = json.loads((tmp_path / "r" / "hall_of_fame.json").read_text())["entries"]
+    best_arch = json.loads((tmp_path / "r" / "best_arch.json").read_text())
+    assert best_arch["genome_id"] == hof[0]["genome_id"] and hof[0]["genome"]["layers"] == best_arch["layers"]
+
+
+def test_a_diverging_candidate_is_contained():
+    problem = ClassificationProblem(ClassificationConfig(dataset={"name": "digits"}, proxy_epochs=2))
+    diverging = ChainGenome.from_json(
+        {
+            "layers": [{"type": "dense", "units": 256, "activation": "leaky_relu"}] * 3,
+            "recipe": {"optimizer": "sgd", "lr": 10.0, "momentum": 0.99},
+        }
+    )
+    fine = ChainGenome.from_json({"layers": [{"type": "dense", "units": 32}], "recipe": {"lr": 1e-2}})
+    bad, good = problem.evaluate([diverging, fine], np.array([0, 1]), {})
+    assert np.isnan(bad.fitness) and bad.error.startswith("diverged")
+    assert good.error is None and good.fitness > 0.5
+
+
+def test_a_candidate_over_its_parameter_limit_fails_with_the_reason():
+    problem = ClassificationProblem(
+        ClassificationConfig(dataset={"name": "digits"}, space={"max_params": 1_000})
+    )
+    big = ChainGenome.from_json({"layers": [{"type": "dense", "units": 256}]})
+    (r,) = problem.evaluate([big], np.array([0]), {})
+    assert np.isnan(r.fitness) and r.error == "constraint: 19,210 parameters > max_params 1,000"
+
+
+def test_a_candidate_past_its_time_fails_alone():
+    # proxy_epochs None: each candidate trains for its own recipe's epochs
+    problem = ClassificationProblem(
+        ClassificationConfig(dataset={"name": "digits"}, proxy_epochs=None, max_seconds=0.5)
+    )
+    slow = ChainGenome.from_json(
+        {"layers": [{"type": "conv", "channels": 128}] * 3, "recipe": {"epochs": 60}}
+    )
+    fast = ChainGenome.from_json({"layers": [{"type": "dense", "units": 16}], "recipe": {"epochs": 10}})
+    late, quick = problem.evaluate([slow, fast], np.array([0, 1]), {})
+    assert np.isnan(late.fitness) and late.error.startswith("training passed its limit of 0.5 s at epoch 1")
+    assert quick.error is None and np.isfinite(quick.fitness)
+
+
+def test_seeded_search_reproduces_exactly_and_identical_genomes_train_once(tmp_path):
+    import evoforge
+
+    evoforge.run(nas_config(strategy="tournament_ga", generations=3), tmp_path / "a")
+    evoforge.run(nas_config(strategy="tournament_ga", generations=3), tmp_path / "b")
+    evoforge.run(nas_config(strategy="tournament_ga", generations=3, seed=1), tmp_path / "c")
+    assert outcome(tmp_path / "a") == outcome(tmp_path / "b")
+    assert outcome(tmp_path / "a")["individuals"] != outcome(tmp_path / "c")["individuals"]
+    fresh = [gid for (gid,) in individuals(tmp_path / "a", "genome_id", fresh_only=True)]
+    assert len(fresh) == len(set(fresh)) and len(fresh) < 18  # the elite is not trained again
+
+
+def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path):
+    cfg = nas_config(generations=6, population=6).model_dump(mode="json")
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    killed = tmp_path / "killed"
+    kill_then_resume(path, killed, settle=0.3)
+    subprocess.run(
+        [*EXE, "run", str(path), "--out", str(tmp_path / "straight"), "--quiet"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    assert outcome(killed) == outcome(tmp_path / "straight")
+    assert (killed / "best_arch.json").read_text() == (tmp_path / "straight" / "best_arch.json").read_text()
+
+
+# -- train-final ------------------------------------------------------------------------------------
+def test_train_final_on_digits_reaches_98_percent_and_exports(tmp_path):
+    data = load_dataset(DatasetSpec(name="digits"))
+    metrics = train_final(ChainGenome.from_json(DIGITS_CNN), data, tmp_path / "final", seed=0)
+    assert metrics["accuracy"] >= 0.98
+    assert np.asarray(metrics["confusion"]).sum() == len(data.x_test) == 359
+    saved = json.loads((tmp_path / "final" / "metrics.json").read_text())
+    assert saved["accuracy"] == metrics["accuracy"] and saved["f1"] > 0.97
+    # the weights load without pickle into a freshly built model, and TorchScript agrees with it
+    model = build(ChainGenome.from_json(DIGITS_CNN), data.input_shape, data.classes).model
+    model.load_state_dict(torch.load(tmp_path / "final" / "model.pt", weights_only=True))
+    scripted = torch.jit.load(str(tmp_path / "final" / "model.ts"))
+    x = torch.as_tensor(data.x_test)
+    model.eval()
+    with torch.no_grad():
+        pred = model(x).argmax(1).numpy()
+        assert np.array_equal(pred, scripted(x).argmax(1).numpy())
+    assert np.mean(pred == data.y_test) == metrics["accuracy"]
+
+
+def test_cli_search_then_train_final(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [
+            *EXE,
+            "nas",
+            "--dataset",
+            "digits",
+            "--generations",
+            "2",
+            "--popsize",
+            "4",
+            "--proxy-epochs",
+            "1",
+            "--metric",
+            "f1",
+            "--max-params",
+            "20000",
+            "--output",
+            str(run),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["problem"]["metric"] == "f1" and cfg["strategy"]["population_size"] == 4
+    final = tmp_path / "final"
+    proc = subprocess.run(
+        [
+            *EXE,
+            "train-final",
+            "--arch",
+            str(run / "best_arch.json"),
+            "--dataset",
+            "digits",
+            "--epochs",
+            "2",
+            "--output",
+            str(final),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((final / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and {"accuracy", "f1", "precision", "recall", "confusion"} <= metrics.keys()
+
+
+# -- datasets -------------------------------------------------------------------------------------
+def _idx(path, array, magic_type=0x08, gz=True):
+    header = bytes([0, 0, magic_type, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if gz else data)
+
+
+def _idx_folder(folder, n_train=30, n_test=10, labels_train=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    _idx(folder / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (n_train, 28, 28)))
+    _idx(
+        folder / "train-labels-idx1-ubyte.gz",
+        labels_train if labels_train is not None else np.arange(n_train) % 10,
+    )
+    _idx(folder / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n_test, 28, 28)), gz=False)
+    _idx(folder / "t10k-labels-idx1-ubyte", np.arange(n_test) % 10, gz=False)
+    return folder
+
+
+def _png_folder(root, sizes=((8, 8),) * 4):
+    from PIL import Image
+
+    for label in ("cat", "dog"):
+        (root / label).mkdir(parents=True)
+        for k, size in enumerate(sizes):
+            Image.fromarray(np.full(size, 40 * k, dtype=np.uint8)).save(root / label / f"{k}.png")
+    return root
+
+
+def test_readers_on_well_formed_files(tmp_path):
+    mnist = load_dataset(DatasetSpec(name="mnist", path=str(_idx_folder(tmp_path / "idx"))))
+    assert mnist.x_train.shape == (30, 1, 28, 28) and mnist.x_test.shape == (10, 1, 28, 28)
+    assert mnist.x_train.max() <= 1.0 and mnist.classes == 10
+
+    folder = load_dataset(DatasetSpec(name="folder", path=str(_png_folder(tmp_path / "png"))))
+    assert folder.class_names == ("cat", "dog") and folder.input_shape == (1, 8, 8)
+    assert len(folder.x_train) + len(folder.x_test) == 8
+
+    (tmp_path / "t.csv").write_text(
+        "a,b,label\n" + "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(20))
+    )
+    csv = load_dataset(DatasetSpec(name="csv", path=str(tmp_path / "t.csv")))
+    assert csv.input_shape == (2,) and csv.class_names == ("x", "y") and len(csv.x_test) == 4
+
+    np.savez(tmp_path / "d.npz", x=np.random.rand(20, 5), y=np.arange(20) % 2)
+    npz = load_dataset(DatasetSpec(name="npz", path=str(tmp_path / "d.npz")))
+    assert npz.input_shape == (5,) and len(npz.x_train) == 16
+
+    cifar = tmp_path / "cifar"
+    cifar.mkdir()
+    import pickle
+
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": np.random.randint(0, 256, (4, 3072), dtype=np.uint8), b"labels": [0, 1, 2, 9]}
+        (cifar / name).write_bytes(pickle.dumps(batch))
+    c10 = load_dataset(DatasetSpec(name="cifar10", path=str(cifar)))
+    assert c10.x_train.shape == (20, 3, 32, 32) and c10.classes == 10
+
+
+def test_a_cifar_batch_that_would_run_code_is_refused(tmp_path):
+    import pickle
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+    cifar = tmp_path / "cifar"
+    cifar.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (cifar / name).write_bytes(pickle.dumps({b"data": Exploit(), b"labels": [0]}))
+    with pytest.raises(DatasetError, match="refusing to load"):
+        load_dataset(DatasetSpec(name="cifar10", path=str(cifar)))
+    assert not (tmp_path / "pwned").exists()
+
+
+def _broken(kind, tmp_path):
+    """A broken dataset of each kind: (dataset flag, path, expected message)."""
+    if kind == "missing_idx":
+        return "mnist", tmp_path / "nothing", "train-images-idx3-ubyte[.gz] not found"
+    if kind == "truncated_idx":
+        folder = _idx_folder(tmp_path / "idx")
+        raw = gzip.decompress((folder / "train-images-idx3-ubyte.gz").read_bytes())
+        (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(raw[:-100]))
+        return "mnist", folder, "IDX data holds"
+    if kind == "labels_mismatch":
+        return (
+            "mnist",
+            _idx_folder(tmp_path / "idx", labels_train=np.arange(29) % 10),
+            "30 train images but 29 labels",
+        )
+    if kind == "unreadable_image":
+        root = _png_folder(tmp_path / "png")
+        (root / "dog" / "broken.png").write_bytes(b"not a png")
+        return "folder", root, "broken.png: unreadable image"
+    if kind == "csv_text":
+        (tmp_path / "t.csv").write_text("a,label\n1,x\nhello,y\n")
+        return "csv", tmp_path / "t.csv", "'hello' is not a number"
+    if kind == "csv_ragged":
+        (tmp_path / "t.csv").write_text("a,b,label\n1,2,x\n3,y\n")
+        return "csv", tmp_path / "t.csv", "t.csv:3: 2 fields, the header has 3"
+    if kind == "npz_keys":
+        np.savez(tmp_path / "d.npz", images=np.zeros((4, 2)))
+        return "npz", tmp_path / "d.npz", "needs arrays x_train"
+    if kind == "cifar_missing":
+        (tmp_path / "cifar").mkdir()
+        return "cifar10", tmp_path / "cifar", "data_batch_1 (or the binary version's files) not found"
+    raise AssertionError(kind)
+
+
+BROKEN = [
+    "missing_idx",
+    "truncated_idx",
+    "labels_mismatch",
+    "unreadable_image",
+    "csv_text",
+    "csv_ragged",
+    "npz_keys",
+    "cifar_missing",
+]
+
+
+@pytest.mark.parametrize("kind", BROKEN)
+def test_a_broken_dataset_is_one_line_and_exit_2_nothing_written(kind, tmp_path):
+    dataset, path, message = _broken(kind, tmp_path)
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [
+            *EXE,
+            "nas",
+            "--dataset",
+            dataset,
+            "--data-path",
+            str(path),
+            "--generations",
+            "1",
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr.replace("\n", "")
+    assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_train_final_bad_inputs_are_one_line_and_exit_2(tmp_path):
+    (tmp_path / "arch.json").write_text('{"layers": [{"type": "conv", "kernel": 4}]}')
+    cases = [
+        (["--arch", str(tmp_path / "arch.json"), "--dataset", "digits"], "layers.0.kernel"),
+        (["--arch", str(tmp_path / "none.json"), "--dataset", "digits"], "architecture file not found"),
+        ([str(tmp_path)], "is not a run directory"),
+        (["--arch", str(tmp_path / "arch.json")], "--arch needs --dataset"),
+    ]
+    for args, message in cases:
+        proc = subprocess.run(
+            [*EXE, "train-final", *args, "--output", str(tmp_path / "o")], capture_output=True, text=True
+        )
+        assert proc.returncode == 2 and message in proc.stderr.replace("\n", ""), (args, proc.stderr)
+        assert not (tmp_path / "o").exists()
