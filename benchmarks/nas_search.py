@@ -119,7 +119,8 @@ def _best_at(
 
 
 def _mean(values: list[float]) -> str:
-    return f"{statistics.mean(values):.4f}"
+    """Mean over seeds; "-" while some run has no finished evaluation yet."""
+    return "-" if any(v != v for v in values) else f"{statistics.mean(values):.4f}"
 
 
 def main() -> None:
@@ -132,6 +133,7 @@ def main() -> None:
     parser.add_argument("--goal-seconds", type=float, default=300)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    args.example = args.example.resolve()
     name = args.example.stem
     work = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     today = datetime.date.today().isoformat()
@@ -160,7 +162,7 @@ def main() -> None:
         lines += [
             "",
             f"Goal (test accuracy >= {args.goal_accuracy:.1%} within {args.goal_seconds:.0f} s, every seed): "
-            + ("met." if met else "**missed**")
+            + ("met." if met else "**missed**.")
             + f" Median test accuracy {statistics.median(accs):.4f}, median total {statistics.median(totals):.0f} s.",
         ]
         text = "\n".join(lines)

@@ -537,3 +537,24 @@ def test_train_final_bad_inputs_are_one_line_and_exit_2(tmp_path):
         )
         assert proc.returncode == 2 and message in proc.stderr.replace("\n", ""), (args, proc.stderr)
         assert not (tmp_path / "o").exists()
+
+
+def test_each_candidate_is_its_own_chunk_and_backends_agree(tmp_path):
+    """Training runs of uneven length go to the backend one per chunk (a free worker takes the next),
+    and the process backend reproduces the serial run exactly."""
+    import evoforge
+    from evoforge.backends import SerialBackend
+
+    class Counting(SerialBackend):
+        sizes: list[int] = []
+
+        def submit(self, job, indices=None, tag=None):
+            self.sizes.append(len(indices))
+            super().submit(job, indices, tag)
+
+    counting = Counting()
+    evoforge.run(nas_config(generations=2), tmp_path / "serial", backend=counting)
+    assert counting.sizes and set(counting.sizes) == {1}
+    cfg = nas_config(generations=2).model_copy(update={"backend": "process", "workers": 2})
+    evoforge.run(cfg, tmp_path / "process")
+    assert outcome(tmp_path / "serial") == outcome(tmp_path / "process")

@@ -49,7 +49,9 @@ class EvalJob:
     """Everything a worker needs; all of it is plain data (configs, arrays, seed chains).
 
     ``timeout`` is the time limit per candidate in seconds (None: no limit); ``shared`` holds the
-    problem's shared inputs for backends that ship them (see :meth:`Problem.shared_inputs`).
+    problem's shared inputs for backends that ship them (see :meth:`Problem.shared_inputs`);
+    ``chunk_size`` caps the candidates per chunk (None: one chunk per slot, the cheapest to ship;
+    1 for costly candidates of uneven cost, so a free worker always takes the next one).
     """
 
     problem: ProblemConfig
@@ -58,6 +60,7 @@ class EvalJob:
     seeds: list[int]
     timeout: float | None = None
     shared: dict[str, np.ndarray] | None = None
+    chunk_size: int | None = None
 
 
 @dataclass
@@ -260,7 +263,10 @@ class Backend(ABC):
         """Yield the results of every individual of ``job``, chunk by chunk, in completion order."""
         if self.pending():
             raise RuntimeError("run() needs an idle backend; poll() the submitted work first")
-        for indices in split_chunks(len(job.genomes), self.slots * self.chunks_per_worker):
+        chunks = self.slots * self.chunks_per_worker
+        if job.chunk_size is not None:
+            chunks = max(chunks, math.ceil(len(job.genomes) / job.chunk_size))
+        for indices in split_chunks(len(job.genomes), chunks):
             self.submit(job, indices)
         while self.pending():
             for _, chunk in self.poll():

@@ -236,6 +236,7 @@ class _Loop:
             [derive_seed(self.config.seed, "eval", int(gid, 16)) for gid in ids],
             timeout=self.config.evaluation.timeout,
             shared=self.shared,
+            chunk_size=self.problem.candidates_per_chunk,
         )
 
     @staticmethod

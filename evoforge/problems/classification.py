@@ -91,6 +91,7 @@ class ClassificationProblem(Problem):
     config_class = ClassificationConfig
     direction = "maximize"
     genome_kinds: ClassVar[tuple[str, ...]] = ("architecture",)
+    candidates_per_chunk: ClassVar[int | None] = 1  # training runs of uneven length: one per task
     config: ClassificationConfig
 
     def __init__(self, config: ClassificationConfig, shared: dict[str, np.ndarray] | None = None):

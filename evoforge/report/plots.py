@@ -1,4 +1,4 @@
-"""Figures of a run: fitness over generations, NEAT species over generations, a NEAT network.
+"""Figures of a run: fitness over generations and run time, NEAT species over generations, a NEAT network.
 
 Everything is drawn with matplotlib's Agg backend (no display needed) from the
 run store, so a report can be made of any run, finished or not.
@@ -24,17 +24,18 @@ def _pyplot():
 
 
 def plot_fitness(stats: list[dict[str, Any]], out: Path, direction: str = "maximize") -> Path:
-    """Best, mean and best-so-far fitness per generation."""
+    """Best, mean and best-so-far fitness per generation, and the same against run time."""
     plt = _pyplot()
-    gens = [s["generation"] for s in stats]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(gens, [s["best"] for s in stats], label="best of generation")
-    ax.plot(gens, [s["mean"] for s in stats], label="mean of generation", alpha=0.7)
-    ax.plot(gens, [s["best_ever"] for s in stats], label="best so far", linestyle="--")
-    ax.set_xlabel("generation")
-    ax.set_ylabel(f"fitness ({direction}d)")
-    ax.legend()
-    ax.grid(alpha=0.3)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, key, label in ((axes[0], "generation", "generation"), (axes[1], "wall_seconds", "run time (s)")):
+        x = [s[key] for s in stats]
+        ax.plot(x, [s["best"] for s in stats], label="best of generation")
+        ax.plot(x, [s["mean"] for s in stats], label="mean of generation", alpha=0.7)
+        ax.plot(x, [s["best_ever"] for s in stats], label="best so far", linestyle="--")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"fitness ({direction}d)")
+    axes[0].legend()
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
