@@ -558,3 +558,13 @@ def test_each_candidate_is_its_own_chunk_and_backends_agree(tmp_path):
     cfg = nas_config(generations=2).model_copy(update={"backend": "process", "workers": 2})
     evoforge.run(cfg, tmp_path / "process")
     assert outcome(tmp_path / "serial") == outcome(tmp_path / "process")
+
+
+def test_asynchronous_regularized_evolution_reproduces_on_one_worker(tmp_path):
+    import evoforge
+
+    cfg = nas_config(generations=3).model_copy(update={"asynchronous": True})
+    first = evoforge.run(cfg, tmp_path / "a")
+    evoforge.run(cfg, tmp_path / "b")
+    assert outcome(tmp_path / "a") == outcome(tmp_path / "b")
+    assert first.evaluations >= 12  # children of the aging population, not only the random start

@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from evoforge.core.strategy import StrategyConfig, get_strategy
+from evoforge.core.strategy import STRATEGIES, StrategyConfig, get_strategy
 from evoforge.problems.base import ProblemConfig, get_problem
 
 __all__ = [
@@ -112,7 +112,7 @@ class RunConfig(BaseModel):
     )
     asynchronous: bool = Field(
         False,
-        description="Steady-state strategies only (steady_ga): propose a new individual whenever a worker "
+        description="Steady-state strategies only (steady_ga, regularized_evolution): propose a new individual whenever a worker "
         "frees instead of waiting for a whole generation; a 'generation' is then population_size "
         "individuals told. With more than one worker the result depends on the order evaluations finish "
         "in, so it is not reproducible; with one (the serial backend) it is.",
@@ -195,7 +195,9 @@ class RunConfig(BaseModel):
         if self.asynchronous and not get_strategy(self.strategy["name"]).steady_state:
             raise ValueError(
                 f"asynchronous: strategy {self.strategy['name']!r} is generational; "
-                "asynchronous runs need a steady-state strategy (steady_ga)"
+                "asynchronous runs need a steady-state strategy ("
+                + ", ".join(sorted(n for n, c in STRATEGIES.items() if c.steady_state))
+                + ")"
             )
         return self
 

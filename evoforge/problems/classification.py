@@ -16,20 +16,14 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import torch
 from pydantic import Field
 
 from evoforge.data.datasets import Dataset, DatasetSpec, load_dataset
 from evoforge.problems.base import Context, EvalResult, Problem, ProblemConfig, TestResult, register_problem
-from evoforge.problems.training import (
-    DivergedError,
-    OutOfTimeError,
-    classification_metrics,
-    predict,
-    resolve_device,
-    train,
-)
-from evoforge.spaces.chain import ChainGenome, ChainSpace, ChainSpaceConfig, build
+from evoforge.spaces.chain import ChainGenome, ChainSpace, ChainSpaceConfig
+
+# torch and the training loop are imported where they are used: importing the problem registry (every
+# run, every worker) must not cost torch's second of start-up.
 
 __all__ = ["ClassificationConfig", "ClassificationProblem", "split_validation", "train_final"]
 
@@ -108,7 +102,7 @@ class ClassificationProblem(Problem):
             train_idx = train_idx[keep]
         self.train_idx = train_idx
         self.input_shape = tuple(int(d) for d in self.x.shape[1:])
-        self.device = resolve_device(config.device)
+        self.device = config.device
 
     def shared_inputs(self) -> dict[str, np.ndarray]:
         return {"x": self.x, "y": self.y, "classes": np.array(self.classes)}
@@ -128,11 +122,25 @@ class ClassificationProblem(Problem):
         return list(genomes)
 
     def evaluate(self, params: list[ChainGenome], seeds: np.ndarray, context: Context) -> list[EvalResult]:
+        import torch
+
         if self.config.threads is not None:
             torch.set_num_threads(self.config.threads)
         return [self._one(g, int(s)) for g, s in zip(params, seeds, strict=True)]
 
     def _one(self, genome: ChainGenome, seed: int) -> EvalResult:
+        import torch
+
+        from evoforge.problems.training import (
+            DivergedError,
+            OutOfTimeError,
+            classification_metrics,
+            predict,
+            resolve_device,
+            train,
+        )
+        from evoforge.spaces.chain_torch import build
+
         violation = self.search_space.violation(genome)
         if violation is not None:
             return EvalResult(float("nan"), error=f"constraint: {violation}")
@@ -149,10 +157,10 @@ class ClassificationProblem(Problem):
                 genome.recipe,
                 self.config.proxy_epochs or genome.recipe.epochs,
                 seed=seed,
-                device=self.device,
+                device=resolve_device(self.device),
                 seconds=self.config.max_seconds,
             )
-            pred = predict(built.model, self.x[self.val_idx], self.device)
+            pred = predict(built.model, self.x[self.val_idx], resolve_device(self.device))
         except (DivergedError, OutOfTimeError) as exc:
             return EvalResult(float("nan"), metrics=sizes, error=str(exc))
         scores = classification_metrics(self.y[self.val_idx], pred, self.classes)
@@ -188,6 +196,11 @@ def train_final(
     import shutil
     import time
     import warnings
+
+    import torch
+
+    from evoforge.problems.training import classification_metrics, predict, resolve_device, train
+    from evoforge.spaces.chain_torch import build
 
     dev = resolve_device(device)
     torch.manual_seed(seed)
