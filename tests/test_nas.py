@@ -215,19 +215,27 @@ def test_regularized_evolution_removes_the_oldest_not_the_worst():
 # -- proxy fitness ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("metric", ["accuracy", "f1", "precision", "recall"])
 def test_the_chosen_metric_is_the_fitness(metric):
-    problem = ClassificationProblem(
-        ClassificationConfig(dataset={"name": "digits"}, metric=metric, proxy_epochs=1, proxy_fraction=0.3)
-    )
     genomes = [
         ChainGenome.from_json({"layers": [{"type": "dense", "units": u}], "recipe": {"lr": lr}})
         for u, lr in ((16, 1e-3), (64, 1e-2))
     ]
-    results = problem.evaluate(genomes, np.array([1, 2]), {})
+    config = ClassificationConfig(
+        dataset={"name": "digits"}, metric=metric, proxy_epochs=1, proxy_fraction=0.3
+    )
+    exact = ClassificationProblem(config.model_copy(update={"tie_break": False}))
+    results = exact.evaluate(genomes, np.array([1, 2]), {})
     for r in results:
         assert r.error is None and r.fitness == r.metrics[metric]
     assert len({r.metrics["accuracy"] - r.metrics[metric] for r in results}) == (
         1 if metric == "accuracy" else 2
     )
+    # with the tie-break (the default) the fitness is below the metric by less than half an example
+    broken = ClassificationProblem(config).evaluate(genomes, np.array([1, 2]), {})
+    half = 0.5 / len(exact.val_idx)
+    for r, e in zip(broken, results, strict=True):
+        assert r.metrics[metric] == e.metrics[metric] and r.metrics["val_loss"] == e.metrics["val_loss"]
+        assert r.metrics[metric] - half < r.fitness < r.metrics[metric]
+        assert r.fitness == pytest.approx(r.metrics[metric] - half * (1 - np.exp(-r.metrics["val_loss"])))
 
 
 def test_the_search_ranks_by_the_chosen_metric(tmp_path):
@@ -236,7 +244,8 @@ def test_the_search_ranks_by_the_chosen_metric(tmp_path):
     result = evoforge.run(nas_config(metric="recall", generations=2), tmp_path / "r")
     rows = individuals(tmp_path / "r", "fitness, metrics", fresh_only=True)
     recalls = [json.loads(m)["recall"] for _, m in rows]
-    assert result.best_fitness == max(recalls) == max(f for f, _ in rows)
+    best_row = max(rows, key=lambda r: r[0])
+    assert result.best_fitness == best_row[0] and json.loads(best_row[1])["recall"] == max(recalls)
     hof = json.loads((tmp_path / "r" / "hall_of_fame.json").read_text())["entries"]
     best_arch = json.loads((tmp_path / "r" / "best_arch.json").read_text())
     assert best_arch["genome_id"] == hof[0]["genome_id"] and hof[0]["genome"]["layers"] == best_arch["layers"]

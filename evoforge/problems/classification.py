@@ -11,6 +11,7 @@ on the validation part. The test split is never seen during the search: it belon
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -54,6 +55,12 @@ class ClassificationConfig(ProblemConfig):
     )
     max_seconds: float | None = Field(
         None, gt=0, description="Training seconds a candidate may take; past it, it fails (not reproducible)."
+    )
+    tie_break: bool = Field(
+        True,
+        description="Fitness is the metric minus 0.5 / (validation examples) x (1 - exp(-validation loss)): "
+        "less than half an example, so it only orders candidates the metric ranks equal (small validation "
+        "splits saturate: many candidates reach 100%), toward confident, correct networks.",
     )
     device: str = Field("cpu", description="cpu, cuda, cuda:N or auto (CUDA when available).")
     threads: int | None = Field(
@@ -135,7 +142,7 @@ class ClassificationProblem(Problem):
             DivergedError,
             OutOfTimeError,
             classification_metrics,
-            predict,
+            predict_with_loss,
             resolve_device,
             train,
         )
@@ -160,13 +167,19 @@ class ClassificationProblem(Problem):
                 device=resolve_device(self.device),
                 seconds=self.config.max_seconds,
             )
-            pred = predict(built.model, self.x[self.val_idx], resolve_device(self.device))
+            pred, val_loss = predict_with_loss(
+                built.model, self.x[self.val_idx], self.y[self.val_idx], resolve_device(self.device)
+            )
         except (DivergedError, OutOfTimeError) as exc:
             return EvalResult(float("nan"), metrics=sizes, error=str(exc))
         scores = classification_metrics(self.y[self.val_idx], pred, self.classes)
         metrics = {k: scores[k] for k in ("accuracy", "f1", "precision", "recall")}
-        metrics.update(sizes, train_seconds=log.seconds, final_loss=log.losses[-1])
-        return EvalResult(metrics[self.config.metric], metrics=metrics)
+        metrics.update(sizes, train_seconds=log.seconds, final_loss=log.losses[-1], val_loss=val_loss)
+        fitness = metrics[self.config.metric]
+        if self.config.tie_break:
+            # less than half a validation example, so it only orders networks the metric cannot tell apart
+            fitness -= 0.5 / len(self.val_idx) * (1.0 - math.exp(-val_loss))
+        return EvalResult(fitness, metrics=metrics)
 
     def test(self, params: ChainGenome, seed: int, cases: int, context: Context) -> TestResult:
         """The proxy again with ``cases`` fresh training seeds, scored on the validation split: the test

@@ -25,6 +25,7 @@ __all__ = [
     "TrainLog",
     "train",
     "predict",
+    "predict_with_loss",
     "classification_metrics",
     "resolve_device",
 ]
@@ -161,14 +162,30 @@ def train(
 @torch.no_grad()
 def predict(model: nn.Module, x: np.ndarray, device: torch.device, batch: int = 1024) -> np.ndarray:
     """Predicted class of every input."""
+    return _predict(model, x, None, device, batch)[0]
+
+
+@torch.no_grad()
+def predict_with_loss(
+    model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device, batch: int = 1024
+) -> tuple[np.ndarray, float]:
+    """Predicted classes and the mean cross-entropy on ``(x, y)``."""
+    return _predict(model, x, y, device, batch)
+
+
+def _predict(model, x, y, device, batch) -> tuple[np.ndarray, float]:
     model.to(device).eval()
-    out = []
+    out, loss = [], 0.0
     for k in range(0, len(x), batch):
         logits = model(torch.as_tensor(x[k : k + batch], dtype=torch.float32, device=device))
         if not torch.all(torch.isfinite(logits)):
             raise DivergedError("diverged: the network outputs NaN or infinite values")
         out.append(logits.argmax(1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+        if y is not None:
+            target = torch.as_tensor(y[k : k + batch], dtype=torch.int64, device=device)
+            loss += nn.functional.cross_entropy(logits, target, reduction="sum").item()
+    pred = np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+    return pred, loss / max(1, len(x))
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> dict:
