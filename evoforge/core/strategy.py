@@ -21,7 +21,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evoforge.core.genome import Genome
 
-__all__ = ["Strategy", "StrategyConfig", "Asked", "register_strategy", "get_strategy", "STRATEGIES"]
+__all__ = [
+    "Strategy",
+    "StrategyConfig",
+    "Asked",
+    "StepwiseGenerations",
+    "register_strategy",
+    "get_strategy",
+    "STRATEGIES",
+]
 
 State = dict[str, Any]
 InitParams = Callable[[np.random.Generator], np.ndarray]
@@ -114,6 +122,27 @@ class Strategy(ABC):
     def mean(self, state: State) -> np.ndarray | None:
         """The centre of the search distribution, for strategies that have one."""
         return None
+
+
+class StepwiseGenerations:
+    """Mixin for steady-state strategies: a generation is ``population_size`` calls of ``ask_one`` on
+    one state, and ``tell`` adds the evaluated individuals in order with ``tell_one``, so the
+    generational loop reproduces exactly what the asynchronous one does on one worker."""
+
+    steady_state = True
+
+    def ask(self, state: State, rng: np.random.Generator) -> Asked:
+        genomes, parents = [], []
+        for _ in range(self.population_size):
+            state, genome, from_ = self.ask_one(state, rng)
+            genomes.append(genome)
+            parents.append(from_)
+        return Asked(state, genomes, parents)
+
+    def tell(self, state: State, genomes: list[Genome], fitness: np.ndarray) -> State:
+        for genome, f in zip(genomes, np.asarray(fitness, dtype=np.float64), strict=True):
+            state = self.tell_one(state, genome, float(f))
+        return state
 
 
 STRATEGIES: dict[str, type[Strategy]] = {}

@@ -84,6 +84,16 @@ def _norm(kind: str, width: int, spatial: bool, pixels: int) -> nn.Module | None
     return None
 
 
+def _head(blocks: list[nn.Module], head: str, channels: int, pixels: int) -> int:
+    """Append the step from feature maps to features (global average pooling or flatten); returns the
+    feature count."""
+    if head == "gap":
+        blocks += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        return channels
+    blocks.append(nn.Flatten())
+    return channels * pixels
+
+
 def build(genome: ChainGenome, input_shape: tuple[int, ...], classes: int) -> Built:
     """The network of ``genome`` for inputs ``(C, H, W)`` or ``(F,)`` and ``classes`` outputs.
 
@@ -134,11 +144,7 @@ def build(genome: ChainGenome, input_shape: tuple[int, ...], classes: int) -> Bu
             is_spatial = True
         else:  # dense
             if spatial:
-                if genome.head == "gap":
-                    blocks += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-                else:
-                    blocks.append(nn.Flatten())
-                    c = c * h * w
+                c = _head(blocks, genome.head, c, h * w)
                 spatial = False
             out = layer.units
             parts = [nn.Linear(c, out)]
@@ -159,11 +165,7 @@ def build(genome: ChainGenome, input_shape: tuple[int, ...], classes: int) -> Bu
         c = width
         expressed += 1
     if spatial:
-        if genome.head == "gap":
-            blocks += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        else:
-            blocks.append(nn.Flatten())
-            c = c * h * w
+        c = _head(blocks, genome.head, c, h * w)
     blocks.append(nn.Linear(c, classes))
     flops += 2 * c * classes
     model = ChainNet(blocks, input_shape)

@@ -18,7 +18,13 @@ import numpy as np
 from pydantic import Field
 
 from evoforge.core.genome import Genome, genome_from_tree, genome_id, genome_to_tree
-from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig, register_strategy
+from evoforge.core.strategy import (
+    State,
+    StepwiseGenerations,
+    Strategy,
+    StrategyConfig,
+    register_strategy,
+)
 
 __all__ = ["RegularizedEvolution", "RegularizedEvolutionConfig"]
 
@@ -56,13 +62,12 @@ class SpaceStrategy(Strategy):
 
 
 @register_strategy
-class RegularizedEvolution(SpaceStrategy):
+class RegularizedEvolution(StepwiseGenerations, SpaceStrategy):
     """Aging evolution: tournament of ``sample_size``, mutate the winner, the oldest dies."""
 
     name = "regularized_evolution"
     config_class = RegularizedEvolutionConfig
     config: RegularizedEvolutionConfig
-    steady_state = True
 
     def init(self, rng: np.random.Generator) -> State:
         # members in age order (oldest first); "asked" counts asks
@@ -85,19 +90,6 @@ class RegularizedEvolution(SpaceStrategy):
         if len(population) > self.population_size:  # the oldest leaves
             population, scores = population[1:], scores[1:]
         return dict(state, population=population, fitness=scores)
-
-    def ask(self, state: State, rng: np.random.Generator) -> Asked:
-        genomes, parents = [], []
-        for _ in range(self.population_size):
-            state, genome, from_ = self.ask_one(state, rng)
-            genomes.append(genome)
-            parents.append(from_)
-        return Asked(state, genomes, parents)
-
-    def tell(self, state: State, genomes: list[Genome], fitness: np.ndarray) -> State:
-        for genome, f in zip(genomes, np.asarray(fitness, dtype=np.float64), strict=True):
-            state = self.tell_one(state, genome, float(f))
-        return state
 
     def state_from_tree(self, tree: State) -> State:
         return dict(super().state_from_tree(tree), asked=int(tree["asked"]))

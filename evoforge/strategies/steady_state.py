@@ -27,7 +27,13 @@ from pydantic import Field
 
 from evoforge.core.genome import Genome, SeedChain, genome_from_tree, genome_id, genome_to_tree
 from evoforge.core.shaping import ranks
-from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig, register_strategy
+from evoforge.core.strategy import (
+    State,
+    StepwiseGenerations,
+    Strategy,
+    StrategyConfig,
+    register_strategy,
+)
 
 __all__ = ["SteadyStateGA", "SteadyStateGAConfig"]
 
@@ -51,7 +57,7 @@ class SteadyStateGAConfig(StrategyConfig):
 
 
 @register_strategy
-class SteadyStateGA(Strategy):
+class SteadyStateGA(StepwiseGenerations, Strategy):
     """Steady-state GA; with ``replacement="oldest"`` (the default) regularized evolution.
 
     >>> s = SteadyStateGA(SteadyStateGAConfig(population_size=4), dim=2, init_params=lambda r: r.normal(size=2))
@@ -66,7 +72,6 @@ class SteadyStateGA(Strategy):
     name = "steady_ga"
     config_class = SteadyStateGAConfig
     config: SteadyStateGAConfig
-    steady_state = True
 
     def init(self, rng: np.random.Generator) -> State:
         # population, fitness and birth (ask number) in insertion order; "asked" counts asks
@@ -107,19 +112,6 @@ class SteadyStateGA(Strategy):
             scores = np.delete(scores, gone)
             birth = np.delete(birth, gone)
         return dict(state, members=state["members"] + 1, population=population, fitness=scores, birth=birth)
-
-    def ask(self, state: State, rng: np.random.Generator) -> Asked:
-        genomes, parents = [], []
-        for _ in range(self.population_size):
-            state, genome, from_ = self.ask_one(state, rng)
-            genomes.append(genome)
-            parents.append(from_)
-        return Asked(state, genomes, parents)
-
-    def tell(self, state: State, genomes: list[Genome], fitness: np.ndarray) -> State:
-        for genome, f in zip(genomes, np.asarray(fitness, dtype=np.float64), strict=True):
-            state = self.tell_one(state, genome, float(f))
-        return state
 
     def state_to_tree(self, state: State) -> State:
         return dict(state, population=[genome_to_tree(g) for g in state["population"]])
