@@ -82,16 +82,22 @@ def load_config(
 
 
 def _check_buildable(config) -> None:
-    """Build the problem once so that a missing dependency fails before anything is written."""
+    """Build the problem once, and check what a multi-objective strategy asks of it, so that a
+    missing dependency or a wrong objective fails before anything is written."""
     from evoforge.backends import build_problem
+    from evoforge.core.loop import check_objectives
     from evoforge.data.datasets import DatasetError
 
     try:
-        build_problem(config.problem)
+        problem = build_problem(config.problem)
     except DatasetError as exc:
         _fail(str(exc))
     except Exception as exc:  # noqa: BLE001  (any failure here is a configuration problem)
         _fail(f"cannot build the problem: {type(exc).__name__}: {exc}".splitlines()[0])
+    try:
+        check_objectives(config, problem)
+    except ValueError as exc:
+        _fail(str(exc))
 
 
 # -- progress -------------------------------------------------------------------------------------
@@ -371,13 +377,16 @@ def report(
         None, "--out", help="Where to write the figures (default RUN_DIR/report)."
     ),
 ) -> None:
-    """Plot a run: fitness over generations, and species sizes for NEAT runs."""
-    from evoforge.report.plots import plot_fitness, plot_species
+    """Plot a run: fitness over generations, species sizes for NEAT runs, the Pareto front of
+    multi-objective runs."""
+    from evoforge.report.plots import plot_fitness, plot_pareto, plot_species
 
     store = _open_store(run_dir)
     try:
         stats = store.generation_stats()
         cfg = yaml.safe_load(store.read_config_yaml())
+        hof = store.read_json("hall_of_fame.json") or {}
+        points = [(f, m) for _, f, m in store.evaluations()] if "pareto_front" in hof else []
     finally:
         store.close()
     if not stats:
@@ -390,6 +399,10 @@ def report(
     written = [plot_fitness(stats, target / "fitness.png", direction)]
     if any(s.get("strategy", {}).get("species") for s in stats):
         written.append(plot_species(stats, target / "species.png"))
+    if "pareto_front" in hof:
+        written.append(
+            plot_pareto(points, hof["pareto_front"], hof["objectives_minimised"], target / "pareto.png")
+        )
     for path in written:
         out.print(f"wrote {path}")
 

@@ -149,9 +149,13 @@ def _space_strategy(name, **params):
     return cls(cls.config_class(population_size=8, **params), 0, None, space=space)
 
 
-def _toy_fitness(genomes):
-    """A cheap stand-in for training: prefers more layers and a learning rate near 1e-3."""
-    return np.array([len(g.layers) - abs(np.log10(g.recipe.lr) + 3) for g in genomes])
+def _toy_fitness(genomes, strategy=None):
+    """A cheap stand-in for training: prefers more layers and a learning rate near 1e-3. For a
+    multi-objective strategy, a second column: fewer channels in the first layer."""
+    fitness = np.array([len(g.layers) - abs(np.log10(g.recipe.lr) + 3) for g in genomes])
+    if getattr(strategy, "multi_objective", False):
+        return np.column_stack([fitness, [-g.layers[0].channels for g in genomes]])
+    return fitness
 
 
 @pytest.mark.parametrize("name", SPACE_STRATEGIES)
@@ -168,7 +172,7 @@ def test_space_strategy_contract_and_reproducibility(name, tmp_path):
             assert len(genomes) == len(parents) == 8
             assert all(s.space.valid(g) for g in genomes)
             ids.append([genome_id(g) for g in genomes])
-            state = s.tell(state, genomes, _toy_fitness(genomes))
+            state = s.tell(state, genomes, _toy_fitness(genomes, s))
         return ids
 
     assert trajectory(0) == trajectory(0) == trajectory(0, save_at=2)

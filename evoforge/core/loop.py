@@ -42,6 +42,7 @@ from evoforge.core.genome import (
     genome_to_tree,
 )
 from evoforge.core.hall_of_fame import Entry, HallOfFame
+from evoforge.core.pareto import objective_matrix, pareto_front
 from evoforge.core.rng import derive_rng, derive_seed
 from evoforge.core.shaping import nan_to_worst
 from evoforge.core.strategy import Strategy, get_strategy
@@ -114,6 +115,19 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def check_objectives(config: RunConfig, problem: Problem) -> tuple[str, ...]:
+    """The metrics a multi-objective strategy minimises besides the fitness (none for the others);
+    ``ValueError`` naming the first one ``problem`` does not record."""
+    names = tuple(getattr(config.strategy_config(), "objectives", ()))
+    for name in names:
+        if name not in problem.recorded_metrics:
+            known = ", ".join(problem.recorded_metrics) or "none"
+            raise ValueError(
+                f"objective {name!r} is not a metric problem {problem.kind!r} records (it records: {known})"
+            )
+    return names
+
+
 class _Loop:
     def __init__(self, config: RunConfig, store: RunStore, backend: Backend, callback: Callback | None):
         self.config, self.store, self.backend = config, store, backend
@@ -130,6 +144,8 @@ class _Loop:
         self.strategy: Strategy = strategy_class(
             config.strategy_config(), self.problem.dim, self.problem.initial_params, **extra
         )
+        # multi-objective strategies (NSGA-II) are told the fitness plus these metrics, each minimised
+        self.objectives = check_objectives(config, self.problem)
         self.decode = SeedChainDecoder(self.problem.initial_params)
         self.shared = self.problem.shared_inputs() or None
         self._submitted: dict[int, int] = {}  # asynchronous mode: ask number -> retries, while running
@@ -317,7 +333,12 @@ class _Loop:
 
         raw = np.array([known[gid].fitness for gid in ids], dtype=np.float64)
         population_raw = raw[: len(genomes)]
-        strategy_state = self.strategy.tell(strategy_state, genomes, nan_to_worst(self.sign * population_raw))
+        told = nan_to_worst(self.sign * population_raw)
+        if self.objectives:
+            metrics = [known[gid].metrics for gid in ids[: len(genomes)]]
+            matrix = objective_matrix(population_raw, metrics, self.objectives, self.sign)
+            told = np.column_stack([nan_to_worst(column) for column in matrix.T])
+        strategy_state = self.strategy.tell(strategy_state, genomes, told)
         hof: HallOfFame = s["hof"]
         for gid, genome, fitness in zip(ids, candidates, raw, strict=True):
             self._hof_add(hof, gid, genome, fitness, gen, s["context"])
@@ -545,10 +566,31 @@ class _Loop:
             last = s["generation"] >= self.config.generations or s["stopped_early"]
             if last or self.config.asynchronous or started - checkpointed >= self.config.checkpoint_interval:
                 self.store.save_checkpoint(s["generation"], self._to_tree(s), self.config.checkpoints_kept)
-                self.store.write_json("hall_of_fame.json", _hof_summary(s["hof"]))
+                self.store.write_json("hall_of_fame.json", _hof_summary(s["hof"], self._pareto()))
                 checkpointed = time.perf_counter()
             self.callback("generation", asdict(stats))
         return self._finish(s, base_wall + (time.perf_counter() - started))
+
+    def _pareto(self) -> dict[str, Any] | None:
+        """For multi-objective runs: the non-dominated individuals among everything evaluated so far,
+        fittest first, with their objective metrics (and whole genomes, for architectures)."""
+        if not self.objectives:
+            return None
+        rows = list({gid: (gid, f, m) for gid, f, m in self.store.evaluations()}.values())
+        matrix = objective_matrix(
+            np.array([r[1] for r in rows]), [r[2] for r in rows], self.objectives, self.sign
+        )
+        valid = np.flatnonzero(np.all(np.isfinite(matrix), axis=1))
+        front = sorted(valid[pareto_front(matrix[valid])], key=lambda i: (-matrix[i, 0], rows[i][0]))
+        entries = []
+        for i in front:
+            gid, fitness, metrics = rows[i]
+            genome = self.store.genome_of(gid)
+            entry = {"genome_id": gid, "fitness": fitness, **{n: metrics[n] for n in self.objectives}}
+            if hasattr(genome, "export_name"):
+                entry["genome"] = genome.to_json()
+            entries.append(entry)
+        return {"objectives_minimised": list(self.objectives), "pareto_front": entries}
 
     def _finish(self, s: dict[str, Any], wall: float) -> RunResult:
         hof: HallOfFame = s["hof"]
@@ -589,8 +631,9 @@ class _Loop:
         return result
 
 
-def _hof_summary(hof: HallOfFame) -> dict[str, Any]:
+def _hof_summary(hof: HallOfFame, pareto: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
+        **(pareto or {}),
         "size": hof.size,
         "entries": [
             {

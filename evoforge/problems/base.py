@@ -77,6 +77,8 @@ class Problem(ABC):
     #: most candidates a backend puts in one chunk (None: one chunk per worker, for problems that
     #: evaluate a batch together; 1 for costly candidates of uneven cost, such as training runs)
     candidates_per_chunk: ClassVar[int | None] = None
+    #: metrics every evaluation records, which multi-objective strategies may minimise
+    recorded_metrics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ProblemConfig, shared: dict[str, np.ndarray] | None = None):
         self.config = config

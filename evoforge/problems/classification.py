@@ -93,6 +93,7 @@ class ClassificationProblem(Problem):
     direction = "maximize"
     genome_kinds: ClassVar[tuple[str, ...]] = ("architecture",)
     candidates_per_chunk: ClassVar[int | None] = 1  # training runs of uneven length: one per task
+    recorded_metrics = ("params", "flops", "latency_ms", "train_seconds", "val_loss")
     config: ClassificationConfig
 
     def __init__(self, config: ClassificationConfig, shared: dict[str, np.ndarray] | None = None):
@@ -142,6 +143,7 @@ class ClassificationProblem(Problem):
             DivergedError,
             OutOfTimeError,
             classification_metrics,
+            latency_ms,
             predict_with_loss,
             resolve_device,
             train,
@@ -175,6 +177,7 @@ class ClassificationProblem(Problem):
         scores = classification_metrics(self.y[self.val_idx], pred, self.classes)
         metrics = {k: scores[k] for k in ("accuracy", "f1", "precision", "recall")}
         metrics.update(sizes, train_seconds=log.seconds, final_loss=log.losses[-1], val_loss=val_loss)
+        metrics["latency_ms"] = latency_ms(built.model, self.x[self.val_idx], resolve_device(self.device))
         fitness = metrics[self.config.metric]
         if self.config.tie_break:
             # less than half a validation example, so it only orders networks the metric cannot tell apart

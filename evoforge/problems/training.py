@@ -22,6 +22,7 @@ from evoforge.spaces.chain import Recipe
 __all__ = [
     "DivergedError",
     "OutOfTimeError",
+    "latency_ms",
     "TrainLog",
     "train",
     "predict",
@@ -209,3 +210,22 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: int)
         "recall": float(recall),
         "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
+
+
+@torch.no_grad()
+def latency_ms(model: nn.Module, x: np.ndarray, device: torch.device, repeats: int = 10) -> float:
+    """Median milliseconds of one forward pass on a batch of one input (``x[:1]``), in eval mode,
+    after two warm-up passes: the inference latency of the model on this machine."""
+    model.to(device).eval()
+    one = torch.as_tensor(x[:1], dtype=torch.float32, device=device)
+    times = []
+    for k in range(repeats + 2):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        model(one)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if k >= 2:
+            times.append(time.perf_counter() - start)
+    return 1000.0 * float(np.median(times))

@@ -1,4 +1,5 @@
-"""Figures of a run: fitness over generations and run time, NEAT species over generations, a NEAT network.
+"""Figures of a run: fitness over generations and run time, NEAT species over generations, the
+Pareto front of a multi-objective run, a NEAT network.
 
 Everything is drawn with matplotlib's Agg backend (no display needed) from the
 run store, so a report can be made of any run, finished or not.
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_fitness", "plot_species", "draw_network", "layers"]
+__all__ = ["plot_fitness", "plot_species", "plot_pareto", "draw_network", "layers"]
 
 
 def _pyplot():
@@ -54,6 +55,37 @@ def plot_species(stats: list[dict[str, Any]], out: Path) -> Path:
     ax.set_xlabel("generation")
     ax.set_ylabel("individuals per species")
     ax.set_title(f"{len(ids)} species over the run")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def plot_pareto(
+    points: list[tuple[float, dict[str, float]]],
+    front: list[dict[str, Any]],
+    objectives: list[str],
+    out: Path,
+) -> Path:
+    """Fitness against each minimised objective (log scale): every evaluated individual
+    (``(fitness, metrics)``) as a dot, the Pareto front as a staircase of larger marks."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(objectives), figsize=(5.5 * len(objectives), 4), squeeze=False)
+    for ax, name in zip(axes[0], objectives, strict=True):
+        xs = [m.get(name, np.nan) for f, m in points if np.isfinite(f)]
+        ys = [f for f, m in points if np.isfinite(f)]
+        ax.scatter(xs, ys, s=8, alpha=0.35, label=f"evaluated ({len(ys)})")
+        on_front = sorted((e[name], e["fitness"]) for e in front)
+        if on_front:
+            fx, fy = zip(*on_front, strict=True)
+            ax.step(fx, fy, where="post", color="C3", alpha=0.6)
+            ax.scatter(fx, fy, s=30, color="C3", label=f"Pareto front ({len(on_front)})")
+        if all(x > 0 for x in xs if np.isfinite(x)):
+            ax.set_xscale("log")
+        ax.set_xlabel(f"{name} (minimised)")
+        ax.set_ylabel("fitness")
+        ax.grid(alpha=0.3)
+        ax.legend()
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)

@@ -214,6 +214,17 @@ class RunStore:
         ).fetchone()
         return None if row is None else blob_to_genome(row[0], row[1])
 
+    def evaluations(self) -> list[tuple[str, float, dict[str, Any]]]:
+        """Every evaluated individual (not cache hits) as ``(genome_id, fitness, metrics)``, in the
+        order they were committed; a failed one has fitness NaN."""
+        rows = self.db.execute(
+            "SELECT genome_id, fitness, metrics FROM individuals WHERE cached = 0 ORDER BY rowid"
+        )
+        return [
+            (gid, float("nan") if f is None else float(f), json.loads(m) if m else {})
+            for gid, f, m in rows.fetchall()
+        ]
+
     # -- generations and checkpoints ------------------------------------------------------------
     def record_generation(self, generation: int, stats: dict[str, Any]) -> None:
         with self.db:

@@ -3,6 +3,7 @@
 from evoforge.strategies.cma_es import CMAES, CMAESConfig, SepCMAES
 from evoforge.strategies.ga import GA, GAConfig
 from evoforge.strategies.neat import NEAT, NEATConfig
+from evoforge.strategies.nsga2 import NSGA2, NSGA2Config
 from evoforge.strategies.open_es import OpenES, OpenESConfig
 from evoforge.strategies.random_search import RandomSearch, RandomSearchConfig
 from evoforge.strategies.regularized_evolution import RegularizedEvolution, RegularizedEvolutionConfig
@@ -16,6 +17,8 @@ __all__ = [
     "GAConfig",
     "NEAT",
     "NEATConfig",
+    "NSGA2",
+    "NSGA2Config",
     "OpenES",
     "OpenESConfig",
     "RandomSearch",

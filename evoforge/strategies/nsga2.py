@@ -1,0 +1,131 @@
+"""NSGA-II over a search space (Deb, Pratap, Agarwal & Meyarivan 2002, "A fast and elitist
+multiobjective genetic algorithm: NSGA-II", IEEE TEC 6(2)).
+
+The objectives are the problem's fitness and the metrics named in ``objectives`` (each minimised:
+parameters, FLOPs, measured latency, ...), which the run loop passes to :meth:`NSGA2.tell` as the
+columns of one matrix, all to maximise. Each generation makes ``population_size`` children by
+binary tournaments on (front, crowding distance) (section III-C's crowded-comparison operator),
+crossover and mutation; parents and children are then merged and the next population is filled
+front by front, the last front cut by crowding distance (section III-C, main loop).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from evoforge.core.genome import Genome, genome_from_tree, genome_id, genome_to_tree
+from evoforge.core.pareto import crowding_distance, non_dominated_sort, rank_and_crowding
+from evoforge.core.strategy import Asked, State, StrategyConfig, register_strategy
+from evoforge.strategies.regularized_evolution import SpaceStrategy
+
+__all__ = ["NSGA2", "NSGA2Config"]
+
+
+class NSGA2Config(StrategyConfig):
+    """Hyperparameters of NSGA-II."""
+
+    population_size: int = Field(40, ge=4, description="Parents kept and children made per generation (N).")
+    objectives: tuple[str, ...] = Field(
+        ("params",),
+        min_length=1,
+        description="Metrics the problem records, each minimised alongside the fitness (classification: "
+        "params, flops, latency_ms, train_seconds).",
+    )
+    crossover_rate: float = Field(0.9, ge=0, le=1, description="Probability a child comes from crossover.")
+
+    @field_validator("objectives")
+    @classmethod
+    def _distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"objectives must be distinct, got {list(value)}")
+        return value
+
+
+@register_strategy
+class NSGA2(SpaceStrategy):
+    """Elitist multi-objective GA: non-dominated sorting plus crowding distance."""
+
+    name = "nsga2"
+    config_class = NSGA2Config
+    config: NSGA2Config
+    #: this strategy's ``tell`` takes an (n, 1 + len(objectives)) matrix (see the run loop)
+    multi_objective: ClassVar[bool] = True
+
+    @property
+    def metric_objectives(self) -> tuple[str, ...]:
+        return self.config.objectives
+
+    def init(self, rng: np.random.Generator) -> State:
+        return {"population": [], "fitness": np.zeros((0, 1 + len(self.config.objectives)))}
+
+    def _tournament(self, rank: np.ndarray, crowd: np.ndarray, rng: np.random.Generator) -> int:
+        a, b = (int(i) for i in rng.choice(len(rank), size=2, replace=len(rank) < 2))
+        if rank[a] != rank[b]:
+            return a if rank[a] < rank[b] else b
+        if crowd[a] != crowd[b]:
+            return a if crowd[a] > crowd[b] else b
+        return a
+
+    def ask(self, state: State, rng: np.random.Generator) -> Asked:
+        population = state["population"]
+        n = self.population_size
+        if not population:
+            return Asked(state, [self.space.sample(rng) for _ in range(n)], [()] * n)
+        rank, crowd = rank_and_crowding(state["fitness"])
+        children, parents = [], []
+        for _ in range(n):
+            a = population[self._tournament(rank, crowd, rng)]
+            if rng.random() < self.config.crossover_rate:
+                b = population[self._tournament(rank, crowd, rng)]
+                child = self.space.mutate(self.space.crossover(a, b, rng), rng)
+                parents.append((genome_id(a), genome_id(b)))
+            else:
+                child = self.space.mutate(a, rng)
+                parents.append((genome_id(a),))
+            children.append(child)
+        return Asked(state, children, parents)
+
+    def tell(self, state: State, genomes: list[Genome], fitness: np.ndarray) -> State:
+        scores = np.asarray(fitness, dtype=np.float64)
+        width = 1 + len(self.config.objectives)
+        if scores.ndim != 2 or scores.shape != (len(genomes), width):
+            raise ValueError(
+                f"NSGA-II needs an ({len(genomes)}, {width}) objective matrix, got {scores.shape}"
+            )
+        merged = list(state["population"]) + list(genomes)
+        merged_scores = np.vstack([np.asarray(state["fitness"]).reshape(-1, width), scores])
+        # One copy of each genome: a child identical to a parent would otherwise fill a front twice.
+        first = {}
+        for i, g in enumerate(merged):
+            first.setdefault(genome_id(g), i)
+        unique = np.array(sorted(first.values()))
+        keep: list[int] = []
+        for front in non_dominated_sort(merged_scores[unique]):
+            members = unique[front]
+            if len(keep) + len(members) <= self.population_size:
+                keep.extend(int(i) for i in members)
+                continue
+            crowd = crowding_distance(merged_scores[members])
+            order = np.argsort(-crowd, kind="stable")
+            keep.extend(int(i) for i in members[order[: self.population_size - len(keep)]])
+            break
+        keep.sort()
+        return {"population": [merged[i] for i in keep], "fitness": merged_scores[keep]}
+
+    def report(self, state: State) -> dict:
+        fronts = non_dominated_sort(state["fitness"]) if len(state["population"]) else []
+        return {"front_size": int(len(fronts[0])) if fronts else 0}
+
+    def state_from_tree(self, tree: State) -> State:
+        return {
+            "population": [genome_from_tree(g) for g in tree["population"]],
+            "fitness": np.asarray(tree["fitness"], dtype=np.float64).reshape(
+                -1, 1 + len(self.config.objectives)
+            ),
+        }
+
+    def state_to_tree(self, state: State) -> State:
+        return dict(state, population=[genome_to_tree(g) for g in state["population"]])

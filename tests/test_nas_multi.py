@@ -1,0 +1,205 @@
+"""Architecture search, part 2: Pareto sorting, NSGA-II, the Pareto front of a run."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from evoforge.core.genome import genome_id
+from evoforge.core.pareto import (
+    crowding_distance,
+    dominates,
+    non_dominated_sort,
+    objective_matrix,
+    pareto_front,
+)
+from evoforge.core.rng import derive_rng
+from evoforge.core.strategy import get_strategy
+from evoforge.spaces.chain import ChainSpace, ChainSpaceConfig
+
+EXE = [sys.executable, "-m", "evoforge.cli"]
+
+# Seven points, both objectives maximised; fronts worked out by hand:
+# A(4,1) B(3,3) C(1,4) are dominated by nothing; D(2,2) only by B; F(3,1) by A and B; E(1,1) by D
+# and F too; G(0,0) by everything.
+POINTS = np.array([[4, 1], [3, 3], [1, 4], [2, 2], [1, 1], [3, 1], [0, 0]], dtype=float)
+
+
+def test_non_dominated_sort_matches_hand_computed_fronts():
+    assert [f.tolist() for f in non_dominated_sort(POINTS)] == [[0, 1, 2], [3, 5], [4], [6]]
+    assert pareto_front(POINTS).tolist() == [0, 1, 2]
+
+
+def test_non_dominated_sort_three_objectives_and_duplicates():
+    f = np.array(
+        [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0.5, 0.5, 0], [0.2, 0.2, 0.2], [0.1, 0.1, 0.1], [0.2, 0.2, 0.2]]
+    )
+    # (0.2, 0.2, 0.2) beats every unit vector in some objective; its twin does not dominate it
+    assert [x.tolist() for x in non_dominated_sort(f)] == [[0, 1, 2, 3, 4, 6], [5]]
+
+
+def test_failed_rows_are_dominated_by_every_finite_row():
+    f = np.array([[np.nan, 5.0], [0.0, 0.0], [-3.0, -3.0]])
+    assert [x.tolist() for x in non_dominated_sort(f)] == [[1], [2], [0]]
+
+
+def test_non_dominated_sort_agrees_with_the_definition_on_random_points():
+    rng = np.random.default_rng(0)
+    f = rng.integers(0, 6, size=(60, 3)).astype(float)  # many ties
+    rank = np.empty(len(f), dtype=int)
+    for k, front in enumerate(non_dominated_sort(f)):
+        rank[front] = k
+    for i in range(len(f)):
+        dominators = [j for j in range(len(f)) if dominates(f[j], f[i])]
+        # front k: every dominator sits in an earlier front, and one sits in front k - 1
+        assert all(rank[j] < rank[i] for j in dominators)
+        assert rank[i] == 0 if not dominators else max(rank[j] for j in dominators) == rank[i] - 1
+
+
+def test_crowding_distance_matches_hand_computation():
+    # front 0 of POINTS: A(4,1) B(3,3) C(1,4); span 3 in each objective; B's neighbours are 3 apart
+    # in both, so 3/3 + 3/3 = 2; the extremes are infinite
+    assert crowding_distance(POINTS[[0, 1, 2]]).tolist() == [np.inf, 2.0, np.inf]
+    d = crowding_distance(np.array([[0.0, 10.0], [1.0, 9.0], [2.0, 5.0], [4.0, 0.0]]))
+    # second point: (2-0)/4 + (10-5)/10 = 1.0; third: (4-1)/4 + (9-0)/10 = 1.65
+    np.testing.assert_allclose(d, [np.inf, 1.0, 1.65, np.inf])
+
+
+def test_objective_matrix_negates_minimised_metrics_and_fails_whole_rows():
+    m = objective_matrix(
+        np.array([0.5, 0.7, np.nan]), [{"params": 3}, {}, {"params": 1}], ("params",), sign=-1.0
+    )
+    assert m[0].tolist() == [-0.5, -3.0]
+    assert m[1, 0] == -0.7 and np.isnan(m[1, 1])
+    assert np.isnan(m[2]).all()
+
+
+# -- NSGA-II ----------------------------------------------------------------------------------------
+def _nsga2(population=8, **params):
+    cls = get_strategy("nsga2")
+    space = ChainSpace(ChainSpaceConfig(max_layers=4, max_params=20_000), (1, 8, 8), 10)
+    return cls(cls.config_class(population_size=population, **params), 0, None, space=space)
+
+
+def test_nsga2_survival_keeps_whole_fronts_then_the_least_crowded():
+    s = _nsga2(population=4)
+    state = s.init(derive_rng(0, "init"))
+    state, genomes, _ = s.ask(state, derive_rng(0, 0, "ask"))
+    state = s.tell(state, genomes, np.array([[0, 0], [1, 1], [2, 0], [0, 2]], dtype=float))
+    state, children, _ = s.ask(state, derive_rng(0, 1, "ask"))
+    children = [c for c in children if genome_id(c) not in {genome_id(g) for g in genomes}][:4]
+    assert len(children) == 4
+    # merged with the parents, the four children are front 0 ((3, 3) dominates every parent)
+    told = np.array([[3, 3], [5, 0], [0, 5], [4, 1]], dtype=float)
+    state = s.tell(state, children, told)
+    assert sorted(genome_id(g) for g in state["population"]) == sorted(genome_id(c) for c in children)
+    # one more child on the front (1, 4.5): five on front 0, the least crowded interior one leaves
+    state, more, _ = s.ask(state, derive_rng(0, 2, "ask"))
+    extra = next(c for c in more if genome_id(c) not in {genome_id(g) for g in state["population"]})
+    state = s.tell(state, [extra], np.array([[1.0, 4.5]]))
+    kept = {genome_id(g) for g in state["population"]}
+    # front 0: (0,5) (1,4.5) (3,3) (4,1) (5,0); crowding of the interior: (1,4.5): 3/5 + 2/5 = 1.0;
+    # (3,3): 3/5 + 3.5/5 = 1.3; (4,1): 2/5 + 3/5 = 1.0: the first of the two ties by order stays
+    assert (
+        genome_id(children[0]) in kept and genome_id(children[1]) in kept and genome_id(children[2]) in kept
+    )
+    assert len(kept) == 4 and (genome_id(extra) in kept) != (genome_id(children[3]) in kept)
+
+
+def test_nsga2_spreads_along_a_known_front():
+    """Toy problem: maximise layer count, minimise first-layer channels. After 25 generations the
+    population covers both extremes of the trade-off."""
+    s = _nsga2(population=16)
+    state = s.init(derive_rng(0, "init"))
+    for gen in range(25):
+        state, genomes, _ = s.ask(state, derive_rng(0, gen, "ask"))
+        told = np.array([[len(g.layers), -g.layers[0].channels] for g in genomes], dtype=float)
+        state = s.tell(state, genomes, told)
+    f = state["fitness"]
+    assert f[:, 0].max() == 4  # max_layers reached
+    assert f[:, 1].max() == -16  # the smallest channel choice reached
+    assert len(non_dominated_sort(f)[0]) >= 2
+
+
+def test_nsga2_rejects_a_vector_of_fitness():
+    s = _nsga2()
+    state = s.init(derive_rng(0, "init"))
+    state, genomes, _ = s.ask(state, derive_rng(0, 0, "ask"))
+    with pytest.raises(ValueError, match="objective matrix"):
+        s.tell(state, genomes, np.zeros(len(genomes)))
+
+
+def _nsga2_run_config(tmp_path, seed=0, objectives=("params",)):
+    cfg = {
+        "seed": seed,
+        "generations": 3,
+        "strategy": {"name": "nsga2", "population_size": 6, "objectives": list(objectives)},
+        "problem": {
+            "kind": "classification",
+            "dataset": {"name": "digits"},
+            "proxy_epochs": 1,
+            "proxy_fraction": 0.3,
+            "threads": 1,
+            "space": {"max_layers": 3, "max_params": 30_000, "channels": [4, 8, 16], "units": [16, 32]},
+        },
+        "test_episodes": 1,
+    }
+    path = tmp_path / f"nsga2-{seed}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _run(config, out):
+    return subprocess.run(
+        [*EXE, "run", str(config), "--out", str(out), "--quiet"], capture_output=True, text=True
+    )
+
+
+def test_nsga2_run_writes_the_pareto_front_of_everything_evaluated(tmp_path):
+    out = tmp_path / "run"
+    proc = _run(_nsga2_run_config(tmp_path), out)
+    assert proc.returncode == 0, proc.stderr
+    hof = json.loads((out / "hall_of_fame.json").read_text())
+    assert hof["objectives_minimised"] == ["params"]
+    front = hof["pareto_front"]
+    db = sqlite3.connect(out / "evoforge.sqlite")
+    rows = db.execute(
+        "SELECT genome_id, fitness, metrics FROM individuals WHERE cached = 0 AND fitness IS NOT NULL"
+    )
+    points = {gid: (f, json.loads(m)["params"]) for gid, f, m in rows}
+    assert len(points) >= 12
+    on_front = {e["genome_id"] for e in front}
+    for gid, (f, p) in points.items():
+        dominated = any(f2 >= f and p2 <= p and (f2 > f or p2 < p) for f2, p2 in points.values())
+        assert dominated == (gid not in on_front)
+    # fittest first; along the front, more accuracy costs parameters
+    assert [e["fitness"] for e in front] == sorted((e["fitness"] for e in front), reverse=True)
+    assert all(a["params"] >= b["params"] for a, b in zip(front, front[1:], strict=False))
+    assert all("layers" in e["genome"] for e in front)
+    proc = subprocess.run([*EXE, "report", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "report" / "pareto.png").stat().st_size > 10_000
+
+
+def test_nsga2_run_reproduces_under_a_seed(tmp_path):
+    fronts = []
+    for k in range(2):
+        out = tmp_path / f"run{k}"
+        assert _run(_nsga2_run_config(tmp_path), out).returncode == 0
+        fronts.append(
+            [e["genome_id"] for e in json.loads((out / "hall_of_fame.json").read_text())["pareto_front"]]
+        )
+    assert fronts[0] == fronts[1]
+
+
+def test_unknown_objective_is_one_line_and_exit_2(tmp_path):
+    proc = _run(_nsga2_run_config(tmp_path, objectives=("weight",)), tmp_path / "bad")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "objective 'weight' is not a metric problem 'classification' records" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "bad").exists()
