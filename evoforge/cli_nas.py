@@ -26,6 +26,12 @@ _STRATEGY_ALIASES = {
     "crossover_mutation": "crossover_mutation",
     "random": "random_search",
     "random_search": "random_search",
+    "cmaes": "cma_es",
+    "cma_es": "cma_es",
+    "cma-es": "cma_es",
+    "sep_cma_es": "sep_cma_es",
+    "nsga2": "nsga2",
+    "nsga-ii": "nsga2",
 }
 
 

@@ -203,3 +203,86 @@ def test_unknown_objective_is_one_line_and_exit_2(tmp_path):
     assert "objective 'weight' is not a metric problem 'classification' records" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "bad").exists()
+
+
+# -- CMA-ES over the chain space's continuous encoding -----------------------------------------------
+def test_chain_decoding_covers_every_choice_of_every_gene():
+    space = ChainSpace(
+        ChainSpaceConfig(max_layers=3, max_params=10**9, epochs_range=(5, 8), layer_types=("conv", "dense")),
+        (1, 8, 8),
+        10,
+    )
+    genes = space._genes()
+    assert space.encoding_dim == len(genes) == 1 + 3 * 10 + 1 + 1 + 1 + 8
+    for g, (name, choices) in enumerate(genes):
+        if not choices:
+            continue
+        seen = set()
+        for i in range(len(choices)):
+            x = np.full(space.encoding_dim, 0.999)  # three layers, dense last
+            x[g] = (i + 0.5) / len(choices)
+            genome = space.decode(x)
+            if name == "depth":
+                seen.add(len(genome.layers))
+            elif name.endswith(".type"):  # a convolution moves before the dense layers
+                seen.update(layer.type for layer in genome.layers)
+            elif "." in name:
+                slot, gene = name.split(".")
+                seen.add(getattr(genome.layers[int(slot)], gene))
+            elif name == "head":
+                seen.add(genome.head)
+            else:
+                seen.add(getattr(genome.recipe, name))
+        assert seen == set(choices), name
+    # the ends of the box and beyond decode to the first and last choices; lr spans lr_range
+    lo, hi = space.config.lr_range
+    x = np.zeros(space.encoding_dim)
+    assert space.decode(x - 5).recipe.lr == pytest.approx(lo)
+    assert space.decode(x + 5).recipe.lr == pytest.approx(hi)
+
+
+def test_decoding_is_deterministic_and_always_valid():
+    space = ChainSpace(ChainSpaceConfig(max_layers=5, max_params=20_000), (1, 8, 8), 10)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        x = rng.uniform(-0.2, 1.2, space.encoding_dim)
+        genome = space.decode(x)
+        assert space.valid(genome)
+        assert genome_id(space.decode(x.copy())) == genome_id(genome)
+
+
+def test_cma_es_over_the_encoding_improves_on_its_first_generation():
+    cls = get_strategy("cma_es")
+    space = ChainSpace(ChainSpaceConfig(max_layers=4, max_params=20_000), (1, 8, 8), 10)
+    s = cls(cls.config_class(population_size=12, sigma=0.3), 0, None, space=space)
+    state = s.init(derive_rng(0, "init"))
+    best = []
+    for gen in range(20):
+        state, genomes, _ = s.ask(state, derive_rng(0, gen, "ask"))
+        fitness = np.array([len(g.layers) - abs(np.log10(g.recipe.lr) + 3) for g in genomes])
+        best.append(fitness.max())
+        state = s.tell(state, genomes, fitness)
+    assert max(best[10:]) > best[0]
+    assert max(best[10:]) >= 3.8  # four layers and a learning rate within a factor 1.6 of 1e-3
+
+
+def test_nas_flag_form_runs_cma_es_and_reproduces(tmp_path):
+    def search(out):
+        args = ["nas", "--dataset", "digits", "--strategy", "cmaes", "--generations", "2", "--popsize", "5"]
+        args += [
+            "--proxy-epochs",
+            "1",
+            "--proxy-fraction",
+            "0.2",
+            "--max-layers",
+            "3",
+            "--max-params",
+            "30000",
+        ]
+        proc = subprocess.run([*EXE, *args, "--output", str(out), "--quiet"], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads((out / "best_arch.json").read_text())
+
+    first = search(tmp_path / "a")
+    assert first == search(tmp_path / "b")
+    assert yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())["strategy"]["name"] == "cma_es"

@@ -18,6 +18,7 @@ shape and class count (in :mod:`evoforge.spaces.chain_torch`), and counts its pa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -403,3 +404,69 @@ class ChainSpace:
         recipe = Recipe(**{k: ra[k] if rng.random() < 0.5 else rb[k] for k in ra})
         head = a.head if rng.random() < 0.5 else b.head
         return self._repair(ChainGenome(tuple(layers), recipe, head), rng)
+
+    # -- continuous encoding (CMA-ES) -------------------------------------------------------------
+    def _genes(self) -> list[tuple[str, tuple]]:
+        """The coordinates of the continuous encoding, as (name, choices); ``("lr", ())`` is the one
+        continuous gene (log-uniform over ``lr_range``)."""
+        cfg = self.config
+        genes: list[tuple[str, tuple]] = [("depth", tuple(range(1, cfg.max_layers + 1)))]
+        for k in range(cfg.max_layers):
+            genes += [
+                (f"{k}.type", self.layer_types),
+                (f"{k}.channels", cfg.channels),
+                (f"{k}.units", cfg.units),
+                (f"{k}.kernel", cfg.kernels),
+                (f"{k}.stride", (1, 2)),
+                (f"{k}.activation", cfg.activations),
+                (f"{k}.norm", cfg.norms),
+                (f"{k}.dropout", cfg.dropouts),
+                (f"{k}.skip", (False, True)),
+                (f"{k}.pool_type", ("max", "avg")),
+            ]
+        genes.append(("head", ("gap", "flatten")))
+        genes.append(("lr", ()))
+        genes.append(("epochs", tuple(range(cfg.epochs_range[0], cfg.epochs_range[1] + 1))))
+        genes += [(gene, getattr(cfg, field)) for gene, field in _RECIPE_CHOICES.items()]
+        return genes
+
+    @property
+    def encoding_dim(self) -> int:
+        """Length of the continuous encoding (one coordinate per gene, each in [0, 1])."""
+        return len(self._genes())
+
+    def decode(self, x: np.ndarray) -> ChainGenome:
+        """The genome of a point of [0, 1]^encoding_dim (coordinates outside are clipped): a
+        categorical gene with k choices takes choice ``floor(x * k)`` (so every choice owns an
+        interval of width 1/k), the learning rate is log-uniform over ``lr_range``; then repaired to
+        fit the constraints, with a generator seeded by the point, so a point always decodes to the
+        same genome.
+
+        >>> space = ChainSpace(ChainSpaceConfig(max_layers=2), (1, 8, 8), 10)
+        >>> g = space.decode(np.full(space.encoding_dim, 0.99))
+        >>> len(g.layers), g.head, g.recipe.optimizer
+        (2, 'flatten', 'rmsprop')
+        """
+        x = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
+        genes = self._genes()
+        if x.shape != (len(genes),):
+            raise ValueError(f"a chain encoding has {len(genes)} coordinates, got shape {x.shape}")
+        value: dict[str, Any] = {}
+        for (name, choices), xi in zip(genes, x, strict=True):
+            if name == "lr":
+                lo, hi = self.config.lr_range
+                value[name] = float(math.exp(math.log(lo) + xi * (math.log(hi) - math.log(lo))))
+            else:
+                choice = choices[min(len(choices) - 1, int(xi * len(choices)))]
+                value[name] = choice.item() if isinstance(choice, np.generic) else choice
+        fields = ("type", "channels", "units", "kernel", "stride", "activation", "norm", "dropout", "skip")
+        layers = [
+            Layer(**{f: value[f"{k}.{f}"] for f in (*fields, "pool_type")}) for k in range(value["depth"])
+        ]
+        layers.sort(key=lambda layer: layer.type == "dense")  # as in sample: features before dense
+        recipe = Recipe(
+            lr=value["lr"], epochs=value["epochs"], **{gene: value[gene] for gene in _RECIPE_CHOICES}
+        )
+        genome = ChainGenome(tuple(layers), recipe, value["head"])
+        seed = int.from_bytes(hashlib.blake2b(x.tobytes(), digest_size=8).digest(), "little")
+        return self._repair(genome, np.random.default_rng(seed))

@@ -1,6 +1,10 @@
 """CMA-ES (Hansen 2016, "The CMA Evolution Strategy: A Tutorial") and separable
 CMA-ES (Ros & Hansen 2008), both through the ``cmaes`` package.
 
+Over parameter vectors, or over a search space's continuous encoding: the distribution then lives
+in the box [0, 1]^d of :meth:`ChainSpace.decode` (the package keeps samples inside the bounds), each
+sample is decoded to an architecture, and the sample itself is kept in the state to be told.
+
 evoforge does not reimplement CMA-ES: the package's optimizer object is rebuilt
 from the explicit state for every ask/tell (its own ``__getstate__`` form), and
 its random generator is reseeded from the caller's derived generator, so a
@@ -35,6 +39,14 @@ class _CMABase(Strategy):
     config_class = CMAESConfig
     config: CMAESConfig
     _optimizer_class: type
+    genome_kinds = ("vector", "architecture")
+
+    def __init__(self, config: CMAESConfig, dim: int, init_params, space=None):
+        self.space = space
+        if space is not None:  # the centre of the encoding box, every choice equally likely
+            dim = space.encoding_dim
+            init_params = lambda rng: np.full(space.encoding_dim, 0.5)  # noqa: E731
+        super().__init__(config, dim, init_params)
 
     @property
     def population_size(self) -> int:
@@ -53,6 +65,7 @@ class _CMABase(Strategy):
             population_size=self.population_size,
             seed=0,
             **self._kwargs(),
+            **({"bounds": np.tile([0.0, 1.0], (self.dim, 1))} if self.space is not None else {}),
         )
         return {"optimizer": optimizer.__getstate__(), "asked": None}
 
@@ -64,17 +77,20 @@ class _CMABase(Strategy):
     def ask(self, state: State, rng: np.random.Generator) -> Asked:
         optimizer = self._restore(state)
         optimizer.reseed_rng(int(rng.integers(2**32)))
-        genomes = [optimizer.ask() for _ in range(self.population_size)]
-        return Asked(dict(state, asked=np.stack(genomes)), genomes, [()] * len(genomes))
+        points = [optimizer.ask() for _ in range(self.population_size)]
+        genomes = points if self.space is None else [self.space.decode(x) for x in points]
+        return Asked(dict(state, asked=np.stack(points)), genomes, [()] * len(genomes))
 
     def tell(self, state: State, genomes: list[Genome], fitness: np.ndarray) -> State:
         optimizer = self._restore(state)
+        points = genomes if self.space is None else list(state["asked"])
         # cmaes minimises; evoforge strategies maximise.
-        optimizer.tell([(np.asarray(g), -float(f)) for g, f in zip(genomes, fitness, strict=True)])
+        optimizer.tell([(np.asarray(x), -float(f)) for x, f in zip(points, fitness, strict=True)])
         return {"optimizer": optimizer.__getstate__(), "asked": None}
 
-    def mean(self, state: State) -> np.ndarray:
-        return np.asarray(state["optimizer"]["_mean"])
+    def mean(self, state: State) -> np.ndarray | None:
+        # over a space, the centre is not evaluated: one more training run per generation
+        return None if self.space is not None else np.asarray(state["optimizer"]["_mean"])
 
     def sigma(self, state: State) -> float:
         return float(state["optimizer"]["_sigma"])
