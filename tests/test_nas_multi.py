@@ -286,3 +286,95 @@ def test_nas_flag_form_runs_cma_es_and_reproduces(tmp_path):
     first = search(tmp_path / "a")
     assert first == search(tmp_path / "b")
     assert yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())["strategy"]["name"] == "cma_es"
+
+
+# -- learning-curve early stopping -----------------------------------------------------------------
+def _digits_problem(**early):
+    from evoforge.problems.classification import ClassificationConfig, ClassificationProblem
+
+    cfg = ClassificationConfig(
+        dataset={"name": "digits"},
+        proxy_epochs=4,
+        proxy_fraction=0.5,
+        threads=1,
+        early_stop=early or {"k": 2, "min_completed": 2},
+        space={"max_layers": 3, "max_params": 50_000},
+    )
+    return ClassificationProblem(cfg)
+
+
+def test_early_stop_context_keeps_the_k_best_and_the_largest_gain_per_epoch():
+    p = _digits_problem()
+    ctx = p.initial_context()
+    assert ctx["completed"] == 0 and ctx["gain"].tolist() == [0, 0, 0]
+    ctx = p.update_context(ctx, [{"curve": np.array([0.5, 0.6, 0.7, 0.9])}, {}])
+    ctx = p.update_context(
+        ctx, [{"curve": np.array([0.1, 0.3, 0.4, 0.5])}, {"curve": np.array([0.8, 0.9, 0.95, 0.95])}]
+    )
+    assert ctx["completed"] == 3
+    np.testing.assert_allclose(ctx["best"], [0.95, 0.9])  # k = 2
+    np.testing.assert_allclose(ctx["gain"], [0.4, 0.3, 0.2])  # from the first and second curves
+
+
+WEAK = {
+    "layers": [{"type": "dense", "units": 16}],
+    "recipe": {"optimizer": "sgd", "lr": 1e-4, "momentum": 0.0},
+}
+GOOD = {"layers": [{"type": "dense", "units": 64}], "recipe": {"optimizer": "adam", "lr": 3e-3}}
+
+
+def test_a_hopeless_candidate_is_stopped_and_recorded_as_such():
+    from evoforge.spaces.chain import ChainGenome
+
+    p = _digits_problem()
+    history = {"best": np.array([0.99, 0.97]), "gain": np.array([0.05, 0.04, 0.02]), "completed": 5}
+    weak = p.evaluate([ChainGenome.from_json(WEAK)], np.array([1]), history)[0]
+    assert weak.error is None and weak.metrics["early_stopped"] == 1.0
+    assert weak.metrics["epochs_trained"] == 1 and "curve" not in weak.aux
+    assert weak.fitness < 0.97 - 0.05
+    # the same candidate without enough history trains all four epochs, and its curve is returned
+    young = dict(history, completed=1)
+    full = p.evaluate([ChainGenome.from_json(WEAK)], np.array([1]), young)[0]
+    assert "early_stopped" not in full.metrics and full.metrics["epochs_trained"] == 4
+    assert len(full.aux["curve"]) == 4 and full.aux["curve"][-1] == full.metrics["accuracy"]
+    # a good candidate is not stopped by a reachable bar
+    reachable = dict(history, best=np.array([0.9, 0.8]), gain=np.array([0.3, 0.2, 0.1]))
+    good = p.evaluate([ChainGenome.from_json(GOOD)], np.array([1]), reachable)[0]
+    assert "early_stopped" not in good.metrics and good.metrics["accuracy"] > 0.8
+
+
+def test_early_stop_needs_fixed_proxy_epochs_and_enough_history():
+    from pydantic import ValidationError
+
+    from evoforge.problems.classification import ClassificationConfig
+
+    with pytest.raises(ValidationError, match="proxy_epochs of at least 2"):
+        ClassificationConfig(proxy_epochs=None, early_stop={})
+    with pytest.raises(ValidationError, match="min_completed"):
+        ClassificationConfig(early_stop={"k": 5, "min_completed": 3})
+
+
+def test_a_search_with_early_stopping_reproduces_and_stops_only_below_the_bar(tmp_path):
+    cfg = yaml.safe_load(_nsga2_run_config(tmp_path).read_text())
+    cfg["strategy"] = {"name": "regularized_evolution", "population_size": 8, "sample_size": 3}
+    cfg["generations"] = 3
+    cfg["problem"].update(proxy_epochs=3, proxy_fraction=1.0, early_stop={"k": 1, "min_completed": 4})
+    path = tmp_path / "early.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    runs = []
+    for k in range(2):
+        out = tmp_path / f"run{k}"
+        proc = _run(path, out)
+        assert proc.returncode == 0, proc.stderr
+        db = sqlite3.connect(out / "evoforge.sqlite")
+        runs.append(
+            db.execute(
+                "SELECT genome_id, fitness, metrics FROM individuals WHERE cached = 0 ORDER BY rowid"
+            ).fetchall()
+        )
+    assert [r[:2] for r in runs[0]] == [r[:2] for r in runs[1]]
+    metrics = [json.loads(m) for _, _, m in runs[0]]
+    stopped = [m for m in metrics if m.get("early_stopped")]
+    completed = sorted((m["accuracy"] for m in metrics if "early_stopped" not in m), reverse=True)
+    assert stopped and all(m["epochs_trained"] < 3 for m in stopped)
+    assert all(m["accuracy"] < completed[0] for m in stopped)

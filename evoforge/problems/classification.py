@@ -12,12 +12,13 @@ on the validation part. The test split is never seen during the search: it belon
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evoforge.data.datasets import Dataset, DatasetSpec, load_dataset
 from evoforge.problems.base import Context, EvalResult, Problem, ProblemConfig, TestResult, register_problem
@@ -26,9 +27,37 @@ from evoforge.spaces.chain import ChainGenome, ChainSpace, ChainSpaceConfig
 # torch and the training loop are imported where they are used: importing the problem registry (every
 # run, every worker) must not cost torch's second of start-up.
 
-__all__ = ["ClassificationConfig", "ClassificationProblem", "split_validation", "train_final"]
+__all__ = [
+    "ClassificationConfig",
+    "ClassificationProblem",
+    "EarlyStopConfig",
+    "split_validation",
+    "train_final",
+]
 
 _SPLIT_SEED = 7_391_113
+
+
+class EarlyStopConfig(BaseModel):
+    """Learning-curve early stopping: after each proxy epoch t a candidate is scored on the validation
+    split; it is stopped when even the largest gain from epoch t to the end seen in any completed
+    candidate (plus ``margin``) would leave it below the current ``k``-th best completed candidate.
+    The rule compares curves trained under the same proxy, so a schedule that saves its gains for the
+    last epochs (cosine decay) raises the allowed gain instead of fooling an extrapolation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    k: int = Field(10, ge=1, description="A candidate must still be able to reach the k-th best.")
+    min_completed: int = Field(
+        10, ge=1, description="Completed candidates (full proxy) needed before any candidate is stopped."
+    )
+    margin: float = Field(0.0, ge=0, description="Headroom added to the largest observed gain.")
+
+    @model_validator(mode="after")
+    def _enough_history(self) -> EarlyStopConfig:
+        if self.min_completed < self.k:
+            raise ValueError(f"min_completed ({self.min_completed}) must be at least k ({self.k})")
+        return self
 
 
 class ClassificationConfig(ProblemConfig):
@@ -62,10 +91,23 @@ class ClassificationConfig(ProblemConfig):
         "less than half an example, so it only orders candidates the metric ranks equal (small validation "
         "splits saturate: many candidates reach 100%), toward confident, correct networks.",
     )
+    early_stop: EarlyStopConfig | None = Field(
+        None, description="Stop hopeless candidates from their validation curve (None: train every one fully)."
+    )
     device: str = Field("cpu", description="cpu, cuda, cuda:N or auto (CUDA when available).")
     threads: int | None = Field(
         None, ge=1, description="Torch CPU threads per evaluation (default: torch's own choice)."
     )
+
+    @model_validator(mode="after")
+    def _early_stop_needs_fixed_epochs(self) -> ClassificationConfig:
+        if self.early_stop is not None and (self.proxy_epochs is None or self.proxy_epochs < 2):
+            raise ValueError("early_stop needs proxy_epochs of at least 2 (curves are compared epoch by epoch)")
+        return self
+
+
+class _HopelessError(Exception):
+    """Raised from the epoch callback to stop a candidate that cannot reach the k-th best."""
 
 
 def split_validation(y: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +135,7 @@ class ClassificationProblem(Problem):
     direction = "maximize"
     genome_kinds: ClassVar[tuple[str, ...]] = ("architecture",)
     candidates_per_chunk: ClassVar[int | None] = 1  # training runs of uneven length: one per task
-    recorded_metrics = ("params", "flops", "latency_ms", "train_seconds", "val_loss")
+    recorded_metrics = ("params", "flops", "latency_ms", "train_seconds", "val_loss", "epochs_trained")
     config: ClassificationConfig
 
     def __init__(self, config: ClassificationConfig, shared: dict[str, np.ndarray] | None = None):
@@ -134,9 +176,36 @@ class ClassificationProblem(Problem):
 
         if self.config.threads is not None:
             torch.set_num_threads(self.config.threads)
-        return [self._one(g, int(s)) for g, s in zip(params, seeds, strict=True)]
+        return [self._one(g, int(s), context) for g, s in zip(params, seeds, strict=True)]
 
-    def _one(self, genome: ChainGenome, seed: int) -> EvalResult:
+    # -- learning-curve early stopping ------------------------------------------------------------
+    def initial_context(self) -> Context:
+        if self.config.early_stop is None:
+            return {}
+        # best: the k best completed metrics, descending; gain[t]: the largest rise from after epoch
+        # t + 1 to the end among completed candidates; completed: how many finished the full proxy
+        return {"best": np.zeros(0), "gain": np.zeros(self.config.proxy_epochs - 1), "completed": 0}
+
+    def update_context(self, context: Context, aux: list[dict[str, np.ndarray]]) -> Context:
+        curves = [a["curve"] for a in aux if "curve" in a]
+        if self.config.early_stop is None or not curves:
+            return context
+        best = np.concatenate([context["best"], [c[-1] for c in curves]])
+        gain = np.max([context["gain"], *[c[-1] - c[:-1] for c in curves]], axis=0)
+        return {
+            "best": np.sort(best)[::-1][: self.config.early_stop.k],
+            "gain": gain,
+            "completed": int(context["completed"]) + len(curves),
+        }
+
+    def _threshold(self, context: Context | None) -> tuple[float, np.ndarray] | None:
+        """(k-th best metric, allowed gain per epoch) once enough candidates completed, else None."""
+        rule = self.config.early_stop
+        if rule is None or not context or int(context["completed"]) < rule.min_completed:
+            return None
+        return float(context["best"][rule.k - 1]), np.asarray(context["gain"]) + rule.margin
+
+    def _one(self, genome: ChainGenome, seed: int, context: Context | None) -> EvalResult:
         import torch
 
         from evoforge.problems.training import (
@@ -158,36 +227,65 @@ class ClassificationProblem(Problem):
         x_tr, y_tr = self.x[self.train_idx], self.y[self.train_idx]
         built.model.set_standardisation(x_tr)
         sizes = {"params": float(built.params), "flops": float(built.flops)}
+        device = resolve_device(self.device)
+        x_val, y_val = self.x[self.val_idx], self.y[self.val_idx]
+        epochs = self.config.proxy_epochs or genome.recipe.epochs
+        threshold = self._threshold(context)
+        curve: list[float] = []
+        stopped: list[int] = []
+
+        def score() -> tuple[dict[str, float], float]:
+            pred, loss = predict_with_loss(built.model, x_val, y_val, device)
+            scores = classification_metrics(y_val, pred, self.classes)
+            return {k: scores[k] for k in ("accuracy", "f1", "precision", "recall")}, loss
+
+        def watch(epoch: int, _loss: float) -> None:
+            if epoch == epochs:
+                return
+            curve.append(score()[0][self.config.metric])
+            built.model.train()
+            if threshold is not None and curve[-1] + threshold[1][epoch - 1] < threshold[0]:
+                stopped.append(epoch)
+                raise _HopelessError
+
+        start = time.perf_counter()
         try:
             log = train(
                 built.model,
                 x_tr,
                 y_tr,
                 genome.recipe,
-                self.config.proxy_epochs or genome.recipe.epochs,
+                epochs,
                 seed=seed,
-                device=resolve_device(self.device),
+                device=device,
                 seconds=self.config.max_seconds,
-            )
-            pred, val_loss = predict_with_loss(
-                built.model, self.x[self.val_idx], self.y[self.val_idx], resolve_device(self.device)
+                on_epoch=watch if self.config.early_stop is not None else None,
             )
         except (DivergedError, OutOfTimeError) as exc:
             return EvalResult(float("nan"), metrics=sizes, error=str(exc))
-        scores = classification_metrics(self.y[self.val_idx], pred, self.classes)
-        metrics = {k: scores[k] for k in ("accuracy", "f1", "precision", "recall")}
-        metrics.update(sizes, train_seconds=log.seconds, final_loss=log.losses[-1], val_loss=val_loss)
-        metrics["latency_ms"] = latency_ms(built.model, self.x[self.val_idx], resolve_device(self.device))
+        except _HopelessError:
+            log = None
+        metrics, val_loss = score()
+        metrics.update(sizes, train_seconds=time.perf_counter() - start, val_loss=val_loss)
+        metrics["epochs_trained"] = float(stopped[0] if stopped else epochs)
+        metrics["latency_ms"] = latency_ms(built.model, x_val, device)
+        aux: dict[str, np.ndarray] = {}
+        if log is not None:
+            metrics["final_loss"] = log.losses[-1]
+            if self.config.early_stop is not None:
+                aux["curve"] = np.array([*curve, metrics[self.config.metric]])
+        else:
+            metrics["early_stopped"] = 1.0
         fitness = metrics[self.config.metric]
         if self.config.tie_break:
             # less than half a validation example, so it only orders networks the metric cannot tell apart
             fitness -= 0.5 / len(self.val_idx) * (1.0 - math.exp(-val_loss))
-        return EvalResult(fitness, metrics=metrics)
+        return EvalResult(fitness, metrics=metrics, aux=aux)
 
     def test(self, params: ChainGenome, seed: int, cases: int, context: Context) -> TestResult:
         """The proxy again with ``cases`` fresh training seeds, scored on the validation split: the test
         split is kept for ``train-final``."""
-        results = self.evaluate([params] * cases, seed + np.arange(cases), context)
+        results = self.evaluate([params] * cases, seed + np.arange(cases), {})  # never stopped early
         scores = [r.fitness for r in results]
         return TestResult(float(np.mean(scores)), scores, results[0].metrics)
 
