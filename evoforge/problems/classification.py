@@ -92,7 +92,8 @@ class ClassificationConfig(ProblemConfig):
         "splits saturate: many candidates reach 100%), toward confident, correct networks.",
     )
     early_stop: EarlyStopConfig | None = Field(
-        None, description="Stop hopeless candidates from their validation curve (None: train every one fully)."
+        None,
+        description="Stop hopeless candidates from their validation curve (None: train every one fully).",
     )
     device: str = Field("cpu", description="cpu, cuda, cuda:N or auto (CUDA when available).")
     threads: int | None = Field(
@@ -102,7 +103,9 @@ class ClassificationConfig(ProblemConfig):
     @model_validator(mode="after")
     def _early_stop_needs_fixed_epochs(self) -> ClassificationConfig:
         if self.early_stop is not None and (self.proxy_epochs is None or self.proxy_epochs < 2):
-            raise ValueError("early_stop needs proxy_epochs of at least 2 (curves are compared epoch by epoch)")
+            raise ValueError(
+                "early_stop needs proxy_epochs of at least 2 (curves are compared epoch by epoch)"
+            )
         return self
 
 
