@@ -85,34 +85,49 @@ def goal(example: Path, seeds: int, work: Path) -> list[dict]:
     return rows
 
 
+def _override(raw: dict, assignment: str) -> None:
+    """Apply one ``dotted.key=value`` (value read as YAML) to a config mapping."""
+    key, _, value = assignment.partition("=")
+    *path, last = key.split(".")
+    node = raw
+    for part in path:
+        node = node.setdefault(part, {})
+    node[last] = yaml.safe_load(value)
+
+
 def compare(
-    example: Path, seeds: int, evaluations: int, work: Path, reuse: bool = False
+    example: Path,
+    seeds: int,
+    evaluations: int,
+    work: Path,
+    *,
+    strategies: tuple[str, ...] = STRATEGIES,
+    overrides: tuple[str, ...] = (),
+    final: bool = True,
+    reuse: bool = False,
 ) -> dict[str, list[dict]]:
-    """Run (or, with ``reuse``, read back from ``work``) every strategy and seed."""
+    """Run (or, with ``reuse``, read back from ``work``) every strategy and seed; train-final on each
+    winner unless ``final`` is False."""
     base = yaml.safe_load(example.read_text())
-    out: dict[str, list[dict]] = {s: [] for s in STRATEGIES}
+    for assignment in overrides:
+        _override(base, assignment)
+    out: dict[str, list[dict]] = {s: [] for s in strategies}
     for seed in range(seeds):
-        for strategy in STRATEGIES:
+        for strategy in strategies:
             raw = dict(base, seed=seed, stop={"evaluations": evaluations})
             raw["strategy"] = {"name": strategy, "population_size": base["strategy"]["population_size"]}
-            run, final = work / f"{strategy}-{seed}", work / f"{strategy}-{seed}-final"
+            run, trained = work / f"{strategy}-{seed}", work / f"{strategy}-{seed}-final"
             if not reuse:
                 cfg = _write_config(raw, work / f"{strategy}-{seed}.yaml")
                 _timed(["run", str(cfg), "--out", str(run), "--quiet"])
-                _timed(["train-final", str(run), "--out", str(final)])
+                if final:
+                    _timed(["train-final", str(run), "--out", str(trained)])
             search = json.loads((run / "result.json").read_text())["wall_seconds"]  # the run loop's time
-            metrics = json.loads((final / "metrics.json").read_text())
+            test = json.loads((trained / "metrics.json").read_text())["accuracy"] if final else None
             out[strategy].append(
-                {"seed": seed, "search_s": search, "curve": _curve(run), "test_accuracy": metrics["accuracy"]}
+                {"seed": seed, "search_s": search, "curve": _curve(run), "test_accuracy": test}
             )
-            print(
-                strategy,
-                seed,
-                f"{search:.0f}s",
-                out[strategy][-1]["curve"][-1],
-                metrics["accuracy"],
-                flush=True,
-            )
+            print(strategy, seed, f"{search:.0f}s", out[strategy][-1]["curve"][-1], test, flush=True)
     return out
 
 
@@ -138,6 +153,11 @@ def main() -> None:
     parser.add_argument("--goal-seconds", type=float, default=300)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--reuse", type=Path, help="compare: tabulate the runs already in this folder")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES), help="compare: comma-separated names")
+    parser.add_argument(
+        "--set", action="append", default=[], dest="overrides", help="compare: KEY=VALUE on the example"
+    )
+    parser.add_argument("--no-final", action="store_true", help="compare: skip train-final of the winners")
     args = parser.parse_args()
     args.example = args.example.resolve()
     name = args.example.stem
@@ -177,8 +197,18 @@ def main() -> None:
             replace_section(f"nas-goal-{name}", text)
     if args.part in ("compare", "both"):
         res = compare(
-            args.example, args.seeds, args.evaluations, args.reuse or work, reuse=args.reuse is not None
+            args.example,
+            args.seeds,
+            args.evaluations,
+            args.reuse or work,
+            strategies=tuple(args.strategies.split(",")),
+            overrides=tuple(args.overrides),
+            final=not args.no_final,
+            reuse=args.reuse is not None,
         )
+        settings = "".join(f" --set {a}" for a in args.overrides) + (" --no-final" if args.no_final else "")
+        if args.strategies != ",".join(STRATEGIES):
+            settings += f" --strategies {args.strategies}"
         marks = [args.evaluations // 4, args.evaluations // 2, 3 * args.evaluations // 4, args.evaluations]
         # up to the longest run; a run that ended earlier keeps its final best
         slowest = max(r["curve"][-1][1] for rs in res.values() for r in rs)
@@ -187,10 +217,10 @@ def main() -> None:
             f"## Architecture search strategies at equal budget: {name} (issue 4)",
             "",
             f"Command: `.venv/bin/python benchmarks/nas_search.py --example {args.example.relative_to(ROOT)} "
-            f"--seeds {args.seeds} --evaluations {args.evaluations} --part compare` ({today}); the example's "
-            f"settings with `stop: {{evaluations: {args.evaluations}}}` instead of its time stop, seeds "
-            f"0..{args.seeds - 1}. Best validation fitness so far, mean over seeds; then train-final's test "
-            "accuracy of each run's winner.",
+            f"--seeds {args.seeds} --evaluations {args.evaluations} --part compare{settings}` ({today}); the "
+            f"example's settings with `stop: {{evaluations: {args.evaluations}}}` instead of its time stop, seeds "
+            f"0..{args.seeds - 1}. Best validation fitness so far, mean over seeds"
+            + ("." if args.no_final else "; then train-final's test accuracy of each run's winner."),
             "",
             "| strategy | "
             + " | ".join(f"after {m} evals" for m in marks)
@@ -206,7 +236,7 @@ def main() -> None:
                 f"| {strategy} | "
                 + " | ".join(by_eval + by_time)
                 + f" | {statistics.mean(r['search_s'] for r in rs):.0f} | "
-                + ", ".join(f"{r['test_accuracy']:.4f}" for r in rs)
+                + ", ".join("-" if r["test_accuracy"] is None else f"{r['test_accuracy']:.4f}" for r in rs)
                 + " |"
             )
         text = "\n".join(lines)
