@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from evoforge.spaces.chain import Recipe
+from evoforge.spaces.recipe import Recipe
 
 __all__ = [
     "DivergedError",

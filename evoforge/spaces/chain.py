@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,14 +27,22 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from evoforge.core.genome import register_genome
+from evoforge.spaces.recipe import (
+    Recipe,
+    RecipeChoices,
+    cross_recipes,
+    decode_gene,
+    mutate_recipe,
+    pick,
+    random_recipe,
+    recipe_genes,
+)
 
 __all__ = ["ChainGenome", "ChainSpace", "ChainSpaceConfig", "Layer", "Recipe", "build", "measure"]
 
 LayerType = Literal["conv", "sepconv", "pool", "dense"]
 Activation = Literal["relu", "gelu", "elu", "silu", "tanh", "leaky_relu"]
 Norm = Literal["none", "batch", "instance", "layer"]
-Optimizer = Literal["sgd", "adam", "adamw", "rmsprop"]
-Schedule = Literal["constant", "cosine", "step"]
 
 #: the genes each layer type expresses (the rest are carried, not used)
 _EXPRESSED = {
@@ -44,7 +51,6 @@ _EXPRESSED = {
     "pool": ("type", "pool_type"),
     "dense": ("type", "units", "activation", "norm", "dropout", "skip"),
 }
-_MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
 
 
 class Layer(BaseModel):
@@ -65,31 +71,6 @@ class Layer(BaseModel):
 
     def expressed(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in _EXPRESSED[self.type]}
-
-
-class Recipe(BaseModel):
-    """The training recipe evolved with the architecture."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    optimizer: Optimizer = "adam"
-    lr: float = Field(1e-3, gt=0, le=10)
-    momentum: float = Field(0.9, ge=0, lt=1, description="SGD and RMSprop only.")
-    weight_decay: float = Field(0.0, ge=0, le=1)
-    batch_size: int = Field(64, ge=1)
-    epochs: int = Field(20, ge=1, description="Epochs of the final training (the search uses its proxy).")
-    schedule: Schedule = "cosine"
-    shift: int = Field(
-        0, ge=0, le=8, description="Augmentation: random translation by up to this many pixels."
-    )
-    flip: bool = Field(False, description="Augmentation: random horizontal flips.")
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
-
-    def expressed(self) -> dict[str, Any]:
-        out = self.model_dump()
-        if self.optimizer not in _MOMENTUM_OPTIMIZERS:
-            del out["momentum"]
-        return out
 
 
 def _validated(model: type[BaseModel], data: Any, where: str) -> Any:
@@ -185,7 +166,7 @@ def measure(genome: ChainGenome, input_shape: tuple[int, ...], classes: int) -> 
 
 
 # -- the space ------------------------------------------------------------------------------------
-class ChainSpaceConfig(BaseModel):
+class ChainSpaceConfig(RecipeChoices):
     """What the chain space may contain, and its constraints."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -211,18 +192,6 @@ class ChainSpaceConfig(BaseModel):
         ("none", "batch", "instance", "layer"), min_length=1, description="Norms."
     )
     dropouts: tuple[float, ...] = Field((0.0, 0.1, 0.2, 0.3, 0.5), min_length=1, description="Dropouts.")
-    optimizers: tuple[Optimizer, ...] = Field(("sgd", "adam", "adamw", "rmsprop"), min_length=1)
-    lr_range: tuple[float, float] = Field((1e-4, 3e-2), description="Learning rates (log-uniform).")
-    momenta: tuple[float, ...] = Field((0.0, 0.5, 0.9, 0.95, 0.99), min_length=1)
-    weight_decays: tuple[float, ...] = Field((0.0, 1e-5, 1e-4, 5e-4, 1e-3), min_length=1)
-    batch_sizes: tuple[int, ...] = Field((32, 64, 128, 256), min_length=1)
-    epochs_range: tuple[int, int] = Field(
-        (10, 60), description="Epochs of the final training (the search itself trains proxy_epochs)."
-    )
-    schedules: tuple[Schedule, ...] = Field(("constant", "cosine", "step"), min_length=1)
-    shifts: tuple[int, ...] = Field((0, 1, 2, 3), min_length=1, description="Translation augmentations.")
-    flips: tuple[bool, ...] = Field((False, True), min_length=1, description="Flip augmentation choices.")
-    label_smoothings: tuple[float, ...] = Field((0.0, 0.05, 0.1), min_length=1)
 
 
 _LAYER_CHOICES = {
@@ -233,21 +202,7 @@ _LAYER_CHOICES = {
     "norm": "norms",
     "dropout": "dropouts",
 }
-_RECIPE_CHOICES = {
-    "optimizer": "optimizers",
-    "momentum": "momenta",
-    "weight_decay": "weight_decays",
-    "batch_size": "batch_sizes",
-    "schedule": "schedules",
-    "shift": "shifts",
-    "flip": "flips",
-    "label_smoothing": "label_smoothings",
-}
-
-
-def _pick(rng: np.random.Generator, options: tuple) -> Any:
-    value = options[int(rng.integers(len(options)))]
-    return value.item() if isinstance(value, np.generic) else value
+_pick = pick
 
 
 class ChainSpace:
@@ -306,16 +261,8 @@ class ChainSpace:
             pool_type=_pick(rng, ("max", "avg")),
         )
 
-    def _lr(self, rng: np.random.Generator) -> float:
-        lo, hi = self.config.lr_range
-        return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
-
     def random_recipe(self, rng: np.random.Generator) -> Recipe:
-        cfg = self.config
-        values = {gene: _pick(rng, getattr(cfg, field)) for gene, field in _RECIPE_CHOICES.items()}
-        return Recipe(
-            lr=self._lr(rng), epochs=int(rng.integers(cfg.epochs_range[0], cfg.epochs_range[1] + 1)), **values
-        )
+        return random_recipe(self.config, rng)
 
     def sample(self, rng: np.random.Generator) -> ChainGenome:
         """A random valid genome: depth uniform in 1..max_layers, convolutions and pooling before dense
@@ -382,16 +329,7 @@ class ChainSpace:
             k = int(rng.integers(len(layers)))
             return genome.replace(layers=tuple(layers[:k] + layers[k + 1 :]))
         if roll < 0.95:  # one recipe gene
-            gene = _pick(rng, ("lr", "epochs", *_RECIPE_CHOICES))
-            if gene == "lr":
-                lo, hi = self.config.lr_range
-                value = float(np.clip(genome.recipe.lr * 10 ** rng.uniform(-0.5, 0.5), lo, hi))
-            elif gene == "epochs":
-                lo, hi = self.config.epochs_range
-                value = int(np.clip(round(genome.recipe.epochs * 2 ** rng.uniform(-1, 1)), lo, hi))
-            else:
-                value = _pick(rng, getattr(self.config, _RECIPE_CHOICES[gene]))
-            return genome.replace(recipe=genome.recipe.model_copy(update={gene: value}))
+            return genome.replace(recipe=mutate_recipe(genome.recipe, self.config, rng))
         return genome.replace(head="gap" if genome.head == "flatten" else "flatten")
 
     def crossover(self, a: ChainGenome, b: ChainGenome, rng: np.random.Generator) -> ChainGenome:
@@ -400,8 +338,7 @@ class ChainSpace:
         cut_a = int(rng.integers(1, len(a.layers) + 1))
         cut_b = int(rng.integers(0, len(b.layers) + 1))
         layers = a.layers[:cut_a] + b.layers[cut_b:]
-        ra, rb = a.recipe.model_dump(), b.recipe.model_dump()
-        recipe = Recipe(**{k: ra[k] if rng.random() < 0.5 else rb[k] for k in ra})
+        recipe = cross_recipes(a.recipe, b.recipe, rng)
         head = a.head if rng.random() < 0.5 else b.head
         return self._repair(ChainGenome(tuple(layers), recipe, head), rng)
 
@@ -425,10 +362,7 @@ class ChainSpace:
                 (f"{k}.pool_type", ("max", "avg")),
             ]
         genes.append(("head", ("gap", "flatten")))
-        genes.append(("lr", ()))
-        genes.append(("epochs", tuple(range(cfg.epochs_range[0], cfg.epochs_range[1] + 1))))
-        genes += [(gene, getattr(cfg, field)) for gene, field in _RECIPE_CHOICES.items()]
-        return genes
+        return genes + recipe_genes(cfg)
 
     @property
     def encoding_dim(self) -> int:
@@ -451,22 +385,14 @@ class ChainSpace:
         genes = self._genes()
         if x.shape != (len(genes),):
             raise ValueError(f"a chain encoding has {len(genes)} coordinates, got shape {x.shape}")
-        value: dict[str, Any] = {}
-        for (name, choices), xi in zip(genes, x, strict=True):
-            if name == "lr":
-                lo, hi = self.config.lr_range
-                value[name] = float(math.exp(math.log(lo) + xi * (math.log(hi) - math.log(lo))))
-            else:
-                choice = choices[min(len(choices) - 1, int(xi * len(choices)))]
-                value[name] = choice.item() if isinstance(choice, np.generic) else choice
+        lr_range = self.config.lr_range
+        value = {name: decode_gene(xi, c, lr_range) for (name, c), xi in zip(genes, x, strict=True)}
         fields = ("type", "channels", "units", "kernel", "stride", "activation", "norm", "dropout", "skip")
         layers = [
             Layer(**{f: value[f"{k}.{f}"] for f in (*fields, "pool_type")}) for k in range(value["depth"])
         ]
         layers.sort(key=lambda layer: layer.type == "dense")  # as in sample: features before dense
-        recipe = Recipe(
-            lr=value["lr"], epochs=value["epochs"], **{gene: value[gene] for gene in _RECIPE_CHOICES}
-        )
+        recipe = Recipe(**{gene: value[gene] for gene, _ in recipe_genes(self.config)})
         genome = ChainGenome(tuple(layers), recipe, value["head"])
         seed = int.from_bytes(hashlib.blake2b(x.tobytes(), digest_size=8).digest(), "little")
         return self._repair(genome, np.random.default_rng(seed))
