@@ -56,11 +56,13 @@ def nas(
         None, "--dataset", help="digits, fashion-mnist, mnist, cifar10, cifar100, folder, npz or csv."
     ),
     data_path: str | None = typer.Option(None, "--data-path", help="File or folder of the dataset."),
-    search_space: str = typer.Option("chain", "--search-space", help="The search space (chain)."),
+    search_space: str | None = typer.Option(
+        None, "--search-space", help="chain (layers in sequence; the default) or cell (DARTS-like cells)."
+    ),
     strategy: str | None = typer.Option(
         None,
         "--strategy",
-        help="regularized-evolution (default), tournament, elitist, crossover-mutation, random.",
+        help="regularized-evolution (default), tournament, elitist, crossover-mutation, random, cmaes, nsga2.",
     ),
     generations: int | None = typer.Option(None, "--generations", min=1, help="Generations to run."),
     popsize: int | None = typer.Option(None, "--popsize", min=2, help="Population size."),
@@ -87,8 +89,8 @@ def nas(
 
     from evoforge.core.config import ConfigError, RunConfig, apply_overrides, format_validation_error
 
-    if search_space != "chain":
-        _fail(f"--search-space {search_space!r} is not available (chain)")
+    if search_space is not None and search_space not in ("chain", "cell"):
+        _fail(f"--search-space {search_space!r} is not one of chain, cell")
     raw: dict[str, Any] = {}
     if config is not None:
         if not config.is_file():
@@ -115,6 +117,7 @@ def nas(
     _set(raw, "problem.proxy_fraction", proxy_fraction)
     _set(raw, "problem.metric", metric)
     _set(raw, "problem.max_seconds", max_seconds)
+    _set(raw, "problem.space.kind", search_space)
     _set(raw, "problem.space.max_params", max_params)
     _set(raw, "problem.space.max_layers", max_layers)
     _set(raw, "problem.space.max_flops", max_flops)
@@ -135,7 +138,7 @@ def nas(
 
 
 def _read_arch(path: Path):
-    from evoforge.spaces.chain import ChainGenome
+    from evoforge.spaces import architecture_from_json
 
     if not path.is_file():
         _fail(f"architecture file not found: {path}")
@@ -144,9 +147,7 @@ def _read_arch(path: Path):
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         _fail(f"{path}: not valid JSON ({exc})")
     try:
-        return ChainGenome.from_json(
-            {k: v for k, v in data.items() if k != "genome_id"} if isinstance(data, dict) else data
-        )
+        return architecture_from_json(data)
     except ValueError as exc:
         _fail(f"{path}: {exc}")
 

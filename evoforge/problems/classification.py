@@ -11,6 +11,7 @@ on the validation part. The test split is never seen during the search: it belon
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -22,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evoforge.data.datasets import Dataset, DatasetSpec, load_dataset
 from evoforge.problems.base import Context, EvalResult, Problem, ProblemConfig, TestResult, register_problem
-from evoforge.spaces.chain import ChainGenome, ChainSpace, ChainSpaceConfig
+from evoforge.spaces import ArchitectureSpaceConfig, build_network, make_space
+from evoforge.spaces.chain import ChainSpaceConfig
 
 # torch and the training loop are imported where they are used: importing the problem registry (every
 # run, every worker) must not cost torch's second of start-up.
@@ -65,7 +67,10 @@ class ClassificationConfig(ProblemConfig):
 
     kind: Literal["classification"] = "classification"
     dataset: DatasetSpec = Field(DatasetSpec(), description="The data (see evoforge.data.DatasetSpec).")
-    space: ChainSpaceConfig = Field(ChainSpaceConfig(), description="The chain search space and constraints.")
+    space: ArchitectureSpaceConfig = Field(
+        ChainSpaceConfig(),
+        description="The search space and its constraints: kind chain (the default) or cell, and its settings.",
+    )
     metric: Literal["accuracy", "f1", "precision", "recall"] = Field(
         "accuracy", description="What the search maximises, on the validation split (f1 etc. are macro)."
     )
@@ -99,6 +104,13 @@ class ClassificationConfig(ProblemConfig):
     threads: int | None = Field(
         None, ge=1, description="Torch CPU threads per evaluation (default: torch's own choice)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _chain_by_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("space"), dict) and "kind" not in data["space"]:
+            data = dict(data, space=dict(data["space"], kind="chain"))
+        return data
 
     @model_validator(mode="after")
     def _early_stop_needs_fixed_epochs(self) -> ClassificationConfig:
@@ -160,9 +172,10 @@ class ClassificationProblem(Problem):
     def shared_inputs(self) -> dict[str, np.ndarray]:
         return {"x": self.x, "y": self.y, "classes": np.array(self.classes)}
 
-    @property
-    def search_space(self) -> ChainSpace:
-        return ChainSpace(self.config.space, self.input_shape, self.classes)
+    @functools.cached_property
+    def search_space(self):
+        """The chain or cell space the candidates come from."""
+        return make_space(self.config.space, self.input_shape, self.classes)
 
     @property
     def dim(self) -> int:
@@ -174,7 +187,7 @@ class ClassificationProblem(Problem):
     def batch(self, genomes: list[Any]) -> list[Any]:
         return list(genomes)
 
-    def evaluate(self, params: list[ChainGenome], seeds: np.ndarray, context: Context) -> list[EvalResult]:
+    def evaluate(self, params: list[Any], seeds: np.ndarray, context: Context) -> list[EvalResult]:
         import torch
 
         if self.config.threads is not None:
@@ -208,7 +221,7 @@ class ClassificationProblem(Problem):
             return None
         return float(context["best"][rule.k - 1]), np.asarray(context["gain"]) + rule.margin
 
-    def _one(self, genome: ChainGenome, seed: int, context: Context | None) -> EvalResult:
+    def _one(self, genome: Any, seed: int, context: Context | None) -> EvalResult:
         import torch
 
         from evoforge.problems.training import (
@@ -220,13 +233,12 @@ class ClassificationProblem(Problem):
             resolve_device,
             train,
         )
-        from evoforge.spaces.chain_torch import build
 
         violation = self.search_space.violation(genome)
         if violation is not None:
             return EvalResult(float("nan"), error=f"constraint: {violation}")
         torch.manual_seed(seed % 2**63)  # initial weights
-        built = build(genome, self.input_shape, self.classes)
+        built = self.search_space.build(genome)
         x_tr, y_tr = self.x[self.train_idx], self.y[self.train_idx]
         built.model.set_standardisation(x_tr)
         sizes = {"params": float(built.params), "flops": float(built.flops)}
@@ -285,7 +297,7 @@ class ClassificationProblem(Problem):
             fitness -= 0.5 / len(self.val_idx) * (1.0 - math.exp(-val_loss))
         return EvalResult(fitness, metrics=metrics, aux=aux)
 
-    def test(self, params: ChainGenome, seed: int, cases: int, context: Context) -> TestResult:
+    def test(self, params: Any, seed: int, cases: int, context: Context) -> TestResult:
         """The proxy again with ``cases`` fresh training seeds, scored on the validation split: the test
         split is kept for ``train-final``."""
         results = self.evaluate([params] * cases, seed + np.arange(cases), {})  # never stopped early
@@ -294,7 +306,7 @@ class ClassificationProblem(Problem):
 
 
 def train_final(
-    genome: ChainGenome,
+    genome: Any,
     data: Dataset,
     out_dir: Path,
     *,
@@ -317,11 +329,10 @@ def train_final(
     import torch
 
     from evoforge.problems.training import classification_metrics, predict, resolve_device, train
-    from evoforge.spaces.chain_torch import build
 
     dev = resolve_device(device)
     torch.manual_seed(seed)
-    built = build(genome, data.input_shape, data.classes)
+    built = build_network(genome, data.input_shape, data.classes)
     built.model.set_standardisation(data.x_train)
     n_epochs = epochs if epochs is not None else genome.recipe.epochs
     started = time.perf_counter()
@@ -356,8 +367,12 @@ def train_final(
     model = built.model.cpu().eval()
     torch.save(model.state_dict(), tmp / "model.pt")
     with warnings.catch_warnings():  # TorchScript is deprecated in favour of torch.export, still asked for
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.script(model).save(str(tmp / "model.ts"))
+        warnings.simplefilter("ignore")
+        try:
+            exported = torch.jit.script(model)
+        except Exception:  # noqa: BLE001  (cells index their edges by node: traced instead, a static graph)
+            exported = torch.jit.trace(model, torch.as_tensor(data.x_test[:2], dtype=torch.float32))
+        exported.save(str(tmp / "model.ts"))
     (tmp / "arch.json").write_text(json.dumps(genome.to_json(), indent=1))
     (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
     if out_dir.exists():

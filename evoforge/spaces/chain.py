@@ -171,6 +171,7 @@ class ChainSpaceConfig(RecipeChoices):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    kind: Literal["chain"] = "chain"
     max_layers: int = Field(8, ge=1, description="Most layers in a genome (L).")
     max_params: int = Field(1_000_000, ge=100, description="Most parameters of a built network.")
     max_flops: int | None = Field(
@@ -224,6 +225,10 @@ class ChainSpace:
         self.layer_types = tuple(t for t in config.layer_types if spatial or t == "dense") or ("dense",)
 
     # -- validity -------------------------------------------------------------------------------
+    def build(self, genome: ChainGenome):
+        """The network of ``genome`` for this space's inputs, with its size (a ``Built``)."""
+        return build(genome, self.input_shape, self.classes)
+
     def size(self, genome: ChainGenome) -> tuple[int, int]:
         """(parameters, FLOPs) of ``genome`` built for this space's inputs."""
         return measure(genome, self.input_shape, self.classes)

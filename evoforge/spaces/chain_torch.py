@@ -12,7 +12,7 @@ from torch import nn
 
 from evoforge.spaces.chain import ChainGenome
 
-__all__ = ["Block", "Built", "ChainNet", "build"]
+__all__ = ["Block", "Built", "ChainNet", "StandardisedNet", "build", "count_flops"]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -40,17 +40,16 @@ class Block(nn.Module):
         return y
 
 
-class ChainNet(nn.Module):
-    """A built chain genome: input standardisation (buffers set from the training data), the blocks,
-    and a linear classifier. Scriptable with ``torch.jit.script``."""
+class StandardisedNet(nn.Module):
+    """Base of built architectures: per-channel input standardisation held in buffers (so it travels
+    with the state dict), set from the training data."""
 
-    def __init__(self, blocks: list[nn.Module], input_shape: tuple[int, ...]):
+    def __init__(self, input_shape: tuple[int, ...]):
         super().__init__()
         channels = input_shape[0]
         view = (1, channels, 1, 1) if len(input_shape) == 3 else (1, channels)
         self.register_buffer("mean", torch.zeros(view))
         self.register_buffer("std", torch.ones(view))
-        self.blocks = nn.Sequential(*blocks)
 
     def set_standardisation(self, x: np.ndarray) -> None:
         """Per-channel (images) or per-feature mean and std of the training inputs."""
@@ -59,6 +58,15 @@ class ChainNet(nn.Module):
         std = torch.as_tensor(x.std(axis=axes), dtype=torch.float32).reshape(self.std.shape)
         self.mean.copy_(mean)
         self.std.copy_(torch.clamp(std, min=1e-6))
+
+
+class ChainNet(StandardisedNet):
+    """A built chain genome: input standardisation, the blocks, and a linear classifier. Scriptable
+    with ``torch.jit.script``."""
+
+    def __init__(self, blocks: list[nn.Module], input_shape: tuple[int, ...]):
+        super().__init__(input_shape)
+        self.blocks = nn.Sequential(*blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks((x - self.mean) / self.std)
@@ -171,3 +179,17 @@ def build(genome: ChainGenome, input_shape: tuple[int, ...], classes: int) -> Bu
     model = ChainNet(blocks, input_shape)
     params = sum(p.numel() for p in model.parameters())
     return Built(model, int(params), int(flops), expressed)
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """FLOPs of one forward pass on one input (multiply-adds count two; convolutions, linear layers
+    and matrix products), from torch's FLOP counter; works on the meta device."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    training = model.training
+    model.eval()  # batch normalisation cannot train on one input
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros((1, *input_shape), device=device))
+    model.train(training)
+    return int(counter.get_total_flops())
