@@ -147,7 +147,16 @@ def test_cell_search_and_train_final_from_the_command_line(tmp_path):
     hand["recipe"] = {"optimizer": "adam", "lr": 3e-3, "batch_size": 32, "epochs": 8}
     (tmp_path / "hand.json").write_text(json.dumps(hand))
     proc = subprocess.run(
-        [*EXE, "train-final", "--arch", str(tmp_path / "hand.json"), "--dataset", "digits", "--out", str(final)],
+        [
+            *EXE,
+            "train-final",
+            "--arch",
+            str(tmp_path / "hand.json"),
+            "--dataset",
+            "digits",
+            "--out",
+            str(final),
+        ],
         capture_output=True,
         text=True,
     )
