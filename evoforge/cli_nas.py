@@ -57,7 +57,9 @@ def nas(
     ),
     data_path: str | None = typer.Option(None, "--data-path", help="File or folder of the dataset."),
     search_space: str | None = typer.Option(
-        None, "--search-space", help="chain (layers in sequence; the default) or cell (DARTS-like cells)."
+        None,
+        "--search-space",
+        help="chain (layers in sequence; the default), cell (DARTS-like cells) or tree (GP trees).",
     ),
     strategy: str | None = typer.Option(
         None,
@@ -89,8 +91,8 @@ def nas(
 
     from evoforge.core.config import ConfigError, RunConfig, apply_overrides, format_validation_error
 
-    if search_space is not None and search_space not in ("chain", "cell"):
-        _fail(f"--search-space {search_space!r} is not one of chain, cell")
+    if search_space is not None and search_space not in ("chain", "cell", "tree"):
+        _fail(f"--search-space {search_space!r} is not one of chain, cell, tree")
     raw: dict[str, Any] = {}
     if config is not None:
         if not config.is_file():

@@ -178,5 +178,5 @@ def test_unknown_search_space_is_one_line_and_exit_2(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert proc.returncode == 2 and "--search-space 'graph' is not one of chain, cell" in proc.stderr
+    assert proc.returncode == 2 and "--search-space 'graph' is not one of chain, cell, tree" in proc.stderr
     assert not (tmp_path / "x").exists()

@@ -63,13 +63,13 @@ class EarlyStopConfig(BaseModel):
 
 
 class ClassificationConfig(ProblemConfig):
-    """Proxy fitness of chain architectures on a classification dataset."""
+    """Proxy fitness of architectures (chain, cell or tree) on a classification dataset."""
 
     kind: Literal["classification"] = "classification"
     dataset: DatasetSpec = Field(DatasetSpec(), description="The data (see evoforge.data.DatasetSpec).")
     space: ArchitectureSpaceConfig = Field(
         ChainSpaceConfig(),
-        description="The search space and its constraints: kind chain (the default) or cell, and its settings.",
+        description="The search space and its constraints: kind chain (the default), cell or tree, and its settings.",
     )
     metric: Literal["accuracy", "f1", "precision", "recall"] = Field(
         "accuracy", description="What the search maximises, on the validation split (f1 etc. are macro)."

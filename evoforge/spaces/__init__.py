@@ -1,5 +1,5 @@
 """Genome representations beyond parameter vectors: NEAT networks, and architecture search spaces
-(chain, cell) with their training recipes. Architecture spaces share one interface: ``sample``,
+(chain, cell, tree) with their training recipes. Architecture spaces share one interface: ``sample``,
 ``mutate``, ``crossover``, ``valid``/``violation``, ``build``, ``size``, and a continuous encoding
 (``encoding_dim``, ``decode``) for CMA-ES."""
 
@@ -11,22 +11,27 @@ from pydantic import Field
 
 from evoforge.spaces.cell import CellGenome, CellSpace, CellSpaceConfig
 from evoforge.spaces.chain import ChainGenome, ChainSpace, ChainSpaceConfig
+from evoforge.spaces.tree import TreeGenome, TreeSpace, TreeSpaceConfig
 
 __all__ = ["ArchitectureSpaceConfig", "architecture_from_json", "build_network", "make_space"]
 
 #: the ``space`` section of an architecture problem, told apart by ``kind`` (chain when absent)
-ArchitectureSpaceConfig = Annotated[ChainSpaceConfig | CellSpaceConfig, Field(discriminator="kind")]
+ArchitectureSpaceConfig = Annotated[
+    ChainSpaceConfig | CellSpaceConfig | TreeSpaceConfig, Field(discriminator="kind")
+]
 
-_SPACES = {"chain": ChainSpace, "cell": CellSpace}
-_GENOMES = {"chain": ChainGenome, "cell": CellGenome}
+_SPACES = {"chain": ChainSpace, "cell": CellSpace, "tree": TreeSpace}
+_GENOMES = {"chain": ChainGenome, "cell": CellGenome, "tree": TreeGenome}
 
 
-def make_space(config: ChainSpaceConfig | CellSpaceConfig, input_shape: tuple[int, ...], classes: int):
+def make_space(
+    config: ChainSpaceConfig | CellSpaceConfig | TreeSpaceConfig, input_shape: tuple[int, ...], classes: int
+):
     """The search space object of ``config`` for inputs of ``input_shape`` and ``classes`` classes."""
     return _SPACES[config.kind](config, input_shape, classes)
 
 
-def architecture_from_json(data: Any) -> ChainGenome | CellGenome:
+def architecture_from_json(data: Any) -> ChainGenome | CellGenome | TreeGenome:
     """An architecture genome from its JSON (``encoding`` picks the space; chain when absent); a
     ``genome_id`` key, as in best_arch.json, is ignored. ``ValueError`` with one line otherwise."""
     if not isinstance(data, dict):
@@ -37,10 +42,12 @@ def architecture_from_json(data: Any) -> ChainGenome | CellGenome:
     return _GENOMES[encoding].from_json({k: v for k, v in data.items() if k != "genome_id"})
 
 
-def build_network(genome: ChainGenome | CellGenome, input_shape: tuple[int, ...], classes: int):
+def build_network(genome: ChainGenome | CellGenome | TreeGenome, input_shape: tuple[int, ...], classes: int):
     """The ``torch.nn.Module`` of any architecture genome, with its size (a ``Built``)."""
     if isinstance(genome, CellGenome):
         from evoforge.spaces.cell_torch import build
+    elif isinstance(genome, TreeGenome):
+        from evoforge.spaces.tree_torch import build
     else:
         from evoforge.spaces.chain_torch import build
     return build(genome, input_shape, classes)
