@@ -42,7 +42,11 @@ def test_every_example_config_is_valid_and_runs(tmp_path):
             problem = raw["problem"]
             space = dict(problem.get("space", {}), max_params=20_000, max_flops=None)
             update["problem"] = dict(
-                problem, proxy_epochs=1, proxy_fraction=0.02, validation_fraction=0.02, space=space
+                problem,
+                proxy_epochs=2 if problem.get("early_stop") else 1,  # curves need two epochs
+                proxy_fraction=0.02,
+                validation_fraction=0.02,
+                space=space,
             )
             update["stop"] = {}
         config = load(name, **update)
