@@ -378,3 +378,22 @@ def test_a_search_with_early_stopping_reproduces_and_stops_only_below_the_bar(tm
     completed = sorted((m["accuracy"] for m in metrics if "early_stopped" not in m), reverse=True)
     assert stopped and all(m["epochs_trained"] < 3 for m in stopped)
     assert all(m["accuracy"] < completed[0] for m in stopped)
+
+
+def test_nsga2_with_early_stopping_resumes_after_kill_to_the_identical_result(tmp_path):
+    from conftest import kill_then_resume, outcome
+
+    cfg = yaml.safe_load(_nsga2_run_config(tmp_path).read_text())
+    cfg["generations"] = 5
+    cfg["checkpoint_interval"] = 0
+    cfg["problem"].update(proxy_epochs=2, early_stop={"k": 1, "min_completed": 3})
+    path = tmp_path / "resume.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    kill_then_resume(path, tmp_path / "killed", settle=0.3)
+    assert _run(path, tmp_path / "straight").returncode == 0
+    assert outcome(tmp_path / "killed") == outcome(tmp_path / "straight")
+    hof = json.loads((tmp_path / "straight" / "hall_of_fame.json").read_text())
+    assert (
+        hof["pareto_front"]
+        == json.loads((tmp_path / "killed" / "hall_of_fame.json").read_text())["pareto_front"]
+    )
