@@ -19,20 +19,19 @@ parent. The continuous encoding (for CMA-ES) has four coordinates per node (two 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from evoforge.core.genome import register_genome
+from evoforge.spaces.base import ArchitectureSpace, validated
 from evoforge.spaces.recipe import (
     Recipe,
     RecipeChoices,
     cross_recipes,
-    decode_gene,
     mutate_recipe,
     pick,
     random_recipe,
@@ -140,11 +139,7 @@ class CellGenome:
             value = data.get(key, 5 if key == "cells" else 16)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{key} must be a positive integer, got {value!r}")
-        try:
-            recipe = Recipe.model_validate(data.get("recipe", {}))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ValueError(f"gene recipe.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        recipe = validated(Recipe, data.get("recipe", {}), "recipe")
         return cls(normal, reduce, int(data.get("cells", 5)), int(data.get("channels", 16)), recipe)
 
     def content_bytes(self) -> bytes:
@@ -180,7 +175,7 @@ class CellSpaceConfig(RecipeChoices):
         return self
 
 
-class CellSpace:
+class CellSpace(ArchitectureSpace):
     """Sampling, mutation, crossover and the continuous encoding of cell genomes for one input shape.
 
     >>> space = CellSpace(CellSpaceConfig(nodes=2, cells=2, channels=4), (1, 8, 8), 10)
@@ -190,44 +185,15 @@ class CellSpace:
     """
 
     encoding = "cell"
+    torch_module = "evoforge.spaces.cell_torch"
 
-    def __init__(self, config: CellSpaceConfig, input_shape: tuple[int, ...], classes: int):
-        if len(input_shape) != 3:
-            raise ValueError(f"the cell space needs image inputs (C, H, W), got shape {tuple(input_shape)}")
-        self.config = config
-        self.input_shape = tuple(int(d) for d in input_shape)
-        self.classes = int(classes)
-
-    # -- networks and validity ----------------------------------------------------------------
-    def build(self, genome: CellGenome):
-        from evoforge.spaces.cell_torch import build
-
-        return build(genome, self.input_shape, self.classes)
-
-    def size(self, genome: CellGenome) -> tuple[int, int]:
-        """(parameters, FLOPs) of ``genome`` for this space's inputs, without allocating weights."""
-        from evoforge.spaces.cell_torch import measure
-
-        return measure(genome, self.input_shape, self.classes)
-
-    def violation(self, genome: CellGenome) -> str | None:
+    def _structure_violation(self, genome: CellGenome) -> str | None:
         cfg = self.config
         if len(genome.normal) != cfg.nodes:
             return f"{len(genome.normal)} nodes per cell, the space has {cfg.nodes}"
         if (genome.cells, genome.channels) != (cfg.cells, cfg.channels):
             return f"{genome.cells} cells of {genome.channels} channels, the space has {cfg.cells} of {cfg.channels}"
-        lo, hi = cfg.epochs_range
-        if not lo <= genome.recipe.epochs <= hi:
-            return f"epochs {genome.recipe.epochs} outside {lo}..{hi}"
-        params, flops = self.size(genome)
-        if params > cfg.max_params:
-            return f"{params:,} parameters > max_params {cfg.max_params:,}"
-        if cfg.max_flops is not None and flops > cfg.max_flops:
-            return f"{flops:,} FLOPs > max_flops {cfg.max_flops:,}"
         return None
-
-    def valid(self, genome: CellGenome) -> bool:
-        return self.violation(genome) is None
 
     def _repair(self, genome: CellGenome, rng: np.random.Generator) -> CellGenome:
         """Replace random parametric operations by skips until the genome fits the constraints."""
@@ -318,19 +284,10 @@ class CellSpace:
                 ]
         return genes + recipe_genes(self.config)
 
-    @property
-    def encoding_dim(self) -> int:
-        return len(self._genes())
-
     def decode(self, x: np.ndarray) -> CellGenome:
         """The genome of a point of [0, 1]^encoding_dim (choice ``floor(x k)`` of k, as the chain
         space), repaired deterministically."""
-        x = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
-        genes = self._genes()
-        if x.shape != (len(genes),):
-            raise ValueError(f"a cell encoding has {len(genes)} coordinates, got shape {x.shape}")
-        lr_range = self.config.lr_range
-        value = {name: decode_gene(xi, c, lr_range) for (name, c), xi in zip(genes, x, strict=True)}
+        value, recipe, rng = self._decoded(x)
 
         def cell(name):
             return tuple(
@@ -341,7 +298,5 @@ class CellSpace:
                 for j in range(self.config.nodes)
             )
 
-        recipe = Recipe(**{gene: value[gene] for gene, _ in recipe_genes(self.config)})
         genome = CellGenome(cell("normal"), cell("reduce"), self.config.cells, self.config.channels, recipe)
-        seed = int.from_bytes(hashlib.blake2b(x.tobytes(), digest_size=8).digest(), "little")
-        return self._repair(genome, np.random.default_rng(seed))
+        return self._repair(genome, rng)

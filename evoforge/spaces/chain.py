@@ -18,20 +18,19 @@ shape and class count (in :mod:`evoforge.spaces.chain_torch`), and counts its pa
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from evoforge.core.genome import register_genome
+from evoforge.spaces.base import ArchitectureSpace, validated
 from evoforge.spaces.recipe import (
     Recipe,
     RecipeChoices,
     cross_recipes,
-    decode_gene,
     mutate_recipe,
     pick,
     random_recipe,
@@ -71,15 +70,6 @@ class Layer(BaseModel):
 
     def expressed(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in _EXPRESSED[self.type]}
-
-
-def _validated(model: type[BaseModel], data: Any, where: str) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        gene = ".".join(str(p) for p in (where, *first["loc"]))
-        raise ValueError(f"gene {gene}: {first['msg']}") from None
 
 
 @register_genome
@@ -122,8 +112,8 @@ class ChainGenome:
             raise ValueError(f"encoding {data['encoding']!r} is not {cls.encoding!r}")
         if data.get("head", "flatten") not in ("gap", "flatten"):
             raise ValueError(f"head must be gap or flatten, got {data['head']!r}")
-        layers = tuple(_validated(Layer, x, f"layers.{k}") for k, x in enumerate(data["layers"]))
-        recipe = _validated(Recipe, data.get("recipe", {}), "recipe")
+        layers = tuple(validated(Layer, x, f"layers.{k}") for k, x in enumerate(data["layers"]))
+        recipe = validated(Recipe, data.get("recipe", {}), "recipe")
         return cls(layers, recipe, data.get("head", "flatten"))
 
     def content_bytes(self) -> bytes:
@@ -158,11 +148,9 @@ def measure(genome: ChainGenome, input_shape: tuple[int, ...], classes: int) -> 
     >>> measure(g, (1, 8, 8), 10)
     (2610, 9728)
     """
-    import torch
+    from evoforge.spaces.chain_torch import measure as measure_torch
 
-    with torch.device("meta"):
-        built = build(genome, input_shape, classes)
-    return built.params, built.flops
+    return measure_torch(genome, input_shape, classes)
 
 
 # -- the space ------------------------------------------------------------------------------------
@@ -206,7 +194,7 @@ _LAYER_CHOICES = {
 _pick = pick
 
 
-class ChainSpace:
+class ChainSpace(ArchitectureSpace):
     """Sampling, mutation and crossover of chain genomes for one input shape and class count.
 
     >>> space = ChainSpace(ChainSpaceConfig(max_layers=4), (1, 8, 8), 10)
@@ -216,39 +204,18 @@ class ChainSpace:
     """
 
     encoding = "chain"
+    torch_module = "evoforge.spaces.chain_torch"
+    images_only = False
 
     def __init__(self, config: ChainSpaceConfig, input_shape: tuple[int, ...], classes: int):
-        self.config = config
-        self.input_shape = tuple(int(d) for d in input_shape)
-        self.classes = int(classes)
+        super().__init__(config, input_shape, classes)
         spatial = len(self.input_shape) == 3
         self.layer_types = tuple(t for t in config.layer_types if spatial or t == "dense") or ("dense",)
 
-    # -- validity -------------------------------------------------------------------------------
-    def build(self, genome: ChainGenome):
-        """The network of ``genome`` for this space's inputs, with its size (a ``Built``)."""
-        return build(genome, self.input_shape, self.classes)
-
-    def size(self, genome: ChainGenome) -> tuple[int, int]:
-        """(parameters, FLOPs) of ``genome`` built for this space's inputs."""
-        return measure(genome, self.input_shape, self.classes)
-
-    def violation(self, genome: ChainGenome) -> str | None:
-        """Why ``genome`` breaks a constraint, or None."""
+    def _structure_violation(self, genome: ChainGenome) -> str | None:
         if len(genome.layers) > self.config.max_layers:
             return f"{len(genome.layers)} layers > max_layers {self.config.max_layers}"
-        lo, hi = self.config.epochs_range
-        if not lo <= genome.recipe.epochs <= hi:
-            return f"epochs {genome.recipe.epochs} outside {lo}..{hi}"
-        params, flops = self.size(genome)
-        if params > self.config.max_params:
-            return f"{params:,} parameters > max_params {self.config.max_params:,}"
-        if self.config.max_flops is not None and flops > self.config.max_flops:
-            return f"{flops:,} FLOPs > max_flops {self.config.max_flops:,}"
         return None
-
-    def valid(self, genome: ChainGenome) -> bool:
-        return self.violation(genome) is None
 
     # -- sampling -------------------------------------------------------------------------------
     def random_layer(self, rng: np.random.Generator) -> Layer:
@@ -369,11 +336,6 @@ class ChainSpace:
         genes.append(("head", ("gap", "flatten")))
         return genes + recipe_genes(cfg)
 
-    @property
-    def encoding_dim(self) -> int:
-        """Length of the continuous encoding (one coordinate per gene, each in [0, 1])."""
-        return len(self._genes())
-
     def decode(self, x: np.ndarray) -> ChainGenome:
         """The genome of a point of [0, 1]^encoding_dim (coordinates outside are clipped): a
         categorical gene with k choices takes choice ``floor(x * k)`` (so every choice owns an
@@ -386,18 +348,10 @@ class ChainSpace:
         >>> len(g.layers), g.head, g.recipe.optimizer
         (2, 'flatten', 'rmsprop')
         """
-        x = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
-        genes = self._genes()
-        if x.shape != (len(genes),):
-            raise ValueError(f"a chain encoding has {len(genes)} coordinates, got shape {x.shape}")
-        lr_range = self.config.lr_range
-        value = {name: decode_gene(xi, c, lr_range) for (name, c), xi in zip(genes, x, strict=True)}
+        value, recipe, rng = self._decoded(x)
         fields = ("type", "channels", "units", "kernel", "stride", "activation", "norm", "dropout", "skip")
         layers = [
             Layer(**{f: value[f"{k}.{f}"] for f in (*fields, "pool_type")}) for k in range(value["depth"])
         ]
         layers.sort(key=lambda layer: layer.type == "dense")  # as in sample: features before dense
-        recipe = Recipe(**{gene: value[gene] for gene, _ in recipe_genes(self.config)})
-        genome = ChainGenome(tuple(layers), recipe, value["head"])
-        seed = int.from_bytes(hashlib.blake2b(x.tobytes(), digest_size=8).digest(), "little")
-        return self._repair(genome, np.random.default_rng(seed))
+        return self._repair(ChainGenome(tuple(layers), recipe, value["head"]), rng)

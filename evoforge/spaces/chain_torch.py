@@ -12,7 +12,7 @@ from torch import nn
 
 from evoforge.spaces.chain import ChainGenome
 
-__all__ = ["Block", "Built", "ChainNet", "StandardisedNet", "build", "count_flops"]
+__all__ = ["Block", "Built", "ChainNet", "StandardisedNet", "build", "count_flops", "measure"]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -179,6 +179,13 @@ def build(genome: ChainGenome, input_shape: tuple[int, ...], classes: int) -> Bu
     model = ChainNet(blocks, input_shape)
     params = sum(p.numel() for p in model.parameters())
     return Built(model, int(params), int(flops), expressed)
+
+
+def measure(genome: ChainGenome, input_shape: tuple[int, ...], classes: int) -> tuple[int, int]:
+    """(parameters, FLOPs) without allocating weights (built on the meta device)."""
+    with torch.device("meta"):
+        built = build(genome, input_shape, classes)
+    return built.params, built.flops
 
 
 def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:

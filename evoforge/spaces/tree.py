@@ -18,15 +18,15 @@ encoding (for CMA-ES) lays a complete binary tree of ``max_depth`` levels over [
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from evoforge.core.genome import register_genome
+from evoforge.spaces.base import ArchitectureSpace, validated
 from evoforge.spaces.recipe import (
     Recipe,
     RecipeChoices,
@@ -162,11 +162,7 @@ class TreeGenome:
             raise ValueError(f"unknown tree genome field {sorted(unknown)[0]!r}")
         if data.get("encoding", cls.encoding) != cls.encoding:
             raise ValueError(f"encoding {data['encoding']!r} is not {cls.encoding!r}")
-        try:
-            recipe = Recipe.model_validate(data.get("recipe", {}))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ValueError(f"gene recipe.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        recipe = validated(Recipe, data.get("recipe", {}), "recipe")
         return cls(TreeNode.from_json(data["root"]), recipe)
 
     def content_bytes(self) -> bytes:
@@ -195,7 +191,7 @@ class TreeSpaceConfig(RecipeChoices):
     max_flops: int | None = Field(None, ge=1000, description="Most FLOPs for one input.")
 
 
-class TreeSpace:
+class TreeSpace(ArchitectureSpace):
     """Growing, GP variation and the continuous encoding of tree genomes for one image shape.
 
     >>> space = TreeSpace(TreeSpaceConfig(max_depth=3, channels=(4,)), (1, 8, 8), 10)
@@ -205,41 +201,12 @@ class TreeSpace:
     """
 
     encoding = "tree"
+    torch_module = "evoforge.spaces.tree_torch"
 
-    def __init__(self, config: TreeSpaceConfig, input_shape: tuple[int, ...], classes: int):
-        if len(input_shape) != 3:
-            raise ValueError(f"the tree space needs image inputs (C, H, W), got shape {tuple(input_shape)}")
-        self.config = config
-        self.input_shape = tuple(int(d) for d in input_shape)
-        self.classes = int(classes)
-
-    # -- networks and validity ----------------------------------------------------------------
-    def build(self, genome: TreeGenome):
-        from evoforge.spaces.tree_torch import build
-
-        return build(genome, self.input_shape, self.classes)
-
-    def size(self, genome: TreeGenome) -> tuple[int, int]:
-        from evoforge.spaces.tree_torch import measure
-
-        return measure(genome, self.input_shape, self.classes)
-
-    def violation(self, genome: TreeGenome) -> str | None:
-        cfg = self.config
-        if genome.root.depth() > cfg.max_depth:
-            return f"depth {genome.root.depth()} > max_depth {cfg.max_depth}"
-        lo, hi = cfg.epochs_range
-        if not lo <= genome.recipe.epochs <= hi:
-            return f"epochs {genome.recipe.epochs} outside {lo}..{hi}"
-        params, flops = self.size(genome)
-        if params > cfg.max_params:
-            return f"{params:,} parameters > max_params {cfg.max_params:,}"
-        if cfg.max_flops is not None and flops > cfg.max_flops:
-            return f"{flops:,} FLOPs > max_flops {cfg.max_flops:,}"
+    def _structure_violation(self, genome: TreeGenome) -> str | None:
+        if genome.root.depth() > self.config.max_depth:
+            return f"depth {genome.root.depth()} > max_depth {self.config.max_depth}"
         return None
-
-    def valid(self, genome: TreeGenome) -> bool:
-        return self.violation(genome) is None
 
     def _repair(self, genome: TreeGenome, rng: np.random.Generator) -> TreeGenome:
         """Collapse random internal nodes into one of their children (then the root into an identity)
@@ -342,27 +309,18 @@ class TreeSpace:
             ]
         return genes + recipe_genes(self.config)
 
-    @property
-    def encoding_dim(self) -> int:
-        return len(self._genes())
-
     def decode(self, x: np.ndarray) -> TreeGenome:
         """The genome of a point of [0, 1]^encoding_dim: slot ``s`` of a complete binary tree holds a
         node (choice ``floor(x k)`` of k for each attribute); an internal node's two children are
         slots ``2s + 1`` and ``2s + 2``; a slot on the last level is a leaf (its op read among the
         leaves alone). Repaired deterministically."""
-        x = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
-        genes = self._genes()
-        if x.shape != (len(genes),):
-            raise ValueError(f"a tree encoding has {len(genes)} coordinates, got shape {x.shape}")
-        lr_range = self.config.lr_range
-        value = {name: decode_gene(xi, c, lr_range) for (name, c), xi in zip(genes, x, strict=True)}
+        value, recipe, rng = self._decoded(x)
         first_leaf = self._slots() // 2
 
         def node(slot: int) -> TreeNode:
             op = value[f"{slot}.op"]
             if slot >= first_leaf and op in INTERNAL:
-                op = decode_gene(x[5 * slot], self.config.leaves)
+                op = decode_gene(float(np.asarray(x)[5 * slot]), self.config.leaves)
             attrs = {
                 "channels": value[f"{slot}.channels"],
                 "kernel": value[f"{slot}.kernel"],
@@ -372,7 +330,5 @@ class TreeSpace:
                 return TreeNode(op, (node(2 * slot + 1), node(2 * slot + 2)), merge=value[f"{slot}.merge"])
             return TreeNode(op, **attrs)
 
-        recipe = Recipe(**{gene: value[gene] for gene, _ in recipe_genes(self.config)})
         genome = TreeGenome(node(0), recipe)
-        seed = int.from_bytes(hashlib.blake2b(x.tobytes(), digest_size=8).digest(), "little")
-        return self._repair(genome, np.random.default_rng(seed))
+        return self._repair(genome, rng)
