@@ -180,3 +180,15 @@ def test_unknown_search_space_is_one_line_and_exit_2(tmp_path):
     )
     assert proc.returncode == 2 and "--search-space 'graph' is not one of chain, cell, tree" in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_the_chain_spaces_closed_form_flops_match_torchs_counter():
+    from evoforge.spaces.chain import ChainSpace, ChainSpaceConfig
+    from evoforge.spaces.chain_torch import count_flops
+
+    for shape in [(1, 8, 8), (3, 5, 17), (13,)]:
+        space = ChainSpace(ChainSpaceConfig(max_layers=6, max_params=10**6), shape, 7)
+        rng = np.random.default_rng(2)
+        for _ in range(15):
+            built = space.build(space.sample(rng))
+            assert built.flops == count_flops(built.model, shape)
