@@ -376,9 +376,12 @@ def report(
     out_dir: Path | None = typer.Option(
         None, "--out", help="Where to write the figures (default RUN_DIR/report)."
     ),
+    above: float | None = typer.Option(
+        None, "--above", help="Multi-objective runs: name the smallest front member with fitness >= this."
+    ),
 ) -> None:
     """Plot a run: fitness over generations, species sizes for NEAT runs, the Pareto front of
-    multi-objective runs."""
+    multi-objective runs (with ``--above X``, the smallest member reaching X is named and marked)."""
     from evoforge.report.plots import plot_fitness, plot_pareto, plot_species
 
     store = _open_store(run_dir)
@@ -399,10 +402,26 @@ def report(
     written = [plot_fitness(stats, target / "fitness.png", direction)]
     if any(s.get("strategy", {}).get("species") for s in stats):
         written.append(plot_species(stats, target / "species.png"))
+    chosen = None
     if "pareto_front" in hof:
+        first = hof["objectives_minimised"][0]
+        if above is not None:
+            reaching = [e for e in hof["pareto_front"] if e["fitness"] >= above]
+            chosen = min(reaching, key=lambda e: e[first], default=None)
         written.append(
-            plot_pareto(points, hof["pareto_front"], hof["objectives_minimised"], target / "pareto.png")
+            plot_pareto(
+                points, hof["pareto_front"], hof["objectives_minimised"], target / "pareto.png", chosen
+            )
         )
+        if above is not None:
+            out.print(
+                f"smallest front member with fitness >= {above:g}: "
+                + (
+                    f"{chosen['genome_id']} ({first} {chosen[first]:,.0f}, fitness {chosen['fitness']:.4f})"
+                    if chosen
+                    else "none"
+                )
+            )
     for path in written:
         out.print(f"wrote {path}")
 

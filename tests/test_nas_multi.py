@@ -180,9 +180,16 @@ def test_nsga2_run_writes_the_pareto_front_of_everything_evaluated(tmp_path):
     assert [e["fitness"] for e in front] == sorted((e["fitness"] for e in front), reverse=True)
     assert all(a["params"] >= b["params"] for a, b in zip(front, front[1:], strict=False))
     assert all("layers" in e["genome"] for e in front)
-    proc = subprocess.run([*EXE, "report", str(out)], capture_output=True, text=True)
+    threshold = sorted(e["fitness"] for e in front)[len(front) // 2]
+    proc = subprocess.run(
+        [*EXE, "report", str(out), "--above", str(threshold)], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert (out / "report" / "pareto.png").stat().st_size > 10_000
+    smallest = min((e for e in front if e["fitness"] >= threshold), key=lambda e: e["params"])
+    assert f"smallest front member with fitness >= {threshold:g}: {smallest['genome_id']}" in " ".join(
+        proc.stdout.split()
+    )
 
 
 def test_nsga2_run_reproduces_under_a_seed(tmp_path):

@@ -66,9 +66,11 @@ def plot_pareto(
     front: list[dict[str, Any]],
     objectives: list[str],
     out: Path,
+    chosen: dict[str, Any] | None = None,
 ) -> Path:
     """Fitness against each minimised objective (log scale): every evaluated individual
-    (``(fitness, metrics)``) as a dot, the Pareto front as a staircase of larger marks."""
+    (``(fitness, metrics)``) as a dot, the Pareto front as a staircase of larger marks, and the
+    ``chosen`` front member (if any) circled and named."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(objectives), figsize=(5.5 * len(objectives), 4), squeeze=False)
     for ax, name in zip(axes[0], objectives, strict=True):
@@ -80,6 +82,14 @@ def plot_pareto(
             fx, fy = zip(*on_front, strict=True)
             ax.step(fx, fy, where="post", color="C3", alpha=0.6)
             ax.scatter(fx, fy, s=30, color="C3", label=f"Pareto front ({len(on_front)})")
+        if chosen is not None:
+            ax.scatter([chosen[name]], [chosen["fitness"]], s=160, facecolors="none", edgecolors="k")
+            ax.annotate(
+                chosen["genome_id"],
+                (chosen[name], chosen["fitness"]),
+                xytext=(6, -12),
+                textcoords="offset points",
+            )
         if all(x > 0 for x in xs if np.isfinite(x)):
             ax.set_xscale("log")
         ax.set_xlabel(f"{name} (minimised)")
