@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .bench-venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: run test lint data bench-setup bench bench-nas clean
+.PHONY: run test lint data bench-setup bench bench-nas bench-nas2 clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ bench: $(BENCH_STAMP)
 # Architecture search: the digits example against its goal, and the strategies at equal budget.
 bench-nas: $(STAMP)
 	$(PY) benchmarks/nas_search.py --example examples/nas-digits.yaml --seeds 3
+
+# Architecture search, part 2 (Fashion-MNIST: `make data` first): strategies against Optuna's TPE on
+# reduced proxies, early stopping's saving, the accuracy-against-size Pareto front.
+bench-nas2: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python benchmarks/nas_strategies.py --example examples/nas-fashion.yaml --seeds 3 \
+		--evaluations 150 --set problem.proxy_epochs=2 --set problem.proxy_fraction=0.1
+	$(PY) benchmarks/nas_early_stop.py --example examples/nas-digits.yaml --seeds 3 --evaluations 200
+	$(PY) benchmarks/nas_pareto.py --target 0.92
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info
