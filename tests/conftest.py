@@ -50,6 +50,13 @@ def cartpole_config(strategy: dict, generations: int = 30, seed: int = 0, **kw):
 TIME_FIELDS = {"eval_seconds", "wall_seconds"}
 
 
+def cli(*args) -> subprocess.CompletedProcess:
+    """``evoforge ARGS`` in a fresh interpreter, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "evoforge.cli", *map(str, args)], capture_output=True, text=True
+    )
+
+
 def outcome(run_dir: Path) -> dict:
     """Everything a run decides, without wall times."""
     from evoforge.store.run_store import RunStore

@@ -4,14 +4,12 @@ import gzip
 import json
 import os
 import struct
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import individuals, kill_then_resume, outcome
+from conftest import cli, individuals, kill_then_resume, outcome
 
 from evoforge.core.genome import genome_id
 from evoforge.core.rng import derive_rng
@@ -24,7 +22,6 @@ from evoforge.spaces.chain import ChainGenome, ChainSpace, ChainSpaceConfig, bui
 get_strategy("random_search")  # fill the registry
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (3, 5, 17), (13,)]
 SPACE_STRATEGIES = sorted(n for n, c in STRATEGIES.items() if "architecture" in c.genome_kinds)
-EXE = [sys.executable, "-m", "evoforge.cli"]
 
 # A hand-designed digits CNN (about 111 k parameters) for the training tests.
 DIGITS_CNN = {
@@ -310,11 +307,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path):
     path.write_text(yaml.safe_dump(cfg))
     killed = tmp_path / "killed"
     kill_then_resume(path, killed, settle=0.3)
-    subprocess.run(
-        [*EXE, "run", str(path), "--out", str(tmp_path / "straight"), "--quiet"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    assert cli("run", path, "--out", tmp_path / "straight", "--quiet").returncode == 0
     assert outcome(killed) == outcome(tmp_path / "straight")
     assert (killed / "best_arch.json").read_text() == (tmp_path / "straight" / "best_arch.json").read_text()
 
@@ -341,48 +334,38 @@ def test_train_final_on_digits_reaches_98_percent_and_exports(tmp_path):
 
 def test_cli_search_then_train_final(tmp_path):
     run = tmp_path / "run"
-    proc = subprocess.run(
-        [
-            *EXE,
-            "nas",
-            "--dataset",
-            "digits",
-            "--generations",
-            "2",
-            "--popsize",
-            "4",
-            "--proxy-epochs",
-            "1",
-            "--metric",
-            "f1",
-            "--max-params",
-            "20000",
-            "--output",
-            str(run),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
+    proc = cli(
+        "nas",
+        "--dataset",
+        "digits",
+        "--generations",
+        "2",
+        "--popsize",
+        "4",
+        "--proxy-epochs",
+        "1",
+        "--metric",
+        "f1",
+        "--max-params",
+        "20000",
+        "--output",
+        str(run),
+        "--quiet",
     )
     assert proc.returncode == 0, proc.stderr
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert cfg["problem"]["metric"] == "f1" and cfg["strategy"]["population_size"] == 4
     final = tmp_path / "final"
-    proc = subprocess.run(
-        [
-            *EXE,
-            "train-final",
-            "--arch",
-            str(run / "best_arch.json"),
-            "--dataset",
-            "digits",
-            "--epochs",
-            "2",
-            "--output",
-            str(final),
-        ],
-        capture_output=True,
-        text=True,
+    proc = cli(
+        "train-final",
+        "--arch",
+        str(run / "best_arch.json"),
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--output",
+        str(final),
     )
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((final / "metrics.json").read_text())
@@ -515,21 +498,8 @@ BROKEN = [
 def test_a_broken_dataset_is_one_line_and_exit_2_nothing_written(kind, tmp_path):
     dataset, path, message = _broken(kind, tmp_path)
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            *EXE,
-            "nas",
-            "--dataset",
-            dataset,
-            "--data-path",
-            str(path),
-            "--generations",
-            "1",
-            "--output",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
+    proc = cli(
+        "nas", "--dataset", dataset, "--data-path", str(path), "--generations", "1", "--output", str(out)
     )
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr.replace("\n", "")
@@ -545,9 +515,7 @@ def test_train_final_bad_inputs_are_one_line_and_exit_2(tmp_path):
         (["--arch", str(tmp_path / "arch.json")], "--arch needs --dataset"),
     ]
     for args, message in cases:
-        proc = subprocess.run(
-            [*EXE, "train-final", *args, "--output", str(tmp_path / "o")], capture_output=True, text=True
-        )
+        proc = cli("train-final", *args, "--output", str(tmp_path / "o"))
         assert proc.returncode == 2 and message in proc.stderr.replace("\n", ""), (args, proc.stderr)
         assert not (tmp_path / "o").exists()
 

@@ -1,12 +1,11 @@
 """Architecture search, part 2: the cell (DARTS-like) search space."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import cli
 
 from evoforge.core.genome import genome_id
 from evoforge.core.rng import derive_rng
@@ -16,7 +15,6 @@ from evoforge.spaces.cell import OPS, CellGenome, CellSpace, CellSpaceConfig
 from evoforge.spaces.cell_torch import measure
 
 get_strategy("random_search")  # fill the registry
-EXE = [sys.executable, "-m", "evoforge.cli"]
 SMALL = {"nodes": 3, "cells": 3, "channels": 4, "max_params": 10**7}
 
 
@@ -131,35 +129,18 @@ def test_cell_search_and_train_final_from_the_command_line(tmp_path):
     args += ["--proxy-epochs", "1", "--proxy-fraction", "0.2", "--set", "problem.space.nodes=2"]
     args += ["--set", "problem.space.cells=2", "--set", "problem.space.channels=4", "--seed", "1"]
     args += ["--set", "problem.threads=1"]
-    proc = subprocess.run([*EXE, *args, "--output", str(run), "--quiet"], capture_output=True, text=True)
+    proc = cli(*args, "--output", run, "--quiet")
     assert proc.returncode == 0, proc.stderr
     arch = json.loads((run / "best_arch.json").read_text())
     assert arch["encoding"] == "cell" and len(arch["normal"]) == 2
-    proc = subprocess.run(
-        [*EXE, "train-final", str(run), "--epochs", "1", "--out", str(tmp_path / "searched")],
-        capture_output=True,
-        text=True,
-    )
+    proc = cli("train-final", run, "--epochs", 1, "--out", tmp_path / "searched")
     assert proc.returncode == 0, proc.stderr
     # a hand-made cell network with a sound recipe learns digits in a few epochs
     node = {"inputs": [0, 1], "ops": ["sep_conv_3x3", "skip_connect"]}
     hand = {"encoding": "cell", "normal": [node, node], "reduce": [node, node], "cells": 2, "channels": 8}
     hand["recipe"] = {"optimizer": "adam", "lr": 3e-3, "batch_size": 32, "epochs": 8}
     (tmp_path / "hand.json").write_text(json.dumps(hand))
-    proc = subprocess.run(
-        [
-            *EXE,
-            "train-final",
-            "--arch",
-            str(tmp_path / "hand.json"),
-            "--dataset",
-            "digits",
-            "--out",
-            str(final),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = cli("train-final", "--arch", tmp_path / "hand.json", "--dataset", "digits", "--out", final)
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((final / "metrics.json").read_text())
     assert metrics["accuracy"] >= 0.9, metrics["accuracy"]
@@ -173,11 +154,7 @@ def test_cell_search_and_train_final_from_the_command_line(tmp_path):
 
 
 def test_unknown_search_space_is_one_line_and_exit_2(tmp_path):
-    proc = subprocess.run(
-        [*EXE, "nas", "--dataset", "digits", "--search-space", "graph", "--output", str(tmp_path / "x")],
-        capture_output=True,
-        text=True,
-    )
+    proc = cli("nas", "--dataset", "digits", "--search-space", "graph", "--output", tmp_path / "x")
     assert proc.returncode == 2 and "--search-space 'graph' is not one of chain, cell, tree" in proc.stderr
     assert not (tmp_path / "x").exists()
 

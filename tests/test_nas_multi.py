@@ -2,12 +2,11 @@
 
 import json
 import sqlite3
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import yaml
+from conftest import cli, kill_then_resume, outcome
 
 from evoforge.core.genome import genome_id
 from evoforge.core.pareto import (
@@ -20,8 +19,6 @@ from evoforge.core.pareto import (
 from evoforge.core.rng import derive_rng
 from evoforge.core.strategy import get_strategy
 from evoforge.spaces.chain import ChainSpace, ChainSpaceConfig
-
-EXE = [sys.executable, "-m", "evoforge.cli"]
 
 # Seven points, both objectives maximised; fronts worked out by hand:
 # A(4,1) B(3,3) C(1,4) are dominated by nothing; D(2,2) only by B; F(3,1) by A and B; E(1,1) by D
@@ -154,9 +151,7 @@ def _nsga2_run_config(tmp_path, seed=0, objectives=("params",)):
 
 
 def _run(config, out):
-    return subprocess.run(
-        [*EXE, "run", str(config), "--out", str(out), "--quiet"], capture_output=True, text=True
-    )
+    return cli("run", config, "--out", out, "--quiet")
 
 
 def test_nsga2_run_writes_the_pareto_front_of_everything_evaluated(tmp_path):
@@ -181,9 +176,7 @@ def test_nsga2_run_writes_the_pareto_front_of_everything_evaluated(tmp_path):
     assert all(a["params"] >= b["params"] for a, b in zip(front, front[1:], strict=False))
     assert all("layers" in e["genome"] for e in front)
     threshold = sorted(e["fitness"] for e in front)[len(front) // 2]
-    proc = subprocess.run(
-        [*EXE, "report", str(out), "--above", str(threshold)], capture_output=True, text=True
-    )
+    proc = cli("report", out, "--above", threshold)
     assert proc.returncode == 0, proc.stderr
     assert (out / "report" / "pareto.png").stat().st_size > 10_000
     smallest = min((e for e in front if e["fitness"] >= threshold), key=lambda e: e["params"])
@@ -286,7 +279,7 @@ def test_nas_flag_form_runs_cma_es_and_reproduces(tmp_path):
             "--max-params",
             "30000",
         ]
-        proc = subprocess.run([*EXE, *args, "--output", str(out), "--quiet"], capture_output=True, text=True)
+        proc = cli(*args, "--output", out, "--quiet")
         assert proc.returncode == 0, proc.stderr
         return json.loads((out / "best_arch.json").read_text())
 
@@ -388,7 +381,6 @@ def test_a_search_with_early_stopping_reproduces_and_stops_only_below_the_bar(tm
 
 
 def test_nsga2_with_early_stopping_resumes_after_kill_to_the_identical_result(tmp_path):
-    from conftest import kill_then_resume, outcome
 
     cfg = yaml.safe_load(_nsga2_run_config(tmp_path).read_text())
     cfg["generations"] = 5

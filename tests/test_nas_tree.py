@@ -1,12 +1,11 @@
 """Architecture search, part 2: the tree (genetic-programming) search space."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import cli
 
 from evoforge.core.genome import genome_id
 from evoforge.core.rng import derive_rng
@@ -16,7 +15,6 @@ from evoforge.spaces.tree import INTERNAL, LEAVES, TreeGenome, TreeSpace, TreeSp
 from evoforge.spaces.tree_torch import measure
 
 get_strategy("random_search")  # fill the registry
-EXE = [sys.executable, "-m", "evoforge.cli"]
 SMALL = {"max_depth": 4, "channels": (4, 8), "max_params": 10**7}
 
 
@@ -153,7 +151,7 @@ def test_tree_search_from_the_command_line(tmp_path):
     args = ["nas", "--dataset", "digits", "--search-space", "tree", "--generations", "2", "--popsize", "4"]
     args += ["--proxy-epochs", "1", "--proxy-fraction", "0.2", "--set", "problem.space.max_depth=3"]
     args += ["--set", "problem.space.channels=[4, 8]", "--set", "problem.threads=1", "--seed", "2"]
-    proc = subprocess.run([*EXE, *args, "--output", str(run), "--quiet"], capture_output=True, text=True)
+    proc = cli(*args, "--output", run, "--quiet")
     assert proc.returncode == 0, proc.stderr
     arch = json.loads((run / "best_arch.json").read_text())
     assert arch["encoding"] == "tree"
