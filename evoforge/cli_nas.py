@@ -79,6 +79,9 @@ def nas(
     max_layers: int | None = typer.Option(None, "--max-layers", min=1, help="Most layers per candidate."),
     max_flops: int | None = typer.Option(None, "--max-flops", min=1000, help="Most FLOPs per input."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Training seconds per candidate."),
+    objectives: str | None = typer.Option(
+        None, "--objectives", help="nsga2: metrics minimised beside the fitness, e.g. params,latency_ms."
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Run seed."),
     output: Path | None = typer.Option(None, "--output", "--out", help="Run directory."),
     backend: str | None = typer.Option(None, "--backend", help="serial, process or ray."),
@@ -125,6 +128,8 @@ def nas(
     _set(raw, "problem.space.max_flops", max_flops)
     _set(raw, "generations", generations)
     _set(raw, "strategy.population_size", popsize)
+    if objectives is not None:
+        _set(raw, "strategy.objectives", [o.strip() for o in objectives.split(",") if o.strip()])
     _set(raw, "seed", seed)
     _set(raw, "backend", backend)
     _set(raw, "workers", workers)

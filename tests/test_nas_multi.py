@@ -196,6 +196,16 @@ def test_nsga2_run_reproduces_under_a_seed(tmp_path):
     assert fronts[0] == fronts[1]
 
 
+def test_nas_flag_form_takes_nsga2_objectives(tmp_path):
+    args = ["nas", "--dataset", "digits", "--strategy", "nsga2", "--objectives", "flops,latency_ms"]
+    args += ["--generations", "1", "--popsize", "4", "--proxy-epochs", "1", "--proxy-fraction", "0.1"]
+    proc = cli(*args, "--max-layers", 2, "--max-params", 20_000, "--output", tmp_path / "r", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    hof = json.loads((tmp_path / "r" / "hall_of_fame.json").read_text())
+    assert hof["objectives_minimised"] == ["flops", "latency_ms"]
+    assert all(e["latency_ms"] > 0 and e["flops"] > 0 for e in hof["pareto_front"])
+
+
 def test_unknown_objective_is_one_line_and_exit_2(tmp_path):
     proc = _run(_nsga2_run_config(tmp_path, objectives=("weight",)), tmp_path / "bad")
     assert proc.returncode == 2
