@@ -51,8 +51,13 @@ class ArchitectureSpace:
         return importlib.import_module(self.torch_module).build(genome, self.input_shape, self.classes)
 
     def size(self, genome: Any) -> tuple[int, int]:
-        """(parameters, FLOPs) of ``genome`` for this space's inputs, without allocating weights."""
-        return importlib.import_module(self.torch_module).measure(genome, self.input_shape, self.classes)
+        """(parameters, FLOPs) of ``genome`` for this space's inputs, without allocating weights (the
+        network is built on torch's meta device)."""
+        import torch
+
+        with torch.device("meta"):
+            built = self.build(genome)
+        return built.params, built.flops
 
     def _structure_violation(self, genome: Any) -> str | None:
         return None
