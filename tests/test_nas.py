@@ -312,6 +312,29 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path):
     assert (killed / "best_arch.json").read_text() == (tmp_path / "straight" / "best_arch.json").read_text()
 
 
+def test_augmentation_shifts_flips_and_cuts_out_as_its_genes_say():
+    from evoforge.problems.training import _augment
+    from evoforge.spaces.recipe import Recipe
+
+    x = torch.arange(1.0, 1 + 4 * 12 * 12).reshape(4, 1, 12, 12)
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(_augment(x, Recipe(), gen), x)
+    # a translation keeps every pixel value or pads with zeros; nothing new appears
+    shifted = _augment(x, Recipe(shift=2), gen)
+    assert set(shifted.unique().tolist()) <= set(x.unique().tolist()) | {0.0}
+    flipped = _augment(x, Recipe(flip=True), torch.Generator().manual_seed(1))
+    for a, b in zip(flipped, x):
+        assert torch.equal(a, b) or torch.equal(a, b.flip(2))
+    # cutout: a square of side 0.5 * 12 = 6 pixels, clipped at the border, zeroed in every image
+    cut = _augment(x, Recipe(cutout=0.5), torch.Generator().manual_seed(2))
+    for a, b in zip(cut, x):
+        zero = a[0] == 0
+        rows, cols = zero.any(1).nonzero().flatten(), zero.any(0).nonzero().flatten()
+        assert 3 <= len(rows) <= 6 and 3 <= len(cols) <= 6
+        assert zero.sum() == len(rows) * len(cols)  # one rectangle
+        assert torch.equal(a[0][~zero], b[0][~zero])
+
+
 # -- train-final ------------------------------------------------------------------------------------
 def test_train_final_on_digits_reaches_98_percent_and_exports(tmp_path):
     data = load_dataset(DatasetSpec(name="digits"))

@@ -92,7 +92,7 @@ def test_cell_mutation_and_crossover_keep_genomes_valid_and_change_them():
 def test_cell_decoding_covers_every_choice():
     space = CellSpace(CellSpaceConfig(**SMALL), (1, 8, 8), 10)
     genes = space._genes()
-    assert space.encoding_dim == len(genes) == 2 * 3 * 4 + 10
+    assert space.encoding_dim == len(genes) == 2 * 3 * 4 + 11
     for g, (name, choices) in enumerate(genes):
         if "." not in name:
             continue

@@ -223,7 +223,7 @@ def test_chain_decoding_covers_every_choice_of_every_gene():
         10,
     )
     genes = space._genes()
-    assert space.encoding_dim == len(genes) == 1 + 3 * 10 + 1 + 1 + 1 + 8
+    assert space.encoding_dim == len(genes) == 1 + 3 * 10 + 1 + 1 + 1 + 9
     for g, (name, choices) in enumerate(genes):
         if not choices:
             continue

@@ -117,7 +117,7 @@ def test_bad_trees_are_refused_with_the_node(bad, message):
 
 def test_tree_decoding_covers_every_choice_and_stays_valid():
     space = TreeSpace(TreeSpaceConfig(max_depth=3, channels=(4, 8), max_params=10**7), (1, 8, 8), 10)
-    assert space.encoding_dim == 7 * 5 + 10
+    assert space.encoding_dim == 7 * 5 + 11
     ops = set()
     for i in range(len(LEAVES + INTERNAL)):
         x = np.full(space.encoding_dim, 0.0)

@@ -83,7 +83,8 @@ def _lr_factor(schedule: str, step: int, total: int) -> float:
 
 
 def _augment(x: torch.Tensor, recipe: Recipe, gen: torch.Generator) -> torch.Tensor:
-    """Random translation (zero padding) by up to ``shift`` pixels and horizontal flips, per image."""
+    """Random translation (zero padding) by up to ``shift`` pixels, horizontal flips and cutout, per
+    image."""
     if x.ndim != 4:
         return x
     b, _, h, w = x.shape
@@ -99,6 +100,15 @@ def _augment(x: torch.Tensor, recipe: Recipe, gen: torch.Generator) -> torch.Ten
     if recipe.flip:
         flip = (torch.rand(b, generator=gen) < 0.5).to(x.device)
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    if recipe.cutout > 0:
+        # the square's centre is anywhere in the image, so part of it may fall outside (as in the paper)
+        sh, sw = max(1, round(recipe.cutout * h)), max(1, round(recipe.cutout * w))
+        cy = torch.randint(0, h, (b,), generator=gen).to(x.device)
+        cx = torch.randint(0, w, (b,), generator=gen).to(x.device)
+        rows = torch.arange(h, device=x.device)[None, :] - (cy - sh // 2)[:, None]
+        cols = torch.arange(w, device=x.device)[None, :] - (cx - sw // 2)[:, None]
+        inside = ((rows >= 0) & (rows < sh))[:, :, None] & ((cols >= 0) & (cols < sw))[:, None, :]
+        x = x.masked_fill(inside[:, None], 0.0)
     return x
 
 

@@ -1,5 +1,5 @@
 """The training recipe every architecture genome carries (optimizer, learning rate, momentum, weight
-decay, batch size, epochs, schedule, augmentation, label smoothing), the choices a search space draws
+decay, batch size, epochs, schedule, augmentation (shift, flip, cutout), label smoothing), the choices a search space draws
 it from, and the recipe half of sampling, mutation, crossover and the continuous encoding, shared by
 the chain and cell spaces."""
 
@@ -25,6 +25,7 @@ CHOICES = {
     "schedule": "schedules",
     "shift": "shifts",
     "flip": "flips",
+    "cutout": "cutouts",
     "label_smoothing": "label_smoothings",
 }
 
@@ -45,6 +46,13 @@ class Recipe(BaseModel):
         0, ge=0, le=8, description="Augmentation: random translation by up to this many pixels."
     )
     flip: bool = Field(False, description="Augmentation: random horizontal flips.")
+    cutout: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Augmentation: a square of this fraction of the image side, at a random centre, "
+        "set to zero in every image (cutout, DeVries & Taylor 2017).",
+    )
     label_smoothing: float = Field(0.0, ge=0, lt=1)
 
     def expressed(self) -> dict[str, Any]:
@@ -70,6 +78,9 @@ class RecipeChoices(BaseModel):
     schedules: tuple[Schedule, ...] = Field(("constant", "cosine", "step"), min_length=1)
     shifts: tuple[int, ...] = Field((0, 1, 2, 3), min_length=1, description="Translation augmentations.")
     flips: tuple[bool, ...] = Field((False, True), min_length=1, description="Flip augmentation choices.")
+    cutouts: tuple[float, ...] = Field(
+        (0.0,), min_length=1, description="Cutout sizes (fractions of the image side; 0 is none)."
+    )
     label_smoothings: tuple[float, ...] = Field((0.0, 0.05, 0.1), min_length=1)
 
 
