@@ -173,6 +173,9 @@ def train_final_command(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial weights, batches and augmentation."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="Torch CPU threads (default: torch's choice, one per core)."
+    ),
 ) -> None:
     """Train an architecture from scratch on the full training data, then report test metrics."""
     from pydantic import ValidationError
@@ -214,7 +217,9 @@ def train_final_command(
     def progress(epoch: int, loss: float) -> None:
         console.print(f"epoch {epoch}/{n}: training loss {loss:.4f}", highlight=False)
 
-    metrics = train_final(genome, data, output, epochs=epochs, seed=seed, device=device, on_epoch=progress)
+    metrics = train_final(
+        genome, data, output, epochs=epochs, seed=seed, device=device, threads=threads, on_epoch=progress
+    )
     out.print(
         f"[bold green]trained[/] {output}: test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['f1']:.4f}, "
         f"precision {metrics['precision']:.4f}, recall {metrics['recall']:.4f} on {metrics['test_examples']} "

@@ -387,11 +387,14 @@ def test_cli_search_then_train_final(tmp_path):
         "digits",
         "--epochs",
         "2",
+        "--threads",
+        "1",
         "--output",
         str(final),
     )
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((final / "metrics.json").read_text())
+    assert metrics["threads"] == 1
     assert metrics["epochs"] == 2 and {"accuracy", "f1", "precision", "recall", "confusion"} <= metrics.keys()
 
 

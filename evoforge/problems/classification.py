@@ -313,10 +313,11 @@ def train_final(
     epochs: int | None = None,
     seed: int = 0,
     device: str = "cpu",
+    threads: int | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
     """Train ``genome`` from scratch on the whole training split with its recipe (``epochs`` overrides
-    the recipe's), score it on the test split and write ``out_dir``: ``metrics.json`` (accuracy, macro
+    the recipe's; ``threads`` sets torch's CPU threads, worth 1 on cores other work keeps busy), score it on the test split and write ``out_dir``: ``metrics.json`` (accuracy, macro
     F1, precision, recall, confusion matrix, size, time), ``model.pt`` (a state dict, loadable with
     ``torch.load(weights_only=True)``), ``model.ts`` (TorchScript) and ``arch.json``. Files are written
     to a temporary folder renamed into place, so an interrupted run leaves nothing half-written.
@@ -331,6 +332,8 @@ def train_final(
     from evoforge.problems.training import classification_metrics, predict, resolve_device, train
 
     dev = resolve_device(device)
+    if threads is not None:
+        torch.set_num_threads(threads)
     torch.manual_seed(seed)
     built = build_network(genome, data.input_shape, data.classes)
     built.model.set_standardisation(data.x_train)
@@ -354,6 +357,7 @@ def train_final(
         test_examples=len(data.x_test),
         epochs=n_epochs,
         seed=seed,
+        threads=torch.get_num_threads(),
         params=built.params,
         flops=built.flops,
         train_seconds=log.seconds,
