@@ -323,11 +323,11 @@ def test_augmentation_shifts_flips_and_cuts_out_as_its_genes_say():
     shifted = _augment(x, Recipe(shift=2), gen)
     assert set(shifted.unique().tolist()) <= set(x.unique().tolist()) | {0.0}
     flipped = _augment(x, Recipe(flip=True), torch.Generator().manual_seed(1))
-    for a, b in zip(flipped, x):
+    for a, b in zip(flipped, x, strict=True):
         assert torch.equal(a, b) or torch.equal(a, b.flip(2))
     # cutout: a square of side 0.5 * 12 = 6 pixels, clipped at the border, zeroed in every image
     cut = _augment(x, Recipe(cutout=0.5), torch.Generator().manual_seed(2))
-    for a, b in zip(cut, x):
+    for a, b in zip(cut, x, strict=True):
         zero = a[0] == 0
         rows, cols = zero.any(1).nonzero().flatten(), zero.any(0).nonzero().flatten()
         assert 3 <= len(rows) <= 6 and 3 <= len(cols) <= 6
