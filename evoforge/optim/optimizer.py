@@ -1,0 +1,182 @@
+"""Any :class:`~evoforge.spaces.update_rule.UpdateRule` as a ``torch.optim.Optimizer``.
+
+Every step runs over all parameter tensors of a group at once with torch's ``_foreach`` kernels (one
+kernel per operation of the rule, not one per tensor). Values of the expression travel as a list of
+tensors and a scalar coefficient, so bias corrections, ``scale`` and the learning rate fold into the
+final ``add`` instead of costing a pass over the parameters each; a rule whose root is ``norm`` ends
+in one ``addcdiv``, as ``torch.optim.Adam`` does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+from evoforge.spaces.update_rule import CONSTANTS, UpdateRule
+
+__all__ = ["EvolvedOptimizer"]
+
+Value = tuple[list[torch.Tensor], float]
+
+
+class EvolvedOptimizer(torch.optim.Optimizer):
+    """A PyTorch optimizer that applies ``rule`` (a rule, its JSON, or a known name such as "adam").
+
+    ``lr`` overrides the rule's learning rate (a scheduler from ``torch.optim.lr_scheduler`` may change
+    it between steps, on top of the rule's own schedule); ``total_steps`` is needed by the step and
+    warmup_cosine schedules.
+
+    >>> model = torch.nn.Linear(3, 1)
+    >>> opt = EvolvedOptimizer(model.parameters(), "lion", lr=1e-3)
+    >>> model(torch.ones(1, 3)).sum().backward(); opt.step()
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        rule: UpdateRule | dict | str,
+        *,
+        lr: float | None = None,
+        total_steps: int | None = None,
+    ):
+        rule = _as_rule(rule)
+        if total_steps is not None and total_steps < 1:
+            raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        rule.lr_factor(1, total_steps)  # fails now, not at the first step, if the schedule needs steps
+        defaults = {
+            "rule": rule.to_json(),
+            "lr": rule.lr if lr is None else float(lr),
+            "total_steps": total_steps,
+        }
+        super().__init__(params, defaults)
+        self._rules: dict[int, tuple[dict, UpdateRule]] = {}
+
+    def _rule(self, group: dict) -> UpdateRule:
+        raw = group["rule"]
+        cached = self._rules.get(id(group))
+        if cached is None or cached[0] is not raw:
+            cached = (raw, _as_rule(raw))
+            self._rules[id(group)] = cached
+        return cached[1]
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                group["step"] = group.get("step", 0) + 1
+                self._step_group(group, params, self._rule(group))
+        return loss
+
+    def _step_group(self, group: dict, params: list[torch.Tensor], rule: UpdateRule) -> None:
+        grads = [p.grad for p in params]
+        if any(g.is_sparse for g in grads):
+            raise RuntimeError("EvolvedOptimizer does not support sparse gradients")
+        t = group["step"]
+        lr = group["lr"] * rule.lr_factor(t, group["total_steps"])
+        if rule.clip_norm is not None:  # as torch.nn.utils.clip_grad_norm_, without touching .grad
+            total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+            grads = torch._foreach_mul(grads, torch.clamp(rule.clip_norm / (total + 1e-6), max=1.0))
+        if rule.l2:
+            grads = torch._foreach_add(grads, params, alpha=rule.l2)
+        uses_m, uses_prev, uses_v = rule.uses_m, rule.uses_m_prev, rule.uses_v
+        state = [self.state[p] for p in params]
+        if (uses_m or uses_prev) and "m" not in state[0]:
+            for s, p in zip(state, params, strict=True):
+                s["m"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        if uses_v and "v" not in state[0]:
+            for s, p in zip(state, params, strict=True):
+                s["v"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        m = [s["m"] for s in state] if uses_m or uses_prev else []
+        ema = rule.momentum == "ema"
+        correct = rule.bias_correction and ema
+        prev: list[torch.Tensor] = []
+        if uses_prev:
+            prev = torch._foreach_mul(m, 1.0) if uses_m else m  # m is updated below only if used
+        if uses_m:
+            _update_m(m, grads, rule)
+        denom: list[torch.Tensor] = []
+        if uses_v:
+            v = [s["v"] for s in state]
+            torch._foreach_mul_(v, rule.beta2)
+            torch._foreach_addcmul_(v, grads, grads, value=1 - rule.beta2)
+            denom = torch._foreach_sqrt(v)
+            if rule.bias_correction:
+                torch._foreach_div_(denom, math.sqrt(1 - rule.beta2**t))
+            torch._foreach_add_(denom, rule.eps)
+        leaves: dict[str, Value] = {"g": (grads, 1.0)}
+        if uses_m:
+            leaves["m"] = (m, 1.0 / (1 - rule.beta1**t) if correct else 1.0)
+        if uses_prev:
+            leaves["m_prev"] = (prev, 1.0 / (1 - rule.beta1 ** (t - 1)) if correct and t > 1 else 1.0)
+        if rule.weight_decay:
+            torch._foreach_mul_(params, 1 - lr * rule.weight_decay)
+        root = rule.expr
+        if root[0] == "norm":  # Adam's last step: theta -= lr c x / denom in one kernel
+            x, c = _eval(root[1], leaves, denom)
+            torch._foreach_addcdiv_(params, x, denom, value=-lr * c)
+        else:
+            u, c = _eval(root, leaves, denom)
+            torch._foreach_add_(params, u, alpha=-lr * c)
+        if uses_prev and not uses_m:
+            _update_m(m, grads, rule)
+
+
+def _update_m(m: list[torch.Tensor], grads: list[torch.Tensor], rule: UpdateRule) -> None:
+    if rule.momentum == "ema":
+        torch._foreach_lerp_(m, grads, 1 - rule.beta1)
+    else:  # torch.optim.SGD's buffer: beta1 m + g
+        torch._foreach_mul_(m, rule.beta1)
+        torch._foreach_add_(m, grads)
+
+
+def _eval(node: tuple, leaves: dict[str, Value], denom: list[torch.Tensor]) -> Value:
+    """The value of ``node`` as (tensors, coefficient): the tensors times the coefficient. Leaves are
+    returned as they are, never modified."""
+    op = node[0]
+    if op in leaves:
+        return leaves[op]
+    children = [_eval(child, leaves, denom) for child in node[1 + CONSTANTS.get(op, 0) :]]
+    if op == "norm":
+        x, c = children[0]
+        return torch._foreach_div(x, denom), c
+    if op == "sign":
+        x, c = children[0]
+        return torch._foreach_sign(x), math.copysign(1.0, c) if c else 0.0
+    if op == "scale":
+        x, c = children[0]
+        return x, c * node[1]
+    if op == "clip":
+        x, c = children[0]
+        if c == 0:
+            return x, 0.0
+        bound = node[1] / abs(c)
+        return torch._foreach_clamp_min(torch._foreach_clamp_max(x, bound), -bound), c
+    (x, cx), (y, cy) = children
+    if op == "mul":
+        return torch._foreach_mul(x, y), cx * cy
+    if op == "add":
+        if cx == 0:
+            return y, cy
+        return torch._foreach_add(x, y, alpha=cy / cx), cx
+    w = node[1]  # interp: w x + (1 - w) y, in the order of Lion's reference (m * beta1 + g * (1 - beta1))
+    out = torch._foreach_mul(x, w * cx)
+    torch._foreach_add_(out, y, alpha=(1 - w) * cy)
+    return out, 1.0
+
+
+def _as_rule(rule: UpdateRule | dict | str) -> UpdateRule:
+    from evoforge.spaces.update_rule import known_rule
+
+    if isinstance(rule, UpdateRule):
+        return rule
+    if isinstance(rule, str):
+        return known_rule(rule)
+    return UpdateRule.from_json(rule)
