@@ -216,3 +216,56 @@ def test_bad_rules_name_the_problem(data, message):
 def test_a_schedule_without_total_steps_fails_at_construction():
     with pytest.raises(ValueError, match="the warmup_cosine schedule needs total_steps"):
         EvolvedOptimizer(_model().parameters(), known_rule("adam", schedule="warmup_cosine"))
+
+
+# -- the search space and the exported source ---------------------------------------------------------
+def test_random_mutated_and_crossed_rules_stay_in_the_space_and_use_every_op():
+    import numpy as np
+
+    from evoforge.spaces.update_rule import ARITY, RuleSpace, RuleSpaceConfig, expr_depth, expr_size
+
+    space = RuleSpace(RuleSpaceConfig(max_depth=3, max_nodes=6))
+    rng = np.random.default_rng(0)
+    rules = [space.sample(rng) for _ in range(200)]
+    seen = set()
+    for k, rule in enumerate(rules):
+        child = space.mutate(rule, rng)
+        cross = space.crossover(rule, rules[k - 1], rng)
+        for r in (rule, child, cross):
+            assert expr_depth(r.expr) <= 3 and expr_size(r.expr) <= 6
+            assert UpdateRule.from_json(r.to_json()) == r  # every genome is valid JSON of a rule
+            seen |= {n for n in json.dumps(r.to_json()["expr"]).split('"') if n in ARITY}
+        assert child != rule
+    assert seen == set(ARITY)
+    assert len({json.dumps(r.to_json()) for r in rules}) == len(rules)
+    limited = RuleSpace(RuleSpaceConfig(ops=("g", "sign", "scale"), known_fraction=1.0))
+    drawn = {limited.sample(rng) for _ in range(20)}
+    assert drawn == {known_rule("sgd"), known_rule("signsgd")}  # the hand-designed rules of those ops
+    with pytest.raises(ValueError, match="at least one leaf"):
+        RuleSpaceConfig(ops=("sign", "add"))
+
+
+def test_the_exported_source_trains_as_the_optimizer_does(tmp_path):
+    import importlib.util
+
+    import numpy as np
+
+    from evoforge.spaces.update_rule import RuleSpace
+
+    space = RuleSpace()
+    rng = np.random.default_rng(3)
+    rules = [known_rule("lion", clip_norm=0.5, schedule="warmup_cosine", warmup=0.2)]
+    rules += [known_rule("adam", l2=1e-3, schedule="step"), known_rule("nesterov", weight_decay=0.01)]
+    rules += [space.sample(rng).replace(lr=1e-3) for _ in range(12)]
+    moved = 0
+    for k, rule in enumerate(rules):
+        path = tmp_path / f"rule{k}.py"
+        path.write_text(rule.python_source("Found"))
+        spec = importlib.util.spec_from_file_location(f"rule{k}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        ours = _trajectory(lambda p: EvolvedOptimizer(p, rule, total_steps=10), steps=10)  # noqa: B023
+        theirs = _trajectory(lambda p: module.Found(p, total_steps=10), steps=10)  # noqa: B023
+        assert torch.allclose(ours, theirs, rtol=0, atol=1e-6, equal_nan=True), (rule.expr, k)
+        moved += bool(torch.isfinite(ours[-1]).all() and not torch.equal(ours[0], ours[-1]))
+    assert moved >= 10

@@ -36,11 +36,22 @@ import json
 import math
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from evoforge.core.genome import register_genome
 
-__all__ = ["UpdateRule", "KNOWN", "ARITY", "CONSTANTS", "known_rule", "expr_depth", "expr_size"]
+__all__ = [
+    "UpdateRule",
+    "RuleSpace",
+    "RuleSpaceConfig",
+    "KNOWN",
+    "ARITY",
+    "CONSTANTS",
+    "known_rule",
+    "expr_depth",
+    "expr_size",
+]
 
 #: children of each op
 ARITY = {
@@ -224,6 +235,118 @@ class UpdateRule(BaseModel):
         lines.append(sched)
         return "\n".join(lines)
 
+    def python_source(self, class_name: str = "EvolvedOptimizer") -> str:
+        """A standalone Python module (needs only torch) defining ``class_name``, a
+        ``torch.optim.Optimizer`` that applies this rule tensor by tensor."""
+        bc_m = self.bias_correction and self.momentum == "ema"
+        code = _code(self.expr)
+        uses_m, uses_prev, uses_v = self.uses_m, self.uses_m_prev, self.uses_v
+        body = []
+        if self.clip_norm is not None:
+            body += [
+                "        grads = [p.grad for p in params]",
+                "        gnorm = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))",
+                f"        coef = torch.clamp({self.clip_norm!r} / (gnorm + 1e-6), max=1.0)",
+            ]
+        body += ["        for p in params:", "            state = self.state[p]"]
+        body.append(
+            "            g = p.grad * coef" if self.clip_norm is not None else "            g = p.grad"
+        )
+        if self.l2:
+            body.append(f"            g = g + {self.l2!r} * p")
+        if uses_m or uses_prev:
+            body.append('            m = state.setdefault("m", torch.zeros_like(p))')
+        if uses_prev:
+            corr = f" / ((1 - {self.beta1!r} ** (t - 1)) if t > 1 else 1.0)" if bc_m else ""
+            body.append(f"            m_prev = m.clone(){corr}")
+        if uses_m or uses_prev:
+            if self.momentum == "ema":
+                body.append(f"            m.mul_({self.beta1!r}).add_(g, alpha={1 - self.beta1!r})")
+            else:
+                body.append(f"            m.mul_({self.beta1!r}).add_(g)")
+        if uses_m:
+            body.append(
+                f"            m_hat = m / (1 - {self.beta1!r} ** t)" if bc_m else "            m_hat = m"
+            )
+        if uses_v:
+            body.append('            v = state.setdefault("v", torch.zeros_like(p))')
+            body.append(f"            v.mul_({self.beta2!r}).addcmul_(g, g, value={1 - self.beta2!r})")
+            v_hat = f"v / (1 - {self.beta2!r} ** t)" if self.bias_correction else "v"
+            body.append(f"            denom = torch.sqrt({v_hat}) + {self.eps!r}")
+        if self.weight_decay:
+            body.append(f"            p.mul_(1 - lr * {self.weight_decay!r})")
+        body.append(f"            p.sub_(lr * ({code}))")
+        factor = {
+            "constant": "1.0",
+            "step": "0.1 ** ((t_ > total // 2) + (t_ > (3 * total) // 4))",
+            "warmup_cosine": "t_ / warm if t_ <= warm else "
+            "0.5 * (1 + math.cos(math.pi * (t_ - warm) / max(1, total - warm)))",
+        }[self.schedule]
+        math_doc = "\n".join("    " + line for line in self.math().splitlines())
+        lines = [
+            '"""An optimizer found by evoforge. Its update rule:',
+            "",
+            math_doc,
+            '"""',
+            "",
+            "import math",
+            "",
+            "import torch",
+            "",
+            "",
+            f"class {class_name}(torch.optim.Optimizer):",
+            f"    def __init__(self, params, lr={self.lr!r}, total_steps=None):",
+            "        super().__init__(params, {'lr': lr, 'total_steps': total_steps})",
+            "",
+            "    @torch.no_grad()",
+            "    def step(self, closure=None):",
+            "        loss = None",
+            "        if closure is not None:",
+            "            with torch.enable_grad():",
+            "                loss = closure()",
+            "        for group in self.param_groups:",
+            "            params = [p for p in group['params'] if p.grad is not None]",
+            "            if params:",
+            "                group['step'] = group.get('step', 0) + 1",
+            "                self._step(group, params)",
+            "        return loss",
+            "",
+            "    def _step(self, group, params):",
+            "        t = group['step']",
+            "        total = group['total_steps'] or 1",
+            f"        warm = round({self.warmup!r} * total)",
+            "        t_ = min(t, total)",
+            f"        lr = group['lr'] * ({factor})",
+            *body,
+            "",
+        ]
+        return "\n".join(lines)
+
+
+def _code(node: tuple) -> str:
+    """``node`` as a Python expression over g, m_hat, m_prev and denom."""
+    op = node[0]
+    args = [_code(c) for c in _children(node)]
+    if op == "g":
+        return "g"
+    if op == "m":
+        return "m_hat"
+    if op == "m_prev":
+        return "m_prev"
+    if op == "norm":
+        return f"{args[0]} / denom"
+    if op == "sign":
+        return f"torch.sign({args[0]})"
+    if op == "scale":
+        return f"{node[1]!r} * {args[0]}"
+    if op == "clip":
+        return f"torch.clamp({args[0]}, {-node[1]!r}, {node[1]!r})"
+    if op == "add":
+        return f"({args[0]} + {args[1]})"
+    if op == "mul":
+        return f"({args[0]} * {args[1]})"
+    return f"({args[0]} * {node[1]!r} + {args[1]} * {1 - node[1]!r})"  # interp
+
 
 def _render(node: tuple, m_hat: bool, v_hat: bool, eps: float) -> str:
     op = node[0]
@@ -270,3 +393,227 @@ KNOWN: dict[str, UpdateRule] = {
     "signsgd": UpdateRule(expr=("sign", ("g",)), lr=1e-3),
     "lion": UpdateRule(expr=("sign", ("interp", 0.9, ("m_prev",), ("g",))), lr=1e-4, beta1=0.99),
 }
+
+
+# -- the search space -------------------------------------------------------------------------------
+class RuleSpaceConfig(BaseModel):
+    """What an update-rule search may build."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_depth: int = Field(4, ge=1, le=8, description="Levels of the expression tree.")
+    max_nodes: int = Field(12, ge=1, le=64, description="Nodes of the expression tree.")
+    ops: tuple[str, ...] = Field(tuple(ARITY), min_length=1, description="Ops the search may use.")
+    lr_range: tuple[float, float] = Field((1e-5, 1.0), description="Learning rates (log-uniform).")
+    schedules: tuple[Schedule, ...] = Field(("constant", "step", "warmup_cosine"), min_length=1)
+    known_fraction: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of random individuals that are a hand-designed rule (KNOWN) instead.",
+    )
+
+    @field_validator("ops")
+    @classmethod
+    def _ops(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [op for op in value if op not in ARITY]
+        if unknown:
+            raise ValueError(f"unknown ops {unknown} (ops: {', '.join(ARITY)})")
+        if not any(ARITY[op] == 0 for op in value):
+            raise ValueError("ops need at least one leaf (g, m or m_prev)")
+        return value
+
+
+class RuleSpace:
+    """Random update rules, their mutation and crossover (genetic programming over the expression,
+    Gaussian steps in log space over the hyperparameters).
+
+    >>> space = RuleSpace(RuleSpaceConfig())
+    >>> rule = space.sample(np.random.default_rng(0))
+    >>> space.valid(rule) and space.valid(space.mutate(rule, np.random.default_rng(1)))
+    True
+    """
+
+    encoding = "update_rule"
+
+    def __init__(self, config: RuleSpaceConfig | None = None):
+        self.config = config or RuleSpaceConfig()
+        ops = self.config.ops
+        self._by_arity = {k: tuple(op for op in ops if ARITY[op] == k) for k in (0, 1, 2)}
+
+    # -- validity ---------------------------------------------------------------------------------
+    def violation(self, rule: UpdateRule) -> str | None:
+        """Why ``rule`` is outside this space, or None."""
+        if expr_depth(rule.expr) > self.config.max_depth:
+            return f"expression depth {expr_depth(rule.expr)} > max_depth {self.config.max_depth}"
+        if expr_size(rule.expr) > self.config.max_nodes:
+            return f"expression of {expr_size(rule.expr)} nodes > max_nodes {self.config.max_nodes}"
+        return None
+
+    def valid(self, rule: UpdateRule) -> bool:
+        return self.violation(rule) is None
+
+    # -- sampling -----------------------------------------------------------------------------------
+    def _constant(self, op: str, rng: np.random.Generator) -> float:
+        if op == "interp":
+            return round(float(rng.uniform(0.0, 1.0)), 4)
+        if op == "clip":
+            return round(float(np.exp(rng.uniform(np.log(0.01), np.log(10.0)))), 4)
+        sign = -1.0 if rng.random() < 0.2 else 1.0  # scale: mostly a step size, sometimes a difference
+        return round(sign * float(np.exp(rng.uniform(np.log(0.1), np.log(10.0)))), 4)
+
+    def _tree(self, rng: np.random.Generator, depth: int) -> tuple:
+        """A random tree of at most ``depth`` levels (grow method: leaves likelier further down)."""
+        inner = [op for k in (1, 2) for op in self._by_arity[k]]
+        if depth <= 1 or not inner or rng.random() < 0.3 + 0.6 / depth:
+            return (str(rng.choice(self._by_arity[0])),)
+        op = str(rng.choice(inner))
+        consts = [self._constant(op, rng)] if op in CONSTANTS else []
+        return (op, *consts, *(self._tree(rng, depth - 1) for _ in range(ARITY[op])))
+
+    def _hyper(self, rng: np.random.Generator) -> dict[str, Any]:
+        lo, hi = self.config.lr_range
+        return {
+            "lr": float(np.exp(rng.uniform(np.log(lo), np.log(hi)))),
+            "beta1": _beta(rng, 1e-3),
+            "momentum": str(rng.choice(("ema", "sum"))),
+            "beta2": _beta(rng, 1e-4),
+            "eps": float(10 ** rng.uniform(-10, -3)),
+            "bias_correction": bool(rng.random() < 0.5),
+            "weight_decay": 0.0 if rng.random() < 0.5 else float(10 ** rng.uniform(-4, -1)),
+            "l2": 0.0 if rng.random() < 0.8 else float(10 ** rng.uniform(-5, -2)),
+            "clip_norm": None if rng.random() < 0.7 else float(10 ** rng.uniform(-1, 1)),
+            "schedule": str(rng.choice(self.config.schedules)),
+            "warmup": round(float(rng.uniform(0.0, 0.2)), 3),
+        }
+
+    def sample(self, rng: np.random.Generator) -> UpdateRule:
+        """A random rule within the space (or, with ``known_fraction``, a hand-designed one)."""
+        if rng.random() < self.config.known_fraction:
+            fits = [r for r in KNOWN.values() if self.valid(r) and _ops_in(r.expr, self.config.ops)]
+            if fits:
+                return fits[int(rng.integers(len(fits)))]
+        for _ in range(100):
+            rule = UpdateRule(expr=self._tree(rng, self.config.max_depth), **self._hyper(rng))
+            if self.valid(rule):
+                return rule
+        return UpdateRule(expr=(self._by_arity[0][0],), **self._hyper(rng))
+
+    # -- variation -----------------------------------------------------------------------------------
+    def mutate(self, rule: UpdateRule, rng: np.random.Generator) -> UpdateRule:
+        """One change: half the time to the expression (a new subtree, an op swapped for one of the same
+        arity, a constant moved, a unary op inserted above a node, or a node replaced by its child), half
+        the time to one hyperparameter."""
+        for _ in range(20):
+            child = self._mutate_expr(rule, rng) if rng.random() < 0.5 else self._mutate_hyper(rule, rng)
+            if child != rule and self.valid(child):
+                return child
+        return self._mutate_hyper(rule, rng)
+
+    def _mutate_expr(self, rule: UpdateRule, rng: np.random.Generator) -> UpdateRule:
+        paths = _paths(rule.expr)
+        path = paths[int(rng.integers(len(paths)))]
+        node = _get(rule.expr, path)
+        kind = str(rng.choice(("subtree", "swap", "constant", "insert", "hoist")))
+        if kind == "subtree":
+            new = self._tree(rng, max(1, self.config.max_depth - len(path)))
+        elif kind == "swap":
+            same = [op for op in self._by_arity[ARITY[node[0]]] if op != node[0]]
+            if not same:
+                return rule
+            op = str(rng.choice(same))
+            consts = [node[1]] if op in CONSTANTS and node[0] in CONSTANTS else []
+            if op in CONSTANTS and not consts:
+                consts = [self._constant(op, rng)]
+            new = (op, *consts, *_children(node))
+        elif kind == "constant":
+            if node[0] not in CONSTANTS:
+                return rule
+            c = node[1]
+            if node[0] == "interp":
+                c = float(np.clip(c + rng.normal(0, 0.1), 0.0, 1.0))
+            else:
+                c = c * float(np.exp(rng.normal(0, 0.5)))
+            new = (node[0], round(c, 4), *_children(node))
+        elif kind == "insert":
+            unary = self._by_arity[1]
+            if not unary:
+                return rule
+            op = str(rng.choice(unary))
+            new = (op, *([self._constant(op, rng)] if op in CONSTANTS else []), node)
+        else:  # hoist
+            kids = _children(node)
+            if not kids:
+                return rule
+            new = kids[int(rng.integers(len(kids)))]
+        return rule.replace(expr=_set(rule.expr, path, new))
+
+    def _mutate_hyper(self, rule: UpdateRule, rng: np.random.Generator) -> UpdateRule:
+        gene = str(
+            rng.choice(
+                ("lr", "lr", "beta1", "momentum", "beta2", "eps", "bias_correction")
+                + ("weight_decay", "l2", "clip_norm", "schedule", "warmup")
+            )
+        )
+        fresh = self._hyper(rng)
+        value: Any = fresh[gene]
+        if gene == "lr":  # a step of up to about x3 either way, kept in range
+            lo, hi = self.config.lr_range
+            value = float(np.clip(rule.lr * np.exp(rng.normal(0, 0.7)), lo, hi))
+        elif gene in ("beta1", "beta2"):  # a step in log(1 - beta)
+            old = getattr(rule, gene)
+            value = float(np.clip(1 - (1 - old) * np.exp(rng.normal(0, 0.7)), 0.0, 0.9999))
+        elif gene in ("momentum", "bias_correction"):
+            value = {"ema": "sum", "sum": "ema", True: False, False: True}[getattr(rule, gene)]
+        return rule.replace(**{gene: value})
+
+    def crossover(self, a: UpdateRule, b: UpdateRule, rng: np.random.Generator) -> UpdateRule:
+        """A subtree of ``b`` grafted in place of a subtree of ``a`` (retried until it fits the space),
+        and each hyperparameter from either parent."""
+        ja, jb = a.to_json(), b.to_json()
+        hyper = {k: ja[k] if rng.random() < 0.5 else jb[k] for k in ja if k not in ("expr", "encoding")}
+        expr = a.expr
+        pa, pb = _paths(a.expr), _paths(b.expr)
+        for _ in range(10):
+            where = pa[int(rng.integers(len(pa)))]
+            graft = _get(b.expr, pb[int(rng.integers(len(pb)))])
+            candidate = _set(a.expr, where, graft)
+            if (
+                expr_depth(candidate) <= self.config.max_depth
+                and expr_size(candidate) <= self.config.max_nodes
+            ):
+                expr = candidate
+                break
+        return UpdateRule(expr=expr, **hyper)
+
+
+def _beta(rng: np.random.Generator, smallest: float) -> float:
+    """A decay rate: 1 - beta log-uniform over [smallest, 1] (so 0.9, 0.99 and 0.999 are as likely)."""
+    return round(float(1 - 10 ** rng.uniform(np.log10(smallest), 0)), 6)
+
+
+def _ops_in(node: tuple, ops: tuple[str, ...]) -> bool:
+    return node[0] in ops and all(_ops_in(c, ops) for c in _children(node))
+
+
+def _paths(node: tuple, prefix: tuple[int, ...] = ()) -> list[tuple[int, ...]]:
+    """Every node's path (child indices from the root)."""
+    out = [prefix]
+    for k, child in enumerate(_children(node)):
+        out += _paths(child, (*prefix, k))
+    return out
+
+
+def _get(node: tuple, path: tuple[int, ...]) -> tuple:
+    for k in path:
+        node = _children(node)[k]
+    return node
+
+
+def _set(node: tuple, path: tuple[int, ...], new: tuple) -> tuple:
+    if not path:
+        return new
+    n_const = 1 + CONSTANTS.get(node[0], 0)
+    head, kids = node[:n_const], list(node[n_const:])
+    kids[path[0]] = _set(kids[path[0]], path[1:], new)
+    return (*head, *kids)
