@@ -381,7 +381,8 @@ def report(
     ),
 ) -> None:
     """Plot a run: fitness over generations, species sizes for NEAT runs, the Pareto front of
-    multi-objective runs (with ``--above X``, the smallest member reaching X is named and marked)."""
+    multi-objective runs (with ``--above X``, the smallest member reaching X is named and marked);
+    for optimizer searches, print the best rule as math and write it as a Python file."""
     from evoforge.report.plots import plot_fitness, plot_pareto, plot_species
 
     store = _open_store(run_dir)
@@ -422,6 +423,16 @@ def report(
                     else "none"
                 )
             )
+    rule_file = run_dir / "best_optimizer.json"
+    if rule_file.is_file():  # optimizer searches: the rule as math and as a file to copy into a project
+        from evoforge.spaces.update_rule import UpdateRule
+
+        rule = UpdateRule.from_json(json.loads(rule_file.read_text()))
+        out.print("best update rule:", highlight=False)
+        out.print(rule.math(), highlight=False, markup=False)
+        source = target / "best_optimizer.py"
+        source.write_text(rule.python_source())
+        written.append(source)
     for path in written:
         out.print(f"wrote {path}")
 

@@ -49,6 +49,9 @@ def test_every_example_config_is_valid_and_runs(tmp_path):
                 space=space,
             )
             update["stop"] = {}
+        if raw["problem"]["kind"] == "optimizer_search":
+            update["strategy"] = dict(raw["strategy"], population_size=4)
+            update["problem"] = dict(raw["problem"], budget=0.05, test_seeds=1, lr_grid=[1e-3, 1e-2])
         config = load(name, **update)
         result = evoforge.run(config, tmp_path / name)
         assert result.generations >= 1 and result.evaluations > 0

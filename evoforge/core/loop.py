@@ -139,7 +139,7 @@ class _Loop:
         extra: dict[str, Any] = {}
         if kind == "network":
             extra["io"] = self.problem.network_io
-        elif kind == "architecture":
+        elif kind in ("architecture", "rule"):
             extra["space"] = self.problem.search_space
         self.strategy: Strategy = strategy_class(
             config.strategy_config(), self.problem.dim, self.problem.initial_params, **extra

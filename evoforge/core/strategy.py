@@ -71,7 +71,8 @@ class Strategy(ABC):
     #: run loop can drive it asynchronously
     steady_state: ClassVar[bool] = False
     #: what the strategy's genomes can be: parameter "vector"s (or seed chains of them), "network"s
-    #: (NEAT) or "architecture"s (drawn from the problem's search space); a problem accepts some kinds
+    #: (NEAT), "architecture"s or optimizer update "rule"s (drawn from the problem's search space: an
+    #: architecture space also has a continuous encoding, a rule space does not); a problem accepts some kinds
     genome_kinds: ClassVar[tuple[str, ...]] = ("vector",)
 
     def __init__(self, config: StrategyConfig, dim: int, init_params: InitParams):

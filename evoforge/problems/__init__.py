@@ -5,6 +5,7 @@ from evoforge.problems.classification import ClassificationConfig, Classificatio
 from evoforge.problems.double_pole import DoublePoleConfig, DoublePoleProblem
 from evoforge.problems.functions import FunctionConfig, FunctionProblem
 from evoforge.problems.gym import GymConfig, GymProblem
+from evoforge.problems.optimizer_search import OptimizerSearchConfig, OptimizerSearchProblem
 from evoforge.problems.xor import XORConfig, XORProblem
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "FunctionProblem",
     "GymConfig",
     "GymProblem",
+    "OptimizerSearchConfig",
+    "OptimizerSearchProblem",
     "Problem",
     "ProblemConfig",
     "TestResult",

@@ -72,7 +72,7 @@ class Problem(ABC):
     kind: ClassVar[str]
     config_class: ClassVar[type[ProblemConfig]]
     direction: ClassVar[Literal["maximize", "minimize"]] = "maximize"
-    #: the genome kinds this problem evaluates ("vector", "network", "architecture")
+    #: the genome kinds this problem evaluates ("vector", "network", "architecture", "rule")
     genome_kinds: ClassVar[tuple[str, ...]] = ("vector",)
     #: most candidates a backend puts in one chunk (None: one chunk per worker, for problems that
     #: evaluate a batch together; 1 for costly candidates of uneven cost, such as training runs)

@@ -124,6 +124,7 @@ class UpdateRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     encoding: ClassVar[str] = "update_rule"
+    export_name: ClassVar[str] = "best_optimizer.json"  # the run's best rule, written at its end
 
     expr: tuple = Field(description="The update direction u as an expression tree.")
     lr: float = Field(1e-3, gt=0, le=100, description="Base learning rate.")
@@ -184,6 +185,7 @@ class UpdateRule(BaseModel):
         if not isinstance(data, dict):
             raise ValueError(f"an update rule is a JSON object, got {type(data).__name__}")
         data = dict(data)
+        data.pop("genome_id", None)  # as written in best_optimizer.json
         if data.pop("encoding", cls.encoding) != cls.encoding:
             raise ValueError(f"not an update rule (encoding is not {cls.encoding!r})")
         try:
@@ -193,6 +195,25 @@ class UpdateRule(BaseModel):
             where = ".".join(str(p) for p in first["loc"]) or "rule"
             msg = first["msg"].removeprefix("Value error, ")
             raise ValueError(msg if msg.startswith(where) else f"{where}: {msg}") from None
+
+    def expressed(self) -> dict[str, Any]:
+        """The genes this rule's step reads: a moment's decay only where the expression uses it,
+        bias correction only where something is corrected, warmup only for warmup_cosine."""
+        out = self.to_json()
+        uses_m = self.uses_m or self.uses_m_prev
+        if not uses_m:
+            del out["beta1"], out["momentum"]
+        if not self.uses_v:
+            del out["beta2"], out["eps"]
+        if not ((uses_m and self.momentum == "ema") or self.uses_v):
+            del out["bias_correction"]
+        if self.schedule != "warmup_cosine":
+            del out["warmup"]
+        return out
+
+    def content_bytes(self) -> bytes:
+        """What the content id hashes: the expressed genes, so rules that step alike share an id."""
+        return json.dumps(self.expressed(), sort_keys=True).encode()
 
     def replace(self, **changes: Any) -> UpdateRule:
         """A copy with ``changes`` applied and validated."""
@@ -287,6 +308,8 @@ class UpdateRule(BaseModel):
             '"""An optimizer found by evoforge. Its update rule:',
             "",
             math_doc,
+            "",
+            "A searched rule's lr is relative to Adam's: the rate where Adam's best is 1e-3.",
             '"""',
             "",
             "import math",
@@ -501,12 +524,12 @@ class RuleSpace:
 
     # -- variation -----------------------------------------------------------------------------------
     def mutate(self, rule: UpdateRule, rng: np.random.Generator) -> UpdateRule:
-        """One change: half the time to the expression (a new subtree, an op swapped for one of the same
+        """One expressed change: half the time to the expression (a new subtree, an op swapped for one of the same
         arity, a constant moved, a unary op inserted above a node, or a node replaced by its child), half
         the time to one hyperparameter."""
         for _ in range(20):
             child = self._mutate_expr(rule, rng) if rng.random() < 0.5 else self._mutate_hyper(rule, rng)
-            if child != rule and self.valid(child):
+            if child.content_bytes() != rule.content_bytes() and self.valid(child):
                 return child
         return self._mutate_hyper(rule, rng)
 

@@ -33,7 +33,7 @@ class RandomSearch(Strategy):
     name = "random_search"
     config_class = RandomSearchConfig
     config: RandomSearchConfig
-    genome_kinds = ("vector", "architecture")
+    genome_kinds = ("vector", "architecture", "rule")
 
     def __init__(self, config: RandomSearchConfig, dim: int, init_params, space=None):
         super().__init__(config, dim, init_params)

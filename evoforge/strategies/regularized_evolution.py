@@ -40,14 +40,16 @@ class RegularizedEvolutionConfig(StrategyConfig):
 
 class SpaceStrategy(Strategy):
     """Base of strategies that draw genomes from a problem's search space (``sample``, ``mutate``,
-    ``crossover``) instead of parameter vectors."""
+    ``crossover``) instead of parameter vectors: architectures or optimizer update rules."""
 
-    genome_kinds = ("architecture",)
+    genome_kinds = ("architecture", "rule")
 
     def __init__(self, config: StrategyConfig, dim: int, init_params, space=None):
         super().__init__(config, dim, init_params)
         if space is None:
-            raise ValueError(f"strategy {self.name!r} needs a search space (an architecture problem)")
+            raise ValueError(
+                f"strategy {self.name!r} needs a search space (an architecture or optimizer search)"
+            )
         self.space = space
 
     def state_to_tree(self, state: State) -> State:
