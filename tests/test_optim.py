@@ -256,7 +256,7 @@ def test_the_exported_source_trains_as_the_optimizer_does(tmp_path):
     rng = np.random.default_rng(3)
     rules = [known_rule("lion", clip_norm=0.5, schedule="warmup_cosine", warmup=0.2)]
     rules += [known_rule("adam", l2=1e-3, schedule="step"), known_rule("nesterov", weight_decay=0.01)]
-    rules += [space.sample(rng).replace(lr=1e-3) for _ in range(12)]
+    rules += [space.sample(rng).replace(lr=1e-3) for _ in range(40)]
     moved = 0
     for k, rule in enumerate(rules):
         path = tmp_path / f"rule{k}.py"
@@ -268,4 +268,4 @@ def test_the_exported_source_trains_as_the_optimizer_does(tmp_path):
         theirs = _trajectory(lambda p: module.Found(p, total_steps=10), steps=10)  # noqa: B023
         assert torch.allclose(ours, theirs, rtol=0, atol=1e-6, equal_nan=True), (rule.expr, k)
         moved += bool(torch.isfinite(ours[-1]).all() and not torch.equal(ours[0], ours[-1]))
-    assert moved >= 10
+    assert moved >= 30

@@ -84,8 +84,11 @@ class EvolvedOptimizer(torch.optim.Optimizer):
         if rule.clip_norm is not None:  # as torch.nn.utils.clip_grad_norm_, without touching .grad
             total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
             grads = torch._foreach_mul(grads, torch.clamp(rule.clip_norm / (total + 1e-6), max=1.0))
-        if rule.l2:
-            grads = torch._foreach_add(grads, params, alpha=rule.l2)
+        if rule.l2:  # in place on the clipped copy, else on a new one (.grad is left as it was)
+            if rule.clip_norm is not None:
+                torch._foreach_add_(grads, params, alpha=rule.l2)
+            else:
+                grads = torch._foreach_add(grads, params, alpha=rule.l2)
         uses_m, uses_prev, uses_v = rule.uses_m, rule.uses_m_prev, rule.uses_v
         state = [self.state[p] for p in params]
         if (uses_m or uses_prev) and "m" not in state[0]:
@@ -120,10 +123,10 @@ class EvolvedOptimizer(torch.optim.Optimizer):
             torch._foreach_mul_(params, 1 - lr * rule.weight_decay)
         root = rule.expr
         if root[0] == "norm":  # Adam's last step: theta -= lr c x / denom in one kernel
-            x, c = _eval(root[1], leaves, denom)
+            x, c, _ = _eval(root[1], leaves, denom)
             torch._foreach_addcdiv_(params, x, denom, value=-lr * c)
         else:
-            u, c = _eval(root, leaves, denom)
+            u, c, _ = _eval(root, leaves, denom)
             torch._foreach_add_(params, u, alpha=-lr * c)
         if uses_prev and not uses_m:
             _update_m(m, grads, rule)
@@ -137,39 +140,73 @@ def _update_m(m: list[torch.Tensor], grads: list[torch.Tensor], rule: UpdateRule
         torch._foreach_add_(m, grads)
 
 
-def _eval(node: tuple, leaves: dict[str, Value], denom: list[torch.Tensor]) -> Value:
-    """The value of ``node`` as (tensors, coefficient): the tensors times the coefficient. Leaves are
-    returned as they are, never modified."""
+def _eval(node: tuple, leaves: dict[str, Value], denom: list[torch.Tensor]) -> tuple[list, float, bool]:
+    """The value of ``node`` as (tensors, coefficient, owned): the tensors times the coefficient;
+    ``owned`` when the tensors are a temporary of this step that nothing else refers to, so the next
+    op may work in place instead of allocating (leaves, which a tree may use twice, never are)."""
     op = node[0]
     if op in leaves:
-        return leaves[op]
+        return (*leaves[op], False)
     children = [_eval(child, leaves, denom) for child in node[1 + CONSTANTS.get(op, 0) :]]
     if op == "norm":
-        x, c = children[0]
-        return torch._foreach_div(x, denom), c
+        x, c, own = children[0]
+        if not own:
+            return torch._foreach_div(x, denom), c, True
+        torch._foreach_div_(x, denom)
+        return x, c, True
     if op == "sign":
-        x, c = children[0]
-        return torch._foreach_sign(x), math.copysign(1.0, c) if c else 0.0
+        x, c, own = children[0]
+        c = math.copysign(1.0, c) if c else 0.0
+        if not own:
+            return torch._foreach_sign(x), c, True
+        torch._foreach_sign_(x)
+        return x, c, True
     if op == "scale":
-        x, c = children[0]
-        return x, c * node[1]
+        x, c, own = children[0]
+        return x, c * node[1], own
     if op == "clip":
-        x, c = children[0]
+        x, c, own = children[0]
         if c == 0:
-            return x, 0.0
+            return x, 0.0, own
         bound = node[1] / abs(c)
-        return torch._foreach_clamp_min(torch._foreach_clamp_max(x, bound), -bound), c
-    (x, cx), (y, cy) = children
+        out = x if own else torch._foreach_clamp_max(x, bound)
+        if own:
+            torch._foreach_clamp_max_(out, bound)
+        torch._foreach_clamp_min_(out, -bound)
+        return out, c, True
+    (x, cx, own_x), (y, cy, own_y) = children
     if op == "mul":
-        return torch._foreach_mul(x, y), cx * cy
+        if own_x or own_y:
+            out, other = (x, y) if own_x else (y, x)
+            torch._foreach_mul_(out, other)
+            return out, cx * cy, True
+        return torch._foreach_mul(x, y), cx * cy, True
     if op == "add":
         if cx == 0:
-            return y, cy
-        return torch._foreach_add(x, y, alpha=cy / cx), cx
-    w = node[1]  # interp: w x + (1 - w) y, in the order of Lion's reference (m * beta1 + g * (1 - beta1))
-    out = torch._foreach_mul(x, w * cx)
+            return y, cy, own_y
+        if own_x:
+            torch._foreach_add_(x, y, alpha=cy / cx)
+            return x, cx, True
+        if not own_y:
+            return torch._foreach_add(x, y, alpha=cy / cx), cx, True
+        if cy == 0:
+            return x, cx, own_x
+        torch._foreach_add_(y, x, alpha=cx / cy)
+        return y, cy, True
+    # interp: w x + (1 - w) y, in the order of Lion's reference (m * beta1 + g * (1 - beta1)); IEEE
+    # addition commutes, so starting from an owned y gives the same bits
+    w = node[1]
+    if own_y and not own_x:
+        torch._foreach_mul_(y, (1 - w) * cy)
+        torch._foreach_add_(y, x, alpha=w * cx)
+        return y, 1.0, True
+    if own_x:
+        torch._foreach_mul_(x, w * cx)
+        out = x
+    else:
+        out = torch._foreach_mul(x, w * cx)
     torch._foreach_add_(out, y, alpha=(1 - w) * cy)
-    return out, 1.0
+    return out, 1.0, True
 
 
 def _as_rule(rule: UpdateRule | dict | str) -> UpdateRule:

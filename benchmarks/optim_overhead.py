@@ -1,0 +1,133 @@
+"""Per-step cost of evolved update rules against torch.optim.Adam (issue 6).
+
+    .venv/bin/python benchmarks/optim_overhead.py [--params 1000000] [--repeats 7] [--rule best_optimizer.json]
+
+The parameters of a 1M-parameter MLP (784-1024-192-10 plus biases: 1,007,242) get fixed random
+gradients; only ``optimizer.step()`` is timed (the training step around it is the same for every
+optimizer). Each optimizer is timed for a block of steps, the optimizers interleaved, ``--repeats``
+blocks each; the ratio to torch's Adam (its default, the foreach implementation) is the median of
+the per-block ratios. One thread, pinned to one core, so the shared machine disturbs it least.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import replace_section  # noqa: E402
+
+
+def _model(params: int):
+    import torch
+
+    # 784 -> 1024 -> hidden -> 10 (with biases) holds about `params` weights
+    hidden = max(8, round((params - 785 * 1024 - 10) / (1024 + 1 + 10)))
+    return torch.nn.Sequential(
+        torch.nn.Linear(784, 1024),
+        torch.nn.ReLU(),
+        torch.nn.Linear(1024, hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(hidden, 10),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--params", type=int, default=1_000_000)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--rule", type=Path, action="append", default=[], help="rule JSON files to time too")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    import os
+
+    import torch
+
+    from evoforge.optim import EvolvedOptimizer, known_rule
+    from evoforge.spaces.update_rule import UpdateRule
+
+    torch.set_num_threads(1)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {0})
+    model = _model(args.params)
+    n = sum(p.numel() for p in model.parameters())
+    gen = torch.Generator().manual_seed(0)
+    for p in model.parameters():
+        p.grad = torch.randn(p.shape, generator=gen) * 1e-2
+    # a rule of many ops, as evolved rules can be: clipping, L2, both moments, sign, interp, clip
+    busy = UpdateRule(
+        expr=[
+            "add",
+            ["norm", ["m"]],
+            ["scale", 0.1, ["sign", ["interp", 0.9, ["m_prev"], ["clip", 1.0, ["g"]]]]],
+        ],
+        bias_correction=True,
+        weight_decay=1e-2,
+        l2=1e-4,
+        clip_norm=1.0,
+        schedule="warmup_cosine",
+        warmup=0.05,
+    )
+    makers = {
+        "torch Adam": lambda ps: torch.optim.Adam(ps, lr=1e-3),
+        "torch AdamW": lambda ps: torch.optim.AdamW(ps, lr=1e-3),
+        "evolved: adam rule": lambda ps: EvolvedOptimizer(ps, known_rule("adam")),
+        "evolved: lion rule": lambda ps: EvolvedOptimizer(ps, known_rule("lion")),
+        "evolved: 9-node rule, clipping, both decays": lambda ps: EvolvedOptimizer(
+            ps, busy, total_steps=10**6
+        ),
+    }
+    for path in args.rule:
+        rule = UpdateRule.from_json(json.loads(path.read_text()))
+        makers[f"evolved: {path.name}"] = lambda ps, r=rule: EvolvedOptimizer(ps, r, total_steps=10**6)
+    optimizers = {name: make(list(model.parameters())) for name, make in makers.items()}
+    with torch.no_grad():
+        snapshot = [p.clone() for p in model.parameters()]
+    times: dict[str, list[float]] = {name: [] for name in optimizers}
+    for _ in range(args.repeats + 1):  # the first block warms up and is dropped
+        for name, opt in optimizers.items():
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                opt.step()
+            times[name].append((time.perf_counter() - start) / args.steps)
+            with torch.no_grad():
+                for p, s in zip(model.parameters(), snapshot, strict=True):
+                    p.copy_(s)
+    base = "torch Adam"
+    rows = []
+    for name, ts in times.items():
+        ratios = [t / b for t, b in zip(ts[1:], times[base][1:], strict=True)]
+        rows.append((name, statistics.median(ts[1:]) * 1e3, statistics.median(ratios)))
+        print(f"{name:45s} {rows[-1][1]:8.3f} ms/step  x{rows[-1][2]:.2f}", flush=True)
+    worst = max(r for name, _, r in rows if name.startswith("evolved"))
+    today = datetime.date.today().isoformat()
+    lines = [
+        "## Per-step cost of evolved optimizers against torch.optim.Adam (issue 6)",
+        "",
+        f"Command: `.venv/bin/python benchmarks/optim_overhead.py --params {args.params} --steps {args.steps} "
+        f"--repeats {args.repeats}` ({today}); {n:,} parameters (an MLP 784-1024-{_model(args.params)[2].out_features}"
+        f"-10), fixed random gradients, `optimizer.step()` alone, one thread on one core; {args.repeats} "
+        "interleaved blocks per optimizer, median time per step and median ratio to torch's Adam "
+        "(its default foreach implementation).",
+        "",
+        "| optimizer | ms per step | ratio to torch Adam |",
+        "|---|---|---|",
+        *[f"| {name} | {ms:.3f} | {ratio:.2f} |" for name, ms, ratio in rows],
+        "",
+        f"Goal (an evolved optimizer's step at most 1.5x Adam's): {'met' if worst <= 1.5 else 'missed'}; "
+        f"the costliest evolved rule here is {worst:.2f}x.",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        replace_section("optim-overhead", text)
+
+
+if __name__ == "__main__":
+    main()
