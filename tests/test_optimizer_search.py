@@ -68,11 +68,15 @@ def test_normalised_score_is_the_share_of_adams_log_progress():
 
 def test_a_diverging_rule_is_recorded_and_scored_worst(problem):
     p, context = problem
-    ascent = known_rule("sgd", lr=1.0).replace(expr=["scale", -10.0, ["g"]])
+    ascent = known_rule("sgd", lr=1.0).replace(expr=["scale", -10.0, ["g"]])  # climbs every loss
+    plain = known_rule("sgd", lr=1e-2)  # fine on logistic regression, blows up on Rosenbrock
     good = known_rule("adam")
-    results = p.evaluate([ascent, good], np.array([0, 1]), context)
-    assert math.isnan(results[0].fitness) and results[0].error.startswith("diverged on cancer_logreg")
-    assert math.isfinite(results[1].fitness)
+    results = p.evaluate([ascent, plain, good], np.array([0, 1, 2]), context)
+    assert math.isnan(results[0].fitness)
+    assert results[0].error.startswith("diverged on every task: diverged on cancer_logreg at step")
+    assert results[1].error is None and results[1].metrics["score/rosenbrock"] == -1.0
+    assert results[1].metrics["diverged/rosenbrock/0"] >= 1 and results[1].metrics["score/cancer_logreg"] > 0
+    assert results[1].fitness < results[2].fitness
 
 
 def test_evolution_from_random_rules_reaches_adam_within_80_evaluations(tmp_path):

@@ -9,8 +9,11 @@ the rule's normalised score is the share of Adam's progress it makes on a log sc
 
 and its fitness the mean over the search tasks and seeds. A log scale makes a tenfold lower loss
 worth the same on every task, whatever its units (cross-entropy, MSE, Rosenbrock's value); the cap
-stops one task from dominating the mean. A rule that diverges on any task (a non-finite loss, or one
-1,000 times its start) fails: it is recorded with the task and step, and scored worst.
+stops one task from dominating the mean. A run that diverges (a non-finite loss, or one 1,000 times
+its start) scores the floor, -1, on its task and is recorded (``diverged/<task>``: the step); a rule
+that diverges on every run, or that torch cannot run, fails: its error is recorded and it is scored
+worst. (Failing a rule for one divergence would fail nearly every random rule early in a search:
+Rosenbrock's gradients are in the hundreds, so any unnormalised rule blows up there.)
 
 The rule's learning rate is relative to Adam's: on each task it runs at ``rule.lr * adam_lr / 1e-3``,
 where ``adam_lr`` is Adam's tuned rate there, so a rule's ``lr`` means "what to use where Adam's best
@@ -182,7 +185,7 @@ class OptimizerSearchProblem(Problem):
 
         started = time.perf_counter()
         metrics: dict[str, float] = {}
-        scores = []
+        scores, diverged = [], []
         for task in tasks:
             base = adam[task]
             lr = rule.lr * base["lr"] / ADAM_DEFAULT_LR
@@ -198,7 +201,8 @@ class OptimizerSearchProblem(Problem):
                 except (RuntimeError, ValueError, FloatingPointError) as exc:  # a rule torch cannot run
                     return EvalResult(math.nan, metrics, f"{task}: {exc}")
                 if run.diverged is not None:
-                    return EvalResult(math.nan, metrics, run.diverged)
+                    diverged.append(run.diverged)
+                    metrics[f"diverged/{task}/{seed}"] = run.steps + 1
                 per_seed.append(
                     normalised_score(run.initial, run.final, base["final"][seed], self.config.cap)
                 )
@@ -206,6 +210,8 @@ class OptimizerSearchProblem(Problem):
             metrics[f"score/{task}"] = float(np.mean(per_seed))
             scores.append(metrics[f"score/{task}"])
         metrics["train_seconds"] = time.perf_counter() - started
+        if len(diverged) == len(tasks) * seeds:
+            return EvalResult(math.nan, metrics, f"diverged on every task: {'; '.join(diverged)}")
         return EvalResult(float(np.mean(scores)), metrics)
 
     def test(self, params: Any, seed: int, cases: int, context: Context) -> TestResult:

@@ -427,7 +427,9 @@ class RuleSpaceConfig(BaseModel):
     max_depth: int = Field(4, ge=1, le=8, description="Levels of the expression tree.")
     max_nodes: int = Field(12, ge=1, le=64, description="Nodes of the expression tree.")
     ops: tuple[str, ...] = Field(tuple(ARITY), min_length=1, description="Ops the search may use.")
-    lr_range: tuple[float, float] = Field((1e-5, 1.0), description="Learning rates (log-uniform).")
+    lr_range: tuple[float, float] = Field(
+        (1e-5, 0.1), description="Learning rates (log-uniform; optimizer search: relative to Adam's 1e-3)."
+    )
     schedules: tuple[Schedule, ...] = Field(("constant", "step", "warmup_cosine"), min_length=1)
     known_fraction: float = Field(
         0.0,
