@@ -427,7 +427,10 @@ def report(
     if rule_file.is_file():  # optimizer searches: the rule as math and as a file to copy into a project
         from evoforge.spaces.update_rule import UpdateRule
 
-        rule = UpdateRule.from_json(json.loads(rule_file.read_text()))
+        try:
+            rule = UpdateRule.from_json(json.loads(rule_file.read_text()))
+        except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+            _fail(f"{rule_file}: {exc}")
         out.print("best update rule:", highlight=False)
         out.print(rule.math(), highlight=False, markup=False)
         source = target / "best_optimizer.py"

@@ -113,6 +113,10 @@ def test_seeded_search_reproduces_and_resumes_after_kill_9(tmp_path):
     namespace = {}
     exec(compile((tmp_path / "a" / "report" / "best_optimizer.py").read_text(), "best", "exec"), namespace)
     assert issubclass(namespace["EvolvedOptimizer"], torch.optim.Optimizer)
+    (tmp_path / "a" / "best_optimizer.json").write_text('{"expr": ["sqrt", ["g"]]}')
+    proc = cli("report", tmp_path / "a")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "best_optimizer.json: expr: unknown op 'sqrt'" in proc.stderr
     # killed mid-run and resumed: the same as the uninterrupted run
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(quick_config(seed=3, generations=25).model_dump(mode="json")))
