@@ -237,7 +237,9 @@ class UpdateRule(BaseModel):
                 lines.append(f"m ← {self.beta1:g}·m + g")
         if self.uses_v:
             lines.append(f"v ← {self.beta2:g}·v + {1 - self.beta2:g}·g²")
-        lines.append(f"u = {_render(self.expr, bc and self.momentum == 'ema', bc, self.eps)}")
+        m = "m̂" if bc and self.momentum == "ema" else "m"
+        denom = f"(√{'v̂' if bc else 'v'} + {self.eps:g})"
+        lines.append(f"u = {_write(self.expr, 'math', {'g': 'g', 'm': m, 'm_prev': m + '_prev'}, denom)}")
         if bc and (self.uses_m or self.uses_m_prev or self.uses_v):
             corr = []
             if self.momentum == "ema" and (self.uses_m or self.uses_m_prev):
@@ -260,7 +262,7 @@ class UpdateRule(BaseModel):
         """A standalone Python module (needs only torch) defining ``class_name``, a
         ``torch.optim.Optimizer`` that applies this rule tensor by tensor."""
         bc_m = self.bias_correction and self.momentum == "ema"
-        code = _code(self.expr)
+        code = _write(self.expr, "python", {"g": "g", "m": "m_hat", "m_prev": "m_prev"})
         uses_m, uses_prev, uses_v = self.uses_m, self.uses_m_prev, self.uses_v
         body = []
         if self.clip_norm is not None:
@@ -346,52 +348,43 @@ class UpdateRule(BaseModel):
         return "\n".join(lines)
 
 
-def _code(node: tuple) -> str:
-    """``node`` as a Python expression over g, m_hat, m_prev and denom."""
-    op = node[0]
-    args = [_code(c) for c in _children(node)]
-    if op == "g":
-        return "g"
-    if op == "m":
-        return "m_hat"
-    if op == "m_prev":
-        return "m_prev"
-    if op == "norm":
-        return f"{args[0]} / denom"
-    if op == "sign":
-        return f"torch.sign({args[0]})"
-    if op == "scale":
-        return f"{node[1]!r} * {args[0]}"
-    if op == "clip":
-        return f"torch.clamp({args[0]}, {-node[1]!r}, {node[1]!r})"
-    if op == "add":
-        return f"({args[0]} + {args[1]})"
-    if op == "mul":
-        return f"({args[0]} * {args[1]})"
-    return f"({args[0]} * {node[1]!r} + {args[1]} * {1 - node[1]!r})"  # interp
+#: how each op is written, as math and as Python (``{0}``, ``{1}``: children; ``{c}``: the constant)
+_WRITTEN = {
+    "math": {
+        "norm": "{0} / {denom}",
+        "sign": "sign({0})",
+        "scale": "{c}·{0}",
+        "clip": "clip({0}, ±{c})",
+        "add": "({0} + {1})",
+        "mul": "({0} ⊙ {1})",
+        "interp": "({c}·{0} + {1 - c}·{1})",
+    },
+    "python": {
+        "norm": "{0} / denom",
+        "sign": "torch.sign({0})",
+        "scale": "{c} * {0}",
+        "clip": "torch.clamp({0}, -{c}, {c})",
+        "add": "({0} + {1})",
+        "mul": "({0} * {1})",
+        "interp": "({0} * {c} + {1} * {1 - c})",
+    },
+}
 
 
-def _render(node: tuple, m_hat: bool, v_hat: bool, eps: float) -> str:
+def _write(node: tuple, style: str, leaves: dict[str, str], denom: str = "") -> str:
+    """``node`` written in ``style`` ("math" or "python"), leaves named by ``leaves``."""
     op = node[0]
-    args = [_render(c, m_hat, v_hat, eps) for c in _children(node)]
-    if op == "g":
-        return "g"
-    if op in ("m", "m_prev"):
-        name = "m̂" if m_hat else "m"
-        return name if op == "m" else f"{name}_prev"
-    if op == "norm":
-        return f"{args[0]} / (√{'v̂' if v_hat else 'v'} + {eps:g})"
-    if op == "sign":
-        return f"sign({args[0]})"
-    if op == "scale":
-        return f"{node[1]:g}·{args[0]}"
-    if op == "clip":
-        return f"clip({args[0]}, ±{node[1]:g})"
-    if op == "add":
-        return f"({args[0]} + {args[1]})"
-    if op == "mul":
-        return f"({args[0]} ⊙ {args[1]})"
-    return f"({node[1]:g}·{args[0]} + {1 - node[1]:g}·{args[1]})"  # interp
+    if op in leaves:
+        return leaves[op]
+    args = [_write(child, style, leaves, denom) for child in _children(node)]
+    number = (lambda x: f"{x:g}") if style == "math" else repr
+    consts = {}
+    if op in CONSTANTS:
+        consts = {"c": number(node[1]), "1 - c": number(1 - node[1])}
+    template = _WRITTEN[style][op]
+    for key, value in consts.items():
+        template = template.replace("{" + key + "}", value)
+    return template.replace("{denom}", denom).format(*args)
 
 
 def known_rule(name: str, **changes: Any) -> UpdateRule:
