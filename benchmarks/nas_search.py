@@ -97,7 +97,7 @@ def _override(raw: dict, assignment: str) -> None:
 
 def compare(
     example: Path,
-    seeds: int,
+    seeds: int | list[int],
     evaluations: int,
     work: Path,
     *,
@@ -112,7 +112,7 @@ def compare(
     for assignment in overrides:
         _override(base, assignment)
     out: dict[str, list[dict]] = {s: [] for s in strategies}
-    for seed in range(seeds):
+    for seed in range(seeds) if isinstance(seeds, int) else seeds:
         for strategy in strategies:
             raw = dict(base, seed=seed, stop={"evaluations": evaluations})
             raw["strategy"] = {"name": strategy, "population_size": base["strategy"]["population_size"]}

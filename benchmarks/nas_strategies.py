@@ -151,22 +151,22 @@ def main() -> None:
     raw = yaml.safe_load(args.example.read_text())
     for assignment in args.overrides:
         _override(raw, assignment)
-    curves: dict[str, list[list]] = {}
+    curves: dict[str, list[list]] = {name: [] for name in names}
     ours = tuple(n for n in names if n != "tpe")
-    if ours:
-        runs = compare(
-            args.example,
-            args.seeds,
-            args.evaluations,
-            work,
-            strategies=ours,
-            overrides=tuple(args.overrides),
-            final=False,
-        )
-        curves.update({name: [r["curve"] for r in rs] for name, rs in runs.items()})
-    if "tpe" in names:
-        curves["tpe"] = []
-        for seed in range(args.seeds):
+    for seed in range(args.seeds):  # seed by seed, every strategy, so a cut-short run is still a comparison
+        if ours:
+            runs = compare(
+                args.example,
+                [seed],
+                args.evaluations,
+                work,
+                strategies=ours,
+                overrides=tuple(args.overrides),
+                final=False,
+            )
+            for name, rs in runs.items():
+                curves[name] += [r["curve"] for r in rs]
+        if "tpe" in names:
             curve = tpe(dict(raw, seed=seed), seed, args.evaluations)
             curves["tpe"].append(curve)
             print("tpe", seed, f"{curve[-1][1]:.0f}s", curve[-1], flush=True)
