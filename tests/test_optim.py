@@ -269,3 +269,28 @@ def test_the_exported_source_trains_as_the_optimizer_does(tmp_path):
         assert torch.allclose(ours, theirs, rtol=0, atol=1e-6, equal_nan=True), (rule.expr, k)
         moved += bool(torch.isfinite(ours[-1]).all() and not torch.equal(ours[0], ours[-1]))
     assert moved >= 30
+
+
+def test_tensors_of_mixed_dtypes_step_as_on_their_own_and_late_gradients_get_state():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.nn.Parameter(torch.randn(4, generator=gen, dtype=torch.float64))
+    b = torch.nn.Parameter(torch.randn(3, generator=gen, dtype=torch.float32))
+    a2, b2 = (torch.nn.Parameter(t.detach().clone()) for t in (a, b))
+    together = EvolvedOptimizer([a, b], "adam", lr=0.1)
+    alone = [EvolvedOptimizer([a2], "adam", lr=0.1), EvolvedOptimizer([b2], "adam", lr=0.1)]
+    for _ in range(5):
+        for pa, pb, opts in ((a, b, [together]), (a2, b2, alone)):
+            for opt in opts:
+                opt.zero_grad()
+            ((pa**2).sum() + ((pb.double() - 1) ** 2).sum()).backward()
+            for opt in opts:
+                opt.step()
+    assert torch.equal(a, a2) and torch.equal(b, b2) and b.dtype == torch.float32
+    assert together.state[b]["m"].dtype == torch.float32
+    late = torch.nn.Parameter(torch.ones(2))  # no gradient at first; the step count is the group's
+    opt = EvolvedOptimizer([a, late], "adam", lr=0.1)
+    for k in range(3):
+        opt.zero_grad()
+        ((a**2).sum() + (late.sum() if k == 2 else 0)).backward()
+        opt.step()
+    assert "m" in opt.state[late] and torch.all(late < 1)

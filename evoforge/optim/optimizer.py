@@ -27,7 +27,9 @@ class EvolvedOptimizer(torch.optim.Optimizer):
 
     ``lr`` overrides the rule's learning rate (a scheduler from ``torch.optim.lr_scheduler`` may change
     it between steps, on top of the rule's own schedule); ``total_steps`` is needed by the step and
-    warmup_cosine schedules.
+    warmup_cosine schedules. The step count (for bias correction and the schedule) is the group's, as
+    in the rule's definition: a tensor whose first gradient comes late joins at the group's step,
+    where ``torch.optim.Adam`` would count its steps from 1.
 
     >>> model = torch.nn.Linear(3, 1)
     >>> opt = EvolvedOptimizer(model.parameters(), "lion", lr=1e-3)
@@ -70,20 +72,33 @@ class EvolvedOptimizer(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
-            if params:
-                group["step"] = group.get("step", 0) + 1
-                self._step_group(group, params, self._rule(group))
+            if not params:
+                continue
+            if any(p.grad.is_sparse for p in params):
+                raise RuntimeError("EvolvedOptimizer does not support sparse gradients")
+            group["step"] = group.get("step", 0) + 1
+            rule = self._rule(group)
+            # foreach kernels take tensors of one device and dtype; clipping sees the whole group
+            by_kind: dict[tuple, list[torch.Tensor]] = {}
+            for p in params:
+                by_kind.setdefault((p.device, p.dtype), []).append(p)
+            coef = None
+            if rule.clip_norm is not None:  # as torch.nn.utils.clip_grad_norm_, without touching .grad
+                norms = [n for ps in by_kind.values() for n in torch._foreach_norm([p.grad for p in ps])]
+                total = torch.linalg.vector_norm(torch.stack([n.to(norms[0].device) for n in norms]))
+                coef = torch.clamp(rule.clip_norm / (total + 1e-6), max=1.0)
+            for ps in by_kind.values():
+                self._step_tensors(group, ps, rule, coef)
         return loss
 
-    def _step_group(self, group: dict, params: list[torch.Tensor], rule: UpdateRule) -> None:
+    def _step_tensors(
+        self, group: dict, params: list[torch.Tensor], rule: UpdateRule, coef: torch.Tensor | None
+    ) -> None:
         grads = [p.grad for p in params]
-        if any(g.is_sparse for g in grads):
-            raise RuntimeError("EvolvedOptimizer does not support sparse gradients")
         t = group["step"]
         lr = group["lr"] * rule.lr_factor(t, group["total_steps"])
-        if rule.clip_norm is not None:  # as torch.nn.utils.clip_grad_norm_, without touching .grad
-            total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-            grads = torch._foreach_mul(grads, torch.clamp(rule.clip_norm / (total + 1e-6), max=1.0))
+        if coef is not None:
+            grads = torch._foreach_mul(grads, coef.to(params[0].device))
         if rule.l2:  # in place on the clipped copy, else on a new one (.grad is left as it was)
             if rule.clip_norm is not None:
                 torch._foreach_add_(grads, params, alpha=rule.l2)
@@ -91,11 +106,10 @@ class EvolvedOptimizer(torch.optim.Optimizer):
                 grads = torch._foreach_add(grads, params, alpha=rule.l2)
         uses_m, uses_prev, uses_v = rule.uses_m, rule.uses_m_prev, rule.uses_v
         state = [self.state[p] for p in params]
-        if (uses_m or uses_prev) and "m" not in state[0]:
-            for s, p in zip(state, params, strict=True):
+        for s, p in zip(state, params, strict=True):  # a tensor's first gradient may come late
+            if (uses_m or uses_prev) and "m" not in s:
                 s["m"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        if uses_v and "v" not in state[0]:
-            for s, p in zip(state, params, strict=True):
+            if uses_v and "v" not in s:
                 s["v"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         m = [s["m"] for s in state] if uses_m or uses_prev else []
         ema = rule.momentum == "ema"
