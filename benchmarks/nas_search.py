@@ -172,7 +172,8 @@ def main() -> None:
             f"## Architecture search: `{args.example.relative_to(ROOT)}` plus train-final (issue 4)",
             "",
             f"Command: `.venv/bin/python benchmarks/nas_search.py --example {args.example.relative_to(ROOT)} "
-            f"--seeds {args.seeds} --part goal` ({today}); `evoforge run` of the example as it is, then "
+            f"--seeds {args.seeds} --part goal --goal-accuracy {args.goal_accuracy} --goal-seconds "
+            f"{args.goal_seconds:g}` ({today}); `evoforge run` of the example as it is, then "
             "`evoforge train-final RUN_DIR` on its best_arch.json (the recipe's epochs), each a fresh process; "
             "times are the two commands' wall times, start-up included.",
             "",
