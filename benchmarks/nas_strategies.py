@@ -170,12 +170,16 @@ def main() -> None:
             curve = tpe(dict(raw, seed=seed), seed, args.evaluations)
             curves["tpe"].append(curve)
             print("tpe", seed, f"{curve[-1][1]:.0f}s", curve[-1], flush=True)
+        _report(args, curves, seed + 1)  # rewritten after every seed: a cut-short run still reports
+
+
+def _report(args, curves: dict[str, list[list]], seeds_done: int) -> None:
     marks = [args.evaluations // 4, args.evaluations // 2, 3 * args.evaluations // 4, args.evaluations]
     slowest = max(c[-1][1] for cs in curves.values() for c in cs)
     tmarks = [slowest / 8, slowest / 4, slowest / 2, slowest]
     name = args.example.stem
     plot = ROOT / "benchmarks" / "results" / f"nas_strategies_{name}.png"
-    _plot(curves, plot, f"{name}: best validation fitness, mean of {args.seeds} seeds")
+    _plot(curves, plot, f"{name}: best validation fitness, mean of {seeds_done} seeds")
     settings = "".join(f" --set {a}" for a in args.overrides)
     today = datetime.date.today().isoformat()
     lines = [
@@ -184,7 +188,7 @@ def main() -> None:
         f"Command: `.bench-venv/bin/python benchmarks/nas_strategies.py --example "
         f"{args.example.relative_to(ROOT)} --seeds {args.seeds} --evaluations {args.evaluations}"
         f" --strategies {args.strategies}{settings}` ({today}). Best validation fitness so far, mean over "
-        f"seeds 0..{args.seeds - 1}; plot: `{plot.relative_to(ROOT)}`.",
+        f"seeds 0..{seeds_done - 1}; plot: `{plot.relative_to(ROOT)}`.",
         "",
         "| strategy | "
         + " | ".join(f"after {m} evals" for m in marks)
@@ -203,6 +207,14 @@ def main() -> None:
         "",
         "Final best, mean over seeds: " + ", ".join(f"{s} {v:.4f}" for s, v in spread.items()) + ".",
     ]
+    if {"regularized_evolution", "random_search", "tpe"} <= spread.keys():
+        re_, rs, tpe_ = (spread[k] for k in ("regularized_evolution", "random_search", "tpe"))
+        met = re_ > rs and re_ > tpe_
+        lines += [
+            "",
+            f"Goal (regularized evolution ahead of random search and TPE after {args.evaluations} evaluations, "
+            f"mean of {seeds_done} seeds): {'met' if met else 'missed'} ({re_:.4f} vs {rs:.4f} and {tpe_:.4f}).",
+        ]
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
