@@ -77,3 +77,11 @@ def neat_population(config_name: str, seed: int):
     )
     config.seed = seed
     return config, neat.Population(config)
+
+
+def publish(marker: str, lines: list[str], write: bool = True) -> None:
+    """Print a benchmark's section and, unless ``write`` is False, put it in BENCHMARKS.md."""
+    text = "\n".join(lines)
+    print(text)
+    if write:
+        replace_section(marker, text)

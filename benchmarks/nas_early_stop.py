@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, replace_section  # noqa: E402
+from _common import ROOT, publish  # noqa: E402
 from nas_search import _override, _timed, _write_config  # noqa: E402
 
 
@@ -106,10 +106,7 @@ def main() -> None:
         f"{statistics.mean(r['best'] for r in full):.4f}, early stopping "
         f"{statistics.mean(r['best'] for r in early):.4f}; same winner in {same} of {len(full)} seeds.",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        replace_section(f"nas-early-stop-{args.example.stem}", text)
+    publish(f"nas-early-stop-{args.example.stem}", lines, not args.no_write)
 
 
 if __name__ == "__main__":

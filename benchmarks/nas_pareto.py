@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, replace_section  # noqa: E402
+from _common import ROOT, publish  # noqa: E402
 from nas_search import EXE, _timed  # noqa: E402
 
 
@@ -99,10 +99,7 @@ def main() -> None:
             else "**none found** within the budget."
         ),
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        replace_section("nas-pareto-fashion", text)
+    publish("nas-pareto-fashion", lines, not args.no_write)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, replace_section  # noqa: E402
+from _common import ROOT, publish  # noqa: E402
 from nas_search import _best_at, _mean, _override, compare  # noqa: E402
 
 EVOFORGE = ("regularized_evolution", "tournament_ga", "cma_es", "random_search")
@@ -215,10 +215,7 @@ def _report(args, curves: dict[str, list[list]], seeds_done: int) -> None:
             f"Goal (regularized evolution ahead of random search and TPE after {args.evaluations} evaluations, "
             f"mean of {seeds_done} seeds): {'met' if met else 'missed'} ({re_:.4f} vs {rs:.4f} and {tpe_:.4f}).",
         ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        replace_section(f"nas-strategies-{name}", text)
+    publish(f"nas-strategies-{name}", lines, not args.no_write)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, replace_section  # noqa: E402
+from _common import ROOT, publish  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 TASKS = {
@@ -148,10 +148,7 @@ def main() -> None:
             for r in rows
         ),
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        replace_section(f"neat-{args.task}", text)
+    publish(f"neat-{args.task}", lines, not args.no_write)
 
 
 if __name__ == "__main__":

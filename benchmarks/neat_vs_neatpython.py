@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, median, neat_population, pin_from_env, replace_section, run_child  # noqa: E402
+from _common import ROOT, median, neat_population, pin_from_env, publish, run_child  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 XOR_IN = [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)]
@@ -196,10 +196,7 @@ def main() -> None:
         f"{'no more' if fewer else 'more'} individuals): "
         + ("met." if ratio >= 10 and fewer else "**missed**."),
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        replace_section(f"neat-vs-neat-python-{args.task}", text)
+    publish(f"neat-vs-neat-python-{args.task}", lines, not args.no_write)
 
 
 if __name__ == "__main__":

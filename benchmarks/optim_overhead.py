@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import replace_section  # noqa: E402
+from _common import publish  # noqa: E402
 
 
 def _model(params: int):
@@ -123,10 +123,7 @@ def main() -> None:
         f"Goal (an evolved optimizer's step at most 1.5x Adam's): {'met' if worst <= 1.5 else 'missed'}; "
         f"the costliest evolved rule here is {worst:.2f}x.",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        replace_section("optim-overhead", text)
+    publish("optim-overhead", lines, not args.no_write)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, replace_section  # noqa: E402
+from _common import ROOT, publish  # noqa: E402
 
 GRID = tuple(float(10**e) for e in np.arange(-5.0, 0.01, 0.5))
 BASELINES = ("adam", "adamw", "sgd_momentum", "lion")
@@ -195,10 +195,7 @@ def main() -> None:
         f"1.026 or more on the held-out tasks): {'met' if met else 'missed'} "
         f"({', '.join(f'{v:.4f}' for v in evolved)}).",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        replace_section("optimizer-search", text)
+    publish("optimizer-search", lines, not args.no_write)
 
 
 if __name__ == "__main__":

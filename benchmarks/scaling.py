@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, replace_section, run_child  # noqa: E402
+from _common import median, publish, run_child  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 WORKLOAD = {
@@ -306,10 +306,7 @@ def main() -> None:
         "busy; beyond that the population must grow (bigger chunks) or evaluations must cost more "
         "(architecture search: seconds to minutes each, where the dispatch cost vanishes).",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        replace_section("scaling", text)
+    publish("scaling", lines, not args.no_write)
 
 
 if __name__ == "__main__":

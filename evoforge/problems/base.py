@@ -31,6 +31,7 @@ __all__ = [
     "register_problem",
     "get_problem",
     "NetworkProblem",
+    "SpaceProblem",
 ]
 
 Context = dict[str, Any]
@@ -148,6 +149,21 @@ class NetworkProblem(Problem):
     def test(self, params: Any, seed: int, cases: int, context: Context) -> TestResult:
         result = self.evaluate([params], np.array([seed]), context)[0]
         return TestResult(result.fitness, [result.fitness], result.metrics)
+
+
+class SpaceProblem(Problem):
+    """Base of problems whose individuals come from a search space the strategy samples and varies
+    (architectures, update rules): no parameter vector; the problem offers ``search_space``."""
+
+    @property
+    def dim(self) -> int:
+        return 0
+
+    def initial_params(self, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError(f"{self.kind} evolves genomes of a search space, which strategies sample")
+
+    def batch(self, genomes: list[Any]) -> list[Any]:
+        return list(genomes)
 
 
 PROBLEMS: dict[str, type[Problem]] = {}

@@ -22,7 +22,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evoforge.data.datasets import Dataset, DatasetSpec, load_dataset
-from evoforge.problems.base import Context, EvalResult, Problem, ProblemConfig, TestResult, register_problem
+from evoforge.problems.base import (
+    Context,
+    EvalResult,
+    ProblemConfig,
+    SpaceProblem,
+    TestResult,
+    register_problem,
+)
 from evoforge.spaces import ArchitectureSpaceConfig, build_network, make_space
 from evoforge.spaces.chain import ChainSpaceConfig
 
@@ -142,7 +149,7 @@ def split_validation(y: np.ndarray, fraction: float) -> tuple[np.ndarray, np.nda
 
 
 @register_problem
-class ClassificationProblem(Problem):
+class ClassificationProblem(SpaceProblem):
     """Chain architectures (with their recipes) scored by a proxy training run."""
 
     kind = "classification"
@@ -176,16 +183,6 @@ class ClassificationProblem(Problem):
     def search_space(self):
         """The chain or cell space the candidates come from."""
         return make_space(self.config.space, self.input_shape, self.classes)
-
-    @property
-    def dim(self) -> int:
-        return 0
-
-    def initial_params(self, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError("classification evolves architectures, which strategies sample themselves")
-
-    def batch(self, genomes: list[Any]) -> list[Any]:
-        return list(genomes)
 
     def evaluate(self, params: list[Any], seeds: np.ndarray, context: Context) -> list[EvalResult]:
         import torch

@@ -30,7 +30,14 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from evoforge.problems.base import Context, EvalResult, Problem, ProblemConfig, TestResult, register_problem
+from evoforge.problems.base import (
+    Context,
+    EvalResult,
+    ProblemConfig,
+    SpaceProblem,
+    TestResult,
+    register_problem,
+)
 from evoforge.spaces.update_rule import RuleSpace, RuleSpaceConfig, UpdateRule
 
 __all__ = ["OptimizerSearchConfig", "OptimizerSearchProblem", "adam_baseline", "normalised_score"]
@@ -129,7 +136,7 @@ def adam_baseline(tasks: tuple[str, ...], seeds: int, budget: float, grid: tuple
 
 
 @register_problem
-class OptimizerSearchProblem(Problem):
+class OptimizerSearchProblem(SpaceProblem):
     """Update rules scored by the task suite, relative to tuned Adam."""
 
     kind = "optimizer_search"
@@ -153,16 +160,6 @@ class OptimizerSearchProblem(Problem):
     @functools.cached_property
     def search_space(self) -> RuleSpace:
         return RuleSpace(self.config.space)
-
-    @property
-    def dim(self) -> int:
-        return 0
-
-    def initial_params(self, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError("optimizer search evolves update rules, which strategies sample themselves")
-
-    def batch(self, genomes: list[Any]) -> list[Any]:
-        return list(genomes)
 
     def initial_context(self) -> Context:
         """Tuned Adam on the search tasks, computed once per run (saved with every checkpoint)."""
