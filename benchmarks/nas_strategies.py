@@ -178,7 +178,7 @@ def _report(args, curves: dict[str, list[list]], seeds_done: int) -> None:
     slowest = max(c[-1][1] for cs in curves.values() for c in cs)
     tmarks = [slowest / 8, slowest / 4, slowest / 2, slowest]
     name = args.example.stem
-    plot = ROOT / "benchmarks" / "results" / f"nas_strategies_{name}.png"
+    plot = ROOT / "docs" / "figures" / f"nas_strategies_{name}.png"  # committed with BENCHMARKS.md
     _plot(curves, plot, f"{name}: best validation fitness, mean of {seeds_done} seeds")
     settings = "".join(f" --set {a}" for a in args.overrides)
     today = datetime.date.today().isoformat()
