@@ -111,7 +111,7 @@ def main() -> None:
         "## Per-step cost of evolved optimizers against torch.optim.Adam (issue 6)",
         "",
         f"Command: `.venv/bin/python benchmarks/optim_overhead.py --params {args.params} --steps {args.steps} "
-        f"--repeats {args.repeats}` ({today}); {n:,} parameters (an MLP 784-1024-{_model(args.params)[2].out_features}"
+        f"--repeats {args.repeats}` ({today}); {n:,} parameters (an MLP 784-1024-{model[2].out_features}"
         f"-10), fixed random gradients, `optimizer.step()` alone, one thread on one core; {args.repeats} "
         "interleaved blocks per optimizer, median time per step and median ratio to torch's Adam "
         "(its default foreach implementation).",
