@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .bench-venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: run test lint data bench-setup bench bench-nas bench-nas2 clean
+.PHONY: run test lint data bench-setup bench bench-nas bench-nas2 bench-optim clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,12 +49,20 @@ bench-nas: $(STAMP)
 	$(PY) benchmarks/nas_search.py --example examples/nas-digits.yaml --seeds 3
 
 # Architecture search, part 2 (Fashion-MNIST: `make data` first): strategies against Optuna's TPE on
-# reduced proxies, early stopping's saving, the accuracy-against-size Pareto front.
+# reduced proxies, early stopping's saving, the accuracy-against-size Pareto front (the settings of
+# the runs in BENCHMARKS.md).
 bench-nas2: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python benchmarks/nas_strategies.py --example examples/nas-fashion.yaml --seeds 3 \
-		--evaluations 150 --set problem.proxy_epochs=2 --set problem.proxy_fraction=0.1
-	$(PY) benchmarks/nas_early_stop.py --example examples/nas-digits.yaml --seeds 3 --evaluations 200
+		--evaluations 100 --strategies regularized_evolution,tournament_ga,cma_es,random_search,tpe \
+		--set problem.proxy_epochs=1 --set problem.proxy_fraction=0.05 \
+		--set problem.validation_fraction=0.05 --set problem.space.max_flops=20000000
+	$(PY) benchmarks/nas_early_stop.py --example examples/nas-digits.yaml --seeds 3 --evaluations 150
 	$(PY) benchmarks/nas_pareto.py --target 0.92
+
+# Optimizer discovery: per-step cost against torch's Adam, then three searches and the held-out table.
+bench-optim: $(STAMP)
+	$(PY) benchmarks/optim_overhead.py
+	$(PY) benchmarks/optimizer_search.py --searches 3
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info
