@@ -353,6 +353,35 @@ def test_a_hopeless_candidate_is_stopped_and_recorded_as_such():
     assert "early_stopped" not in good.metrics and good.metrics["accuracy"] > 0.8
 
 
+def test_curves_are_scored_on_a_fixed_validation_sample_and_fitness_on_the_whole_split():
+    from evoforge.problems.classification import ClassificationConfig, ClassificationProblem
+    from evoforge.spaces.chain import ChainGenome
+
+    cfg = ClassificationConfig(
+        dataset={"name": "digits"},
+        validation_fraction=0.5,
+        proxy_epochs=3,
+        threads=1,
+        early_stop={"k": 2, "min_completed": 2, "curve_examples": 100},
+        space={"max_layers": 3, "max_params": 50_000},
+    )
+    p = ClassificationProblem(cfg)
+    n = len(p.val_idx)
+    assert n > 500 and len(p.curve_idx) == 100 and len(set(p.curve_idx.tolist())) == 100
+    assert p.curve_idx.tolist() == ClassificationProblem(cfg).curve_idx.tolist()  # fixed
+    result = p.evaluate([ChainGenome.from_json(GOOD)], np.array([1]), p.initial_context())[0]
+    curve = result.aux["curve"]
+    assert len(curve) == 3 and np.allclose(curve * 100, np.round(curve * 100))  # k / 100
+    accuracy = result.metrics["accuracy"]
+    assert np.isclose(accuracy * n, round(accuracy * n)) and not np.isclose(
+        accuracy * 100, round(accuracy * 100)
+    )
+    raw = cfg.model_dump()
+    raw["early_stop"]["curve_examples"] = None
+    whole = ClassificationProblem(ClassificationConfig(**raw))
+    assert len(whole.curve_idx) == n
+
+
 def test_early_stop_needs_fixed_proxy_epochs_and_enough_history():
     from pydantic import ValidationError
 

@@ -48,11 +48,13 @@ _SPLIT_SEED = 7_391_113
 
 
 class EarlyStopConfig(BaseModel):
-    """Learning-curve early stopping: after each proxy epoch t a candidate is scored on the validation
-    split; it is stopped when even the largest gain from epoch t to the end seen in any completed
-    candidate (plus ``margin``) would leave it below the current ``k``-th best completed candidate.
-    The rule compares curves trained under the same proxy, so a schedule that saves its gains for the
-    last epochs (cosine decay) raises the allowed gain instead of fooling an extrapolation."""
+    """Learning-curve early stopping: after each proxy epoch t a candidate is scored on (a fixed
+    sample of) the validation split; it is stopped when even the largest gain from epoch t to the end
+    seen in any completed candidate (plus ``margin``) would leave it below the current ``k``-th best
+    completed candidate, on the same sample. The rule compares curves trained under the same proxy,
+    so a schedule that saves its gains for the last epochs (cosine decay) raises the allowed gain
+    instead of fooling an extrapolation. A candidate's fitness is always its metric on the whole
+    validation split; the sample only keeps the per-epoch scoring cheap."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -61,6 +63,12 @@ class EarlyStopConfig(BaseModel):
         10, ge=1, description="Completed candidates (full proxy) needed before any candidate is stopped."
     )
     margin: float = Field(0.0, ge=0, description="Headroom added to the largest observed gain.")
+    curve_examples: int | None = Field(
+        1000,
+        ge=100,
+        description="Validation examples (a fixed random sample) the curves are scored on after each "
+        "epoch; None scores the whole split every epoch.",
+    )
 
     @model_validator(mode="after")
     def _enough_history(self) -> EarlyStopConfig:
@@ -211,6 +219,21 @@ class ClassificationProblem(SpaceProblem):
             "completed": int(context["completed"]) + len(curves),
         }
 
+    @functools.cached_property
+    def curve_idx(self) -> np.ndarray:
+        """Positions in the validation split that learning curves are scored on (a fixed sample)."""
+        n, size = len(self.val_idx), self.config.early_stop and self.config.early_stop.curve_examples
+        if size is None or size >= n:
+            return np.arange(n)
+        return np.sort(np.random.default_rng(_SPLIT_SEED + 1).choice(n, size, replace=False))
+
+    def _curve_point(self, y: np.ndarray, pred: np.ndarray) -> float:
+        if self.config.metric == "accuracy":
+            return float(np.mean(y == pred))
+        from evoforge.problems.training import classification_metrics
+
+        return classification_metrics(y, pred, self.classes)[self.config.metric]
+
     def _threshold(self, context: Context | None) -> tuple[float, np.ndarray] | None:
         """(k-th best metric, allowed gain per epoch) once enough candidates completed, else None."""
         rule = self.config.early_stop
@@ -245,16 +268,13 @@ class ClassificationProblem(SpaceProblem):
         threshold = self._threshold(context)
         curve: list[float] = []
         stopped: list[int] = []
-
-        def score() -> tuple[dict[str, float], float]:
-            pred, loss = predict_with_loss(built.model, x_val, y_val, device)
-            scores = classification_metrics(y_val, pred, self.classes)
-            return {k: scores[k] for k in ("accuracy", "f1", "precision", "recall")}, loss
+        if self.config.early_stop is not None:
+            x_curve, y_curve = x_val[self.curve_idx], y_val[self.curve_idx]
 
         def watch(epoch: int, _loss: float) -> None:
             if epoch == epochs:
                 return
-            curve.append(score()[0][self.config.metric])
+            curve.append(self._curve_point(y_curve, predict_with_loss(built.model, x_curve, None, device)[0]))
             built.model.train()
             if threshold is not None and curve[-1] + threshold[1][epoch - 1] < threshold[0]:
                 stopped.append(epoch)
@@ -277,7 +297,9 @@ class ClassificationProblem(SpaceProblem):
             return EvalResult(float("nan"), metrics=sizes, error=str(exc))
         except _HopelessError:
             log = None
-        metrics, val_loss = score()
+        pred, val_loss = predict_with_loss(built.model, x_val, y_val, device)
+        scores = classification_metrics(y_val, pred, self.classes)
+        metrics = {k: scores[k] for k in ("accuracy", "f1", "precision", "recall")}
         metrics.update(sizes, train_seconds=time.perf_counter() - start, val_loss=val_loss)
         metrics["epochs_trained"] = float(stopped[0] if stopped else epochs)
         metrics["latency_ms"] = latency_ms(built.model, x_val, device)
@@ -285,7 +307,7 @@ class ClassificationProblem(SpaceProblem):
         if log is not None:
             metrics["final_loss"] = log.losses[-1]
             if self.config.early_stop is not None:
-                aux["curve"] = np.array([*curve, metrics[self.config.metric]])
+                aux["curve"] = np.array([*curve, self._curve_point(y_curve, pred[self.curve_idx])])
         else:
             metrics["early_stopped"] = 1.0
         fitness = metrics[self.config.metric]
