@@ -6,7 +6,9 @@ The parameters of a 1M-parameter MLP (784-1024-192-10 plus biases: 1,007,242) ge
 gradients; only ``optimizer.step()`` is timed (the training step around it is the same for every
 optimizer). Each optimizer is timed for a block of steps, the optimizers interleaved, ``--repeats``
 blocks each; the ratio to torch's Adam (its default, the foreach implementation) is the median of
-the per-block ratios. One thread, pinned to one core, so the shared machine disturbs it least.
+the per-block ratios. One thread, pinned to one core, so the shared machine disturbs it least. Every
+rule is timed twice: with the default foreach kernels and with ``fused=True`` (compiled by
+``torch.compile`` on its first step, before the timing); torch's own ``Adam(fused=True)`` is listed.
 """
 
 from __future__ import annotations
@@ -74,22 +76,29 @@ def main() -> None:
         schedule="warmup_cosine",
         warmup=0.05,
     )
-    makers = {
-        "torch Adam": lambda ps: torch.optim.Adam(ps, lr=1e-3),
-        "torch AdamW": lambda ps: torch.optim.AdamW(ps, lr=1e-3),
-        "evolved: adam rule": lambda ps: EvolvedOptimizer(ps, known_rule("adam")),
-        "evolved: lion rule": lambda ps: EvolvedOptimizer(ps, known_rule("lion")),
-        "evolved: 9-node rule, clipping, both decays": lambda ps: EvolvedOptimizer(
-            ps, busy, total_steps=10**6
-        ),
+    rules = {
+        "adam rule": known_rule("adam"),
+        "lion rule": known_rule("lion"),
+        "9-node rule, clipping, both decays": busy,
     }
     for path in args.rule:
-        rule = UpdateRule.from_json(json.loads(path.read_text()))
-        makers[f"evolved: {path.name}"] = lambda ps, r=rule: EvolvedOptimizer(ps, r, total_steps=10**6)
+        rules[path.name] = UpdateRule.from_json(json.loads(path.read_text()))
+    makers = {
+        "torch Adam": lambda ps: torch.optim.Adam(ps, lr=1e-3),
+        "torch Adam, fused=True": lambda ps: torch.optim.Adam(ps, lr=1e-3, fused=True),
+        "torch AdamW": lambda ps: torch.optim.AdamW(ps, lr=1e-3),
+    }
+    for label, rule in rules.items():
+        for fused in (False, True):
+            makers[f"evolved{', fused' if fused else ''}: {label}"] = lambda ps, r=rule, f=fused: (
+                EvolvedOptimizer(ps, r, total_steps=10**6, fused=f)
+            )
     optimizers = {name: make(list(model.parameters())) for name, make in makers.items()}
     with torch.no_grad():
         snapshot = [p.clone() for p in model.parameters()]
     times: dict[str, list[float]] = {name: [] for name in optimizers}
+    for opt in optimizers.values():  # compile the fused rules before any timing
+        opt.step()
     for _ in range(args.repeats + 1):  # the first block warms up and is dropped
         for name, opt in optimizers.items():
             start = time.perf_counter()
@@ -105,7 +114,8 @@ def main() -> None:
         ratios = [t / b for t, b in zip(ts[1:], times[base][1:], strict=True)]
         rows.append((name, statistics.median(ts[1:]) * 1e3, statistics.median(ratios)))
         print(f"{name:45s} {rows[-1][1]:8.3f} ms/step  x{rows[-1][2]:.2f}", flush=True)
-    worst = max(r for name, _, r in rows if name.startswith("evolved"))
+    worst = max(r for name, _, r in rows if name.startswith("evolved:"))
+    worst_fused = max(r for name, _, r in rows if name.startswith("evolved, fused"))
     today = datetime.date.today().isoformat()
     lines = [
         "## Per-step cost of evolved optimizers against torch.optim.Adam (issue 6)",
@@ -120,8 +130,10 @@ def main() -> None:
         "|---|---|---|",
         *[f"| {name} | {ms:.3f} | {ratio:.2f} |" for name, ms, ratio in rows],
         "",
-        f"Goal (an evolved optimizer's step at most 1.5x Adam's): {'met' if worst <= 1.5 else 'missed'}; "
-        f"the costliest evolved rule here is {worst:.2f}x.",
+        f"Goal (an evolved optimizer's step at most 1.5x Adam's): with `fused=True` "
+        f"{'met' if worst_fused <= 1.5 else 'missed'} (the costliest rule {worst_fused:.2f}x); with the "
+        f"default foreach kernels {'met for every rule here' if worst <= 1.5 else 'missed by some rules'} "
+        f"(the costliest {worst:.2f}x). Compilation (once per rule, on the first step) is not in these times.",
     ]
     publish("optim-overhead", lines, not args.no_write)
 

@@ -294,3 +294,45 @@ def test_tensors_of_mixed_dtypes_step_as_on_their_own_and_late_gradients_get_sta
         ((a**2).sum() + (late.sum() if k == 2 else 0)).backward()
         opt.step()
     assert "m" in opt.state[late] and torch.all(late < 1)
+
+
+BUSY = UpdateRule(  # every part of a rule: clipping, L2, both moments, m_prev, every op, decay, schedule
+    expr=[
+        "add",
+        ["norm", ["m"]],
+        ["scale", 0.1, ["sign", ["interp", 0.9, ["m_prev"], ["mul", ["clip", 1.0, ["g"]], ["g"]]]]],
+    ],
+    bias_correction=True,
+    weight_decay=1e-2,
+    l2=1e-3,
+    clip_norm=0.5,
+    schedule="warmup_cosine",
+    warmup=0.2,
+)
+
+
+@pytest.mark.parametrize("rule", [BUSY, known_rule("nesterov")], ids=["busy", "nesterov"])
+def test_the_fused_compiled_rule_steps_as_the_foreach_one(rule):
+    def trajectory(fused):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+        model[2].weight = torch.nn.Parameter(torch.randn(3, 16).t().contiguous().t())  # not contiguous
+        assert not model[2].weight.is_contiguous()
+        x, y = torch.randn(32, 5), torch.randn(32, 3)
+        opt = EvolvedOptimizer(model.parameters(), rule, lr=1e-2, total_steps=30, fused=fused)
+        out = []
+        for _ in range(30):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            opt.step()
+            out.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+        return torch.stack(out), opt.state_dict()
+
+    fused, fused_state = trajectory(True)
+    plain, plain_state = trajectory(False)
+    assert (fused - plain).abs().max() < 1e-6 and (fused[-1] - fused[0]).abs().max() > 1e-2
+    assert fused_state["state"].keys() == plain_state["state"].keys()
+    for k, s in plain_state["state"].items():
+        assert s.keys() == fused_state["state"][k].keys()
+        for name in s:
+            assert torch.allclose(s[name], fused_state["state"][k][name], atol=1e-6)

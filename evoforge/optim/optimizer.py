@@ -5,17 +5,23 @@ kernel per operation of the rule, not one per tensor). Values of the expression 
 tensors and a scalar coefficient, so bias corrections, ``scale`` and the learning rate fold into the
 final ``add`` instead of costing a pass over the parameters each; a rule whose root is ``norm`` ends
 in one ``addcdiv``, as ``torch.optim.Adam`` does.
+
+With ``fused=True`` the rule is instead written out as one per-tensor function and compiled by
+``torch.compile`` (Inductor), which fuses the whole update into a single pass over each tensor's
+parameters, gradient and state: much less memory traffic than a chain of foreach kernels (see
+BENCHMARKS.md), paid for by a compilation on the first step (seconds, cached on disk by torch).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 
-from evoforge.spaces.update_rule import CONSTANTS, UpdateRule
+from evoforge.spaces.update_rule import CONSTANTS, UpdateRule, write_python
 
 __all__ = ["EvolvedOptimizer"]
 
@@ -29,7 +35,9 @@ class EvolvedOptimizer(torch.optim.Optimizer):
     it between steps, on top of the rule's own schedule); ``total_steps`` is needed by the step and
     warmup_cosine schedules. The step count (for bias correction and the schedule) is the group's, as
     in the rule's definition: a tensor whose first gradient comes late joins at the group's step,
-    where ``torch.optim.Adam`` would count its steps from 1.
+    where ``torch.optim.Adam`` would count its steps from 1. ``fused`` compiles the rule into one
+    kernel per tensor (``torch.compile``; the first step compiles it); the state is the same either
+    way, so a state dict moves between the two.
 
     >>> model = torch.nn.Linear(3, 1)
     >>> opt = EvolvedOptimizer(model.parameters(), "lion", lr=1e-3)
@@ -43,6 +51,7 @@ class EvolvedOptimizer(torch.optim.Optimizer):
         *,
         lr: float | None = None,
         total_steps: int | None = None,
+        fused: bool = False,
     ):
         rule = _as_rule(rule)
         if total_steps is not None and total_steps < 1:
@@ -55,6 +64,7 @@ class EvolvedOptimizer(torch.optim.Optimizer):
         }
         super().__init__(params, defaults)
         self._rules: dict[int, tuple[dict, UpdateRule]] = {}
+        self.fused = fused
 
     def _rule(self, group: dict) -> UpdateRule:
         raw = group["rule"]
@@ -94,16 +104,8 @@ class EvolvedOptimizer(torch.optim.Optimizer):
     def _step_tensors(
         self, group: dict, params: list[torch.Tensor], rule: UpdateRule, coef: torch.Tensor | None
     ) -> None:
-        grads = [p.grad for p in params]
         t = group["step"]
         lr = group["lr"] * rule.lr_factor(t, group["total_steps"])
-        if coef is not None:
-            grads = torch._foreach_mul(grads, coef.to(params[0].device))
-        if rule.l2:  # in place on the clipped copy, else on a new one (.grad is left as it was)
-            if rule.clip_norm is not None:
-                torch._foreach_add_(grads, params, alpha=rule.l2)
-            else:
-                grads = torch._foreach_add(grads, params, alpha=rule.l2)
         uses_m, uses_prev, uses_v = rule.uses_m, rule.uses_m_prev, rule.uses_v
         state = [self.state[p] for p in params]
         for s, p in zip(state, params, strict=True):  # a tensor's first gradient may come late
@@ -111,9 +113,35 @@ class EvolvedOptimizer(torch.optim.Optimizer):
                 s["m"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             if uses_v and "v" not in s:
                 s["v"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        m = [s["m"] for s in state] if uses_m or uses_prev else []
         ema = rule.momentum == "ema"
         correct = rule.bias_correction and ema
+        if self.fused:
+            scalars = [
+                lr,
+                1.0 / (1 - rule.beta1**t) if correct else 1.0,
+                1.0 / (1 - rule.beta1 ** (t - 1)) if correct and t > 1 else 1.0,
+                1.0 / math.sqrt(1 - rule.beta2**t) if rule.bias_correction else 1.0,
+            ]
+            s = torch.tensor(scalars, dtype=torch.float32, device=params[0].device)
+            if coef is not None:
+                s = torch.cat([s, coef.reshape(1).to(s)])
+            kernel = _kernel(rule)
+            for p, st in zip(params, state, strict=True):
+                # flattened, every contiguous tensor is a 1-D input of the one dynamic-shape graph
+                flat = (lambda x: x.view(-1)) if p.is_contiguous() else (lambda x: x)
+                m, v = st.get("m"), st.get("v")
+                grad = p.grad.reshape(-1) if p.is_contiguous() else p.grad
+                kernel(flat(p), grad, m if m is None else flat(m), v if v is None else flat(v), s)
+            return
+        grads = [p.grad for p in params]
+        if coef is not None:
+            grads = torch._foreach_mul(grads, coef.to(params[0].device))
+        if rule.l2:  # in place on the clipped copy, else on a new one (.grad is left as it was)
+            if rule.clip_norm is not None:
+                torch._foreach_add_(grads, params, alpha=rule.l2)
+            else:
+                grads = torch._foreach_add(grads, params, alpha=rule.l2)
+        m = [s["m"] for s in state] if uses_m or uses_prev else []
         prev: list[torch.Tensor] = []
         if uses_prev:
             prev = torch._foreach_mul(m, 1.0) if uses_m else m  # m is updated below only if used
@@ -144,6 +172,45 @@ class EvolvedOptimizer(torch.optim.Optimizer):
             torch._foreach_add_(params, u, alpha=-lr * c)
         if uses_prev and not uses_m:
             _update_m(m, grads, rule)
+
+
+_KERNELS: dict[str, Callable] = {}
+
+
+def _kernel(rule: UpdateRule) -> Callable:
+    """The rule as one function of a tensor's (parameters, gradient, m, v, scalars), compiled.
+
+    ``scalars`` holds [lr, m's bias correction, m_prev's, v's (1 / sqrt(1 - beta2^t)), clip
+    coefficient]: values that change from step to step are tensor inputs, so one compilation serves
+    every step (and, with dynamic shapes over flattened tensors, every tensor size)."""
+    key = json.dumps(rule.to_json(), sort_keys=True)
+    if key in _KERNELS:
+        return _KERNELS[key]
+    body = ["    lr = s[0]"]
+    if rule.clip_norm is not None:
+        body.append("    g = g * s[4]")
+    if rule.l2:
+        body.append(f"    g = g + {rule.l2!r} * p")
+    if rule.uses_m_prev:
+        body.append("    m_prev = m * s[2]")
+    if rule.uses_m or rule.uses_m_prev:
+        if rule.momentum == "ema":
+            body.append(f"    m.lerp_(g, {1 - rule.beta1!r})")
+        else:
+            body.append(f"    m.mul_({rule.beta1!r}).add_(g)")
+    if rule.uses_m:
+        body.append("    m_hat = m * s[1]")
+    if rule.uses_v:
+        body.append(f"    v.mul_({rule.beta2!r}).addcmul_(g, g, value={1 - rule.beta2!r})")
+        body.append(f"    denom = torch.sqrt(v) * s[3] + {rule.eps!r}")
+    if rule.weight_decay:
+        body.append(f"    p.mul_(1 - lr * {rule.weight_decay!r})")
+    body.append(f"    p.sub_(lr * ({write_python(rule.expr, {'g': 'g', 'm': 'm_hat', 'm_prev': 'm_prev'})}))")
+    source = "\n".join(["def kernel(p, g, m, v, s):", *body])
+    namespace: dict[str, Any] = {"torch": torch}
+    exec(compile(source, f"<evoforge rule {key[:60]}>", "exec"), namespace)  # our own generated code
+    _KERNELS[key] = torch.compile(namespace["kernel"], dynamic=True, fullgraph=True)
+    return _KERNELS[key]
 
 
 def _update_m(m: list[torch.Tensor], grads: list[torch.Tensor], rule: UpdateRule) -> None:
