@@ -336,3 +336,16 @@ def test_the_fused_compiled_rule_steps_as_the_foreach_one(rule):
         assert s.keys() == fused_state["state"][k].keys()
         for name in s:
             assert torch.allclose(s[name], fused_state["state"][k][name], atol=1e-6)
+
+
+def test_every_fused_rule_gets_its_own_compilations(monkeypatch):
+    # torch.compile allows a few compilations per code object; rules must not share them
+    import torch._dynamo.config
+
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+    for rule in (known_rule("lion"), known_rule("adam"), known_rule("sgd_momentum")):
+        p = torch.nn.Parameter(torch.ones(4))
+        opt = EvolvedOptimizer([p], rule, lr=0.1, fused=True)
+        p.grad = torch.full((4,), 0.5)
+        opt.step()
+        assert torch.all(p < 1)

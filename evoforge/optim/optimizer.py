@@ -6,8 +6,7 @@ tensors and a scalar coefficient, so bias corrections, ``scale`` and the learnin
 final ``add`` instead of costing a pass over the parameters each; a rule whose root is ``norm`` ends
 in one ``addcdiv``, as ``torch.optim.Adam`` does.
 
-With ``fused=True`` the rule is instead written out as one per-tensor function and compiled by
-``torch.compile`` (Inductor), which fuses the whole update into a single pass over each tensor's
+With ``fused=True`` the rule is instead traced per tensor and compiled by ``torch.compile`` (Inductor), which fuses the whole update into a single pass over each tensor's
 parameters, gradient and state: much less memory traffic than a chain of foreach kernels (see
 BENCHMARKS.md), paid for by a compilation on the first step (seconds, cached on disk by torch).
 """
@@ -16,12 +15,13 @@ from __future__ import annotations
 
 import json
 import math
+import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 
-from evoforge.spaces.update_rule import CONSTANTS, UpdateRule, write_python
+from evoforge.spaces.update_rule import CONSTANTS, UpdateRule
 
 __all__ = ["EvolvedOptimizer"]
 
@@ -182,35 +182,64 @@ def _kernel(rule: UpdateRule) -> Callable:
 
     ``scalars`` holds [lr, m's bias correction, m_prev's, v's (1 / sqrt(1 - beta2^t)), clip
     coefficient]: values that change from step to step are tensor inputs, so one compilation serves
-    every step (and, with dynamic shapes over flattened tensors, every tensor size)."""
+    every step (and, with dynamic shapes over flattened tensors, every tensor size). torch.compile
+    traces through the rule's tree, so the compiled kernel holds only the rule's arithmetic."""
     key = json.dumps(rule.to_json(), sort_keys=True)
     if key in _KERNELS:
         return _KERNELS[key]
-    body = ["    lr = s[0]"]
-    if rule.clip_norm is not None:
-        body.append("    g = g * s[4]")
-    if rule.l2:
-        body.append(f"    g = g + {rule.l2!r} * p")
-    if rule.uses_m_prev:
-        body.append("    m_prev = m * s[2]")
-    if rule.uses_m or rule.uses_m_prev:
-        if rule.momentum == "ema":
-            body.append(f"    m.lerp_(g, {1 - rule.beta1!r})")
-        else:
-            body.append(f"    m.mul_({rule.beta1!r}).add_(g)")
-    if rule.uses_m:
-        body.append("    m_hat = m * s[1]")
-    if rule.uses_v:
-        body.append(f"    v.mul_({rule.beta2!r}).addcmul_(g, g, value={1 - rule.beta2!r})")
-        body.append(f"    denom = torch.sqrt(v) * s[3] + {rule.eps!r}")
-    if rule.weight_decay:
-        body.append(f"    p.mul_(1 - lr * {rule.weight_decay!r})")
-    body.append(f"    p.sub_(lr * ({write_python(rule.expr, {'g': 'g', 'm': 'm_hat', 'm_prev': 'm_prev'})}))")
-    source = "\n".join(["def kernel(p, g, m, v, s):", *body])
-    namespace: dict[str, Any] = {"torch": torch}
-    exec(compile(source, f"<evoforge rule {key[:60]}>", "exec"), namespace)  # our own generated code
-    _KERNELS[key] = torch.compile(namespace["kernel"], dynamic=True, fullgraph=True)
+    ema, b1, b2 = rule.momentum == "ema", rule.beta1, rule.beta2
+
+    def kernel(p, g, m, v, s):
+        lr = s[0]
+        if rule.clip_norm is not None:
+            g = g * s[4]
+        if rule.l2:
+            g = g + rule.l2 * p
+        leaves = {"g": g}
+        if rule.uses_m_prev:
+            leaves["m_prev"] = m * s[2]
+        if m is not None:
+            if ema:
+                m.lerp_(g, 1 - b1)
+            else:
+                m.mul_(b1).add_(g)
+            leaves["m"] = m * s[1]
+        denom = None
+        if v is not None:
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = torch.sqrt(v) * s[3] + rule.eps
+        if rule.weight_decay:
+            p.mul_(1 - lr * rule.weight_decay)
+        p.sub_(lr * _tensor_value(rule.expr, leaves, denom))
+
+    # torch.compile keeps its compilations per code object (a few each): a copy of the code per rule
+    # gives every rule its own, instead of all rules sharing, and exhausting, one
+    own = types.FunctionType(
+        kernel.__code__.replace(), kernel.__globals__, "kernel", None, kernel.__closure__
+    )
+    _KERNELS[key] = torch.compile(own, dynamic=True, fullgraph=True)
     return _KERNELS[key]
+
+
+def _tensor_value(node: tuple, leaves: dict[str, torch.Tensor], denom: torch.Tensor | None) -> torch.Tensor:
+    """``node`` evaluated on one tensor's leaves, op by op (the fused kernel's tracing source)."""
+    op = node[0]
+    if op in leaves:
+        return leaves[op]
+    args = [_tensor_value(child, leaves, denom) for child in node[1 + CONSTANTS.get(op, 0) :]]
+    if op == "norm":
+        return args[0] / denom
+    if op == "sign":
+        return torch.sign(args[0])
+    if op == "scale":
+        return node[1] * args[0]
+    if op == "clip":
+        return torch.clamp(args[0], -node[1], node[1])
+    if op == "add":
+        return args[0] + args[1]
+    if op == "mul":
+        return args[0] * args[1]
+    return args[0] * node[1] + args[1] * (1 - node[1])  # interp
 
 
 def _update_m(m: list[torch.Tensor], grads: list[torch.Tensor], rule: UpdateRule) -> None:

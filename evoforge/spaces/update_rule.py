@@ -371,12 +371,6 @@ _WRITTEN = {
 }
 
 
-def write_python(node: tuple, leaves: dict[str, str]) -> str:
-    """``node`` as a Python expression over torch tensors named by ``leaves`` (``denom``: the
-    second-moment denominator)."""
-    return _write(node, "python", leaves)
-
-
 def _write(node: tuple, style: str, leaves: dict[str, str], denom: str = "") -> str:
     """``node`` written in ``style`` ("math" or "python"), leaves named by ``leaves``."""
     op = node[0]
