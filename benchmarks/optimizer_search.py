@@ -1,6 +1,6 @@
 """Optimizer discovery against hand-designed optimizers on held-out tasks (issue 6).
 
-    .venv/bin/python benchmarks/optimizer_search.py --searches 3 [--set problem.budget=0.2 ...]
+    .venv/bin/python benchmarks/optimizer_search.py --searches 3 [--work DIR] [--set problem.budget=0.2 ...]
 
 Runs ``examples/optimizer-search.yaml`` with seeds 0..N-1 (each an ``evoforge run`` in a fresh
 process; the search trains only the search tasks), then scores on the held-out tasks, which no
@@ -9,7 +9,8 @@ learning rate tuned per task on the same grid (half decades from 1e-5 to 1: the 
 validation loss over the test seeds). A score is the share of tuned Adam's log-loss progress
 (``evoforge.problems.optimizer_search.normalised_score``; Adam is 1 by construction), averaged over
 seeds, then over tasks. Also listed: each evolved rule at its own learning rate (relative to Adam's,
-as in the search: no tuning on the held-out tasks).
+as in the search: no tuning on the held-out tasks). With ``--work DIR`` the study can span sessions:
+searches finished in DIR are reused and a killed one resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -68,17 +69,22 @@ def main() -> None:
     parser.add_argument("--example", type=Path, default=ROOT / "examples" / "optimizer-search.yaml")
     parser.add_argument("--searches", type=int, default=3)
     parser.add_argument("--set", action="append", default=[], dest="overrides")
-    parser.add_argument("--reuse", type=Path, help="a work folder of an earlier call (skip the searches)")
+    parser.add_argument(
+        "--work", type=Path, help="work folder; searches already finished in it are not run again"
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     args.example = args.example.resolve()
-    work = args.reuse or Path(tempfile.mkdtemp(prefix="bench-optsearch-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-optsearch-"))
+    work.mkdir(parents=True, exist_ok=True)
     raw = yaml.safe_load(args.example.read_text())
     exe = [sys.executable, "-m", "evoforge.cli"]
     searches = []
     for seed in range(args.searches):
         out = work / f"search-{seed}"
-        if args.reuse is None:
+        if (out / "meta.json").exists() and not (out / "result.json").exists():  # killed part way
+            subprocess.run([*exe, "resume", str(out), "--quiet"], check=True)
+        elif not out.exists():
             sets = [f"--set=seed={seed}", *(f"--set={o}" for o in args.overrides)]
             subprocess.run([*exe, "run", str(args.example), "--out", str(out), "--quiet", *sets], check=True)
         result = json.loads((out / "result.json").read_text())
