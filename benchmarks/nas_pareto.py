@@ -8,10 +8,11 @@ Runs the example (NSGA-II, validation accuracy against parameters) and writes it
 ``--above TARGET``. A proxy's validation accuracy (a few epochs on a fifth of the data) says little
 about the test accuracy after full training, so the smallest front member above the target is found
 by training: a search over the front sorted by size, assuming that larger front members train to
-higher accuracy. Each round trains the members at one and two thirds of the remaining interval side
-by side (train-final, one thread each), keeps the part that can still hold the smallest member above
-the target, and stops when the interval is empty or the next round would overrun the budget (its
-time estimated from the proxy's training time, scaled by images and epochs).
+higher accuracy. The first round trains the largest member and the one at two thirds, each later
+round the members at one and two thirds of the remaining interval, side by side (train-final, one
+thread each); a round keeps the part of the front that can still hold the smallest member above
+the target; the search stops when the interval is empty or the next round would overrun the budget
+(its time estimated from the proxy's training time, scaled by images and epochs).
 The table lists every front member and the test accuracy of those trained.
 """
 
@@ -48,9 +49,9 @@ def main() -> None:
     args.example = args.example.resolve()
     work = Path(tempfile.mkdtemp(prefix="bench-pareto-"))
     run = args.reuse or work / "run"
-    search_s = None
     if args.reuse is None:
-        search_s = _timed(["run", str(args.example), "--out", str(run), "--quiet"])
+        _timed(["run", str(args.example), "--out", str(run), "--quiet"])
+    search = json.loads((run / "result.json").read_text())
     report = subprocess.run(
         [*EXE, "report", str(run), "--above", str(args.target)], capture_output=True, text=True, check=True
     )
@@ -80,13 +81,20 @@ def main() -> None:
         problem["proxy_epochs"] * problem["proxy_fraction"] * (1 - problem["validation_fraction"])
     )
     db = sqlite3.connect(run / "evoforge.sqlite")
-    proxy_s = dict(db.execute("SELECT genome_id, json_extract(metrics, '$.train_seconds') FROM individuals"))
+    proxy_s = dict(
+        db.execute(
+            "SELECT genome_id, json_extract(metrics, '$.train_seconds') FROM individuals WHERE cached = 0"
+        )
+    )
     db.close()
     estimate = {e["genome_id"]: scale * float(proxy_s.get(e["genome_id"]) or 0.0) for e in front}
     lo, hi = 0, len(front)  # the smallest member above the target is in front[lo:hi] (or none is)
     with ThreadPoolExecutor(2) as pool:
         while lo < hi:
-            picks = sorted({lo + (hi - lo) // 3, lo + 2 * (hi - lo) // 3})
+            if not trained:  # first the largest member: if it misses, no smaller one is tried
+                picks = sorted({lo + 2 * (hi - lo) // 3, hi - 1})
+            else:
+                picks = sorted({lo + (hi - lo) // 3, lo + 2 * (hi - lo) // 3})
             expected = max(estimate[front[k]["genome_id"]] for k in picks)
             if time.perf_counter() + expected > deadline:
                 print(f"next round ({expected:.0f} s expected) would overrun the budget", flush=True)
@@ -110,11 +118,12 @@ def main() -> None:
         f"Command: `.venv/bin/python benchmarks/nas_pareto.py --target {args.target} --final-epochs "
         f"{args.final_epochs} --budget-minutes {args.budget_minutes:g}` ({today}): `evoforge run "
         f"{args.example.relative_to(ROOT)}`"
-        + (f" ({search_s:.0f} s)" if search_s is not None else "")
+        + f" ({search['wall_seconds']:.0f} s, {search['evaluations']} evaluations)"
         + f", then train-final ({args.final_epochs} epochs, all 60,000 training images, one thread each, "
         f"two side by side) of front members chosen by a search over the front sorted by size for the "
-        f"smallest above {args.target:.0%} test accuracy (each round trains the members at one and two "
-        "thirds of the remaining interval; it assumes larger front members train to higher accuracy). "
+        f"smallest above {args.target:.0%} test accuracy (the first round trains the largest member and "
+        "the one at two thirds, each later round the members at one and two thirds of the remaining "
+        "interval; it assumes larger front members train to higher accuracy). "
         "Plot: `docs/figures/nas_pareto_fashion.png`, the run's `report/pareto.png`.",
         "",
         "| genome | parameters | validation accuracy (proxy) | test accuracy after train-final | train-final (s) |",
