@@ -57,6 +57,8 @@ bench-nas2: $(BENCH_STAMP)
 		--set problem.proxy_epochs=1 --set problem.proxy_fraction=0.05 \
 		--set problem.validation_fraction=0.05 --set problem.space.max_flops=20000000
 	$(PY) benchmarks/nas_early_stop.py --example examples/nas-digits.yaml --seeds 3 --evaluations 150
+	$(PY) benchmarks/nas_early_stop.py --example examples/nas-fashion.yaml --seeds 2 --evaluations 80 \
+		--set problem.proxy_fraction=0.05 --set problem.space.max_flops=10000000
 	$(PY) benchmarks/nas_pareto.py --target 0.92
 
 # Optimizer discovery: per-step cost against torch's Adam, then three searches and the held-out table.
