@@ -2,7 +2,12 @@
 custom problem kinds; and the asynchronous steady-state loop."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import function_config, individuals, outcome
@@ -132,3 +137,50 @@ def test_asynchronous_run_on_two_workers_accounts_for_every_candidate(tmp_path):
 def test_asynchronous_needs_a_steady_state_strategy():
     with pytest.raises(ValueError, match="generational"):
         function_config({"name": "cma_es"}, asynchronous=True)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid and stat[0] != "Z":
+                out.append(int(entry.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_workers_end_with_their_killed_run(tmp_path, sig):
+    config = tmp_path / "slow.yaml"
+    config.write_text(
+        "problem: {kind: classification, dataset: {name: digits}, proxy_epochs: 30, threads: 1}\n"
+        "strategy: {name: random_search, population_size: 8}\n"
+        "generations: 50\nbackend: process\nworkers: 2\ntest_episodes: 1\n"
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-m", "evoforge.cli", "run", str(config), "--out", str(tmp_path / "run"), "--quiet"]
+    )
+    deadline = time.time() + 60
+    workers: list[int] = []
+    while len(workers) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+        workers = [k for k in _children(run.pid) if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
+    assert len(workers) == 2
+    time.sleep(2)  # candidates in training
+    run.send_signal(sig)
+    run.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(Path(f"/proc/{k}").exists() for k in workers):
+        time.sleep(0.1)
+    alive = [
+        k
+        for k in workers
+        if Path(f"/proc/{k}/stat").exists() and Path(f"/proc/{k}/stat").read_text().split()[2] != "Z"
+    ]
+    for k in alive:
+        os.kill(k, signal.SIGKILL)
+    assert not alive

@@ -6,13 +6,17 @@ Each worker builds the problem once from its config and keeps it (and its
 environments) between chunks. A worker that dies breaks the whole pool (that
 is how :class:`concurrent.futures.ProcessPoolExecutor` works): the pool is
 rebuilt and the lost chunks re-run, suspects one at a time (see :class:`Backend`).
-Time limits are enforced inside the workers only (see :class:`EvalJob`).
+Time limits are enforced inside the workers only (see :class:`EvalJob`). A worker
+ends itself within half a second of its run process being gone, however it went
+(SIGTERM, SIGKILL, a crash), so no worker outlives its run and keeps the cores.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -46,7 +50,10 @@ class ProcessBackend(Backend):
                 os.environ.setdefault(k, "1")
             try:
                 self._pool = ProcessPoolExecutor(
-                    max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+                    max_workers=self.workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_exit_with_parent,
+                    initargs=(os.getpid(),),
                 )
             finally:
                 for k, v in saved.items():
@@ -76,3 +83,15 @@ class ProcessBackend(Backend):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: a daemon thread ends the worker once ``parent`` (the run) is gone. A
+    killed run's pipes stay readable for queued work, so a worker would otherwise go on training."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="evoforge-parent-watch", daemon=True).start()
