@@ -21,9 +21,9 @@ def load(path: str | Path, params: Any = None, **kwargs: Any):
 
     With ``params``, an :class:`EvolvedOptimizer` over them; without, a factory that takes the
     parameters later, like an optimizer class: ``load(path)(model.parameters(), total_steps=1000)``.
-    ``kwargs`` (``lr``, ``total_steps``, ``fused``) go to the optimizer. A searched rule's ``lr`` is relative
-    to Adam's (the search runs it at ``lr * adam_lr / 1e-3`` on each task): it is the rate for a
-    model where Adam's best is 1e-3; elsewhere pass ``lr`` scaled as Adam's would be.
+    ``kwargs`` (``lr``, ``total_steps``, ``fused``) go to the optimizer. A searched rule's ``lr`` is
+    relative to Adam's (the search runs it at ``lr * adam_lr / 1e-3`` on each task): it is the rate
+    for a model where Adam's best is 1e-3; elsewhere pass ``lr`` scaled as Adam's would be.
     """
     try:
         data = json.loads(Path(path).read_text())

@@ -6,9 +6,10 @@ tensors and a scalar coefficient, so bias corrections, ``scale`` and the learnin
 final ``add`` instead of costing a pass over the parameters each; a rule whose root is ``norm`` ends
 in one ``addcdiv``, as ``torch.optim.Adam`` does.
 
-With ``fused=True`` the rule is instead traced per tensor and compiled by ``torch.compile`` (Inductor), which fuses the whole update into a single pass over each tensor's
-parameters, gradient and state: much less memory traffic than a chain of foreach kernels (see
-BENCHMARKS.md), paid for by a compilation on the first step (seconds, cached on disk by torch).
+With ``fused=True`` the rule is instead traced per tensor and compiled by ``torch.compile``
+(Inductor), which fuses the whole update into one pass over each tensor's parameters, gradient and
+state: much less memory traffic than a chain of foreach kernels (see BENCHMARKS.md), paid for by a
+compilation on the first step (seconds; torch caches it on disk).
 """
 
 from __future__ import annotations
@@ -188,6 +189,7 @@ def _kernel(rule: UpdateRule) -> Callable:
     if key in _KERNELS:
         return _KERNELS[key]
     ema, b1, b2 = rule.momentum == "ema", rule.beta1, rule.beta2
+    uses_moment, uses_v = rule.uses_m or rule.uses_m_prev, rule.uses_v
 
     def kernel(p, g, m, v, s):
         lr = s[0]
@@ -198,14 +200,14 @@ def _kernel(rule: UpdateRule) -> Callable:
         leaves = {"g": g}
         if rule.uses_m_prev:
             leaves["m_prev"] = m * s[2]
-        if m is not None:
+        if uses_moment:
             if ema:
                 m.lerp_(g, 1 - b1)
             else:
                 m.mul_(b1).add_(g)
             leaves["m"] = m * s[1]
         denom = None
-        if v is not None:
+        if uses_v:
             v.mul_(b2).addcmul_(g, g, value=1 - b2)
             denom = torch.sqrt(v) * s[3] + rule.eps
         if rule.weight_decay:
