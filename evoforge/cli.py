@@ -409,9 +409,15 @@ def report(
         if above is not None:
             reaching = [e for e in hof["pareto_front"] if e["fitness"] >= above]
             chosen = min(reaching, key=lambda e: e[first], default=None)
+        problem = cfg["problem"]
+        label = (
+            f"validation {problem.get('metric', 'accuracy')} (fitness)"
+            if problem["kind"] == "classification"
+            else "fitness"
+        )
         written.append(
             plot_pareto(
-                points, hof["pareto_front"], hof["objectives_minimised"], target / "pareto.png", chosen
+                points, hof["pareto_front"], hof["objectives_minimised"], target / "pareto.png", chosen, label
             )
         )
         if above is not None:

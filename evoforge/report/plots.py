@@ -67,8 +67,9 @@ def plot_pareto(
     objectives: list[str],
     out: Path,
     chosen: dict[str, Any] | None = None,
+    fitness_label: str = "fitness",
 ) -> Path:
-    """Fitness against each minimised objective (log scale): every evaluated individual
+    """Fitness (named ``fitness_label`` on the axis) against each minimised objective (log scale): every evaluated individual
     (``(fitness, metrics)``) as a dot, the Pareto front as a staircase of larger marks, and the
     ``chosen`` front member (if any) circled and named."""
     plt = _pyplot()
@@ -93,7 +94,7 @@ def plot_pareto(
         if all(x > 0 for x in xs if np.isfinite(x)):
             ax.set_xscale("log")
         ax.set_xlabel(f"{name} (minimised)")
-        ax.set_ylabel("fitness")
+        ax.set_ylabel(fitness_label)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
