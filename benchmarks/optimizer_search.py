@@ -19,6 +19,7 @@ import argparse
 import datetime
 import json
 import math
+import shutil
 import statistics
 import subprocess
 import sys
@@ -84,7 +85,8 @@ def main() -> None:
         out = work / f"search-{seed}"
         if (out / "meta.json").exists() and not (out / "result.json").exists():  # killed part way
             subprocess.run([*exe, "resume", str(out), "--quiet"], check=True)
-        elif not out.exists():
+        elif not (out / "meta.json").exists():  # not started, or killed before its first record
+            shutil.rmtree(out, ignore_errors=True)
             sets = [f"--set=seed={seed}", *(f"--set={o}" for o in args.overrides)]
             subprocess.run([*exe, "run", str(args.example), "--out", str(out), "--quiet", *sets], check=True)
         result = json.loads((out / "result.json").read_text())
