@@ -1,6 +1,7 @@
 """Optimizer discovery against hand-designed optimizers on held-out tasks (issue 6).
 
-    .venv/bin/python benchmarks/optimizer_search.py --searches 3 [--work DIR] [--set problem.budget=0.2 ...]
+    .venv/bin/python benchmarks/optimizer_search.py --searches 3 [--work DIR] [--set problem.cap=1.2 ...]
+        [--key optimizer-search-cap12 --label "searches capped at 1.2"]
 
 Runs ``examples/optimizer-search.yaml`` with seeds 0..N-1 (each an ``evoforge run`` in a fresh
 process; the search trains only the search tasks), then scores on the held-out tasks, which no
@@ -8,9 +9,11 @@ search saw: every search's best rule, Adam, AdamW, SGD with momentum and Lion, e
 learning rate tuned per task on the same grid (half decades from 1e-5 to 1: the lowest mean final
 validation loss over the test seeds). A score is the share of tuned Adam's log-loss progress
 (``evoforge.problems.optimizer_search.normalised_score``; Adam is 1 by construction), averaged over
-seeds, then over tasks. Also listed: each evolved rule at its own learning rate (relative to Adam's,
+seeds, then over tasks, with the scoring's default cap (2) whatever cap the searches used, so studies
+with different fitness settings are scored alike. Also listed: each evolved rule at its own learning rate (relative to Adam's,
 as in the search: no tuning on the held-out tasks). With ``--work DIR`` the study can span sessions:
-searches finished in DIR are reused and a killed one resumes from its checkpoint.
+searches finished in DIR are reused and a killed one resumes from its checkpoint. ``--key`` names the
+BENCHMARKS.md section, so studies with different settings each keep their own.
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ def main() -> None:
     parser.add_argument(
         "--work", type=Path, help="work folder; searches already finished in it are not run again"
     )
+    parser.add_argument("--key", default="optimizer-search", help="BENCHMARKS.md section to write")
+    parser.add_argument("--label", default="", help="what sets this study apart, for its heading")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     args.example = args.example.resolve()
@@ -116,7 +121,7 @@ def main() -> None:
     with ProcessPoolExecutor(int(raw.get("workers", 2))) as pool:
         runs = list(pool.map(_train, jobs, chunksize=4))
     # each evolved rule at its own (relative) learning rate, as the search ran it
-    from evoforge.problems.optimizer_search import ADAM_DEFAULT_LR, normalised_score
+    from evoforge.problems.optimizer_search import ADAM_DEFAULT_LR, OptimizerSearchConfig, normalised_score
 
     losses: dict[tuple, dict] = {}
     for name, task, lr, seed, initial, final in runs:
@@ -137,7 +142,7 @@ def main() -> None:
     for name, task, _lr, seed, initial, final in own:
         own_losses.setdefault((name, task), {})[seed] = (initial, final)
     seconds = time.perf_counter() - started
-    cap = problem["cap"]
+    cap = OptimizerSearchConfig.model_fields["cap"].default
 
     def score(runs_by_seed: dict, task: str) -> float:
         adam = tuned[("adam", task)][1]
@@ -159,10 +164,13 @@ def main() -> None:
     from evoforge.spaces.update_rule import UpdateRule
 
     overrides = "".join(f" --set {o}" for o in args.overrides)
+    if args.key != "optimizer-search":
+        overrides += f" --key {args.key}" + (f' --label "{args.label}"' if args.label else "")
     today = datetime.date.today().isoformat()
     evolved = [r[2] for r in rows if r[0].startswith("evolved") and "tuned" in r[0]]
+    label = f": {args.label}" if args.label else ""
     lines = [
-        "## Optimizer discovery: evolved rules against hand-designed optimizers on held-out tasks (issue 6)",
+        f"## Optimizer discovery: evolved rules against hand-designed optimizers on held-out tasks{label} (issue 6)",
         "",
         f"Command: `.venv/bin/python benchmarks/optimizer_search.py --searches {args.searches}{overrides}` "
         f"({today}): `evoforge run {args.example.relative_to(ROOT)}` with seeds 0..{args.searches - 1}, then "
@@ -203,7 +211,7 @@ def main() -> None:
         f"1.026 or more on the held-out tasks): {'met' if met else 'missed'} "
         f"({', '.join(f'{v:.4f}' for v in evolved)}).",
     ]
-    publish("optimizer-search", lines, not args.no_write)
+    publish(args.key, lines, not args.no_write)
 
 
 if __name__ == "__main__":
