@@ -10,8 +10,8 @@ learning rate tuned per task on the same grid (half decades from 1e-5 to 1: the 
 validation loss over the test seeds). A score is the share of tuned Adam's log-loss progress
 (``evoforge.problems.optimizer_search.normalised_score``; Adam is 1 by construction), averaged over
 seeds, then over tasks, with the scoring's default cap (2) whatever cap the searches used, so studies
-with different fitness settings are scored alike. Also listed: each evolved rule at its own learning rate (relative to Adam's,
-as in the search: no tuning on the held-out tasks). With ``--work DIR`` the study can span sessions:
+with different fitness settings are scored alike. Also listed: each evolved rule at its own learning
+rate (relative to Adam's, as in the search: no tuning on the held-out tasks). With ``--work DIR`` the study can span sessions:
 searches finished in DIR are reused and a killed one resumes from its checkpoint. ``--key`` names the
 BENCHMARKS.md section, so studies with different settings each keep their own.
 """
