@@ -139,17 +139,23 @@ def test_asynchronous_needs_a_steady_state_strategy():
         function_config({"name": "cma_es"}, asynchronous=True)
 
 
+def _state_and_parent(pid: int) -> tuple[str, int] | None:
+    """A process's state letter and parent from /proc, None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1])
+
+
+def _alive(pid: int) -> bool:
+    stat = _state_and_parent(pid)
+    return stat is not None and stat[0] != "Z"
+
+
 def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == pid and stat[0] != "Z":
-                out.append(int(entry.name))
-    return out
+    stats = {int(e.name): _state_and_parent(int(e.name)) for e in Path("/proc").iterdir() if e.name.isdigit()}
+    return [k for k, stat in stats.items() if stat is not None and stat[0] != "Z" and stat[1] == pid]
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
@@ -174,13 +180,9 @@ def test_workers_end_with_their_killed_run(tmp_path, sig):
     run.send_signal(sig)
     run.wait()
     deadline = time.time() + 10
-    while time.time() < deadline and any(Path(f"/proc/{k}").exists() for k in workers):
+    while time.time() < deadline and any(_alive(k) for k in workers):
         time.sleep(0.1)
-    alive = [
-        k
-        for k in workers
-        if Path(f"/proc/{k}/stat").exists() and Path(f"/proc/{k}/stat").read_text().split()[2] != "Z"
-    ]
+    alive = [k for k in workers if _alive(k)]
     for k in alive:
         os.kill(k, signal.SIGKILL)
     assert not alive

@@ -69,9 +69,9 @@ def plot_pareto(
     chosen: dict[str, Any] | None = None,
     fitness_label: str = "fitness",
 ) -> Path:
-    """Fitness (named ``fitness_label`` on the axis) against each minimised objective (log scale): every evaluated individual
-    (``(fitness, metrics)``) as a dot, the Pareto front as a staircase of larger marks, and the
-    ``chosen`` front member (if any) circled and named."""
+    """Fitness (named ``fitness_label`` on the axis) against each minimised objective (log scale):
+    every evaluated individual (``(fitness, metrics)``) as a dot, the Pareto front as a staircase of
+    larger marks, and the ``chosen`` front member (if any) circled and named."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(objectives), figsize=(5.5 * len(objectives), 4), squeeze=False)
     for ax, name in zip(axes[0], objectives, strict=True):
