@@ -1,15 +1,31 @@
+import atexit
+import gzip
 import json
 import os
+import shutil
 import signal
+import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+# Guard for the whole test session: the folders the dataset readers search by default (Debian's
+# /usr/share/datasets and the download cache) are moved to an empty temporary folder, so a test that
+# silently reads data this repository does not create fails on every machine, not only on a fresh
+# one. Set when pytest loads this file (before any test runs; testpaths puts tests/ first, so the
+# doctests are covered too); the subprocesses tests start inherit it through the environment.
+_NO_DATA = tempfile.mkdtemp(prefix="evoforge-no-data-")
+os.environ["EVOFORGE_SYSTEM_DATA"] = os.path.join(_NO_DATA, "system")
+os.environ["EVOFORGE_DATA"] = os.path.join(_NO_DATA, "cache")
+atexit.register(shutil.rmtree, _NO_DATA, ignore_errors=True)
 
 
 @pytest.fixture
@@ -123,3 +139,24 @@ def kill_then_resume(config_path: Path, killed: Path, checkpoints: int = 2, sett
     proc.wait()
     assert not (killed / "result.json").exists(), "the run finished before it could be killed"
     subprocess.run([*exe, "resume", str(killed), "--quiet"], check=True, stdout=subprocess.DEVNULL)
+
+
+def write_idx(path, array, magic_type=0x08, gz=True):
+    """``array`` as an IDX file (gzipped unless ``gz`` is False), as MNIST-style datasets ship."""
+    header = bytes([0, 0, magic_type, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if gz else data)
+
+
+def write_idx_folder(folder, n_train=30, n_test=10, labels_train=None):
+    """A small Fashion-MNIST-shaped IDX dataset (random 28x28 images, labels 0-9) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    write_idx(folder / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (n_train, 28, 28)))
+    write_idx(
+        folder / "train-labels-idx1-ubyte.gz",
+        labels_train if labels_train is not None else np.arange(n_train) % 10,
+    )
+    write_idx(folder / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n_test, 28, 28)), gz=False)
+    write_idx(folder / "t10k-labels-idx1-ubyte", np.arange(n_test) % 10, gz=False)
+    return folder

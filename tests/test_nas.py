@@ -3,13 +3,13 @@
 import gzip
 import json
 import os
-import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import cli, individuals, kill_then_resume, outcome
+from conftest import cli, individuals, kill_then_resume, outcome, write_idx_folder
 
 from evoforge.core.genome import genome_id
 from evoforge.core.rng import derive_rng
@@ -399,25 +399,6 @@ def test_cli_search_then_train_final(tmp_path):
 
 
 # -- datasets -------------------------------------------------------------------------------------
-def _idx(path, array, magic_type=0x08, gz=True):
-    header = bytes([0, 0, magic_type, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    path.write_bytes(gzip.compress(data) if gz else data)
-
-
-def _idx_folder(folder, n_train=30, n_test=10, labels_train=None):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    _idx(folder / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (n_train, 28, 28)))
-    _idx(
-        folder / "train-labels-idx1-ubyte.gz",
-        labels_train if labels_train is not None else np.arange(n_train) % 10,
-    )
-    _idx(folder / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n_test, 28, 28)), gz=False)
-    _idx(folder / "t10k-labels-idx1-ubyte", np.arange(n_test) % 10, gz=False)
-    return folder
-
-
 def _png_folder(root, sizes=((8, 8),) * 4):
     from PIL import Image
 
@@ -429,7 +410,7 @@ def _png_folder(root, sizes=((8, 8),) * 4):
 
 
 def test_readers_on_well_formed_files(tmp_path):
-    mnist = load_dataset(DatasetSpec(name="mnist", path=str(_idx_folder(tmp_path / "idx"))))
+    mnist = load_dataset(DatasetSpec(name="mnist", path=str(write_idx_folder(tmp_path / "idx"))))
     assert mnist.x_train.shape == (30, 1, 28, 28) and mnist.x_test.shape == (10, 1, 28, 28)
     assert mnist.x_train.max() <= 1.0 and mnist.classes == 10
 
@@ -474,19 +455,37 @@ def test_a_cifar_batch_that_would_run_code_is_refused(tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
+def test_the_test_session_hides_system_and_cached_datasets(tmp_path, monkeypatch):
+    # the guard in conftest: Fashion-MNIST named without a path is looked for in an empty folder
+    from evoforge.data import datasets
+
+    with pytest.raises(DatasetError, match="evoforge-no-data-.*cache/fashion-mnist"):
+        load_dataset(DatasetSpec(name="fashion-mnist"))
+    # real runs look where Debian's package and the download cache put the files
+    monkeypatch.delenv("EVOFORGE_SYSTEM_DATA")
+    monkeypatch.delenv("EVOFORGE_DATA")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert datasets.system_data_dir() == Path("/usr/share/datasets")
+    assert datasets.cache_dir() == tmp_path / ".cache" / "evoforge" / "data"
+    # and where the variables say, for a package or cache that lives elsewhere
+    write_idx_folder(tmp_path / "elsewhere" / "fashion-mnist")
+    monkeypatch.setenv("EVOFORGE_SYSTEM_DATA", str(tmp_path / "elsewhere"))
+    assert load_dataset(DatasetSpec(name="fashion-mnist")).x_train.shape == (30, 1, 28, 28)
+
+
 def _broken(kind, tmp_path):
     """A broken dataset of each kind: (dataset flag, path, expected message)."""
     if kind == "missing_idx":
         return "mnist", tmp_path / "nothing", "train-images-idx3-ubyte[.gz] not found"
     if kind == "truncated_idx":
-        folder = _idx_folder(tmp_path / "idx")
+        folder = write_idx_folder(tmp_path / "idx")
         raw = gzip.decompress((folder / "train-images-idx3-ubyte.gz").read_bytes())
         (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(raw[:-100]))
         return "mnist", folder, "IDX data holds"
     if kind == "labels_mismatch":
         return (
             "mnist",
-            _idx_folder(tmp_path / "idx", labels_train=np.arange(29) % 10),
+            write_idx_folder(tmp_path / "idx", labels_train=np.arange(29) % 10),
             "30 train images but 29 labels",
         )
     if kind == "unreadable_image":

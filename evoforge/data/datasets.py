@@ -28,9 +28,9 @@ __all__ = ["Dataset", "DatasetError", "DatasetSpec", "DATASETS", "load_dataset",
 
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "folder", "npz", "csv")
 
-#: where the Debian package ``dataset-fashion-mnist`` puts its files; the first default looked at
-_FASHION_DIRS = ("/usr/share/datasets/fashion-mnist",)
-_CACHE = Path(os.environ.get("EVOFORGE_DATA", Path.home() / ".cache" / "evoforge" / "data"))
+#: where Debian's dataset packages put their files (``dataset-fashion-mnist``: ``fashion-mnist/``);
+#: ``EVOFORGE_SYSTEM_DATA`` moves it (the test suite points it at an empty folder)
+_SYSTEM_DATA = "/usr/share/datasets"
 _URLS = {
     "fashion-mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
     "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -61,7 +61,8 @@ class DatasetSpec(BaseModel):
     path: str | None = Field(
         None,
         description="File or folder to read. fashion-mnist defaults to the Debian package's "
-        "/usr/share/datasets/fashion-mnist, then to the download cache.",
+        "/usr/share/datasets/fashion-mnist (the environment variable EVOFORGE_SYSTEM_DATA moves "
+        "/usr/share/datasets), then to the download cache ~/.cache/evoforge/data (EVOFORGE_DATA moves it).",
     )
     test_path: str | None = Field(None, description="csv only: a separate test file.")
     label_column: str | None = Field(None, description="csv only: the label column (default: the last).")
@@ -217,12 +218,23 @@ def _idx_file(folder: Path, stem: str) -> Path | None:
 def _idx_folder(spec: DatasetSpec) -> Path:
     if spec.path is not None:
         return Path(spec.path)
-    candidates = [Path(d) for d in _FASHION_DIRS] if spec.name == "fashion-mnist" else []
-    candidates.append(_CACHE / spec.name)
+    candidates = [system_data_dir() / spec.name] if spec.name == "fashion-mnist" else []
+    candidates.append(cache_dir() / spec.name)
     for folder in candidates:
         if _idx_file(folder, _IDX_FILES["train"][0]) is not None:
             return folder
     return candidates[-1]
+
+
+def system_data_dir() -> Path:
+    """Where system-wide dataset packages are looked for (read at each call, so it can be moved)."""
+    return Path(os.environ.get("EVOFORGE_SYSTEM_DATA") or _SYSTEM_DATA)
+
+
+def cache_dir() -> Path:
+    """The download cache, ``~/.cache/evoforge/data`` unless ``EVOFORGE_DATA`` moves it (read at each
+    call)."""
+    return Path(os.environ.get("EVOFORGE_DATA") or Path.home() / ".cache" / "evoforge" / "data")
 
 
 def _download(name: str, folder: Path) -> None:

@@ -162,7 +162,7 @@ def _fashion() -> tuple[np.ndarray, np.ndarray]:
 
 def _fashion_cnn(seed: int, n: int = 5000):
     x, y = _fashion()
-    pick = np.random.default_rng(2000 + seed).choice(len(x), n, replace=False)
+    pick = np.random.default_rng(2000 + seed).choice(len(x), min(n, len(x)), replace=False)
     x_tr, y_tr, x_va, y_va = _split(x[pick], y[pick], seed, val=0.2)  # pixels already in [0, 1]
     model = nn.Sequential(
         nn.Conv2d(1, 8, 3, padding=1),
