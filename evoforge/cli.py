@@ -56,6 +56,8 @@ def load_config(
         format_validation_error,
     )
 
+    if path.is_dir():
+        _fail(f"{path} is a directory, not a config file")
     if not path.is_file():
         _fail(f"config file not found: {path}")
     try:
@@ -85,7 +87,7 @@ def _check_buildable(config) -> None:
     """Build the problem once, and check what a multi-objective strategy asks of it, so that a
     missing dependency or a wrong objective fails before anything is written."""
     from evoforge.backends import build_problem
-    from evoforge.core.loop import check_objectives
+    from evoforge.core.loop import check_memory, check_objectives
     from evoforge.data.datasets import DatasetError
 
     try:
@@ -96,8 +98,32 @@ def _check_buildable(config) -> None:
         _fail(f"cannot build the problem: {type(exc).__name__}: {exc}".splitlines()[0])
     try:
         check_objectives(config, problem)
+        check_memory(int(config.strategy.get("population_size") or 1), problem.dim)
     except ValueError as exc:
         _fail(str(exc))
+
+
+def _check_writable(path: Path) -> None:
+    """Fail with one line, before any work, if the file ``path`` cannot be written (its folder is
+    created if missing); leaves nothing behind."""
+    if path.is_dir():
+        _fail(f"{path} is a directory; give a file name")
+    made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        _fail(f"cannot write {path} ({exc.strerror or exc})")
+    finally:
+        if not existed:
+            path.unlink(missing_ok=True)
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
 
 
 # -- progress -------------------------------------------------------------------------------------
@@ -110,6 +136,11 @@ class _ProgressView:
         self.task = None
 
     def __call__(self, event: str, data: dict[str, Any]) -> None:
+        if event == "warning":  # printed even when quiet: something the user must know
+            console.print(
+                f"[yellow]evoforge: warning:[/] {escape(data['message'])}", highlight=False, soft_wrap=True
+            )
+            return
         if self.quiet:
             return
         if event == "start":
@@ -249,8 +280,6 @@ def resume(
     store = _open_store(run_dir)
     try:
         cfg = load_run_config(store)
-    except (ValidationError, yaml.YAMLError) as exc:
-        _fail(f"{run_dir}/config.yaml is not a valid config: {str(exc).splitlines()[0]}")
     finally:
         store.close()
     _check_buildable(cfg)
@@ -263,8 +292,12 @@ def resume(
 
 
 def _open_store(run_dir: Path):
+    """The run store of ``run_dir``, checked; a missing or damaged one is a user error (StoreError)."""
     from evoforge.store.run_store import RunStore
 
+    if not run_dir.is_dir():
+        why = "no such directory" if not run_dir.exists() else "a file, not a directory"
+        _fail(f"{run_dir} is not an evoforge run directory ({why})")
     try:
         return RunStore.open(run_dir)
     except FileNotFoundError as exc:
@@ -273,36 +306,38 @@ def _open_store(run_dir: Path):
 
 def summarise(run_dir: Path) -> dict[str, Any]:
     """The machine-readable summary printed by ``evoforge show --json``."""
+    from evoforge.core.loop import load_run_config, read_hall_of_fame, read_result
+
     store = _open_store(run_dir)
     try:
-        result = store.read_json("result.json")
+        cfg = load_run_config(store)
+        result = read_result(store)
+        hof = read_hall_of_fame(store)
         stats = store.generation_stats()
         counts = store.counts()
-        cfg = yaml.safe_load(store.read_config_yaml())
     finally:
         store.close()
-    hof = store.read_json("hall_of_fame.json") or {"entries": []}
     summary: dict[str, Any] = {
         "run_dir": str(run_dir),
         "status": "finished" if result else ("running_or_interrupted" if stats else "not_started"),
-        "strategy": cfg["strategy"]["name"],
-        "problem": cfg["problem"],
-        "seed": cfg["seed"],
-        "best_fitness": result["best_fitness"]
+        "strategy": cfg.strategy["name"],
+        "problem": cfg.problem.model_dump(mode="json"),
+        "seed": cfg.seed,
+        "best_fitness": result.best_fitness
         if result
         else (hof["entries"][0]["fitness"] if hof["entries"] else None),
-        "test_score": result["test_score"] if result else None,
-        "test_scores": result["test_scores"] if result else None,
+        "test_score": result.test_score if result else None,
+        "test_scores": result.test_scores if result else None,
         "generations": len(stats),
         "evaluations": counts["evaluations"],
         "failed": counts["failed"],
-        "env_steps": float(sum(s["env_steps"] for s in stats)),
-        "wall_seconds": stats[-1]["wall_seconds"] if stats else 0.0,
-        "stopped_early": result["stopped_early"] if result else False,
+        "env_steps": float(sum(s.get("env_steps", 0.0) for s in stats)),
+        "wall_seconds": result.wall_seconds
+        if result
+        else (stats[-1].get("wall_seconds", 0.0) if stats else 0.0),
+        "stopped_early": result.stopped_early if result else False,
         "hall_of_fame": hof["entries"],
     }
-    if result:
-        summary["wall_seconds"] = result["wall_seconds"]
     return summary
 
 
@@ -353,13 +388,14 @@ def _best_policy(run_dir: Path):
     from evoforge.problems.gym import GymProblem
 
     store = _open_store(run_dir)
+    damaged: list[str] = []
     try:
         cfg = load_run_config(store)
-        tree = store.load_checkpoint()
+        tree = store.load_checkpoint(damaged)
     finally:
         store.close()
     if tree is None:
-        _fail(f"{run_dir} has no finished generation yet")
+        _fail(damaged[0] if damaged else f"{run_dir} has no finished generation yet")
     hof = HallOfFame.from_tree(tree["hof"])
     if hof.best is None:
         _fail(f"{run_dir} has no successful evaluation")
@@ -383,13 +419,14 @@ def report(
     """Plot a run: fitness over generations, species sizes for NEAT runs, the Pareto front of
     multi-objective runs (with ``--above X``, the smallest member reaching X is named and marked);
     for optimizer searches, print the best rule as math and write it as a Python file."""
+    from evoforge.core.loop import load_run_config, read_hall_of_fame
     from evoforge.report.plots import plot_fitness, plot_pareto, plot_species
 
     store = _open_store(run_dir)
     try:
         stats = store.generation_stats()
-        cfg = yaml.safe_load(store.read_config_yaml())
-        hof = store.read_json("hall_of_fame.json") or {}
+        config = load_run_config(store)
+        hof = read_hall_of_fame(store)
         points = [(f, m) for _, f, m in store.evaluations()] if "pareto_front" in hof else []
     finally:
         store.close()
@@ -397,8 +434,10 @@ def report(
         _fail(f"{run_dir} has no finished generation yet")
     from evoforge.problems.base import get_problem
 
-    direction = get_problem(cfg["problem"]["kind"]).direction
+    cfg = {"problem": config.problem.model_dump(mode="json")}
+    direction = get_problem(config.problem.kind).direction
     target = out_dir or run_dir / "report"
+    _check_writable(target / "fitness.png")
     target.mkdir(parents=True, exist_ok=True)
     written = [plot_fitness(stats, target / "fitness.png", direction)]
     if any(s.get("strategy", {}).get("species") for s in stats):
@@ -448,15 +487,16 @@ def report(
 
 def _network_of(run_dir: Path, genome: str | None):
     """A NEAT genome of a run: ``genome`` (an id) or the run's best; one-line errors otherwise."""
+    from evoforge.core.loop import read_hall_of_fame, read_result
     from evoforge.spaces.neat import NeatGenome
 
     store = _open_store(run_dir)
     try:
-        result = store.read_json("result.json")
-        hof = store.read_json("hall_of_fame.json") or {"entries": []}
+        result = read_result(store)
+        hof = read_hall_of_fame(store)
         chosen = (
             genome
-            or (result or {}).get("best_genome_id")
+            or (result.best_genome_id if result else None)
             or next((e["genome_id"] for e in hof["entries"]), None)
         )
         if chosen is None:
@@ -481,6 +521,7 @@ def draw(
     from evoforge.report.plots import draw_network
 
     chosen, found = _network_of(run_dir, genome)
+    _check_writable(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     draw_network(found, out_file, title=f"genome {chosen}")
     out.print(f"wrote {out_file}")
@@ -497,6 +538,7 @@ def export(
     from evoforge.core.state_io import atomic_write_text
 
     chosen, found = _network_of(run_dir, genome)
+    _check_writable(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_file, json.dumps({"genome_id": chosen, **found.to_json()}, indent=1))
     out.print(f"wrote {out_file}")
@@ -525,6 +567,8 @@ def play(
     seed: int = typer.Option(0, "--seed", help="Seed of the played episodes."),
 ) -> None:
     """Run the best policy of a run and print its returns; optionally render a GIF."""
+    if gif is not None:
+        _check_writable(gif)
     problem, params, best, _ = _best_policy(run_dir)
     returns, frames = problem.play(params, seed, episodes, best.context, render=gif is not None)
     for k, r in enumerate(returns):
@@ -551,14 +595,15 @@ from evoforge import cli_nas  # noqa: E402, F401  (registers nas and train-final
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
     from evoforge.core.loop import RunFailedError
+    from evoforge.store.run_store import StoreError
 
     try:
         app(standalone_mode=False)
-    except UserError as exc:
-        console.print(f"[red]evoforge: error:[/] {exc}", highlight=False, soft_wrap=True)
+    except (UserError, StoreError) as exc:
+        console.print(f"[red]evoforge: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_USAGE)
     except RunFailedError as exc:
-        console.print(f"[red]evoforge: run failed:[/] {exc}", highlight=False, soft_wrap=True)
+        console.print(f"[red]evoforge: run failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -572,7 +617,9 @@ def main() -> None:
         # Usage errors (unknown command or option, bad option value) from typer's click layer;
         # typer >= 0.29 vendors click, older versions use the click package: match by duck type.
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            console.print(f"[red]evoforge: error:[/] {exc.format_message()}", highlight=False, soft_wrap=True)
+            console.print(
+                f"[red]evoforge: error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True
+            )
             sys.exit(EXIT_USAGE)
         raise
 

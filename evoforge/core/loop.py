@@ -21,10 +21,11 @@ evaluations in the store, so it ends exactly as an uninterrupted run would.
 from __future__ import annotations
 
 import math
+import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,20 @@ from evoforge.core.rng import derive_rng, derive_seed
 from evoforge.core.shaping import nan_to_worst
 from evoforge.core.strategy import Strategy, get_strategy
 from evoforge.problems.base import Problem, TestResult
-from evoforge.store.run_store import RunStore
+from evoforge.store.run_store import RunStore, StoreError
 
-__all__ = ["run", "resume", "RunResult", "GenerationStats", "RunFailedError", "load_run_config"]
+__all__ = [
+    "run",
+    "resume",
+    "RunResult",
+    "GenerationStats",
+    "RunFailedError",
+    "StoreError",
+    "load_run_config",
+    "read_result",
+    "read_hall_of_fame",
+    "check_memory",
+]
 
 Callback = Callable[[str, dict[str, Any]], None]
 
@@ -100,7 +112,63 @@ class RunResult:
 
 
 def load_run_config(store: RunStore) -> RunConfig:
-    return RunConfig.model_validate(yaml.safe_load(store.read_config_yaml()))
+    """The run's resolved config; :class:`StoreError` naming config.yaml if it is not one."""
+    from pydantic import ValidationError
+
+    from evoforge.core.config import format_validation_error
+
+    path = store.path / "config.yaml"
+    try:
+        raw = yaml.safe_load(store.read_config_yaml())
+        return RunConfig.model_validate(raw)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise StoreError(f"{path}: not readable YAML ({type(exc).__name__})") from None
+    except ValidationError as exc:
+        raise StoreError(f"{path}: not a valid config ({format_validation_error(exc)})") from None
+
+
+def read_result(store: RunStore) -> RunResult | None:
+    """The finished run's result.json (None before the run has finished); :class:`StoreError` naming
+    the file if it is not what a run writes."""
+    data = store.read_json("result.json")
+    if data is None:
+        return None
+    try:
+        return RunResult(**data)
+    except TypeError:
+        names = {f.name for f in fields(RunResult)}
+        odd = sorted(set(data) ^ names)[0]
+        raise StoreError(f"{store.path / 'result.json'}: not a run result ({odd!r})") from None
+
+
+def read_hall_of_fame(store: RunStore) -> dict[str, Any]:
+    """hall_of_fame.json (empty before the first checkpoint); :class:`StoreError` naming the file if
+    its entries are not what a run writes."""
+    path = store.path / "hall_of_fame.json"
+    data = store.read_json("hall_of_fame.json", required=("entries",)) or {"entries": []}
+    entries = data["entries"]
+    keys = ("rank", "genome_id", "fitness", "generation")
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and all(k in e for k in keys) for e in entries
+    ):
+        raise StoreError(f"{path}: its entries are not hall-of-fame entries")
+    return data
+
+
+def check_memory(population_size: int, dim: int) -> None:
+    """``ValueError`` if a population of ``population_size`` individuals of ``dim`` parameters needs
+    more memory than this machine has available (an estimate: two copies of the population, at
+    least a kilobyte per individual for structured genomes), before anything is allocated."""
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return  # no way to tell on this platform
+    needed = 2 * population_size * (8 * max(dim, 0) + 1024)
+    if needed > available:
+        raise ValueError(
+            f"strategy.population_size {population_size:,} with {dim:,} parameters each needs about "
+            f"{needed / 2**30:,.0f} GiB of memory; this machine has {available / 2**30:,.1f} GiB available"
+        )
 
 
 def _versions() -> dict[str, str]:
@@ -135,6 +203,7 @@ class _Loop:
         self.problem: Problem = build_problem(config.problem)
         self.sign = 1.0 if self.problem.direction == "maximize" else -1.0
         strategy_class = get_strategy(config.strategy["name"])
+        check_memory(int(config.strategy.get("population_size") or 1), self.problem.dim)
         kind = next(k for k in strategy_class.genome_kinds if k in self.problem.genome_kinds)
         extra: dict[str, Any] = {}
         if kind == "network":
@@ -544,9 +613,33 @@ class _Loop:
         )
 
     # -- the whole run --------------------------------------------------------------------------
+    def _resume_point(self) -> dict[str, Any]:
+        """The state to go on from: the newest readable checkpoint (each damaged one passed over is
+        reported), or the initial state. :class:`StoreError` if the run store holds less history than
+        that checkpoint records: going on would lose it."""
+        damaged: list[str] = []
+        tree = self.store.load_checkpoint(damaged)
+        for line in damaged:
+            fallback = f"gen_{int(tree['generation']):06d}.npz" if tree else "the start"
+            self.callback("warning", {"message": f"{line}; resuming from {fallback}"})
+        if tree is None:
+            return self._fresh_state()
+        database = self.store.path / "evoforge.sqlite"
+        generations, evaluations = self.store.generation_count(), self.store.counts()["evaluations"]
+        if generations < int(tree["generation"]) or evaluations < int(tree["evaluations"]):
+            raise StoreError(
+                f"{database}: holds {generations} generations and {evaluations} evaluations, but the "
+                f"checkpoint records {int(tree['generation'])} and {int(tree['evaluations'])}: the run "
+                "store is damaged (nothing was changed)"
+            )
+        return self._from_tree(tree)
+
     def execute(self) -> RunResult:
-        tree = self.store.load_checkpoint()
-        s = self._fresh_state() if tree is None else self._from_tree(tree)
+        finished = read_result(self.store)
+        if finished is not None:  # written last: the run is complete, every output in place
+            return finished
+        s = self._resume_point()
+        self.store.remove_temporary_files()  # what a kill during an atomic write left
         started = time.perf_counter()
         base_wall = s["wall_seconds"]
         self.callback(
@@ -566,7 +659,8 @@ class _Loop:
             last = s["generation"] >= self.config.generations or s["stopped_early"]
             if last or self.config.asynchronous or started - checkpointed >= self.config.checkpoint_interval:
                 self.store.save_checkpoint(s["generation"], self._to_tree(s), self.config.checkpoints_kept)
-                self.store.write_json("hall_of_fame.json", _hof_summary(s["hof"], self._pareto()))
+                if not last:  # the final one is written by _finish, after validation
+                    self.store.write_json("hall_of_fame.json", _hof_summary(s["hof"], self._pareto()))
                 checkpointed = time.perf_counter()
             self.callback("generation", asdict(stats))
         return self._finish(s, base_wall + (time.perf_counter() - started))
@@ -601,12 +695,8 @@ class _Loop:
         if self.config.validation_episodes:
             self._validate_hof(s, only_reaching=None)
         best = self._reported(s)
-        existing = self.store.read_json("result.json")
-        if existing is not None and existing.get("best_genome_id") == best.genome_id:
-            test_score, test_scores = existing["test_score"], existing["test_scores"]
-        else:
-            test = self._retest(best, "test", self.config.test_episodes)
-            test_score, test_scores = test.score, test.scores
+        test = self._retest(best, "test", self.config.test_episodes)
+        test_score, test_scores = test.score, test.scores
         counts = self.store.counts()
         result = RunResult(
             run_dir=str(self.store.path),
@@ -623,6 +713,9 @@ class _Loop:
             stopped_early=bool(s["stopped_early"]),
             validation_score=s["validated"].get(best.genome_id),
         )
+        # Every output is written here, from the final state, so a run resumed after a kill anywhere past
+        # its last checkpoint writes the same files as one never interrupted; result.json comes last.
+        self.store.write_json("hall_of_fame.json", _hof_summary(hof, self._pareto()))
         export = getattr(best.genome, "export_name", None)
         if export is not None:  # genomes users take away (architectures): the reported one as a file
             self.store.write_json(export, dict(best.genome.to_json(), genome_id=best.genome_id))
@@ -671,7 +764,8 @@ def run(
     backend: Backend | None = None,
     callback: Callback | None = None,
 ) -> RunResult:
-    """Run ``config`` into a new run directory.
+    """Run ``config`` into a new run directory. The problem and the strategy are built first, so a
+    config that cannot run raises before anything is written.
 
     >>> cfg = RunConfig(problem={"kind": "function", "name": "sphere", "dim": 2},
     ...                 strategy={"name": "cma_es"}, generations=3)
@@ -681,14 +775,32 @@ def run(
     """
     meta = {"seed": config.seed, "created": time.time(), "versions": _versions()}
     config_yaml = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-    store = RunStore.create(Path(run_dir), config_yaml, meta)
-    return _run_in(store, config, backend, callback)
+    if (Path(run_dir) / "config.yaml").exists():
+        raise FileExistsError(f"{run_dir} already holds a run; use 'evoforge resume {run_dir}'")
+    own = backend is None
+    backend = backend or make_backend(config.backend, config.workers, config.ray_address)
+    try:
+        loop = _Loop(config, None, backend, callback)  # type: ignore[arg-type]  (the store comes next)
+        loop.store = RunStore.create(Path(run_dir), config_yaml, meta)
+        try:
+            return loop.execute()
+        finally:
+            loop.store.close()
+    finally:
+        backend.discard()
+        if own:
+            backend.close()
 
 
 def resume(
     run_dir: str | Path, backend: Backend | None = None, callback: Callback | None = None
 ) -> RunResult:
-    """Continue a run from its last checkpoint (a finished run returns its result again)."""
+    """Continue a run from its last checkpoint (a finished run returns its result again, unchanged).
+    :class:`StoreError` if the run directory is damaged; nothing is written then."""
     store = RunStore.open(Path(run_dir))
-    config = load_run_config(store)
+    try:
+        config = load_run_config(store)
+    except StoreError:
+        store.close()
+        raise
     return _run_in(store, config, backend, callback)

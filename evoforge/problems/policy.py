@@ -10,7 +10,7 @@ policies share the batch.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,7 +52,9 @@ class PolicyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    hidden: list[int] = Field([32], description="Widths of the hidden layers ([] = linear policy).")
+    hidden: list[Annotated[int, Field(ge=1)]] = Field(
+        [32], description="Widths of the hidden layers ([] = linear policy)."
+    )
     activation: Literal["tanh", "relu", "elu", "gelu", "sigmoid", "silu", "linear"] = Field(
         "tanh", description="Hidden-layer activation."
     )

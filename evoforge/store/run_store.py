@@ -13,6 +13,10 @@ RUN_DIR/
 SQLite runs in WAL mode and every chunk of results is committed as it
 arrives, so a kill -9 loses at most the evaluations in flight. The checkpoint
 is the authority on where the loop stands; it is written atomically.
+
+A run directory that cannot be read (a damaged database, a JSON file that is not
+what evoforge wrote) raises :class:`StoreError`, one line naming the file;
+opening a store only reads, so a damaged one is never overwritten.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import numpy as np
 from evoforge.core.genome import Genome, genome_to_blob
 from evoforge.core.state_io import atomic_write_text, load_state, save_state
 
-__all__ = ["RunStore", "StoredEvaluation"]
+__all__ = ["RunStore", "StoredEvaluation", "StoreError"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS individuals (
@@ -57,6 +61,14 @@ CREATE TABLE IF NOT EXISTS generations (
 """
 
 _CHECKPOINT = re.compile(r"gen_(\d{6})\.npz$")
+_TABLES = {"individuals", "generations"}
+#: what an atomic write leaves behind when it is killed between writing and renaming
+_TEMPORARY = re.compile(r"^\..+\.tmp\d+$")
+
+
+class StoreError(ValueError):
+    """A run directory whose files cannot be read, or disagree with each other: one line naming the
+    file."""
 
 
 class StoredEvaluation:
@@ -105,33 +117,89 @@ class RunStore:
     # -- lifecycle ------------------------------------------------------------------------------
     @classmethod
     def create(cls, path: Path, config_yaml: str, meta: dict[str, Any]) -> RunStore:
+        """A new run directory at ``path``. ``FileExistsError`` if it holds a run; on any other failure
+        whatever this call made is removed again (an unwritable place: :class:`StoreError`)."""
         path = Path(path)
         if (path / "config.yaml").exists():
             raise FileExistsError(f"{path} already holds a run; use 'evoforge resume {path}'")
-        path.mkdir(parents=True, exist_ok=True)
+        made = [p for p in (path, *path.parents) if not p.exists()]
         store = cls(path)
-        store.checkpoint_dir.mkdir(exist_ok=True)
-        atomic_write_text(path / "meta.json", json.dumps(meta, indent=2) + "\n")
-        store.db.commit()  # creates the schema
-        # config.yaml is written last: its presence marks a complete run directory.
-        atomic_write_text(path / "config.yaml", config_yaml)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            store.checkpoint_dir.mkdir(exist_ok=True)
+            atomic_write_text(path / "meta.json", json.dumps(meta, indent=2) + "\n")
+            store._connect().executescript(_SCHEMA)
+            store.db.commit()
+            # config.yaml is written last: its presence marks a complete run directory.
+            atomic_write_text(path / "config.yaml", config_yaml)
+        except BaseException as exc:
+            store.close()
+            for name in (
+                "config.yaml",
+                "meta.json",
+                "evoforge.sqlite",
+                "evoforge.sqlite-wal",
+                "evoforge.sqlite-shm",
+            ):
+                (path / name).unlink(missing_ok=True)
+            for folder in (store.checkpoint_dir, *made):  # innermost first; only folders made here
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
+            if isinstance(exc, OSError):
+                raise StoreError(f"{path}: cannot create the run directory ({exc.strerror or exc})") from None
+            raise
         return store
 
     @classmethod
-    def open(cls, path: Path) -> RunStore:
+    def open(cls, path: Path, check: bool = True) -> RunStore:
+        """The run directory at ``path``; ``FileNotFoundError`` if it is none, :class:`StoreError` if its
+        database is missing or damaged (``check``: a quick integrity check of every page). Only reads."""
         path = Path(path)
         if not (path / "config.yaml").is_file():
             raise FileNotFoundError(f"{path} is not an evoforge run directory (no config.yaml)")
-        return cls(path)
+        store = cls(path)
+        database = path / "evoforge.sqlite"
+        if not database.is_file():
+            raise StoreError(f"{database}: missing (the run's history is gone)")
+        try:
+            db = store._connect()
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not _TABLES <= tables:
+                raise StoreError(
+                    f"{database}: holds no run history (tables {', '.join(sorted(_TABLES))} missing)"
+                )
+            if check:
+                verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+                if verdict != "ok":
+                    raise StoreError(f"{database}: damaged ({verdict})")
+        except sqlite3.DatabaseError as exc:
+            store.close()
+            raise StoreError(f"{database}: not a readable run store ({exc})") from None
+        except StoreError:
+            store.close()
+            raise
+        return store
 
-    @property
-    def db(self) -> sqlite3.Connection:
+    def _connect(self) -> sqlite3.Connection:
         if self._db is None:
             self._db = sqlite3.connect(self.path / "evoforge.sqlite", timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
         return self._db
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self._connect()
+
+    def remove_temporary_files(self) -> None:
+        """Delete what atomic writes killed half-way left behind (they never replaced a real file)."""
+        for folder in (self.path, self.checkpoint_dir):
+            if folder.is_dir():
+                for p in folder.iterdir():
+                    if _TEMPORARY.match(p.name):
+                        p.unlink(missing_ok=True)
 
     def close(self) -> None:
         if self._db is not None:
@@ -254,22 +322,44 @@ class RunStore:
             return []
         return sorted(p for p in self.checkpoint_dir.iterdir() if _CHECKPOINT.match(p.name))
 
-    def load_checkpoint(self) -> dict[str, Any] | None:
-        """The most recent readable checkpoint, or None for a run that has not finished a generation."""
+    def load_checkpoint(self, damaged: list[str] | None = None) -> dict[str, Any] | None:
+        """The most recent readable checkpoint, or None for a run that has not finished a generation
+        (or none of whose checkpoints can be read). Each checkpoint passed over as unreadable is
+        appended to ``damaged`` as one line."""
         for path in reversed(self._checkpoints()):
             try:
-                return load_state(path)
-            except (OSError, ValueError, KeyError):
-                continue  # a torn file cannot happen with atomic writes, but never trust the disk blindly
+                tree = load_state(path)
+                if not isinstance(tree, dict) or "generation" not in tree:
+                    raise ValueError("not a loop state")
+                return tree
+            except Exception as exc:  # noqa: BLE001  (atomic writes cannot tear a file, but disks and people can)
+                if damaged is not None:
+                    damaged.append(f"{path}: unreadable ({type(exc).__name__}: {exc})".splitlines()[0])
         return None
+
+    def generation_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
 
     # -- results --------------------------------------------------------------------------------
     def write_json(self, name: str, data: Any) -> None:
         atomic_write_text(self.path / name, json.dumps(data, indent=2, default=_json_default) + "\n")
 
-    def read_json(self, name: str) -> Any | None:
+    def read_json(self, name: str, required: tuple[str, ...] = ()) -> dict[str, Any] | None:
+        """The JSON object in ``name`` (None if there is no such file); :class:`StoreError` if it is not
+        a JSON object holding every key of ``required``."""
         path = self.path / name
-        return json.loads(path.read_text()) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise StoreError(f"{path}: not readable JSON ({exc})".splitlines()[0]) from None
+        if not isinstance(data, dict):
+            raise StoreError(f"{path}: expected a JSON object, found {type(data).__name__}")
+        missing = [k for k in required if k not in data]
+        if missing:
+            raise StoreError(f"{path}: has no {missing[0]!r}")
+        return data
 
 
 def _json_default(value: Any) -> Any:
