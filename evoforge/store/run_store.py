@@ -134,19 +134,13 @@ class RunStore:
             atomic_write_text(path / "config.yaml", config_yaml)
         except BaseException as exc:
             store.close()
-            for name in (
-                "config.yaml",
-                "meta.json",
-                "evoforge.sqlite",
-                "evoforge.sqlite-wal",
-                "evoforge.sqlite-shm",
-            ):
-                (path / name).unlink(missing_ok=True)
-            for folder in (store.checkpoint_dir, *made):  # innermost first; only folders made here
+            made_here = [path / name for name in ("config.yaml", "meta.json")]
+            made_here += [path / f"evoforge.sqlite{end}" for end in ("", "-wal", "-shm")]
+            for leftover in (*made_here, store.checkpoint_dir, *made):  # innermost folders first
                 try:
-                    folder.rmdir()
+                    leftover.rmdir() if leftover.is_dir() else leftover.unlink()
                 except OSError:
-                    pass
+                    pass  # not there, or not ours to remove (a folder that was not empty)
             if isinstance(exc, OSError):
                 raise StoreError(f"{path}: cannot create the run directory ({exc.strerror or exc})") from None
             raise
@@ -163,6 +157,12 @@ class RunStore:
         database = path / "evoforge.sqlite"
         if not database.is_file():
             raise StoreError(f"{database}: missing (the run's history is gone)")
+        with open(database, "rb") as handle:  # before SQLite, which would turn an empty file into a store
+            header = handle.read(16)
+        if not header:
+            raise StoreError(f"{database}: holds no run history (an empty file)")
+        if header != b"SQLite format 3\x00":
+            raise StoreError(f"{database}: not a readable run store (not an SQLite database)")
         try:
             db = store._connect()
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
