@@ -520,7 +520,10 @@ def test_subcommands_misused(runs, tmp_path, capsys):
         ),
         (["nas", "--strategy", "bogus", "--output", tmp_path / "nas"], "bogus"),
         (["nas", "--search-space", "bogus", "--output", tmp_path / "nas"], "bogus"),
-        (["nas", "--dataset", "imagenet", "--output", tmp_path / "nas"], "problem.dataset.name: Input should be"),
+        (
+            ["nas", "--dataset", "imagenet", "--output", tmp_path / "nas"],
+            "problem.dataset.name: Input should be",
+        ),
         (["nas", "--metric", "speed", "--output", tmp_path / "nas"], "problem.metric: Input should be"),
         (["nas", "--config", tmp_path / "none.yaml", "--output", tmp_path / "nas"], "none.yaml"),
         (["demo", "--bogus"], "No such option"),
