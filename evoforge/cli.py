@@ -594,6 +594,7 @@ from evoforge import cli_nas  # noqa: E402, F401  (registers nas and train-final
 
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
+    from evoforge.backends.base import BackendLostError
     from evoforge.core.loop import RunFailedError
     from evoforge.store.run_store import StoreError
 
@@ -604,6 +605,14 @@ def main() -> None:
         sys.exit(EXIT_USAGE)
     except RunFailedError as exc:
         console.print(f"[red]evoforge: run failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except BackendLostError as exc:
+        console.print(
+            f"[red]evoforge: run stopped:[/] {escape(str(exc))}; the work in flight was not recorded: "
+            "continue with 'evoforge resume RUN_DIR' (--backend to choose another)",
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -23,9 +23,10 @@ from evoforge.problems.base import EvalResult, Problem, ProblemConfig
 class FaultyConfig(ProblemConfig):
     kind: str = "faulty:FaultyProblem"
     dim: int = 3
-    mode: Literal["none", "raise", "nan", "hang", "stuck", "exit", "flaky"] = "none"
+    mode: Literal["none", "raise", "nan", "hang", "stuck", "exit", "flaky", "slow"] = "none"
     above: float = 1.0
     seconds: float = 0.0  # every candidate takes this long
+    slow: float = 1.0  # mode "slow": a misbehaving candidate takes this long (and then succeeds)
     marker_dir: str = ""
     needs_shared: bool = False  # fail unless built from shared inputs (the file is gone by then)
 
@@ -66,6 +67,8 @@ class FaultyProblem(Problem):
             bad = c.mode != "none" and x[0] > c.above
             if bad and c.mode == "raise":
                 raise RuntimeError("candidate blew up")
+            if bad and c.mode == "slow":
+                time.sleep(c.slow)
             if bad and c.mode == "hang":
                 time.sleep(60)
             if bad and c.mode == "stuck":  # deaf to the soft time limit: only a hard stop ends it

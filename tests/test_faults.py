@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import function_config, individuals, outcome
 from faulty import faulty_config
@@ -186,3 +187,27 @@ def test_workers_end_with_their_killed_run(tmp_path, sig):
     for k in alive:
         os.kill(k, signal.SIGKILL)
     assert not alive
+
+
+def test_a_lost_worker_from_an_earlier_session_is_evaluated_again_on_resume(tmp_path):
+    from evoforge.store.run_store import RunStore
+
+    store = RunStore.create(tmp_path / "s", "seed: 0\n", {})
+    row = {"parents": (), "metrics": {}, "wall_seconds": 0.0, "aux": {}, "genome": np.zeros(2)}
+    store.record_evaluations(
+        0,
+        [
+            dict(row, idx=0, genome_id="aa", fitness=1.0, error=None),
+            dict(row, idx=1, genome_id="bb", fitness=float("nan"), error="worker lost: LocalRayletDiedError"),
+            dict(row, idx=2, genome_id="cc", fitness=float("nan"), error="RuntimeError: candidate blew up"),
+        ],
+    )
+    assert set(store.lookup(["aa", "bb", "cc"])) == {"aa", "bb", "cc"}  # this session: its own verdicts
+    store.close()
+    again = RunStore.open(tmp_path / "s")
+    # a later session: the loss may have been the infrastructure's, so the candidate runs again; its
+    # own failure (an exception) stands
+    assert set(again.lookup(["aa", "bb", "cc"])) == {"aa", "cc"}
+    again.record_evaluations(0, [dict(row, idx=1, genome_id="bb", fitness=2.0, error=None)])
+    assert again.lookup(["bb"])["bb"].fitness == 2.0
+    again.close()

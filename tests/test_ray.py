@@ -31,11 +31,10 @@ get_strategy("ga")  # fill the registry
 def backend():
     # workers import the test problem (kind faulty:FaultyProblem) from this folder
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [TESTS, os.environ.get("PYTHONPATH")]))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    b = RayBackend(workers=2)
+    b = RayBackend(workers=2)  # starts its own local instance, on the loopback address
+    assert b.slots == 2
     yield b
     b.close()
-    ray.shutdown()
 
 
 def both(cfg, tmp_path, backend):
@@ -185,3 +184,136 @@ def test_cli_starts_and_stops_its_own_ray_instance(tmp_path):
     assert proc.returncode == 0, proc.stderr
     evoforge.run(cfg, tmp_path / "serial")
     assert outcome(tmp_path / "r") == outcome(tmp_path / "serial")
+
+
+def _listening() -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket listening on this machine, from /proc/net."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state == "0A":  # LISTEN
+                address, port = local.split(":")
+                found.add((address, int(port, 16)))
+    return found
+
+
+#: the loopback address as /proc/net writes it: 127.0.0.0/8, ::1, and IPv4-mapped 127.x
+def _loopback(address: str) -> bool:
+    if len(address) == 8:
+        return address.endswith("7F")  # little-endian 127.x.y.z
+    return address == "00000000000000000000000001000000" or (
+        address.startswith("0000000000000000FFFF0000") and address.endswith("7F")
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc/net")
+def test_a_local_instance_listens_on_the_loopback_address_only(backend, tmp_path):
+    # the module's backend started its instance: every socket listening now that did not before Ray
+    # started belongs to it, and the test compares against a run's workers being up
+    cfg = faulty_config(tmp_path, generations=1)
+    evoforge.run(cfg, tmp_path / "r", backend=backend)
+    listening = _listening()
+    ray_ports = {p for a, p in listening} - _BEFORE_RAY
+    assert ray_ports, "Ray listens on nothing?"
+    exposed = sorted((a, p) for a, p in listening if p in ray_ports and not _loopback(a))
+    assert exposed == [], exposed
+
+
+_BEFORE_RAY = {p for _, p in _listening()} if Path("/proc/net/tcp").exists() else set()
+
+
+def test_a_candidate_past_its_time_limit_fails_on_every_backend_whatever_its_batch(tmp_path, backend):
+    from evoforge.backends import ProcessBackend
+
+    # some candidates take 1.2 s, the others almost nothing: with a limit of 0.5 s the slow ones fail
+    # however many fast ones share their chunk (a chunk of 10 has 5 s of budget between them all)
+    cfg = faulty_config(
+        tmp_path,
+        "slow",
+        above=0.8,
+        slow=1.2,
+        generations=3,
+        strategy={"name": "ga", "population_size": 10, "sigma": 0.3, "elite_size": 1},
+        evaluation={"retries": 1, "timeout": 0.5},
+    )
+    evoforge.run(cfg, tmp_path / "serial", backend=SerialBackend())
+    with ProcessBackend(workers=2) as process:
+        evoforge.run(cfg, tmp_path / "process", backend=process)
+    evoforge.run(cfg, tmp_path / "ray", backend=backend)
+    got = {name: rows(tmp_path / name) for name in ("serial", "process", "ray")}
+    failed = [r for r in got["serial"] if r[3]]
+    assert failed and all(
+        r[3].startswith("EvalTimeoutError: ran past its time limit of 0.5 s") for r in failed
+    )
+    assert len(failed) < len(got["serial"])
+    assert got["process"] == got["serial"] and got["ray"] == got["serial"]
+
+
+def test_a_crashing_candidate_takes_no_innocent_one_with_it_under_a_time_limit(tmp_path, backend):
+    # after a crash Ray starts a new worker process, which takes seconds: the time limit of the
+    # candidates that then run alone counts from when they begin, not from their launch
+    cfg = faulty_config(tmp_path, "exit", above=1.2, generations=3, evaluation={"retries": 1, "timeout": 1.0})
+    raising = cfg.model_copy(update={"problem": cfg.problem.model_copy(update={"mode": "raise"})})
+    evoforge.run(raising, tmp_path / "ref", backend=SerialBackend())
+    evoforge.run(cfg, tmp_path / "ray", backend=backend)
+    got, ref = rows(tmp_path / "ray"), rows(tmp_path / "ref")
+    assert len(got) == len(ref)
+    assert [r for r in got if not r[3]] == [r for r in ref if not r[3]]
+    lost = [r[3] for r in got if r[3]]
+    assert lost and all(e.startswith("worker lost: WorkerCrashedError") for e in lost), lost
+
+
+def _children_named(pid: int, name: str) -> list[int]:
+    """Processes called ``name`` whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # ended while listed
+        comm = text[text.index("(") + 1 : text.rindex(")")]
+        ppid = int(text[text.rindex(")") + 2 :].split()[1])
+        if comm == name and ppid == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_losing_the_local_ray_instance_stops_the_run_and_resume_recovers(tmp_path):
+    cfg = faulty_config(tmp_path, generations=12, seconds=0.05, checkpoint_interval=0)
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    env = dict(
+        os.environ, RAY_ADDRESS="", PYTHONPATH=os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")])
+    )
+    exe = [sys.executable, "-m", "evoforge.cli"]
+    run = tmp_path / "r"
+    proc = subprocess.Popen(
+        [*exe, "run", str(path), "--out", str(run), "--backend", "ray", "--workers", "2", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((run / "checkpoints").glob("gen_*.npz"))) < 2:
+        time.sleep(0.05)
+    raylets = _children_named(proc.pid, "raylet")
+    assert raylets, "no raylet under the run"
+    for pid in raylets:
+        os.kill(pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    line = [x for x in err.splitlines() if x.startswith("evoforge:")]
+    assert len(line) == 1 and "run stopped: the ray backend lost its local Ray instance" in line[0], err
+    assert not (run / "result.json").exists()
+    lost = [e for *_, e in rows(run) if e]
+    assert lost == []  # nothing recorded as the candidates' result
+    done = subprocess.run(
+        [*exe, "resume", str(run), "--backend", "serial", "--quiet"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    evoforge.run(cfg, tmp_path / "serial", backend=SerialBackend())
+    assert outcome(run) == outcome(tmp_path / "serial")

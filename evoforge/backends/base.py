@@ -41,6 +41,7 @@ __all__ = [
     "build_problem",
     "split_chunks",
     "WorkerLostError",
+    "BackendLostError",
 ]
 
 
@@ -135,12 +136,14 @@ def evaluate_chunk(
     timeout: float | None = None,
     shared: dict[str, np.ndarray] | None = None,
 ) -> ChunkResult:
-    """Evaluate one chunk. A batch that raises or overruns (``timeout`` seconds per candidate) is
-    re-run one candidate at a time, so only the failing candidate is recorded as failed."""
+    """Evaluate one chunk. ``timeout`` is each candidate's own limit, whatever chunk it rides in: the
+    batch as a whole gets one candidate's limit, and a batch that overruns it (or raises) is re-run
+    one candidate at a time, each with the limit, so only the candidates that overrun alone fail
+    (and the same ones on every backend, however the work is chunked)."""
     start = time.perf_counter()
     problem, decode = _cached(problem_config, shared)
     try:
-        with _Deadline(None if timeout is None else timeout * len(genomes)):
+        with _Deadline(timeout):
             params = problem.batch([decode(g) for g in genomes])
             results = problem.evaluate(params, np.asarray(seeds, dtype=np.uint64), context)
     except Exception:  # noqa: BLE001  (isolate the failing candidate below)
@@ -163,6 +166,12 @@ def split_chunks(n: int, n_chunks: int) -> list[list[int]]:
     n_chunks = max(1, min(n_chunks, n))
     bounds = np.linspace(0, n, n_chunks + 1).round().astype(int)
     return [list(range(a, b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
+class BackendLostError(RuntimeError):
+    """The backend itself is gone (a local Ray instance died, the cluster cannot be reached): an
+    infrastructure failure, never a candidate's result. It ends the run; the work it lost is not
+    recorded, so a resumed run evaluates it again."""
 
 
 class WorkerLostError(Exception):
@@ -199,11 +208,12 @@ class _Task:
 
     @property
     def hard_limit(self) -> float | None:
-        """Seconds after which a backend that can stop a worker does: the soft limit for the batch, then
-        for each candidate alone, plus a grace period."""
+        """Seconds after which a backend that can stop a worker does, counted from when the chunk began to
+        run (see :meth:`Backend._began`): the soft limit for the batch, then for each candidate alone
+        (see :func:`evaluate_chunk`), plus a grace period."""
         if self.job.timeout is None:
             return None
-        return 2.0 * self.job.timeout * len(self.indices) + max(1.0, self.job.timeout)
+        return self.job.timeout * (len(self.indices) + 1) + max(1.0, self.job.timeout)
 
 
 class Backend(ABC):
@@ -297,11 +307,13 @@ class Backend(ABC):
                     out.append((task.tag, self._collect(handle, task)))
                 except WorkerLostError as exc:
                     lost.append((task, exc))
-            now = time.monotonic()
-            for handle, task in list(self._running.items()):
-                limit = task.hard_limit
-                if self.can_stop and limit is not None and now - task.started > limit:
-                    self._stop(handle)
+            if self.can_stop:
+                now = time.monotonic()
+                overdue = [h for h, t in self._running.items() if self._past_limit(t, t.started, now)]
+                began = self._began(overdue) if overdue else {}
+                for handle in overdue:
+                    if self._past_limit(self._running[handle], began.get(handle), now):
+                        self._stop(handle)
             if lost:
                 if self.crash_is_shared:
                     # the other chunks went down with the crashed worker; they are re-run too
@@ -343,12 +355,23 @@ class Backend(ABC):
             task.started = time.monotonic()
             self._running[self._launch(task)] = task
 
+    @staticmethod
+    def _past_limit(task: _Task, began: float | None, now: float) -> bool:
+        return task.hard_limit is not None and began is not None and now - began > task.hard_limit
+
+    def _began(self, handles: list[Any]) -> dict[Any, float]:
+        """When each of ``handles`` began to run (``time.monotonic``), for hard limits; a chunk not yet
+        running is left out. By default its launch; backends that queue work (Ray, where a chunk may
+        wait for a worker process to start) say when it really began."""
+        return {h: self._running[h].started for h in handles}
+
     def _until_next_limit(self) -> float | None:
         if not self.can_stop:
             return None
         now = time.monotonic()
         left = [t.started + t.hard_limit - now for t in self._running.values() if t.hard_limit is not None]
-        return max(0.0, min(left)) + 0.05 if left else None
+        # a chunk whose limit counts from a later start is looked at again at least twice a second
+        return min(max(0.0, min(left)) + 0.05, 0.5) if left else None
 
     def discard(self) -> None:
         """Forget every chunk submitted and not yet polled (their results, if any, are dropped)."""

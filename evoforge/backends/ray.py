@@ -21,11 +21,20 @@ are the run loop's, counted per candidate, the same on every backend.
 from __future__ import annotations
 
 import logging
+import os
 import pickle
+import time
 from collections import OrderedDict
 from typing import Any
 
-from evoforge.backends.base import Backend, ChunkResult, WorkerLostError, _Task, evaluate_chunk
+from evoforge.backends.base import (
+    Backend,
+    BackendLostError,
+    ChunkResult,
+    WorkerLostError,
+    _Task,
+    evaluate_chunk,
+)
 
 __all__ = ["RayBackend"]
 
@@ -33,6 +42,7 @@ __all__ = ["RayBackend"]
 INLINE_BYTES = 64 * 1024
 
 _THREAD_VARS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+_LOCAL_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def _import_ray() -> Any:
@@ -58,6 +68,57 @@ def _check_reachable(address: str, seconds: float = 5.0) -> None:
         raise ConnectionError(f"no Ray cluster answers at {address} ({exc.strerror or exc})") from None
 
 
+def _init_on_loopback(ray: Any, **kwargs: Any) -> None:
+    """Start a local Ray instance whose every server (GCS, raylet, object manager, workers) listens on
+    the loopback address only. Ray has no authentication, so an instance listening on the machine's
+    network address would run code for anyone who can reach it; Ray binds to loopback when its node
+    address is the loopback one, which it chooses where clusters are disabled (its switch for
+    Windows and macOS, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0). The switch is on only while the instance
+    starts (its processes inherit it); joining a cluster later in this process is unaffected."""
+    from ray._private import ray_constants
+
+    saved_env = os.environ.get(_LOCAL_ONLY)
+    saved = ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[_LOCAL_ONLY], ray_constants.ENABLE_RAY_CLUSTER = "0", False
+    try:
+        ray.init(**kwargs)
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
+        if saved_env is None:
+            os.environ.pop(_LOCAL_ONLY, None)
+        else:
+            os.environ[_LOCAL_ONLY] = saved_env
+
+
+class _Clock:
+    """A tiny Ray actor (no CPU of its own) that chunks report their start to: a chunk's hard time
+    limit counts from when a worker began it, not from its launch, since after a worker crash Ray
+    starts a new worker process first (seconds, more on a busy machine)."""
+
+    def __init__(self) -> None:
+        self.began: dict[int, float] = {}
+
+    def start(self, key: int) -> None:
+        self.began[key] = time.time()
+
+    def since(self, keys: list[int]) -> dict[int, float]:
+        return {k: self.began[k] for k in keys if k in self.began}
+
+    def forget(self, keys: list[int]) -> None:
+        for k in keys:
+            self.began.pop(k, None)
+
+
+def _timed_chunk(clock: Any, key: int, *args: Any) -> ChunkResult:
+    """:func:`evaluate_chunk`, after telling ``clock`` that chunk ``key`` has begun."""
+    clock.start.remote(key)
+    return evaluate_chunk(*args)
+
+
+#: Ray's errors that mean the Ray instance itself is gone, not one worker: the run cannot go on
+_LOST = ("LocalRayletDiedError", "RaySystemError")
+
+
 class RayBackend(Backend):
     """Evaluate chunks as Ray tasks.
 
@@ -77,6 +138,9 @@ class RayBackend(Backend):
         self._refs: OrderedDict[tuple[int, bool], tuple[Any, Any]] = OrderedDict()
         self._stopped: set[Any] = set()
         self._task = None
+        self._clock: Any = None
+        self._keys: dict[Any, int] = {}  # running handle -> its key on the clock
+        self._next_key = 0
 
     def _start(self) -> None:
         ray = self._ray
@@ -91,14 +155,15 @@ class RayBackend(Backend):
             }
             if self.address is None:
                 # sized by workers; the driver itself needs no CPU of its own
-                ray.init(num_cpus=self.workers, **kwargs)
+                _init_on_loopback(ray, num_cpus=self.workers, **kwargs)
             else:
                 _check_reachable(self.address)
                 ray.init(address=self.address, **kwargs)
             self._owns = True
         if self.address is not None or not self._owns:
             self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        self._task = ray.remote(num_cpus=1, max_retries=0)(evaluate_chunk)
+        self._task = ray.remote(num_cpus=1, max_retries=0)(_timed_chunk)
+        self._clock = ray.remote(num_cpus=0)(_Clock).remote()
 
     def _arg(self, obj: Any, store: bool = False) -> Any:
         """``obj`` as a task argument: itself if small (inlined in the task, cheaper than an object-store
@@ -124,9 +189,21 @@ class RayBackend(Backend):
         self._start()
         problem, context, genomes, seeds, indices, timeout = task.payload()
         shared = None if task.job.shared is None else self._arg(task.job.shared, store=True)
-        return self._task.remote(
-            self._arg(problem), self._arg(context), genomes, seeds, indices, timeout, shared
+        key, self._next_key = self._next_key, self._next_key + 1
+        handle = self._task.remote(
+            self._clock, key, self._arg(problem), self._arg(context), genomes, seeds, indices, timeout, shared
         )
+        self._keys[handle] = key
+        return handle
+
+    def _began(self, handles: list[Any]) -> dict[Any, float]:
+        keys = {self._keys[h]: h for h in handles if h in self._keys}
+        try:
+            since = self._ray.get(self._clock.since.remote(list(keys)), timeout=10)
+        except self._ray.exceptions.RayError:  # no clock: count from the launch, as other backends do
+            return super()._began(handles)
+        offset = time.monotonic() - time.time()
+        return {keys[k]: t + offset for k, t in since.items()}
 
     def _wait(self, handles: list[Any], timeout: float | None) -> list[Any]:
         ready, rest = self._ray.wait(handles, num_returns=1, timeout=timeout)
@@ -137,12 +214,18 @@ class RayBackend(Backend):
 
     def _collect(self, handle: Any, task: _Task) -> ChunkResult:
         ray = self._ray
+        key = self._keys.pop(handle, None)
+        if key is not None and self._clock is not None:
+            self._clock.forget.remote([key])
         try:
             return ray.get(handle)
         except ray.exceptions.RayTaskError as exc:
             # evaluate_chunk contains candidate failures, so this is the problem failing to build
             raise RuntimeError(f"evaluation task failed: {exc.cause!r}") from None
         except ray.exceptions.RayError as exc:
+            if type(exc).__name__ in _LOST:
+                where = f"the Ray cluster at {self.address}" if self.address else "its local Ray instance"
+                raise BackendLostError(f"the ray backend lost {where} ({type(exc).__name__})") from None
             if handle in self._stopped:
                 self._stopped.discard(handle)
                 raise WorkerLostError(
@@ -153,10 +236,15 @@ class RayBackend(Backend):
     def _stop(self, handle: Any) -> None:
         if handle not in self._stopped:
             self._stopped.add(handle)
-            self._ray.cancel(handle, force=True)
+            try:
+                self._ray.cancel(handle, force=True)
+            except self._ray.exceptions.RayError:
+                pass  # the instance is gone (the run is ending): nothing left to stop
 
     def close(self) -> None:
         self._refs.clear()
+        self._keys.clear()
+        self._clock = None
         if self._owns and self._ray.is_initialized():
             self._ray.shutdown()
         self._owns = False

@@ -71,8 +71,9 @@ class EvaluationConfig(BaseModel):
     timeout: float | None = Field(
         None,
         gt=0,
-        description="Seconds one candidate may take. A batch gets this much per candidate; a batch that "
-        "overruns is re-run one candidate at a time so only the slow one fails. Timeouts depend on the "
+        description="Seconds one candidate may take, whatever batch it is evaluated in: a batch that takes "
+        "longer than this as a whole is re-run one candidate at a time, each with this limit, so the "
+        "candidates that fail are those that overrun alone, on every backend. Timeouts depend on the "
         "machine, so a run that hits one is not reproducible elsewhere.",
     )
 

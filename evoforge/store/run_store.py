@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS generations (
 
 _CHECKPOINT = re.compile(r"gen_(\d{6})\.npz$")
 _TABLES = {"individuals", "generations"}
+#: how the error of a candidate whose worker was lost begins (see evoforge.backends.base)
+WORKER_LOST = "worker lost"
 #: what an atomic write leaves behind when it is killed between writing and renaming
 _TEMPORARY = re.compile(r"^\..+\.tmp\d+$")
 
@@ -113,6 +115,7 @@ class RunStore:
         self.path = Path(path)
         self.checkpoint_dir = self.path / "checkpoints"
         self._db: sqlite3.Connection | None = None
+        self._before: int | None = None  # last row recorded before this session
 
     # -- lifecycle ------------------------------------------------------------------------------
     @classmethod
@@ -130,6 +133,7 @@ class RunStore:
             atomic_write_text(path / "meta.json", json.dumps(meta, indent=2) + "\n")
             store._connect().executescript(_SCHEMA)
             store.db.commit()
+            store._before = 0
             # config.yaml is written last: its presence marks a complete run directory.
             atomic_write_text(path / "config.yaml", config_yaml)
         except BaseException as exc:
@@ -170,6 +174,7 @@ class RunStore:
                 raise StoreError(
                     f"{database}: holds no run history (tables {', '.join(sorted(_TABLES))} missing)"
                 )
+            store._before = int(db.execute("SELECT COALESCE(MAX(rowid), 0) FROM individuals").fetchone()[0])
             if check:
                 verdict = db.execute("PRAGMA quick_check").fetchone()[0]
                 if verdict != "ok":
@@ -211,7 +216,13 @@ class RunStore:
 
     # -- individuals ----------------------------------------------------------------------------
     def lookup(self, genome_ids: list[str]) -> dict[str, StoredEvaluation]:
-        """Evaluations already stored for any of ``genome_ids``."""
+        """Evaluations already stored for any of ``genome_ids`` (the latest of each). A candidate whose
+        worker was lost in an earlier session is not among them: that loss may have been the
+        infrastructure's, not the candidate's, so a resumed run evaluates it again."""
+        if self._before is None:
+            self._before = int(
+                self.db.execute("SELECT COALESCE(MAX(rowid), 0) FROM individuals").fetchone()[0]
+            )
         found: dict[str, StoredEvaluation] = {}
         unique = list(dict.fromkeys(genome_ids))
         for start in range(0, len(unique), 500):
@@ -219,8 +230,9 @@ class RunStore:
             marks = ",".join("?" * len(part))
             rows = self.db.execute(
                 f"SELECT genome_id, fitness, error, metrics, aux, generation, idx, rowid FROM individuals "
-                f"WHERE cached = 0 AND genome_id IN ({marks})",
-                part,
+                f"WHERE cached = 0 AND genome_id IN ({marks}) "
+                f"AND NOT (rowid <= ? AND COALESCE(error, '') LIKE '{WORKER_LOST}%') ORDER BY rowid",
+                [*part, self._before],
             )
             for gid, fitness, error, metrics, aux, generation, idx, seq in rows:
                 found[gid] = StoredEvaluation(
