@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .bench-venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: run test lint data bench-setup bench bench-nas bench-nas2 bench-optim clean
+.PHONY: run test test-fast lint data bench-setup bench bench-nas bench-nas2 bench-optim clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -x --durations=10
+
+# The suite without the tests marked slow (kill-and-resume loops, Ray, examples at full budget).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -x -m "not slow" --durations=10
 
 # Fashion-MNIST for examples/nas-fashion.yaml: Debian's package (as root), unless its files are there.
 data:
