@@ -9,6 +9,9 @@ from conftest import write_idx_folder
 
 import evoforge
 
+pytestmark = pytest.mark.slow  # the examples at their full budgets
+
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 

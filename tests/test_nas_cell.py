@@ -14,6 +14,9 @@ from evoforge.spaces import architecture_from_json, build_network
 from evoforge.spaces.cell import OPS, CellGenome, CellSpace, CellSpaceConfig
 from evoforge.spaces.cell_torch import measure
 
+pytestmark = pytest.mark.slow  # searches that train networks
+
+
 get_strategy("random_search")  # fill the registry
 SMALL = {"nodes": 3, "cells": 3, "channels": 4, "max_params": 10**7}
 

@@ -20,6 +20,9 @@ from evoforge.core.rng import derive_rng
 from evoforge.core.strategy import get_strategy
 from evoforge.spaces.chain import ChainSpace, ChainSpaceConfig
 
+pytestmark = pytest.mark.slow  # searches that train networks
+
+
 # Seven points, both objectives maximised; fronts worked out by hand:
 # A(4,1) B(3,3) C(1,4) are dominated by nothing; D(2,2) only by B; F(3,1) by A and B; E(1,1) by D
 # and F too; G(0,0) by everything.

@@ -14,6 +14,9 @@ from evoforge.spaces import architecture_from_json, build_network
 from evoforge.spaces.tree import INTERNAL, LEAVES, TreeGenome, TreeSpace, TreeSpaceConfig
 from evoforge.spaces.tree_torch import measure
 
+pytestmark = pytest.mark.slow  # searches that train networks
+
+
 get_strategy("random_search")  # fill the registry
 SMALL = {"max_depth": 4, "channels": (4, 8), "max_params": 10**7}
 

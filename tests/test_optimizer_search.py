@@ -18,6 +18,8 @@ from evoforge.problems.optimizer_search import (
     normalised_score,
 )
 
+pytestmark = pytest.mark.slow  # searches that train networks
+
 QUICK = {
     "kind": "optimizer_search",
     "search_tasks": ["cancer_logreg", "rosenbrock"],

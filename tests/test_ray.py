@@ -21,6 +21,7 @@ from evoforge.core.strategy import STRATEGIES, get_strategy
 from evoforge.store.run_store import RunStore
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # a Ray instance and its workers start in seconds
 from evoforge.backends.ray import RayBackend  # noqa: E402
 
 TESTS = str(Path(__file__).parent)
@@ -231,16 +232,16 @@ _BEFORE_RAY = {p for _, p in _listening()} if Path("/proc/net/tcp").exists() els
 def test_a_candidate_past_its_time_limit_fails_on_every_backend_whatever_its_batch(tmp_path, backend):
     from evoforge.backends import ProcessBackend
 
-    # some candidates take 1.2 s, the others almost nothing: with a limit of 0.5 s the slow ones fail
+    # some candidates take 0.8 s, the others almost nothing: with a limit of 0.5 s the slow ones fail
     # however many fast ones share their chunk (a chunk of 10 has 5 s of budget between them all)
     cfg = faulty_config(
         tmp_path,
         "slow",
         above=0.8,
-        slow=1.2,
-        generations=3,
+        slow=0.8,
+        generations=2,
         strategy={"name": "ga", "population_size": 10, "sigma": 0.3, "elite_size": 1},
-        evaluation={"retries": 1, "timeout": 0.5},
+        evaluation={"retries": 0, "timeout": 0.5},
     )
     evoforge.run(cfg, tmp_path / "serial", backend=SerialBackend())
     with ProcessBackend(workers=2) as process:

@@ -12,6 +12,8 @@ from faulty import faulty_config
 import evoforge
 from evoforge.backends import SerialBackend
 
+pytestmark = pytest.mark.slow  # a Ray cluster of several processes
+
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
