@@ -18,7 +18,7 @@ import pytest
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 # Guard for the whole test session: the folders the dataset readers search by default (Debian's
-# /usr/share/datasets and the download cache) are moved to an empty temporary folder, so a test that
+# system folder and the download cache) are moved to an empty temporary folder, so a test that
 # silently reads data this repository does not create fails on every machine, not only on a fresh
 # one. Set when pytest loads this file (before any test runs; testpaths puts tests/ first, so the
 # doctests are covered too); the subprocesses tests start inherit it through the environment.

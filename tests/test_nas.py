@@ -465,7 +465,7 @@ def test_the_test_session_hides_system_and_cached_datasets(tmp_path, monkeypatch
     monkeypatch.delenv("EVOFORGE_SYSTEM_DATA")
     monkeypatch.delenv("EVOFORGE_DATA")
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert datasets.system_data_dir() == Path("/usr/share/datasets")
+    assert datasets.system_data_dir() == Path(datasets._SYSTEM_DATA)
     assert datasets.cache_dir() == tmp_path / ".cache" / "evoforge" / "data"
     # and where the variables say, for a package or cache that lives elsewhere
     write_idx_folder(tmp_path / "elsewhere" / "fashion-mnist")
