@@ -105,6 +105,7 @@ def test_other_bad_input_exit_2(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_run_show_play_end_to_end(tmp_path):
     out = tmp_path / "r"
     proc = cli(
@@ -193,6 +194,7 @@ def test_a_run_where_every_evaluation_fails_ends_with_one_line_and_exit_1(tmp_pa
     assert len(lines) == 1 and "every evaluation failed" in lines[0] and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_report_and_draw_a_neat_run(tmp_path):
     run_dir = tmp_path / "neat"
     proc = cli("run", EXAMPLES / "neat-xor.yaml", "--set", "generations=5", "--out", run_dir, "--quiet")

@@ -62,6 +62,7 @@ def test_a_candidate_past_its_time_limit_fails_alone_and_the_run_goes_on(tmp_pat
     assert took < 30  # each hanging candidate would otherwise take 60 s
 
 
+@pytest.mark.slow
 def test_a_candidate_that_kills_its_worker_process_is_recorded_and_the_others_count(tmp_path):
     cfg = faulty_config(tmp_path, "exit", above=1.2, generations=3, evaluation={"retries": 1})
     evoforge.run(
@@ -159,6 +160,7 @@ def _children(pid: int) -> list[int]:
     return [k for k, stat in stats.items() if stat is not None and stat[0] != "Z" and stat[1] == pid]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_workers_end_with_their_killed_run(tmp_path, sig):

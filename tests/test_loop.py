@@ -154,7 +154,7 @@ def test_crash_mid_generation_resumes_identically_without_reevaluating(tmp_path,
     assert before + counting.evaluated == RunStore.open(tmp_path / "crashed").counts()["evaluations"]
 
 
-@pytest.mark.parametrize("backend", ["serial", "ray"])
+@pytest.mark.parametrize("backend", ["serial", pytest.param("ray", marks=pytest.mark.slow)])
 def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path, backend):
     cfg = {
         "backend": backend,

@@ -301,6 +301,7 @@ def test_seeded_search_reproduces_exactly_and_identical_genomes_train_once(tmp_p
     assert len(fresh) == len(set(fresh)) and len(fresh) < 18  # the elite is not trained again
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path):
     cfg = nas_config(generations=6, population=6).model_dump(mode="json")
     path = tmp_path / "cfg.yaml"
@@ -336,6 +337,7 @@ def test_augmentation_shifts_flips_and_cuts_out_as_its_genes_say():
 
 
 # -- train-final ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_train_final_on_digits_reaches_98_percent_and_exports(tmp_path):
     data = load_dataset(DatasetSpec(name="digits"))
     metrics = train_final(ChainGenome.from_json(DIGITS_CNN), data, tmp_path / "final", seed=0)
@@ -355,6 +357,7 @@ def test_train_final_on_digits_reaches_98_percent_and_exports(tmp_path):
     assert np.mean(pred == data.y_test) == metrics["accuracy"]
 
 
+@pytest.mark.slow
 def test_cli_search_then_train_final(tmp_path):
     run = tmp_path / "run"
     proc = cli(
@@ -545,6 +548,7 @@ def test_train_final_bad_inputs_are_one_line_and_exit_2(tmp_path):
         assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_each_candidate_is_its_own_chunk_and_backends_agree(tmp_path):
     """Training runs of uneven length go to the backend one per chunk (a free worker takes the next),
     and the process backend reproduces the serial run exactly."""

@@ -232,6 +232,7 @@ DPNV_SOLVER = [
 ]
 
 
+@pytest.mark.slow
 def test_dpnv_champion_tests_do_not_depend_on_batch_mates():
     from evoforge.problems.double_pole import DoublePoleConfig, DoublePoleProblem
 
@@ -249,6 +250,7 @@ def test_dpnv_champion_tests_do_not_depend_on_batch_mates():
     assert m["long_steps"] == 20_000 and m["generalization"] == 242 and m["solved"] == 1.0
 
 
+@pytest.mark.slow
 def test_neat_solves_double_pole_with_velocities_within_the_papers_budget(tmp_path):
     cfg = evoforge.RunConfig(
         seed=0,
