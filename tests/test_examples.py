@@ -1,11 +1,22 @@
 """The example configs are executable documentation: each CartPole example must solve
-CartPole-v1 (mean of 10 fresh test episodes >= 475) for 5 of 5 seeds within its budget."""
+CartPole-v1 (mean of 10 fresh test episodes >= 475) for 5 of 5 seeds within its budget, and every
+example, run with a tiny budget, must decide exactly what it decided when its result was recorded
+(``tests/data/example_results.json``): a reshaping of the engine may not change any result.
 
+To record again, after a change that must alter random streams (say so in the commit)::
+
+    EVOFORGE_RECORD_EXAMPLES=1 .venv/bin/pytest tests/test_examples.py -k reproduces
+"""
+
+import hashlib
+import json
+import math
+import os
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import write_idx_folder
+from conftest import individuals, write_idx_folder
 
 import evoforge
 
@@ -13,6 +24,7 @@ pytestmark = pytest.mark.slow  # the examples at their full budgets
 
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+RECORDED = Path(__file__).resolve().parent / "data" / "example_results.json"
 
 
 def load(name: str, **update) -> evoforge.RunConfig:
@@ -30,13 +42,14 @@ def test_cartpole_example_solves_for_five_seeds(name, tmp_path):
     assert all(score >= 475 for score in scores), scores
 
 
-def test_every_example_config_is_valid_and_runs(tmp_path, monkeypatch):
+def test_every_example_config_is_valid_runs_and_reproduces_its_recorded_result(tmp_path, monkeypatch):
     # Examples that read Fashion-MNIST run on a small IDX dataset of the same shape, written here: the
     # real one is a system package no test may need. Those naming no path find it where Debian puts it.
     system = tmp_path / "system-data"
     write_idx_folder(system / "fashion-mnist", n_train=400, n_test=100)
     monkeypatch.setenv("EVOFORGE_SYSTEM_DATA", str(system))
     names = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
+    got: dict[str, dict] = {}
     assert {
         "cartpole-ga.yaml",
         "cartpole-es.yaml",
@@ -65,3 +78,29 @@ def test_every_example_config_is_valid_and_runs(tmp_path, monkeypatch):
         config = load(name, **update)
         result = evoforge.run(config, tmp_path / name)
         assert result.generations >= 1 and result.evaluations > 0
+        got[name] = fingerprint(result, tmp_path / name)
+    if os.environ.get("EVOFORGE_RECORD_EXAMPLES"):
+        RECORDED.parent.mkdir(exist_ok=True)
+        RECORDED.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
+    recorded = json.loads(RECORDED.read_text())
+    assert sorted(recorded) == names
+    for name in names:
+        want, have = recorded[name], got[name]
+        assert have["decisions"] == want["decisions"], name  # every individual of every generation
+        assert have["best_genome_id"] == want["best_genome_id"], name
+        assert have["evaluations"] == want["evaluations"], name
+        for key in ("best_fitness", "test_score"):
+            assert math.isclose(have[key], want[key], rel_tol=1e-9, abs_tol=1e-12), (name, key)
+
+
+def fingerprint(result: evoforge.RunResult, run_dir: Path) -> dict:
+    """What a run decided: its reported individual and scores, and a digest of every individual's
+    content id in (generation, position) order."""
+    rows = individuals(run_dir, "generation, idx, genome_id")
+    return {
+        "best_genome_id": result.best_genome_id,
+        "best_fitness": result.best_fitness,
+        "test_score": result.test_score,
+        "evaluations": result.evaluations,
+        "decisions": hashlib.blake2b(json.dumps(rows).encode(), digest_size=8).hexdigest(),
+    }

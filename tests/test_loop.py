@@ -161,7 +161,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path, backend):
         "workers": 2,
         "seed": 3,
         "checkpoint_interval": 0,
-        "generations": 40,
+        "generations": 15,
         "strategy": {"name": "open_es", "population_size": 64, "sigma": 0.1, "learning_rate": 0.03},
         "problem": {
             "kind": "gym",

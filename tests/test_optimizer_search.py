@@ -121,9 +121,9 @@ def test_seeded_search_reproduces_and_resumes_after_kill_9(tmp_path):
     assert "best_optimizer.json: expr: unknown op 'sqrt'" in proc.stderr
     # killed mid-run and resumed: the same as the uninterrupted run
     path = tmp_path / "cfg.yaml"
-    path.write_text(yaml.safe_dump(quick_config(seed=3, generations=25).model_dump(mode="json")))
+    path.write_text(yaml.safe_dump(quick_config(seed=3, generations=12).model_dump(mode="json")))
     kill_then_resume(path, tmp_path / "killed", settle=0.1)
-    assert cli("run", path, "--out", tmp_path / "straight", "--quiet").returncode == 0
+    run(quick_config(seed=3, generations=12), tmp_path / "straight")
     assert outcome(tmp_path / "killed") == outcome(tmp_path / "straight")
 
 
