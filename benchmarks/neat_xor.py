@@ -31,7 +31,7 @@ def child(seeds: list[int], overrides: list[str]) -> None:
     import yaml
 
     import evoforge
-    from evoforge.core.config import apply_overrides
+    from evoforge.engine.config import apply_overrides
 
     raw = apply_overrides(yaml.safe_load(EXAMPLE.read_text()), overrides)
     for seed in seeds:

@@ -99,8 +99,8 @@ def run_evoforge(env_id: str, seed: int, cap: float) -> dict:
     import numpy as np
 
     import evoforge
-    from evoforge.backends import build_problem
     from evoforge.core.hall_of_fame import HallOfFame
+    from evoforge.engine.evaluation import build_problem
     from evoforge.store.run_store import RunStore
 
     threshold = THRESHOLDS[env_id]

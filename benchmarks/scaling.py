@@ -47,7 +47,7 @@ def child_speedup(backend: str, workers: int, generations: int) -> dict:
     import tempfile
 
     import evoforge
-    from evoforge.backends import make_backend
+    from evoforge.engine.registry import make_backend
 
     cfg = evoforge.RunConfig(**WORKLOAD, generations=generations)
     marks: list[float] = []
@@ -73,7 +73,7 @@ def child_work(seconds: float) -> dict:
     one core, with no backend involved."""
     import numpy as np
 
-    from evoforge.backends import build_problem
+    from evoforge.engine.evaluation import build_problem
     from evoforge.problems.gym import GymConfig
 
     problem = build_problem(GymConfig(**WORKLOAD["problem"]))
@@ -122,13 +122,14 @@ def child_overhead(backend: str, tasks: int) -> dict:
         evoforge.backends.ray.INLINE_BYTES = 0
         backend = "ray"
 
-    from evoforge.backends import EvalJob, make_backend
+    from evoforge.engine.evaluation import evaluation_job
+    from evoforge.engine.registry import make_backend
     from evoforge.problems.functions import FunctionConfig
 
     problem = FunctionConfig(name="sphere", dim=10)
     rng = np.random.default_rng(0)
     genomes = [rng.normal(size=10) for _ in range(tasks)]
-    job = EvalJob(problem, {}, genomes, list(range(tasks)))
+    job = evaluation_job(problem, {}, genomes, list(range(tasks)))
     out = {}
     with make_backend(backend, 1) as b:
         for warm in range(20):  # start workers, build the problem
@@ -151,10 +152,10 @@ def child_overhead(backend: str, tasks: int) -> dict:
 def payloads() -> dict:
     import numpy as np
 
-    from evoforge.backends.base import EvalJob, _Task
-    from evoforge.backends.base import evaluate_chunk as _  # noqa: F401
+    from evoforge.backends.base import _Task
     from evoforge.core.genome import SeedChain
-    from evoforge.problems.base import EvalResult
+    from evoforge.core.problem import EvalResult
+    from evoforge.engine.evaluation import evaluation_job
     from evoforge.problems.gym import GymConfig, GymProblem
 
     problem = GymProblem(GymConfig(**WORKLOAD["problem"]))
@@ -164,7 +165,7 @@ def payloads() -> dict:
     result = EvalResult(-1234.5, {"env_steps": 1600.0, "episodes": 8.0})
     sizes = {"dim": dim}
     for name, genome in (("vector", vector), ("seed_chain_20", chain)):
-        job = EvalJob(problem.config, {}, [genome], [123456789])
+        job = evaluation_job(problem.config, {}, [genome], [123456789])
         args = _Task(None, job, [0]).payload()
         sizes[f"task_{name}"] = len(pickle.dumps(args, protocol=5))
     sizes["result"] = len(pickle.dumps(result, protocol=5))

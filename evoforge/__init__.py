@@ -1,16 +1,21 @@
 """evoforge: neuroevolution toolkit.
 
-Evolve neural-network weights (GA, OpenAI-ES, CMA-ES, random search) for
-Gymnasium policies or any problem, with a run store that survives crashes.
+Evolve neural-network weights, topologies, architectures and training rules (GA, OpenAI-ES,
+CMA-ES, NEAT, regularized evolution, NSGA-II, ...) for Gymnasium policies or any problem, with a
+run store that survives crashes.
 
 >>> import evoforge
 >>> cfg = evoforge.RunConfig(problem={"kind": "function", "name": "sphere", "dim": 3},
 ...                          strategy={"name": "open_es"}, generations=2)
+
+The names below are imported when first used, so ``import evoforge`` costs next to nothing and a
+run imports only what it runs.
 """
 
-from evoforge.core.config import RunConfig
-from evoforge.core.loop import RunResult, resume, run
-from evoforge.core.strategy import STRATEGIES, Strategy, StrategyConfig, get_strategy
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -24,3 +29,32 @@ __all__ = [
     "resume",
     "run",
 ]
+
+_WHERE = {
+    "RunConfig": "evoforge.engine.config",
+    "RunResult": "evoforge.engine.loop",
+    "resume": "evoforge.engine.loop",
+    "run": "evoforge.engine.loop",
+    "STRATEGIES": "evoforge.engine.registry",
+    "get_strategy": "evoforge.engine.registry",
+    "Strategy": "evoforge.core.strategy",
+    "StrategyConfig": "evoforge.core.strategy",
+}
+
+if TYPE_CHECKING:
+    from evoforge.core.strategy import Strategy, StrategyConfig
+    from evoforge.engine.config import RunConfig
+    from evoforge.engine.loop import RunResult, resume, run
+    from evoforge.engine.registry import STRATEGIES, get_strategy
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'evoforge' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 
 from evoforge.core.genome import genome_id
-from evoforge.problems.base import EvalResult, Problem, ProblemConfig
+from evoforge.core.problem import EvalResult, Problem, ProblemConfig
 
 
 class FaultyConfig(ProblemConfig):

@@ -15,7 +15,7 @@ from conftest import function_config, individuals, outcome
 from faulty import faulty_config
 
 import evoforge
-from evoforge.backends import ProcessBackend
+from evoforge.backends.process import ProcessBackend
 from evoforge.store.run_store import RunStore
 
 

@@ -10,7 +10,8 @@ import yaml
 from conftest import cartpole_config, function_config, kill_then_resume, outcome
 
 import evoforge
-from evoforge.backends import ProcessBackend, SerialBackend
+from evoforge.backends.process import ProcessBackend
+from evoforge.backends.serial import SerialBackend
 from evoforge.store.run_store import RunStore
 
 ES = {"name": "open_es", "population_size": 16, "sigma": 0.5, "learning_rate": 0.2}
@@ -24,7 +25,7 @@ GA_CHAIN = {
 
 
 def test_same_seed_identical_hall_of_fame_other_seed_differs(tmp_path):
-    cfg = cartpole_config(ES, generations=4).model_copy(update={"stop": evoforge.core.config.StopConfig()})
+    cfg = cartpole_config(ES, generations=4).model_copy(update={"stop": evoforge.engine.config.StopConfig()})
     evoforge.run(cfg, tmp_path / "a")
     evoforge.run(cfg, tmp_path / "b")
     evoforge.run(cfg.model_copy(update={"seed": 1}), tmp_path / "c")
@@ -36,7 +37,7 @@ def test_same_seed_identical_hall_of_fame_other_seed_differs(tmp_path):
 @pytest.mark.parametrize("strategy", [ES, GA_CHAIN], ids=["open_es", "ga_seed_chain"])
 def test_process_backend_any_worker_count_matches_serial(tmp_path, strategy):
     cfg = cartpole_config(strategy, generations=3).model_copy(
-        update={"stop": evoforge.core.config.StopConfig()}
+        update={"stop": evoforge.engine.config.StopConfig()}
     )
     evoforge.run(cfg, tmp_path / "serial", backend=SerialBackend())
     with ProcessBackend(workers=2, chunks_per_worker=3) as backend:
@@ -75,7 +76,7 @@ def test_failing_candidates_are_recorded_scored_worst_and_the_run_goes_on(tmp_pa
 
 
 def test_nan_fitness_is_a_recorded_failure(tmp_path, monkeypatch):
-    from evoforge.problems.base import EvalResult
+    from evoforge.core.problem import EvalResult
     from evoforge.problems.functions import FunctionProblem
 
     original = FunctionProblem.evaluate
@@ -106,19 +107,13 @@ class CrashingBackend(SerialBackend):
         self.left = chunks_before_crash
 
     def run(self, job):
-        from evoforge.backends.base import evaluate_chunk, split_chunks
+        from evoforge.backends.base import run_chunk, split_chunks
 
-        for idx in split_chunks(len(job.genomes), 4):
+        for idx in split_chunks(len(job.items), 4):
             if self.left == 0:
                 raise InterruptError
             self.left -= 1
-            yield evaluate_chunk(
-                job.problem,
-                job.context,
-                [job.genomes[i] for i in idx],
-                [job.seeds[i] for i in idx],
-                idx,
-            )
+            yield run_chunk(job.fn, job.common, [job.items[i] for i in idx], idx)
 
 
 class CountingBackend(SerialBackend):
@@ -129,7 +124,7 @@ class CountingBackend(SerialBackend):
         self.evaluated = 0
 
     def run(self, job):
-        self.evaluated += len(job.genomes)
+        self.evaluated += len(job.items)
         yield from super().run(job)
 
 
@@ -138,7 +133,7 @@ def test_crash_mid_generation_resumes_identically_without_reevaluating(tmp_path,
     """With a checkpoint after every generation, and with none before the crash (every generation
     before it is replayed from the store)."""
     cfg = cartpole_config(GA_CHAIN, generations=6, checkpoint_interval=interval).model_copy(
-        update={"stop": evoforge.core.config.StopConfig()}
+        update={"stop": evoforge.engine.config.StopConfig()}
     )
     evoforge.run(cfg, tmp_path / "straight")
     with pytest.raises(InterruptError):

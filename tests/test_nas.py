@@ -14,10 +14,11 @@ from conftest import cli, individuals, kill_then_resume, outcome, write_idx_fold
 from evoforge.core.genome import genome_id
 from evoforge.core.rng import derive_rng
 from evoforge.core.state_io import load_state, save_state
-from evoforge.core.strategy import STRATEGIES, get_strategy
 from evoforge.data.datasets import DatasetError, DatasetSpec, load_dataset
+from evoforge.engine.registry import STRATEGIES, get_strategy
 from evoforge.problems.classification import ClassificationConfig, ClassificationProblem, train_final
-from evoforge.spaces.chain import ChainGenome, ChainSpace, ChainSpaceConfig, build
+from evoforge.spaces.chain import ChainGenome, ChainSpace, ChainSpaceConfig
+from evoforge.spaces.chain_torch import build
 
 get_strategy("random_search")  # fill the registry
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (3, 5, 17), (13,)]
@@ -553,7 +554,7 @@ def test_each_candidate_is_its_own_chunk_and_backends_agree(tmp_path):
     """Training runs of uneven length go to the backend one per chunk (a free worker takes the next),
     and the process backend reproduces the serial run exactly."""
     import evoforge
-    from evoforge.backends import SerialBackend
+    from evoforge.backends.serial import SerialBackend
 
     class Counting(SerialBackend):
         sizes: list[int] = []

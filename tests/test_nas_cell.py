@@ -9,7 +9,7 @@ from conftest import cli
 
 from evoforge.core.genome import genome_id
 from evoforge.core.rng import derive_rng
-from evoforge.core.strategy import STRATEGIES, get_strategy
+from evoforge.engine.registry import STRATEGIES, get_strategy
 from evoforge.spaces import architecture_from_json, build_network
 from evoforge.spaces.cell import OPS, CellGenome, CellSpace, CellSpaceConfig
 from evoforge.spaces.cell_torch import measure

@@ -17,7 +17,7 @@ from evoforge.core.pareto import (
     pareto_front,
 )
 from evoforge.core.rng import derive_rng
-from evoforge.core.strategy import get_strategy
+from evoforge.engine.registry import get_strategy
 from evoforge.spaces.chain import ChainSpace, ChainSpaceConfig
 
 pytestmark = pytest.mark.slow  # searches that train networks

@@ -9,7 +9,7 @@ from conftest import cli
 
 from evoforge.core.genome import genome_id
 from evoforge.core.rng import derive_rng
-from evoforge.core.strategy import STRATEGIES, get_strategy
+from evoforge.engine.registry import STRATEGIES, get_strategy
 from evoforge.spaces import architecture_from_json, build_network
 from evoforge.spaces.tree import INTERNAL, LEAVES, TreeGenome, TreeSpace, TreeSpaceConfig
 from evoforge.spaces.tree_torch import measure

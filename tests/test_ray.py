@@ -15,9 +15,10 @@ from conftest import after_checkpoints, cartpole_config, function_config, indivi
 from faulty import faulty_config
 
 import evoforge
-from evoforge.backends import SerialBackend, build_problem
-from evoforge.core.config import StopConfig
-from evoforge.core.strategy import STRATEGIES, get_strategy
+from evoforge.backends.serial import SerialBackend
+from evoforge.engine.config import StopConfig
+from evoforge.engine.evaluation import build_problem
+from evoforge.engine.registry import STRATEGIES, get_strategy
 from evoforge.store.run_store import RunStore
 
 ray = pytest.importorskip("ray")
@@ -230,7 +231,7 @@ _BEFORE_RAY = {p for _, p in _listening()} if Path("/proc/net/tcp").exists() els
 
 
 def test_a_candidate_past_its_time_limit_fails_on_every_backend_whatever_its_batch(tmp_path, backend):
-    from evoforge.backends import ProcessBackend
+    from evoforge.backends.process import ProcessBackend
 
     # some candidates take 0.8 s, the others almost nothing: with a limit of 0.5 s the slow ones fail
     # however many fast ones share their chunk (a chunk of 10 has 5 s of budget between them all)

@@ -10,7 +10,7 @@ from conftest import after_checkpoints, outcome
 from faulty import faulty_config
 
 import evoforge
-from evoforge.backends import SerialBackend
+from evoforge.backends.serial import SerialBackend
 
 pytestmark = pytest.mark.slow  # a Ray cluster of several processes
 

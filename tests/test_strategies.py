@@ -5,7 +5,7 @@ import pytest
 
 from evoforge.core.rng import derive_rng
 from evoforge.core.state_io import load_state, save_state
-from evoforge.core.strategy import STRATEGIES, get_strategy
+from evoforge.engine.registry import STRATEGIES, get_strategy
 from evoforge.problems.functions import FUNCTIONS
 
 get_strategy("ga")  # fill the registry

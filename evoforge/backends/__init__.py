@@ -1,43 +1,6 @@
-"""Evaluation backends: where evaluations run."""
+"""Backends: where work runs (this process, a pool of processes, a Ray cluster). They run a function
+over items and know nothing of problems or algorithms."""
 
-from evoforge.backends.base import (
-    Backend,
-    ChunkResult,
-    EvalJob,
-    EvalTimeoutError,
-    WorkerLostError,
-    build_problem,
-    evaluate_chunk,
-)
-from evoforge.backends.process import ProcessBackend
-from evoforge.backends.serial import SerialBackend
+from evoforge.backends.base import Backend, BackendLostError, ChunkResult, Job, WorkerLostError
 
-BACKENDS = ("serial", "process", "ray")
-
-
-def make_backend(name: str, workers: int = 1, address: str | None = None) -> Backend:
-    """A backend by name: ``serial``, ``process`` or ``ray`` (``address`` joins a Ray cluster)."""
-    if name == "serial":
-        return SerialBackend()
-    if name == "process":
-        return ProcessBackend(workers=workers)
-    if name == "ray":
-        from evoforge.backends.ray import RayBackend
-
-        return RayBackend(workers=workers, address=address)
-    raise ValueError(f"unknown backend {name!r} (known: {', '.join(BACKENDS)})")
-
-
-__all__ = [
-    "BACKENDS",
-    "Backend",
-    "ChunkResult",
-    "EvalJob",
-    "EvalTimeoutError",
-    "WorkerLostError",
-    "ProcessBackend",
-    "SerialBackend",
-    "build_problem",
-    "evaluate_chunk",
-    "make_backend",
-]
+__all__ = ["Backend", "BackendLostError", "ChunkResult", "Job", "WorkerLostError"]

@@ -1,44 +1,35 @@
-"""How evaluations run. Backends know nothing of algorithms.
+"""How work runs. Backends know nothing of algorithms or problems: they run a function over items.
 
-A backend receives an :class:`EvalJob` (the problem's config, its context,
-the genomes to evaluate and one seed per genome), cuts it into chunks, runs
-:func:`evaluate_chunk` on them wherever it likes, and yields each chunk's
-results as soon as they are ready. Because every individual's randomness comes
-from its own seed and problems evaluate individuals independently, the results
-are the same whatever the backend, the number of workers or the chunking.
+A backend receives a :class:`Job` (a module-level function, the arguments every chunk shares, the
+items, and optionally large read-only inputs), cuts the items into chunks, runs
+``fn(*common, chunk_items[, shared=...])`` on them wherever it likes (this process, a pool of
+processes, a Ray cluster) and yields each chunk's results as soon as they are ready. The engine's
+job is evaluating candidates (:func:`evoforge.engine.evaluation.evaluate_chunk`); a backend runs
+any such function.
 
-Faults are contained here and in the backends, never passed up as exceptions:
-a candidate that raises, returns NaN or overruns its time limit comes back as
-an :class:`EvalResult` with an error; a backend that loses a worker re-runs
-the lost chunk one candidate at a time and reports a candidate whose own
-worker dies as failed. The run loop decides about retries.
+What a backend owns is the machinery every kind of worker needs: at most :attr:`Backend.slots`
+chunks in flight, hard time limits (for backends that can stop a worker), and recovery from lost
+workers: a lost chunk is run again once, then one item per chunk; an item lost on its own comes
+back as ``job.on_lost(why)``, never as an exception.
 """
 
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
-import traceback
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from evoforge.core.genome import Genome, SeedChainDecoder
-from evoforge.problems.base import EvalResult, Problem, ProblemConfig, get_problem
-
 __all__ = [
     "Backend",
-    "EvalJob",
+    "Job",
     "ChunkResult",
-    "EvalTimeoutError",
-    "evaluate_chunk",
-    "build_problem",
+    "run_chunk",
     "split_chunks",
     "WorkerLostError",
     "BackendLostError",
@@ -46,119 +37,44 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class EvalJob:
-    """Everything a worker needs; all of it is plain data (configs, arrays, seed chains).
+class Job:
+    """Work for a backend: ``fn(*common, items[chunk])`` for chunks of ``items``, returning one
+    result per item.
 
-    ``timeout`` is the time limit per candidate in seconds (None: no limit); ``shared`` holds the
-    problem's shared inputs for backends that ship them (see :meth:`Problem.shared_inputs`);
-    ``chunk_size`` caps the candidates per chunk (None: one chunk per slot, the cheapest to ship;
-    1 for costly candidates of uneven cost, so a free worker always takes the next one).
+    ``fn`` is a module-level function (picklable by name); ``common`` holds the arguments every
+    chunk shares; ``shared`` holds large read-only inputs a distributed backend puts in its object
+    store once and passes as ``fn(..., shared=shared)`` (others leave the workers to find them);
+    ``time_limit`` is the seconds one item may take (None: no limit), from which a backend that can
+    stop a worker sets its hard limit; ``chunk_size`` caps the items per chunk (None: one chunk per
+    slot, the cheapest to ship; 1 for costly items of uneven cost, so a free worker always takes the
+    next one); ``on_lost(why)`` is the result of an item whose worker was lost twice.
     """
 
-    problem: ProblemConfig
-    context: dict[str, Any]
-    genomes: list[Genome]
-    seeds: list[int]
-    timeout: float | None = None
-    shared: dict[str, np.ndarray] | None = None
+    fn: Callable[..., list[Any]]
+    common: tuple[Any, ...]
+    items: list[Any]
+    time_limit: float | None = None
+    shared: Any = None
     chunk_size: int | None = None
+    on_lost: Callable[[str], Any] = lambda why: None
 
 
 @dataclass
 class ChunkResult:
-    """Results for ``indices`` of the job, with the chunk's wall time."""
+    """Results for ``indices`` of the job's items, with the chunk's wall time."""
 
     indices: list[int]
-    results: list[EvalResult]
+    results: list[Any]
     wall_seconds: float
 
 
-_PROBLEM_CACHE: dict[str, tuple[Problem, SeedChainDecoder]] = {}
-
-
-def build_problem(config: ProblemConfig, shared: dict[str, np.ndarray] | None = None) -> Problem:
-    """Build (or reuse, within this process) the problem for ``config``."""
-    return _cached(config, shared)[0]
-
-
-def _cached(config: ProblemConfig, shared: dict[str, np.ndarray] | None) -> tuple[Problem, SeedChainDecoder]:
-    key = config.model_dump_json()
-    if key not in _PROBLEM_CACHE:
-        problem = get_problem(config.kind)(config, shared=shared)
-        _PROBLEM_CACHE.clear()  # one problem per worker process at a time
-        _PROBLEM_CACHE[key] = (problem, SeedChainDecoder(problem.initial_params))
-    return _PROBLEM_CACHE[key]
-
-
-class EvalTimeoutError(Exception):
-    """An evaluation ran past its time limit."""
-
-
-class _Deadline:
-    """Raise :class:`EvalTimeoutError` in this thread after ``seconds`` (SIGALRM; a no-op off the main thread
-    or without a limit, where only a backend's hard limit applies)."""
-
-    def __init__(self, seconds: float | None):
-        self.seconds = seconds
-        self.armed = (
-            seconds is not None
-            and hasattr(signal, "setitimer")
-            and threading.current_thread() is threading.main_thread()
-        )
-
-    def _fire(self, signum: int, frame: object) -> None:
-        raise EvalTimeoutError(f"ran past its time limit of {self.seconds:g} s")
-
-    def __enter__(self) -> _Deadline:
-        if self.armed:
-            self._previous = signal.signal(signal.SIGALRM, self._fire)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.armed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self._previous)
-
-
-def _failure(exc: BaseException) -> EvalResult:
-    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
-    return EvalResult(math.nan, {}, f"{type(exc).__name__}: {exc}{where}")
-
-
-def evaluate_chunk(
-    problem_config: ProblemConfig,
-    context: dict,
-    genomes: list[Genome],
-    seeds: list[int],
-    indices: list[int],
-    timeout: float | None = None,
-    shared: dict[str, np.ndarray] | None = None,
+def run_chunk(
+    fn: Callable[..., list[Any]], common: tuple, items: list[Any], indices: list[int], shared: Any = None
 ) -> ChunkResult:
-    """Evaluate one chunk. ``timeout`` is each candidate's own limit, whatever chunk it rides in: the
-    batch as a whole gets one candidate's limit, and a batch that overruns it (or raises) is re-run
-    one candidate at a time, each with the limit, so only the candidates that overrun alone fail
-    (and the same ones on every backend, however the work is chunked)."""
+    """Run one chunk where it lands (every backend's workers call this): ``fn`` timed."""
     start = time.perf_counter()
-    problem, decode = _cached(problem_config, shared)
-    try:
-        with _Deadline(timeout):
-            params = problem.batch([decode(g) for g in genomes])
-            results = problem.evaluate(params, np.asarray(seeds, dtype=np.uint64), context)
-    except Exception:  # noqa: BLE001  (isolate the failing candidate below)
-        results = []
-        for genome, seed in zip(genomes, seeds, strict=True):
-            try:
-                with _Deadline(timeout):
-                    params = problem.batch([decode(genome)])
-                    results.extend(problem.evaluate(params, np.asarray([seed], dtype=np.uint64), context))
-            except Exception as exc:  # noqa: BLE001  (a failing candidate is data, not a crash)
-                results.append(_failure(exc))
-    for r in results:
-        if r.error is None and not math.isfinite(r.fitness):
-            r.error, r.fitness = "non-finite fitness", math.nan
-    return ChunkResult(list(indices), results, time.perf_counter() - start)
+    results = fn(*common, items) if shared is None else fn(*common, items, shared=shared)
+    return ChunkResult(list(indices), list(results), time.perf_counter() - start)
 
 
 def split_chunks(n: int, n_chunks: int) -> list[list[int]]:
@@ -188,47 +104,41 @@ class _Task:
     """One chunk of one job in flight (or waiting for a slot)."""
 
     tag: Any
-    job: EvalJob
+    job: Job
     indices: list[int]
     attempt: int = 0
     alone: bool = False
     started: float = 0.0
 
     def payload(self) -> tuple:
-        """The arguments of :func:`evaluate_chunk` for this chunk (``shared`` left to the backend)."""
+        """The arguments of :func:`run_chunk` for this chunk (``shared`` left to the backend)."""
         job = self.job
-        return (
-            job.problem,
-            job.context,
-            [job.genomes[i] for i in self.indices],
-            [job.seeds[i] for i in self.indices],
-            self.indices,
-            job.timeout,
-        )
+        return (job.fn, job.common, [job.items[i] for i in self.indices], self.indices)
 
     @property
     def hard_limit(self) -> float | None:
         """Seconds after which a backend that can stop a worker does, counted from when the chunk began to
-        run (see :meth:`Backend._began`): the soft limit for the batch, then for each candidate alone
-        (see :func:`evaluate_chunk`), plus a grace period."""
-        if self.job.timeout is None:
+        run (see :meth:`Backend._began`): the item limit for the batch as a whole, then for each item alone
+        (as :func:`evoforge.engine.evaluation.evaluate_chunk` re-runs an overrunning batch), plus a grace period."""
+        limit = self.job.time_limit
+        if limit is None:
             return None
-        return self.job.timeout * (len(self.indices) + 1) + max(1.0, self.job.timeout)
+        return limit * (len(self.indices) + 1) + max(1.0, limit)
 
 
 class Backend(ABC):
-    """Runs evaluation jobs; subclasses say how to launch, wait for, collect and stop one chunk.
+    """Runs jobs; subclasses say how to launch, wait for, collect and stop one chunk.
 
     Callers either :meth:`run` a whole job (a generation: chunked for the workers, results
     yielded as chunks finish) or drive it asynchronously with :meth:`submit` and :meth:`poll`
-    (steady-state search: one candidate submitted whenever a worker frees).
+    (steady-state search: one item submitted whenever a worker frees).
 
     The base class owns what is common to every backend: at most :attr:`slots` chunks in
     flight, hard time limits (for backends that can stop a worker), and recovery from lost
-    workers: a lost chunk is run again once, then one candidate per chunk; a candidate lost
-    on its own comes back as a failed result (``error`` starts with ``worker lost``), never
+    workers: a lost chunk is run again once, then one item per chunk; an item lost
+    on its own comes back as ``job.on_lost(why)``, never
     as an exception. Where one crash takes every worker down (a process pool), candidates
-    under suspicion run alone, so a crashing candidate cannot take innocent ones with it.
+    under suspicion run alone, so a crashing item cannot take innocent ones with it.
     """
 
     name: str = "base"
@@ -260,6 +170,12 @@ class Backend(ABC):
     def _collect(self, handle: Any, task: _Task) -> ChunkResult:
         """The finished chunk's result; raises :class:`WorkerLostError` if its worker was lost."""
 
+    @classmethod
+    def create(cls, workers: int = 1, address: str | None = None) -> Backend:
+        """The backend a run config asks for: ``workers``, and ``address`` for backends that join a
+        cluster (the others ignore it). How the engine builds every registered backend."""
+        return cls(workers=workers)
+
     def _stop(self, handle: Any) -> None:  # noqa: B027  (only backends with can_stop override it)
         """Stop a chunk at its hard limit (the result then raises :class:`WorkerLostError`)."""
 
@@ -269,22 +185,22 @@ class Backend(ABC):
         return self.workers
 
     # -- the common machinery ---------------------------------------------------------------------
-    def run(self, job: EvalJob) -> Iterator[ChunkResult]:
-        """Yield the results of every individual of ``job``, chunk by chunk, in completion order."""
+    def run(self, job: Job) -> Iterator[ChunkResult]:
+        """Yield the results of every item of ``job``, chunk by chunk, in completion order."""
         if self.pending():
             raise RuntimeError("run() needs an idle backend; poll() the submitted work first")
         chunks = self.slots * self.chunks_per_worker
         if job.chunk_size is not None:
-            chunks = max(chunks, math.ceil(len(job.genomes) / job.chunk_size))
-        for indices in split_chunks(len(job.genomes), chunks):
+            chunks = max(chunks, math.ceil(len(job.items) / job.chunk_size))
+        for indices in split_chunks(len(job.items), chunks):
             self.submit(job, indices)
         while self.pending():
             for _, chunk in self.poll():
                 yield chunk
 
-    def submit(self, job: EvalJob, indices: list[int] | None = None, tag: Any = None) -> None:
+    def submit(self, job: Job, indices: list[int] | None = None, tag: Any = None) -> None:
         """Queue ``indices`` of ``job`` (default: all) as one chunk; :meth:`poll` returns it with ``tag``."""
-        indices = list(range(len(job.genomes))) if indices is None else list(indices)
+        indices = list(range(len(job.items))) if indices is None else list(indices)
         if indices:
             self._waiting.append(_Task(tag, job, indices))
             self._fill()
@@ -326,12 +242,12 @@ class Backend(ABC):
         return out
 
     def _recover(self, task: _Task, exc: WorkerLostError) -> list[tuple[Any, ChunkResult]]:
-        """Re-queue a lost chunk (whole once, then one candidate per chunk; a chunk stopped at its time
-        limit goes straight to one candidate per chunk); a lone candidate lost again, or stopped, is
-        returned as failed."""
+        """Re-queue a lost chunk (whole once, then one item per chunk; a chunk stopped at its time
+        limit goes straight to one item per chunk); a lone item lost again, or stopped, is
+        returned as ``job.on_lost(why)``."""
         if len(task.indices) == 1 and (task.attempt >= 1 or exc.stopped):
             n = task.indices[0]
-            result = EvalResult(math.nan, {}, f"worker lost: {exc}")
+            result = task.job.on_lost(str(exc))
             return [(task.tag, ChunkResult([n], [result], 0.0))]
         if task.attempt == 0 and not exc.stopped:
             self._waiting.appendleft(_Task(task.tag, task.job, task.indices, 1, task.alone))

@@ -6,7 +6,7 @@ Each worker builds the problem once from its config and keeps it (and its
 environments) between chunks. A worker that dies breaks the whole pool (that
 is how :class:`concurrent.futures.ProcessPoolExecutor` works): the pool is
 rebuilt and the lost chunks re-run, suspects one at a time (see :class:`Backend`).
-Time limits are enforced inside the workers only (see :class:`EvalJob`). A worker
+Time limits are enforced inside the workers only (see :class:`Job`). A worker
 ends itself within half a second of its run process being gone, however it went
 (SIGTERM, SIGKILL, a crash), so no worker outlives its run and keeps the cores.
 """
@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from evoforge.backends.base import Backend, ChunkResult, WorkerLostError, _Task, evaluate_chunk
+from evoforge.backends.base import Backend, ChunkResult, WorkerLostError, _Task, run_chunk
 
 __all__ = ["ProcessBackend"]
 
@@ -64,7 +64,7 @@ class ProcessBackend(Backend):
         return self._pool
 
     def _launch(self, task: _Task) -> Future:
-        return self._get_pool().submit(evaluate_chunk, *task.payload())
+        return self._get_pool().submit(run_chunk, *task.payload())
 
     def _wait(self, handles: list[Any], timeout: float | None) -> list[Any]:
         done, _ = wait(handles, timeout=timeout, return_when=FIRST_COMPLETED)

@@ -1,11 +1,12 @@
-"""Evaluate on a Ray cluster: the local machine, or any cluster Ray can join.
+"""Run jobs on a Ray cluster: the local machine, or any cluster Ray can join.
 
-Each chunk is a Ray task running :func:`evaluate_chunk`; worker processes keep
-the problem they built (environments, datasets) between tasks, as process-pool
-workers do. What travels per task is the chunk's genomes (parameter vectors,
-or a seed chain of a few integers each), their seeds, the problem config and
-the generation's context. The problem's shared inputs (a dataset), and a config
-or context larger than 64 KiB, are put in Ray's object store once and passed
+Each chunk is a Ray task running the job's function; worker processes keep what
+it caches (an evaluation's problem, with its environments and datasets) between
+tasks, as process-pool workers do. What travels per task is the chunk's items
+(for an evaluation: genomes, a parameter vector or a seed chain of a few integers
+each, and their seeds) and the job's common arguments (the problem config and
+the generation's context). The job's shared inputs (a dataset), and a common
+argument larger than 64 KiB, are put in Ray's object store once and passed
 as references that every worker reads from there (zero-copy for arrays on the
 same node); smaller ones ride inside the task, which costs less than an
 object-store read (about 1 ms less per task round trip here; BENCHMARKS.md).
@@ -33,7 +34,7 @@ from evoforge.backends.base import (
     ChunkResult,
     WorkerLostError,
     _Task,
-    evaluate_chunk,
+    run_chunk,
 )
 
 __all__ = ["RayBackend"]
@@ -110,9 +111,9 @@ class _Clock:
 
 
 def _timed_chunk(clock: Any, key: int, *args: Any) -> ChunkResult:
-    """:func:`evaluate_chunk`, after telling ``clock`` that chunk ``key`` has begun."""
+    """:func:`run_chunk`, after telling ``clock`` that chunk ``key`` has begun."""
     clock.start.remote(key)
-    return evaluate_chunk(*args)
+    return run_chunk(*args)
 
 
 #: Ray's errors that mean the Ray instance itself is gone, not one worker: the run cannot go on
@@ -141,6 +142,10 @@ class RayBackend(Backend):
         self._clock: Any = None
         self._keys: dict[Any, int] = {}  # running handle -> its key on the clock
         self._next_key = 0
+
+    @classmethod
+    def create(cls, workers: int = 1, address: str | None = None) -> RayBackend:
+        return cls(workers=workers, address=address)
 
     def _start(self) -> None:
         ray = self._ray
@@ -187,12 +192,11 @@ class RayBackend(Backend):
 
     def _launch(self, task: _Task) -> Any:
         self._start()
-        problem, context, genomes, seeds, indices, timeout = task.payload()
+        fn, common, items, indices = task.payload()
         shared = None if task.job.shared is None else self._arg(task.job.shared, store=True)
         key, self._next_key = self._next_key, self._next_key + 1
-        handle = self._task.remote(
-            self._clock, key, self._arg(problem), self._arg(context), genomes, seeds, indices, timeout, shared
-        )
+        common = tuple(self._arg(arg) for arg in common)
+        handle = self._task.remote(self._clock, key, fn, common, items, indices, shared)
         self._keys[handle] = key
         return handle
 
@@ -220,7 +224,7 @@ class RayBackend(Backend):
         try:
             return ray.get(handle)
         except ray.exceptions.RayTaskError as exc:
-            # evaluate_chunk contains candidate failures, so this is the problem failing to build
+            # the job's function contains item failures (evaluate_chunk does), so this is it failing to start
             raise RuntimeError(f"evaluation task failed: {exc.cause!r}") from None
         except ray.exceptions.RayError as exc:
             if type(exc).__name__ in _LOST:

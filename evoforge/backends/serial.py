@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from evoforge.backends.base import Backend, ChunkResult, _Task, evaluate_chunk
+from evoforge.backends.base import Backend, ChunkResult, _Task, run_chunk
 
 __all__ = ["SerialBackend"]
 
@@ -23,6 +23,10 @@ class SerialBackend(Backend):
         super().__init__(workers=1)
         self._handles = itertools.count()
 
+    @classmethod
+    def create(cls, workers: int = 1, address: str | None = None) -> SerialBackend:
+        return cls()  # one worker, this process, whatever the config's worker count
+
     def _launch(self, task: _Task) -> Any:
         return next(self._handles)
 
@@ -30,4 +34,4 @@ class SerialBackend(Backend):
         return handles[:1]
 
     def _collect(self, handle: Any, task: _Task) -> ChunkResult:
-        return evaluate_chunk(*task.payload())
+        return run_chunk(*task.payload())

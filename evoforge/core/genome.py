@@ -39,6 +39,7 @@ __all__ = [
     "genome_to_tree",
     "genome_from_tree",
     "GENOME_TYPES",
+    "add_genome_finder",
 ]
 
 
@@ -78,6 +79,25 @@ def register_genome(cls: type) -> type:
         raise ValueError(f"genome encoding {cls.encoding!r} is registered twice")
     GENOME_TYPES[cls.encoding] = cls
     return cls
+
+
+_FINDERS: list[Callable[[str], None]] = []
+
+
+def add_genome_finder(finder: Callable[[str], None]) -> None:
+    """Add a function that, given an encoding no class has registered yet, imports the module that
+    registers it (the engine's registry does: genome modules are imported only when needed)."""
+    _FINDERS.append(finder)
+
+
+def _genome_class(encoding: str) -> type:
+    if encoding not in GENOME_TYPES:
+        for find in _FINDERS:
+            find(encoding)
+    try:
+        return GENOME_TYPES[encoding]
+    except KeyError:
+        raise ValueError(f"unknown genome encoding {encoding!r}") from None
 
 
 def _structured(genome: object) -> bool:
@@ -131,9 +151,7 @@ def blob_to_genome(encoding: str, blob: bytes) -> Genome:
         return SeedChain(tuple(int(s) for s in data["seeds"]), float(data["sigma"]))
     if encoding == "vector":
         return np.load(io.BytesIO(blob), allow_pickle=False)
-    if encoding in GENOME_TYPES:
-        return GENOME_TYPES[encoding].from_json(json.loads(blob))
-    raise ValueError(f"unknown genome encoding {encoding!r}")
+    return _genome_class(encoding).from_json(json.loads(blob))
 
 
 def genome_to_tree(genome: Genome) -> Any:
@@ -153,7 +171,7 @@ def genome_from_tree(tree: Any) -> Genome:
     encoding, data = tree.get("encoding", "seed_chain"), tree.get("data", tree)
     if encoding == "seed_chain":
         return SeedChain(tuple(int(s) for s in data["seeds"]), float(data["sigma"]))
-    return GENOME_TYPES[encoding].from_json(data)
+    return _genome_class(encoding).from_json(data)
 
 
 class SeedChainDecoder:

@@ -26,9 +26,6 @@ __all__ = [
     "StrategyConfig",
     "Asked",
     "StepwiseGenerations",
-    "register_strategy",
-    "get_strategy",
-    "STRATEGIES",
 ]
 
 State = dict[str, Any]
@@ -59,7 +56,7 @@ class Strategy(ABC):
 
     Example (any registered strategy works the same way)::
 
-        strategy = get_strategy("open_es")(OpenESConfig(), dim=10, init_params=lambda r: r.normal(size=10))
+        strategy = STRATEGIES["open_es"](OpenESConfig(), dim=10, init_params=lambda r: r.normal(size=10))
         state = strategy.init(np.random.default_rng(0))
         state, genomes, _ = strategy.ask(state, np.random.default_rng(1))
         state = strategy.tell(state, genomes, fitness)
@@ -144,25 +141,3 @@ class StepwiseGenerations:
         for genome, f in zip(genomes, np.asarray(fitness, dtype=np.float64), strict=True):
             state = self.tell_one(state, genome, float(f))
         return state
-
-
-STRATEGIES: dict[str, type[Strategy]] = {}
-
-
-def register_strategy(cls: type[Strategy]) -> type[Strategy]:
-    """Class decorator adding a strategy to the registry under ``cls.name``."""
-    if cls.name in STRATEGIES:
-        raise ValueError(f"strategy {cls.name!r} is registered twice")
-    STRATEGIES[cls.name] = cls
-    return cls
-
-
-def get_strategy(name: str) -> type[Strategy]:
-    """The strategy class registered as ``name``; ``KeyError`` with the known names otherwise."""
-    import evoforge.strategies  # noqa: F401  (fills the registry)
-
-    try:
-        return STRATEGIES[name]
-    except KeyError:
-        known = ", ".join(sorted(STRATEGIES))
-        raise KeyError(f"unknown strategy {name!r} (known: {known})") from None

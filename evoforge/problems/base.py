@@ -1,133 +1,15 @@
-"""What fitness means.
-
-A problem turns a batch of parameter vectors into fitness values. It declares
-once whether it maximises or minimises, knows nothing of parallelism, and is
-built from its (picklable, typed) config in whatever process evaluates it.
-
-A problem may also hand the backend *shared inputs* (large read-only arrays,
-such as a dataset): a distributed backend puts them in its object store once
-and every worker builds the problem from them instead of from its own disk.
-
-A problem may carry a small *context* that changes between generations but is
-fixed within one (for instance running observation statistics); the run loop
-owns it, saves it with every checkpoint, and ships it with every evaluation.
-"""
+"""Bases of problems whose individuals are not parameter vectors: networks a strategy builds (NEAT),
+and genomes of a search space (architectures, update rules)."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
-__all__ = [
-    "Problem",
-    "ProblemConfig",
-    "EvalResult",
-    "TestResult",
-    "PROBLEMS",
-    "register_problem",
-    "get_problem",
-    "NetworkProblem",
-    "SpaceProblem",
-]
+from evoforge.core.problem import Context, Problem, TestResult
 
-Context = dict[str, Any]
-
-
-class ProblemConfig(BaseModel):
-    """Base of every problem config; ``kind`` selects the problem class."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    kind: str
-
-
-@dataclass
-class EvalResult:
-    """The outcome of evaluating one individual.
-
-    ``fitness`` is NaN when the evaluation failed; ``error`` then says why.
-    ``aux`` holds arrays the problem aggregates into its context.
-    """
-
-    fitness: float
-    metrics: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-    aux: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-@dataclass
-class TestResult:
-    """The reported result of a run: the best individual re-evaluated on fresh cases."""
-
-    score: float
-    scores: list[float]
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
-class Problem(ABC):
-    """Base class of every problem."""
-
-    kind: ClassVar[str]
-    config_class: ClassVar[type[ProblemConfig]]
-    direction: ClassVar[Literal["maximize", "minimize"]] = "maximize"
-    #: the genome kinds this problem evaluates ("vector", "network", "architecture", "rule")
-    genome_kinds: ClassVar[tuple[str, ...]] = ("vector",)
-    #: most candidates a backend puts in one chunk (None: one chunk per worker, for problems that
-    #: evaluate a batch together; 1 for costly candidates of uneven cost, such as training runs)
-    candidates_per_chunk: ClassVar[int | None] = None
-    #: metrics every evaluation records, which multi-objective strategies may minimise
-    recorded_metrics: ClassVar[tuple[str, ...]] = ()
-
-    def __init__(self, config: ProblemConfig, shared: dict[str, np.ndarray] | None = None):
-        self.config = config
-
-    def shared_inputs(self) -> dict[str, np.ndarray]:
-        """Large read-only inputs every worker needs (default: none). A worker's problem is built as
-        ``cls(config, shared=driver_problem.shared_inputs())`` where the backend can ship them."""
-        return {}
-
-    @property
-    def network_io(self) -> tuple[int, int]:
-        """(inputs, outputs) of the networks this problem evaluates (problems accepting "network")."""
-        raise NotImplementedError(f"problem {self.kind!r} does not evaluate networks")
-
-    @property
-    @abstractmethod
-    def dim(self) -> int:
-        """Number of parameters of one individual."""
-
-    @abstractmethod
-    def initial_params(self, rng: np.random.Generator) -> np.ndarray:
-        """A draw from the prior over parameters (used by initialisation and random search)."""
-
-    def batch(self, genomes: list[Any]) -> Any:
-        """What :meth:`evaluate` receives for a list of decoded genomes: by default the parameter
-        vectors stacked into one (batch, dim) array; problems over structured genomes (networks,
-        architectures) override it."""
-        return np.stack(genomes)
-
-    @abstractmethod
-    def evaluate(self, params: np.ndarray, seeds: np.ndarray, context: Context) -> list[EvalResult]:
-        """Evaluate ``params`` (batch, dim); ``seeds[i]`` drives all randomness of individual i."""
-
-    def test(self, params: np.ndarray, seed: int, cases: int, context: Context) -> TestResult:
-        """Re-evaluate one individual on ``cases`` fresh cases (default: one evaluation)."""
-        result = self.evaluate(params[None, :], np.array([seed]), context)[0]
-        return TestResult(result.fitness, [result.fitness], result.metrics)
-
-    def initial_context(self) -> Context:
-        return {}
-
-    def update_context(self, context: Context, aux: list[dict[str, np.ndarray]]) -> Context:
-        """The context for the next generation, from this generation's auxiliary outputs."""
-        return context
-
-    def better(self, a: float, b: float) -> bool:
-        """Whether raw fitness ``a`` is strictly better than ``b`` in this problem's direction."""
-        return a > b if self.direction == "maximize" else a < b
+__all__ = ["NetworkProblem", "SpaceProblem"]
 
 
 class NetworkProblem(Problem):
@@ -164,42 +46,3 @@ class SpaceProblem(Problem):
 
     def batch(self, genomes: list[Any]) -> list[Any]:
         return list(genomes)
-
-
-PROBLEMS: dict[str, type[Problem]] = {}
-
-
-def register_problem(cls: type[Problem]) -> type[Problem]:
-    if cls.kind in PROBLEMS:
-        raise ValueError(f"problem kind {cls.kind!r} is registered twice")
-    PROBLEMS[cls.kind] = cls
-    return cls
-
-
-def get_problem(kind: str) -> type[Problem]:
-    """The problem class for ``kind``: a registered name, or ``"package.module:ClassName"`` for a
-    user's own :class:`Problem` subclass (importable wherever evaluations run).
-
-    >>> get_problem("function").__name__
-    'FunctionProblem'
-    >>> get_problem("evoforge.problems.functions:FunctionProblem").kind
-    'function'
-    """
-    import evoforge.problems  # noqa: F401  (fills the registry)
-
-    if kind in PROBLEMS:
-        return PROBLEMS[kind]
-    if ":" not in kind:
-        raise KeyError(
-            f"unknown problem kind {kind!r} (known: {', '.join(sorted(PROBLEMS))}, or module:Class)"
-        )
-    module_name, _, attr = kind.partition(":")
-    import importlib
-
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise KeyError(f"problem kind {kind!r} cannot be imported: {exc}") from None
-    if not (isinstance(cls, type) and issubclass(cls, Problem)):
-        raise KeyError(f"problem kind {kind!r} is not a Problem subclass")
-    return cls

@@ -21,15 +21,9 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult
 from evoforge.data.datasets import Dataset, DatasetSpec, load_dataset
-from evoforge.problems.base import (
-    Context,
-    EvalResult,
-    ProblemConfig,
-    SpaceProblem,
-    TestResult,
-    register_problem,
-)
+from evoforge.problems.base import SpaceProblem
 from evoforge.spaces import ArchitectureSpaceConfig, build_network, make_space
 from evoforge.spaces.chain import ChainSpaceConfig
 
@@ -156,7 +150,6 @@ def split_validation(y: np.ndarray, fraction: float) -> tuple[np.ndarray, np.nda
     return np.flatnonzero(~val), np.flatnonzero(val)
 
 
-@register_problem
 class ClassificationProblem(SpaceProblem):
     """Chain architectures (with their recipes) scored by a proxy training run."""
 

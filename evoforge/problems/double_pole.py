@@ -33,13 +33,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from evoforge.problems.base import (
-    Context,
-    EvalResult,
-    NetworkProblem,
-    ProblemConfig,
-    register_problem,
-)
+from evoforge.core.problem import Context, EvalResult, ProblemConfig
+from evoforge.problems.base import NetworkProblem
 from evoforge.spaces.neat import NeatGenome
 
 __all__ = ["DoublePoleProblem", "DoublePoleConfig", "derivatives", "rk4_step", "simulate"]
@@ -177,7 +172,6 @@ def generalization_starts() -> np.ndarray:
     return np.concatenate([grid, np.zeros((2, grid.shape[1]))])
 
 
-@register_problem
 class DoublePoleProblem(NetworkProblem):
     """Double pole balancing for NEAT networks (one output: the force, 0 = full left, 1 = full right)."""
 

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from evoforge.problems.base import Context, EvalResult, Problem, ProblemConfig, register_problem
+from evoforge.core.problem import Context, EvalResult, Problem, ProblemConfig
 
 __all__ = ["FunctionProblem", "FunctionConfig", "FUNCTIONS"]
 
@@ -51,7 +51,6 @@ class FunctionConfig(ProblemConfig):
     init_high: float = Field(3.0, description="Upper bound of the uniform initial distribution.")
 
 
-@register_problem
 class FunctionProblem(Problem):
     """Minimise a benchmark function; the fitness is the function value.
 

@@ -28,15 +28,8 @@ import numpy as np
 from gymnasium import spaces
 from pydantic import Field, field_validator
 
+from evoforge.core.problem import Context, EvalResult, Problem, ProblemConfig, TestResult
 from evoforge.core.rng import derive_seed
-from evoforge.problems.base import (
-    Context,
-    EvalResult,
-    Problem,
-    ProblemConfig,
-    TestResult,
-    register_problem,
-)
 from evoforge.problems.cartpole_kernel import CartPoleKernel
 from evoforge.problems.policy import MLPPolicy, PolicyConfig
 from evoforge.spaces.neat import NeatGenome
@@ -102,7 +95,6 @@ def _space_info(env: gym.Env) -> tuple[int, int, str, Any, Any]:
     raise ValueError(f"action space {act_space} is not supported (Discrete or Box needed)")
 
 
-@register_problem
 class GymProblem(Problem):
     """Mean episode return of an MLP policy on a Gymnasium environment (maximised)."""
 

@@ -30,14 +30,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from evoforge.problems.base import (
-    Context,
-    EvalResult,
-    ProblemConfig,
-    SpaceProblem,
-    TestResult,
-    register_problem,
-)
+from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult
+from evoforge.problems.base import SpaceProblem
 from evoforge.spaces.update_rule import RuleSpace, RuleSpaceConfig, UpdateRule
 
 __all__ = ["OptimizerSearchConfig", "OptimizerSearchProblem", "adam_baseline", "normalised_score"]
@@ -135,7 +129,6 @@ def adam_baseline(tasks: tuple[str, ...], seeds: int, budget: float, grid: tuple
     return out
 
 
-@register_problem
 class OptimizerSearchProblem(SpaceProblem):
     """Update rules scored by the task suite, relative to tuned Adam."""
 

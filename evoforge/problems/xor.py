@@ -13,13 +13,8 @@ from typing import Literal
 
 import numpy as np
 
-from evoforge.problems.base import (
-    Context,
-    EvalResult,
-    NetworkProblem,
-    ProblemConfig,
-    register_problem,
-)
+from evoforge.core.problem import Context, EvalResult, ProblemConfig
+from evoforge.problems.base import NetworkProblem
 from evoforge.spaces.neat import NeatGenome
 from evoforge.spaces.neat_network import CompiledPopulation
 
@@ -35,7 +30,6 @@ class XORConfig(ProblemConfig):
     kind: Literal["xor"] = "xor"
 
 
-@register_problem
 class XORProblem(NetworkProblem):
     """Fitness ``(4 - sum |error|)^2`` of a network on the four XOR patterns; metric ``solved``.
 

@@ -12,8 +12,9 @@ share a content id, so the run trains them once.
 
 :class:`ChainSpace` samples, mutates (one change per child, as in Real et al. 2019, section 2) and
 recombines (one-point on layers, uniform on the recipe) genomes, keeping them within the
-constraints (layers, parameters, epochs); :func:`build` makes a ``torch.nn.Module`` for any input
-shape and class count (in :mod:`evoforge.spaces.chain_torch`), and counts its parameters and FLOPs.
+constraints (layers, parameters, epochs); :func:`evoforge.spaces.chain_torch.build` (which imports
+torch) makes a ``torch.nn.Module`` for any input shape and class count, and counts its parameters
+and FLOPs.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from evoforge.spaces.recipe import (
     recipe_genes,
 )
 
-__all__ = ["ChainGenome", "ChainSpace", "ChainSpaceConfig", "Layer", "Recipe", "build", "measure"]
+__all__ = ["ChainGenome", "ChainSpace", "ChainSpaceConfig", "Layer", "Recipe"]
 
 LayerType = Literal["conv", "sepconv", "pool", "dense"]
 Activation = Literal["relu", "gelu", "elu", "silu", "tanh", "leaky_relu"]
@@ -131,26 +132,6 @@ class ChainGenome:
             changes.get("recipe", self.recipe),
             changes.get("head", self.head),
         )
-
-
-def build(genome: ChainGenome, input_shape: tuple[int, ...], classes: int):
-    """The ``torch.nn.Module`` of ``genome`` with its size: see :func:`evoforge.spaces.chain_torch.build`
-    (torch is imported on first use, so configs and genomes do not need it)."""
-    from evoforge.spaces.chain_torch import build as build_torch
-
-    return build_torch(genome, input_shape, classes)
-
-
-def measure(genome: ChainGenome, input_shape: tuple[int, ...], classes: int) -> tuple[int, int]:
-    """(parameters, FLOPs) without allocating weights (built on the meta device).
-
-    >>> g = ChainGenome.from_json({"layers": [{"type": "conv", "channels": 4, "kernel": 3}]})
-    >>> measure(g, (1, 8, 8), 10)
-    (2610, 9728)
-    """
-    from evoforge.spaces.chain_torch import measure as measure_torch
-
-    return measure_torch(genome, input_shape, classes)
 
 
 # -- the space ------------------------------------------------------------------------------------

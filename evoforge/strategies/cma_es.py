@@ -20,7 +20,7 @@ from cmaes import CMA, SepCMA
 from pydantic import Field
 
 from evoforge.core.genome import Genome
-from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig, register_strategy
+from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig
 
 __all__ = ["CMAES", "CMAESConfig", "SepCMAES"]
 
@@ -96,7 +96,6 @@ class _CMABase(Strategy):
         return float(state["optimizer"]["_sigma"])
 
 
-@register_strategy
 class CMAES(_CMABase):
     """Full-covariance CMA-ES from ``cmaes.CMA``.
 
@@ -112,7 +111,6 @@ class CMAES(_CMABase):
         return {"lr_adapt": self.config.lr_adapt}
 
 
-@register_strategy
 class SepCMAES(_CMABase):
     """Separable (diagonal) CMA-ES from ``cmaes.SepCMA``: linear cost in the dimension."""
 

@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 
 from evoforge.core.genome import Genome, SeedChain, genome_from_tree, genome_id, genome_to_tree
 from evoforge.core.selection import elite_indices, tournament_select, truncation_select
-from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig, register_strategy
+from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig
 
 __all__ = ["GA", "GAConfig"]
 
@@ -49,7 +49,6 @@ class GAConfig(StrategyConfig):
         return self
 
 
-@register_strategy
 class GA(Strategy):
     """Truncation-selection GA with elitism and Gaussian mutation (Such et al. 2017).
 

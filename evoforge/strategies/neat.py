@@ -37,7 +37,7 @@ import numpy as np
 from pydantic import Field
 
 from evoforge.core.genome import genome_from_tree, genome_id, genome_to_tree
-from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig, register_strategy
+from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig
 from evoforge.spaces.neat import (
     InnovationTracker,
     NeatGenome,
@@ -125,7 +125,6 @@ class NEATConfig(StrategyConfig):
     )
 
 
-@register_strategy
 class NEAT(Strategy):
     """NEAT over :class:`~evoforge.spaces.neat.NeatGenome` (needs a problem with network inputs/outputs).
 

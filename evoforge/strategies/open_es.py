@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 
 from evoforge.core.genome import Genome
 from evoforge.core.shaping import centered_ranks
-from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig, register_strategy
+from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig
 
 __all__ = ["OpenES", "OpenESConfig"]
 
@@ -45,7 +45,6 @@ class OpenESConfig(StrategyConfig):
         return self
 
 
-@register_strategy
 class OpenES(Strategy):
     """OpenAI-ES with antithetic sampling, centred ranks, weight decay and Adam.
 

@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from evoforge.core.genome import Genome
-from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig, register_strategy
+from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig
 
 __all__ = ["RandomSearch", "RandomSearchConfig"]
 
@@ -21,7 +21,6 @@ class RandomSearchConfig(StrategyConfig):
     scale: float = Field(1.0, gt=0, description="Multiplier on the problem's initial parameters.")
 
 
-@register_strategy
 class RandomSearch(Strategy):
     """Independent samples from the problem's prior; keeps nothing but a counter.
 

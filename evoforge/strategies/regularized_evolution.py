@@ -18,13 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from evoforge.core.genome import Genome, genome_from_tree, genome_id, genome_to_tree
-from evoforge.core.strategy import (
-    State,
-    StepwiseGenerations,
-    Strategy,
-    StrategyConfig,
-    register_strategy,
-)
+from evoforge.core.strategy import State, StepwiseGenerations, Strategy, StrategyConfig
 
 __all__ = ["RegularizedEvolution", "RegularizedEvolutionConfig"]
 
@@ -63,7 +57,6 @@ class SpaceStrategy(Strategy):
         )
 
 
-@register_strategy
 class RegularizedEvolution(StepwiseGenerations, SpaceStrategy):
     """Aging evolution: tournament of ``sample_size``, mutate the winner, the oldest dies."""
 

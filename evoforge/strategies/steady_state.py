@@ -27,13 +27,7 @@ from pydantic import Field
 
 from evoforge.core.genome import Genome, SeedChain, genome_from_tree, genome_id, genome_to_tree
 from evoforge.core.shaping import ranks
-from evoforge.core.strategy import (
-    State,
-    StepwiseGenerations,
-    Strategy,
-    StrategyConfig,
-    register_strategy,
-)
+from evoforge.core.strategy import State, StepwiseGenerations, Strategy, StrategyConfig
 
 __all__ = ["SteadyStateGA", "SteadyStateGAConfig"]
 
@@ -56,7 +50,6 @@ class SteadyStateGAConfig(StrategyConfig):
     )
 
 
-@register_strategy
 class SteadyStateGA(StepwiseGenerations, Strategy):
     """Steady-state GA; with ``replacement="oldest"`` (the default) regularized evolution.
 

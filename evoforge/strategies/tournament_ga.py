@@ -22,7 +22,7 @@ from pydantic import Field
 
 from evoforge.core.genome import Genome, genome_id
 from evoforge.core.selection import tournament_select
-from evoforge.core.strategy import Asked, State, StrategyConfig, register_strategy
+from evoforge.core.strategy import Asked, State, StrategyConfig
 from evoforge.strategies.regularized_evolution import SpaceStrategy
 
 __all__ = ["TournamentGA", "TournamentGAConfig", "Elitist", "ElitistConfig", "CrossoverMutation"]
@@ -55,7 +55,6 @@ class CrossoverMutationConfig(TournamentGAConfig):
     elitism: int = Field(0, ge=0, description="The fittest carried over unchanged.")
 
 
-@register_strategy
 class TournamentGA(SpaceStrategy):
     """Generational GA with tournament selection, crossover and mutation over a search space."""
 
@@ -100,7 +99,6 @@ class TournamentGA(SpaceStrategy):
         }
 
 
-@register_strategy
 class Elitist(TournamentGA):
     """The fittest carry over; the least fit are replaced by new random individuals."""
 
@@ -108,7 +106,6 @@ class Elitist(TournamentGA):
     config_class = ElitistConfig
 
 
-@register_strategy
 class CrossoverMutation(TournamentGA):
     """Every child the crossover of two tournament winners, then mutated."""
 

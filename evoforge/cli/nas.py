@@ -10,7 +10,8 @@ from typing import Any
 import typer
 import yaml
 
-from evoforge.cli import _fail, app, console, launch, out
+from evoforge.cli.app import app, console, fail, out
+from evoforge.cli.runs import launch
 
 #: strategy names users type, as registered strategies
 _STRATEGY_ALIASES = {
@@ -43,7 +44,7 @@ def _set(raw: dict[str, Any], path: str, value: Any) -> None:
     for key in parents:
         node = node.setdefault(key, {})
         if not isinstance(node, dict):
-            _fail(f"{path}: {key!r} in the config is not a section")
+            fail(f"{path}: {key!r} in the config is not a section")
     node[last] = value
 
 
@@ -92,26 +93,26 @@ def nas(
     """Evolve a classifier (architecture and training recipe) on a dataset."""
     from pydantic import ValidationError
 
-    from evoforge.core.config import ConfigError, RunConfig, apply_overrides, format_validation_error
+    from evoforge.engine.config import ConfigError, RunConfig, apply_overrides, format_validation_error
 
     if search_space is not None and search_space not in ("chain", "cell", "tree"):
-        _fail(f"--search-space {search_space!r} is not one of chain, cell, tree")
+        fail(f"--search-space {search_space!r} is not one of chain, cell, tree")
     raw: dict[str, Any] = {}
     if config is not None:
         if not config.is_file():
-            _fail(f"config file not found: {config}")
+            fail(f"config file not found: {config}")
         try:
             raw = yaml.safe_load(config.read_text()) or {}
         except yaml.YAMLError:
-            _fail(f"{config}: not valid YAML")
+            fail(f"{config}: not valid YAML")
         if not isinstance(raw, dict):
-            _fail(f"{config}: the config must be a YAML mapping")
+            fail(f"{config}: the config must be a YAML mapping")
     raw.setdefault("problem", {"kind": "classification"})
     raw.setdefault("strategy", {"name": "regularized_evolution"})
     raw.setdefault("test_episodes", 1)
     if strategy is not None:
         if strategy not in _STRATEGY_ALIASES:
-            _fail(f"--strategy {strategy!r} is not one of {', '.join(sorted(set(_STRATEGY_ALIASES)))}")
+            fail(f"--strategy {strategy!r} is not one of {', '.join(sorted(set(_STRATEGY_ALIASES)))}")
         raw["strategy"] = {
             "name": _STRATEGY_ALIASES[strategy],
             **{k: v for k, v in raw["strategy"].items() if k != "name"},
@@ -137,9 +138,9 @@ def nas(
     try:
         cfg = RunConfig.model_validate(apply_overrides(raw, set_))
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except ValidationError as exc:
-        _fail(format_validation_error(exc))
+        fail(format_validation_error(exc))
     run_dir = launch(cfg, output, quiet)
     out.print(f"best architecture: {run_dir / 'best_arch.json'}")
 
@@ -148,15 +149,15 @@ def _read_arch(path: Path):
     from evoforge.spaces import architecture_from_json
 
     if not path.is_file():
-        _fail(f"architecture file not found: {path}")
+        fail(f"architecture file not found: {path}")
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        _fail(f"{path}: not valid JSON ({exc})")
+        fail(f"{path}: not valid JSON ({exc})")
     try:
         return architecture_from_json(data)
     except ValueError as exc:
-        _fail(f"{path}: {exc}")
+        fail(f"{path}: {exc}")
 
 
 @app.command("train-final")
@@ -184,21 +185,21 @@ def train_final_command(
     from evoforge.problems.classification import train_final
 
     if (run_dir is None) == (arch is None):
-        _fail("give a run directory or --arch FILE (one of the two)")
+        fail("give a run directory or --arch FILE (one of the two)")
     spec: dict[str, Any] = {}
     if run_dir is not None:
         if not (run_dir / "config.yaml").is_file():
-            _fail(f"{run_dir} is not a run directory (no config.yaml)")
+            fail(f"{run_dir} is not a run directory (no config.yaml)")
         problem = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("problem", {})
         if problem.get("kind") != "classification":
-            _fail(f"{run_dir} is not an architecture search ('{problem.get('kind')}' run)")
+            fail(f"{run_dir} is not an architecture search ('{problem.get('kind')}' run)")
         spec = dict(problem.get("dataset") or {})
         if not (run_dir / "best_arch.json").is_file():
-            _fail(f"{run_dir} has no best_arch.json yet (finish or resume the search first)")
+            fail(f"{run_dir} has no best_arch.json yet (finish or resume the search first)")
         genome = _read_arch(run_dir / "best_arch.json")
     else:
         if dataset is None:
-            _fail("--arch needs --dataset")
+            fail("--arch needs --dataset")
         genome = _read_arch(arch)
     if dataset is not None:
         spec = {"name": dataset}
@@ -207,11 +208,11 @@ def train_final_command(
     try:
         data = load_dataset(DatasetSpec.model_validate(spec))
     except ValidationError as exc:
-        _fail(f"dataset: {exc.errors()[0]['msg']}")
+        fail(f"dataset: {exc.errors()[0]['msg']}")
     except DatasetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if (output / "metrics.json").exists():
-        _fail(f"{output} already holds a trained model; choose another --output")
+        fail(f"{output} already holds a trained model; choose another --output")
     n = epochs or genome.recipe.epochs
 
     def progress(epoch: int, loss: float) -> None:

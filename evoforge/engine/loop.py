@@ -32,8 +32,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from evoforge.backends import Backend, EvalJob, build_problem, make_backend
-from evoforge.core.config import RunConfig
+from evoforge.backends import Backend, Job
 from evoforge.core.genome import (
     Genome,
     SeedChain,
@@ -44,10 +43,13 @@ from evoforge.core.genome import (
 )
 from evoforge.core.hall_of_fame import Entry, HallOfFame
 from evoforge.core.pareto import objective_matrix, pareto_front
+from evoforge.core.problem import Problem, TestResult
 from evoforge.core.rng import derive_rng, derive_seed
 from evoforge.core.shaping import nan_to_worst
-from evoforge.core.strategy import Strategy, get_strategy
-from evoforge.problems.base import Problem, TestResult
+from evoforge.core.strategy import Strategy
+from evoforge.engine.config import RunConfig
+from evoforge.engine.evaluation import build_problem, evaluation_job
+from evoforge.engine.registry import get_strategy, make_backend
 from evoforge.store.run_store import RunStore, StoreError
 
 __all__ = [
@@ -115,7 +117,7 @@ def load_run_config(store: RunStore) -> RunConfig:
     """The run's resolved config; :class:`StoreError` naming config.yaml if it is not one."""
     from pydantic import ValidationError
 
-    from evoforge.core.config import format_validation_error
+    from evoforge.engine.config import format_validation_error
 
     path = store.path / "config.yaml"
     try:
@@ -313,8 +315,8 @@ class _Loop:
         )
 
     # -- evaluation -----------------------------------------------------------------------------
-    def _job(self, context: dict[str, Any], genomes: list[Genome], ids: list[str]) -> EvalJob:
-        return EvalJob(
+    def _job(self, context: dict[str, Any], genomes: list[Genome], ids: list[str]) -> Job:
+        return evaluation_job(
             self.config.problem,
             context,
             genomes,

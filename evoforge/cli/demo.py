@@ -5,11 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import typer
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from evoforge.core.config import RunConfig
+from evoforge.cli.app import app, out
+from evoforge.engine.config import RunConfig
 
 DEMO_CONFIG = {
     "name": "demo-cartpole",
@@ -24,9 +26,9 @@ DEMO_CONFIG = {
 
 
 def run_demo(out_dir: Path, console: Console) -> None:
-    from evoforge.cli import _best_policy, _fmt, save_gif, summarise
-    from evoforge.core.loop import run
+    from evoforge.cli.runs import _best_policy, _fmt, save_gif, summarise
     from evoforge.core.rng import derive_seed
+    from evoforge.engine.loop import run
 
     config = RunConfig.model_validate(DEMO_CONFIG)
     console.print(
@@ -78,3 +80,11 @@ def run_demo(out_dir: Path, console: Console) -> None:
             border_style="cyan",
         )
     )
+
+
+@app.command()
+def demo(
+    out_dir: Path = typer.Option(Path("runs/demo"), "--out", help="Where the demo run goes (replaced)."),
+) -> None:
+    """A short tour: evolve a CartPole controller with OpenAI-ES, test it, render it."""
+    run_demo(out_dir, out)

@@ -14,8 +14,9 @@ from pydantic import (
     model_validator,
 )
 
-from evoforge.core.strategy import STRATEGIES, StrategyConfig, get_strategy
-from evoforge.problems.base import ProblemConfig, get_problem
+from evoforge.core.problem import ProblemConfig
+from evoforge.core.strategy import StrategyConfig
+from evoforge.engine.registry import STRATEGIES, get_problem, get_strategy
 
 __all__ = [
     "RunConfig",

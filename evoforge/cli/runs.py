@@ -1,15 +1,10 @@
-"""The ``evoforge`` command.
-
-Every user error (a bad config, an unknown environment or strategy, a missing
-run directory) ends with one line on stderr and exit code 2, and nothing is
-written before the input has been validated.
-"""
+"""The commands on run directories (``run``, ``resume``, ``show``, ``report``, ``draw``, ``export``,
+``play``) and the helpers the other commands share."""
 
 from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +12,6 @@ from typing import Any
 import typer
 import yaml
 from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -29,19 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="evoforge: neuroevolution toolkit.")
-console = Console(stderr=True)
-out = Console()
-
-EXIT_USAGE = 2
-
-
-class UserError(Exception):
-    """An input problem reported as one line and exit code 2."""
-
-
-def _fail(message: str) -> None:
-    raise UserError(message)
+from evoforge.cli.app import app, console, fail, out
 
 
 # -- configs --------------------------------------------------------------------------------------
@@ -49,7 +31,7 @@ def load_config(
     path: Path, overrides: list[str], seed: int | None = None, extra: dict[str, Any] | None = None
 ):
     """Read, override and validate a YAML config; raise UserError with one line on any problem."""
-    from evoforge.core.config import (
+    from evoforge.engine.config import (
         ConfigError,
         RunConfig,
         apply_overrides,
@@ -57,57 +39,57 @@ def load_config(
     )
 
     if path.is_dir():
-        _fail(f"{path} is a directory, not a config file")
+        fail(f"{path} is a directory, not a config file")
     if not path.is_file():
-        _fail(f"config file not found: {path}")
+        fail(f"config file not found: {path}")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        _fail(f"{path}: not valid YAML{where}")
+        fail(f"{path}: not valid YAML{where}")
     except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"{path}: cannot read ({exc})")
+        fail(f"{path}: cannot read ({exc})")
     if not isinstance(raw, dict):
-        _fail(f"{path}: the config must be a YAML mapping")
+        fail(f"{path}: the config must be a YAML mapping")
     try:
         raw = apply_overrides(raw, overrides)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if seed is not None:
         raw["seed"] = seed
     raw.update(extra or {})
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
-        _fail(f"{path}: {format_validation_error(exc)}")
+        fail(f"{path}: {format_validation_error(exc)}")
 
 
 def _check_buildable(config) -> None:
     """Build the problem once, and check what a multi-objective strategy asks of it, so that a
     missing dependency or a wrong objective fails before anything is written."""
-    from evoforge.backends import build_problem
-    from evoforge.core.loop import check_memory, check_objectives
     from evoforge.data.datasets import DatasetError
+    from evoforge.engine.evaluation import build_problem
+    from evoforge.engine.loop import check_memory, check_objectives
 
     try:
         problem = build_problem(config.problem)
     except DatasetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except Exception as exc:  # noqa: BLE001  (any failure here is a configuration problem)
-        _fail(f"cannot build the problem: {type(exc).__name__}: {exc}".splitlines()[0])
+        fail(f"cannot build the problem: {type(exc).__name__}: {exc}".splitlines()[0])
     try:
         check_objectives(config, problem)
         check_memory(int(config.strategy.get("population_size") or 1), problem.dim)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _check_writable(path: Path) -> None:
     """Fail with one line, before any work, if the file ``path`` cannot be written (its folder is
     created if missing); leaves nothing behind."""
     if path.is_dir():
-        _fail(f"{path} is a directory; give a file name")
+        fail(f"{path} is a directory; give a file name")
     made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     existed = path.exists()
     try:
@@ -115,7 +97,7 @@ def _check_writable(path: Path) -> None:
         with open(path, "ab"):
             pass
     except OSError as exc:
-        _fail(f"cannot write {path} ({exc.strerror or exc})")
+        fail(f"cannot write {path} ({exc.strerror or exc})")
     finally:
         if not existed:
             path.unlink(missing_ok=True)
@@ -201,6 +183,8 @@ def _print_result(result) -> None:
 
 
 # -- commands -------------------------------------------------------------------------------------
+
+
 @app.command()
 def run(
     config: Path = typer.Argument(..., help="YAML config file."),
@@ -231,11 +215,11 @@ def launch(cfg, out_dir: Path | None, quiet: bool) -> Path:
     """Run a validated config into ``out_dir`` (default runs/NAME-SEED-TIME) on its backend; returns
     the run directory. A directory that already holds a run, a problem that cannot be built or a
     backend that cannot start is a user error, raised before anything is written."""
-    from evoforge.core.loop import run as run_loop
+    from evoforge.engine.loop import run as run_loop
 
     run_dir = out_dir or Path("runs") / f"{cfg.name}-{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (run_dir / "config.yaml").exists():
-        _fail(f"{run_dir} already holds a run; use 'evoforge resume {run_dir}' or another --out")
+        fail(f"{run_dir} already holds a run; use 'evoforge resume {run_dir}' or another --out")
     _check_buildable(cfg)
     chosen = _start_backend(cfg.backend, cfg.workers, cfg.ray_address)
     try:
@@ -248,14 +232,14 @@ def launch(cfg, out_dir: Path | None, quiet: bool) -> Path:
 
 def _start_backend(name: str, workers: int, address: str | None):
     """The backend, started (a Ray cluster joined) here so that a failure is one line, not a traceback."""
-    from evoforge.backends import make_backend
+    from evoforge.engine.registry import make_backend
 
     try:
         chosen = make_backend(name, workers, address)
         chosen.slots  # noqa: B018  (starts workers or joins the cluster)
     except (ValueError, RuntimeError, ConnectionError) as exc:
         where = f" at {address}" if address else ""
-        _fail(
+        fail(
             f"cannot start the {name} backend{where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         )
     return chosen
@@ -274,8 +258,8 @@ def resume(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Continue a killed or interrupted run exactly where it stopped."""
-    from evoforge.core.loop import load_run_config
-    from evoforge.core.loop import resume as resume_loop
+    from evoforge.engine.loop import load_run_config
+    from evoforge.engine.loop import resume as resume_loop
 
     store = _open_store(run_dir)
     try:
@@ -297,16 +281,16 @@ def _open_store(run_dir: Path):
 
     if not run_dir.is_dir():
         why = "no such directory" if not run_dir.exists() else "a file, not a directory"
-        _fail(f"{run_dir} is not an evoforge run directory ({why})")
+        fail(f"{run_dir} is not an evoforge run directory ({why})")
     try:
         return RunStore.open(run_dir)
     except FileNotFoundError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def summarise(run_dir: Path) -> dict[str, Any]:
     """The machine-readable summary printed by ``evoforge show --json``."""
-    from evoforge.core.loop import load_run_config, read_hall_of_fame, read_result
+    from evoforge.engine.loop import load_run_config, read_hall_of_fame, read_result
 
     store = _open_store(run_dir)
     try:
@@ -381,10 +365,10 @@ def _best_policy(run_dir: Path):
     """The problem and the best individual's parameters and context of a gym run."""
     import numpy as np
 
-    from evoforge.backends import build_problem
     from evoforge.core.genome import SeedChainDecoder
     from evoforge.core.hall_of_fame import HallOfFame
-    from evoforge.core.loop import load_run_config
+    from evoforge.engine.evaluation import build_problem
+    from evoforge.engine.loop import load_run_config
     from evoforge.problems.gym import GymProblem
 
     store = _open_store(run_dir)
@@ -395,13 +379,13 @@ def _best_policy(run_dir: Path):
     finally:
         store.close()
     if tree is None:
-        _fail(damaged[0] if damaged else f"{run_dir} has no finished generation yet")
+        fail(damaged[0] if damaged else f"{run_dir} has no finished generation yet")
     hof = HallOfFame.from_tree(tree["hof"])
     if hof.best is None:
-        _fail(f"{run_dir} has no successful evaluation")
+        fail(f"{run_dir} has no successful evaluation")
     problem = build_problem(cfg.problem)
     if not isinstance(problem, GymProblem):
-        _fail(f"play needs a gym run; {run_dir} is a '{cfg.problem.kind}' run")
+        fail(f"play needs a gym run; {run_dir} is a '{cfg.problem.kind}' run")
     params = np.asarray(SeedChainDecoder(problem.initial_params)(hof.best.genome))
     return problem, params, hof.best, cfg
 
@@ -419,7 +403,7 @@ def report(
     """Plot a run: fitness over generations, species sizes for NEAT runs, the Pareto front of
     multi-objective runs (with ``--above X``, the smallest member reaching X is named and marked);
     for optimizer searches, print the best rule as math and write it as a Python file."""
-    from evoforge.core.loop import load_run_config, read_hall_of_fame
+    from evoforge.engine.loop import load_run_config, read_hall_of_fame
     from evoforge.report.plots import plot_fitness, plot_pareto, plot_species
 
     store = _open_store(run_dir)
@@ -431,8 +415,8 @@ def report(
     finally:
         store.close()
     if not stats:
-        _fail(f"{run_dir} has no finished generation yet")
-    from evoforge.problems.base import get_problem
+        fail(f"{run_dir} has no finished generation yet")
+    from evoforge.engine.registry import get_problem
 
     cfg = {"problem": config.problem.model_dump(mode="json")}
     direction = get_problem(config.problem.kind).direction
@@ -475,7 +459,7 @@ def report(
         try:
             rule = UpdateRule.from_json(json.loads(rule_file.read_text()))
         except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
-            _fail(f"{rule_file}: {exc}")
+            fail(f"{rule_file}: {exc}")
         out.print("best update rule:", highlight=False)
         out.print(rule.math(), highlight=False, markup=False)
         source = target / "best_optimizer.py"
@@ -487,7 +471,7 @@ def report(
 
 def _network_of(run_dir: Path, genome: str | None):
     """A NEAT genome of a run: ``genome`` (an id) or the run's best; one-line errors otherwise."""
-    from evoforge.core.loop import read_hall_of_fame, read_result
+    from evoforge.engine.loop import read_hall_of_fame, read_result
     from evoforge.spaces.neat import NeatGenome
 
     store = _open_store(run_dir)
@@ -500,14 +484,14 @@ def _network_of(run_dir: Path, genome: str | None):
             or next((e["genome_id"] for e in hof["entries"]), None)
         )
         if chosen is None:
-            _fail(f"{run_dir} has no evaluated individual yet")
+            fail(f"{run_dir} has no evaluated individual yet")
         found = store.genome_of(chosen)
     finally:
         store.close()
     if found is None:
-        _fail(f"no genome {chosen} in {run_dir}")
+        fail(f"no genome {chosen} in {run_dir}")
     if not isinstance(found, NeatGenome):
-        _fail(f"this command needs a NEAT run; the individuals of {run_dir} are not networks")
+        fail(f"this command needs a NEAT run; the individuals of {run_dir} are not networks")
     return chosen, found
 
 
@@ -554,7 +538,7 @@ def save_gif(frames: list, path: Path, fps: int = 30, every: int = 2, scale: flo
             img = img.resize((int(img.width * scale), int(img.height * scale)))
         images.append(img.convert("P", palette=Image.Palette.ADAPTIVE, colors=64))
     if not images:
-        _fail("nothing to render")
+        fail("nothing to render")
     path.parent.mkdir(parents=True, exist_ok=True)
     images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 * every / fps), loop=0)
 
@@ -577,64 +561,3 @@ def play(
     if gif is not None:
         save_gif(frames, gif)
         out.print(f"wrote {gif}")
-
-
-@app.command()
-def demo(
-    out_dir: Path = typer.Option(Path("runs/demo"), "--out", help="Where the demo run goes (replaced)."),
-) -> None:
-    """A short tour: evolve a CartPole controller with OpenAI-ES, test it, render it."""
-    from evoforge.demo import run_demo
-
-    run_demo(out_dir, out)
-
-
-from evoforge import cli_nas  # noqa: E402, F401  (registers nas and train-final on app)
-
-
-def main() -> None:
-    """Entry point: run the app, turning user errors into one line and exit code 2."""
-    from evoforge.backends.base import BackendLostError
-    from evoforge.core.loop import RunFailedError
-    from evoforge.store.run_store import StoreError
-
-    try:
-        app(standalone_mode=False)
-    except (UserError, StoreError) as exc:
-        console.print(f"[red]evoforge: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(EXIT_USAGE)
-    except RunFailedError as exc:
-        console.print(f"[red]evoforge: run failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(1)
-    except BackendLostError as exc:
-        console.print(
-            f"[red]evoforge: run stopped:[/] {escape(str(exc))}; the work in flight was not recorded: "
-            "continue with 'evoforge resume RUN_DIR' (--backend to choose another)",
-            highlight=False,
-            soft_wrap=True,
-        )
-        sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        console.print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        console.print("interrupted: resume with 'evoforge resume RUN_DIR'")
-        sys.exit(130)
-    except Exception as exc:
-        # Usage errors (unknown command or option, bad option value) from typer's click layer;
-        # typer >= 0.29 vendors click, older versions use the click package: match by duck type.
-        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            console.print(
-                f"[red]evoforge: error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True
-            )
-            sys.exit(EXIT_USAGE)
-        raise
-
-
-if __name__ == "__main__":
-    # run through the imported module, on whose app the nas commands are registered
-    from evoforge.cli import main as _main
-
-    _main()

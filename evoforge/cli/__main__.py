@@ -1,0 +1,5 @@
+"""``python -m evoforge.cli``."""
+
+from evoforge.cli import main
+
+main()

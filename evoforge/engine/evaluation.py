@@ -1,0 +1,141 @@
+"""Evaluating candidates: what a backend runs, in whatever process, for one chunk of a generation.
+
+The engine hands a backend a :class:`~evoforge.backends.base.Job` whose function is
+:func:`evaluate_chunk`; the backend knows nothing of problems. Because every candidate's randomness
+comes from its own seed and problems evaluate candidates independently, the results are the same
+whatever the backend, the number of workers or the chunking.
+
+Faults are contained here, never passed up as exceptions: a candidate that raises, returns NaN or
+overruns its time limit comes back as an :class:`EvalResult` with an error. A candidate whose worker
+is lost comes back from the backend as :func:`lost`. The loop decides about retries.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import traceback
+from typing import Any
+
+import numpy as np
+
+from evoforge.backends.base import Job
+from evoforge.core.genome import Genome, SeedChainDecoder
+from evoforge.core.problem import EvalResult, Problem, ProblemConfig
+from evoforge.engine.registry import get_problem
+
+__all__ = ["EvalTimeoutError", "build_problem", "evaluate_chunk", "evaluation_job", "lost"]
+
+_PROBLEM_CACHE: dict[str, tuple[Problem, SeedChainDecoder]] = {}
+
+
+def build_problem(config: ProblemConfig, shared: dict[str, np.ndarray] | None = None) -> Problem:
+    """Build (or reuse, within this process) the problem for ``config``."""
+    return _cached(config, shared)[0]
+
+
+def _cached(config: ProblemConfig, shared: dict[str, np.ndarray] | None) -> tuple[Problem, SeedChainDecoder]:
+    key = config.model_dump_json()
+    if key not in _PROBLEM_CACHE:
+        problem = get_problem(config.kind)(config, shared=shared)
+        _PROBLEM_CACHE.clear()  # one problem per worker process at a time
+        _PROBLEM_CACHE[key] = (problem, SeedChainDecoder(problem.initial_params))
+    return _PROBLEM_CACHE[key]
+
+
+class EvalTimeoutError(Exception):
+    """An evaluation ran past its time limit."""
+
+
+class _Deadline:
+    """Raise :class:`EvalTimeoutError` in this thread after ``seconds`` (SIGALRM; a no-op off the main thread
+    or without a limit, where only a backend's hard limit applies)."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds
+        self.armed = (
+            seconds is not None
+            and hasattr(signal, "setitimer")
+            and threading.current_thread() is threading.main_thread()
+        )
+
+    def _fire(self, signum: int, frame: object) -> None:
+        raise EvalTimeoutError(f"ran past its time limit of {self.seconds:g} s")
+
+    def __enter__(self) -> _Deadline:
+        if self.armed:
+            self._previous = signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous)
+
+
+def _failure(exc: BaseException) -> EvalResult:
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
+    return EvalResult(math.nan, {}, f"{type(exc).__name__}: {exc}{where}")
+
+
+def lost(why: str) -> EvalResult:
+    """The result of a candidate whose worker was lost (``error`` starts with ``worker lost``)."""
+    return EvalResult(math.nan, {}, f"worker lost: {why}")
+
+
+def evaluate_chunk(
+    problem_config: ProblemConfig,
+    context: dict,
+    timeout: float | None,
+    items: list[tuple[Genome, int]],
+    shared: dict[str, np.ndarray] | None = None,
+) -> list[EvalResult]:
+    """Evaluate one chunk of ``(genome, seed)`` items. ``timeout`` is each candidate's own limit,
+    whatever chunk it rides in: the batch as a whole gets one candidate's limit, and a batch that
+    overruns it (or raises) is re-run one candidate at a time, each with the limit, so only the
+    candidates that overrun alone fail (and the same ones on every backend, however the work is
+    chunked)."""
+    problem, decode = _cached(problem_config, shared)
+    genomes = [g for g, _ in items]
+    seeds = [s for _, s in items]
+    try:
+        with _Deadline(timeout):
+            params = problem.batch([decode(g) for g in genomes])
+            results = problem.evaluate(params, np.asarray(seeds, dtype=np.uint64), context)
+    except Exception:  # noqa: BLE001  (isolate the failing candidate below)
+        results = []
+        for genome, seed in items:
+            try:
+                with _Deadline(timeout):
+                    params = problem.batch([decode(genome)])
+                    results.extend(problem.evaluate(params, np.asarray([seed], dtype=np.uint64), context))
+            except Exception as exc:  # noqa: BLE001  (a failing candidate is data, not a crash)
+                results.append(_failure(exc))
+    for r in results:
+        if r.error is None and not math.isfinite(r.fitness):
+            r.error, r.fitness = "non-finite fitness", math.nan
+    return results
+
+
+def evaluation_job(
+    problem: ProblemConfig,
+    context: dict[str, Any],
+    genomes: list[Genome],
+    seeds: list[int],
+    timeout: float | None = None,
+    shared: dict[str, np.ndarray] | None = None,
+    chunk_size: int | None = None,
+) -> Job:
+    """The backend job evaluating ``genomes`` (``seeds[i]`` drives all randomness of the i-th)."""
+    return Job(
+        evaluate_chunk,
+        (problem, context, timeout),
+        list(zip(genomes, seeds, strict=True)),
+        time_limit=timeout,
+        shared=shared,
+        chunk_size=chunk_size,
+        on_lost=lost,
+    )

@@ -1,0 +1,190 @@
+"""The registries: every strategy, problem kind, search-space genome and backend by name.
+
+Each entry is a ``"module:Class"`` path, imported the first time it is used, so that naming a
+strategy costs nothing and a run imports only what it runs (no ``cmaes``, hence no ``scipy``, unless
+CMA-ES is asked for; no ``torch`` unless a problem trains networks). Adding a strategy is one new
+file under ``evoforge/strategies/`` plus one line in :data:`STRATEGIES`; the conformance suites in
+:mod:`evoforge.testing` read these tables, so the new strategy is tested without editing a test.
+
+>>> STRATEGIES["open_es"].__name__
+'OpenES'
+>>> "cma_es" in STRATEGIES.names()
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import Any, Generic, TypeVar
+
+from evoforge.backends.base import Backend
+from evoforge.core.genome import add_genome_finder
+from evoforge.core.problem import Problem
+from evoforge.core.strategy import Strategy
+
+__all__ = [
+    "Registry",
+    "STRATEGIES",
+    "PROBLEMS",
+    "BACKENDS",
+    "GENOMES",
+    "get_strategy",
+    "get_problem",
+    "register_strategy",
+    "register_problem",
+    "make_backend",
+]
+
+T = TypeVar("T")
+
+
+class Registry(Mapping[str, Any], Generic[T]):
+    """Names to classes, each imported from its ``"module:Class"`` path when first looked up.
+
+    ``names()`` lists the names without importing anything; iterating over ``items()`` imports every
+    entry (the conformance suites do that)."""
+
+    def __init__(self, what: str, entries: dict[str, str]):
+        self.what = what
+        self._paths = dict(entries)
+        self._loaded: dict[str, T] = {}
+
+    def names(self) -> list[str]:
+        return sorted(self._paths)
+
+    def register(self, name: str, target: type[T] | str) -> None:
+        """Add ``name``: a class, or a ``"module:Class"`` path to import when it is first used."""
+        if name in self._paths:
+            raise ValueError(f"{self.what} {name!r} is registered twice")
+        if isinstance(target, str):
+            self._paths[name] = target
+        else:
+            self._paths[name] = f"{target.__module__}:{target.__qualname__}"
+            self._loaded[name] = target  # type: ignore[assignment]
+
+    def __getitem__(self, name: str) -> T:
+        if name in self._loaded:
+            return self._loaded[name]
+        try:
+            path = self._paths[name]
+        except KeyError:
+            raise KeyError(f"unknown {self.what} {name!r} (known: {', '.join(self.names())})") from None
+        module, _, attr = path.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        self._loaded[name] = cls
+        return cls
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._paths
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+STRATEGIES: Registry[type[Strategy]] = Registry(
+    "strategy",
+    {
+        "cma_es": "evoforge.strategies.cma_es:CMAES",
+        "crossover_mutation": "evoforge.strategies.tournament_ga:CrossoverMutation",
+        "elitist": "evoforge.strategies.tournament_ga:Elitist",
+        "ga": "evoforge.strategies.ga:GA",
+        "neat": "evoforge.strategies.neat:NEAT",
+        "nsga2": "evoforge.strategies.nsga2:NSGA2",
+        "open_es": "evoforge.strategies.open_es:OpenES",
+        "random_search": "evoforge.strategies.random_search:RandomSearch",
+        "regularized_evolution": "evoforge.strategies.regularized_evolution:RegularizedEvolution",
+        "sep_cma_es": "evoforge.strategies.cma_es:SepCMAES",
+        "steady_ga": "evoforge.strategies.steady_state:SteadyStateGA",
+        "tournament_ga": "evoforge.strategies.tournament_ga:TournamentGA",
+    },
+)
+
+PROBLEMS: Registry[type[Problem]] = Registry(
+    "problem kind",
+    {
+        "classification": "evoforge.problems.classification:ClassificationProblem",
+        "double_pole": "evoforge.problems.double_pole:DoublePoleProblem",
+        "function": "evoforge.problems.functions:FunctionProblem",
+        "gym": "evoforge.problems.gym:GymProblem",
+        "optimizer_search": "evoforge.problems.optimizer_search:OptimizerSearchProblem",
+        "xor": "evoforge.problems.xor:XORProblem",
+    },
+)
+
+BACKENDS: Registry[type[Backend]] = Registry(
+    "backend",
+    {
+        "process": "evoforge.backends.process:ProcessBackend",
+        "ray": "evoforge.backends.ray:RayBackend",
+        "serial": "evoforge.backends.serial:SerialBackend",
+    },
+)
+
+#: the module defining each structured genome encoding, imported to read a stored genome of it
+GENOMES: dict[str, str] = {
+    "cell": "evoforge.spaces.cell",
+    "chain": "evoforge.spaces.chain",
+    "neat": "evoforge.spaces.neat",
+    "tree": "evoforge.spaces.tree",
+    "update_rule": "evoforge.spaces.update_rule",
+}
+
+
+def _find_genome(encoding: str) -> None:
+    if encoding in GENOMES:
+        importlib.import_module(GENOMES[encoding])
+
+
+add_genome_finder(_find_genome)
+
+
+def get_strategy(name: str) -> type[Strategy]:
+    """The strategy class registered as ``name``; ``KeyError`` with the known names otherwise."""
+    return STRATEGIES[name]
+
+
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator adding a strategy of your own under ``cls.name``."""
+    STRATEGIES.register(cls.name, cls)
+    return cls
+
+
+def register_problem(cls: type[Problem]) -> type[Problem]:
+    """Class decorator adding a problem kind of your own under ``cls.kind``."""
+    PROBLEMS.register(cls.kind, cls)
+    return cls
+
+
+def get_problem(kind: str) -> type[Problem]:
+    """The problem class for ``kind``: a registered name, or ``"package.module:ClassName"`` for a
+    user's own :class:`Problem` subclass (importable wherever evaluations run).
+
+    >>> get_problem("function").__name__
+    'FunctionProblem'
+    >>> get_problem("evoforge.problems.functions:FunctionProblem").kind
+    'function'
+    """
+    if kind in PROBLEMS:
+        return PROBLEMS[kind]
+    if ":" not in kind:
+        raise KeyError(
+            f"unknown problem kind {kind!r} (known: {', '.join(PROBLEMS.names())}, or module:Class)"
+        )
+    module_name, _, attr = kind.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise KeyError(f"problem kind {kind!r} cannot be imported: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Problem)):
+        raise KeyError(f"problem kind {kind!r} is not a Problem subclass")
+    return cls
+
+
+def make_backend(name: str, workers: int = 1, address: str | None = None) -> Backend:
+    """The backend registered as ``name`` (``serial``, ``process``, ``ray``), built for ``workers``
+    (``address`` joins a Ray cluster)."""
+    return BACKENDS[name].create(workers=workers, address=address)
