@@ -176,7 +176,10 @@ CONFIGS = {
     "unknown backend": (_config(_set("backend", "gpu")), "backend: Input should be"),
     "workers 0": (_config(_set("workers", 0)), "workers: Input should be greater than or equal to 1"),
     "bad ray address": (_config(_set("ray_address", "nowhere")), "is not auto, HOST:PORT"),
-    "strategy for another genome kind": (_config(_set("problem", {"kind": "xor"})), "does not evaluate"),
+    "strategy for another genome kind": (
+        _config(_set("problem", {"kind": "xor"})),
+        "problem 'xor' evolves networks",
+    ),
     "asynchronous generational strategy": (_config(_set("asynchronous", True)), "asynchronous"),
     "negative checkpoint interval": (_config(_set("checkpoint_interval", -1)), "checkpoint_interval"),
     "stop after 0 evaluations": (_config(_set("stop", {"evaluations": 0})), "stop.evaluations"),

@@ -17,12 +17,13 @@ from evoforge.core.state_io import load_state, save_state
 from evoforge.data.datasets import DatasetError, DatasetSpec, load_dataset
 from evoforge.engine.registry import STRATEGIES, get_strategy
 from evoforge.problems.classification import ClassificationConfig, ClassificationProblem, train_final
+from evoforge.spaces.base import ArchitectureSpace
 from evoforge.spaces.chain import ChainGenome, ChainSpace, ChainSpaceConfig
 from evoforge.spaces.chain_torch import build
 
 get_strategy("random_search")  # fill the registry
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (3, 5, 17), (13,)]
-SPACE_STRATEGIES = sorted(n for n, c in STRATEGIES.items() if "architecture" in c.genome_kinds)
+SPACE_STRATEGIES = sorted(n for n, c in STRATEGIES.items() if c.requires <= ArchitectureSpace.offers)
 
 # A hand-designed digits CNN (about 111 k parameters) for the training tests.
 DIGITS_CNN = {
@@ -144,7 +145,7 @@ def test_bad_genome_json_names_the_gene(bad, message):
 def _space_strategy(name, **params):
     cls = get_strategy(name)
     space = ChainSpace(ChainSpaceConfig(max_layers=4, max_params=20_000), (1, 8, 8), 10)
-    return cls(cls.config_class(population_size=8, **params), 0, None, space=space)
+    return cls(cls.config_class(population_size=8, **params), space)
 
 
 def _toy_fitness(genomes, strategy=None):

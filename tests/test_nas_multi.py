@@ -82,7 +82,7 @@ def test_objective_matrix_negates_minimised_metrics_and_fails_whole_rows():
 def _nsga2(population=8, **params):
     cls = get_strategy("nsga2")
     space = ChainSpace(ChainSpaceConfig(max_layers=4, max_params=20_000), (1, 8, 8), 10)
-    return cls(cls.config_class(population_size=population, **params), 0, None, space=space)
+    return cls(cls.config_class(population_size=population, **params), space)
 
 
 def test_nsga2_survival_keeps_whole_fronts_then_the_least_crowded():
@@ -267,7 +267,7 @@ def test_decoding_is_deterministic_and_always_valid():
 def test_cma_es_over_the_encoding_improves_on_its_first_generation():
     cls = get_strategy("cma_es")
     space = ChainSpace(ChainSpaceConfig(max_layers=4, max_params=20_000), (1, 8, 8), 10)
-    s = cls(cls.config_class(population_size=12, sigma=0.3), 0, None, space=space)
+    s = cls(cls.config_class(population_size=12, sigma=0.3), space)
     state = s.init(derive_rng(0, "init"))
     best = []
     for gen in range(20):

@@ -11,6 +11,7 @@ from evoforge.core.genome import genome_id
 from evoforge.core.rng import derive_rng
 from evoforge.engine.registry import STRATEGIES, get_strategy
 from evoforge.spaces import architecture_from_json, build_network
+from evoforge.spaces.base import ArchitectureSpace
 from evoforge.spaces.tree import INTERNAL, LEAVES, TreeGenome, TreeSpace, TreeSpaceConfig
 from evoforge.spaces.tree_torch import measure
 
@@ -134,11 +135,13 @@ def test_tree_decoding_covers_every_choice_and_stays_valid():
         assert space.valid(g) and genome_id(space.decode(x)) == genome_id(g)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, c in STRATEGIES.items() if "architecture" in c.genome_kinds))
+@pytest.mark.parametrize(
+    "name", sorted(n for n, c in STRATEGIES.items() if c.requires <= ArchitectureSpace.offers)
+)
 def test_every_space_strategy_runs_on_the_tree_space(name):
     cls = get_strategy(name)
     space = TreeSpace(TreeSpaceConfig(**SMALL), (1, 8, 8), 10)
-    s = cls(cls.config_class(population_size=6), 0, None, space=space)
+    s = cls(cls.config_class(population_size=6), space)
     state = s.init(derive_rng(0, "init"))
     for gen in range(3):
         state, genomes, _ = s.ask(state, derive_rng(0, gen, "ask"))

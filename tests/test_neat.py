@@ -191,7 +191,10 @@ def test_seeded_xor_run_reproduces_and_resumes_identically(tmp_path):
 
 
 def test_neat_needs_a_network_problem():
-    with pytest.raises(ValueError, match="evolves networks"):
+    with pytest.raises(
+        ValueError,
+        match="needs a search space offering network; problem 'function' evolves parameter vectors",
+    ):
         evoforge.RunConfig(strategy={"name": "neat"}, problem={"kind": "function"})
 
 

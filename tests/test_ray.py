@@ -16,6 +16,7 @@ from faulty import faulty_config
 
 import evoforge
 from evoforge.backends.serial import SerialBackend
+from evoforge.core.space import VectorSpace
 from evoforge.engine.config import StopConfig
 from evoforge.engine.evaluation import build_problem
 from evoforge.engine.registry import STRATEGIES, get_strategy
@@ -67,7 +68,7 @@ def test_rl_run_is_identical_to_serial(tmp_path, backend, strategy):
     assert serial == on_ray
 
 
-@pytest.mark.parametrize("name", sorted(n for n, c in STRATEGIES.items() if "vector" in c.genome_kinds))
+@pytest.mark.parametrize("name", sorted(n for n, c in STRATEGIES.items() if c.requires <= VectorSpace.offers))
 def test_every_vector_strategy_runs_identically_to_serial(tmp_path, backend, name):
     serial, on_ray = both(
         function_config({"name": name, "population_size": 12}, generations=5), tmp_path, backend

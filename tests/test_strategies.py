@@ -4,12 +4,14 @@ import numpy as np
 import pytest
 
 from evoforge.core.rng import derive_rng
+from evoforge.core.space import VectorSpace
 from evoforge.core.state_io import load_state, save_state
 from evoforge.engine.registry import STRATEGIES, get_strategy
 from evoforge.problems.functions import FUNCTIONS
 
-get_strategy("ga")  # fill the registry
-NAMES = sorted(n for n, cls in STRATEGIES.items() if "vector" in cls.genome_kinds)  # NEAT: tests/test_neat.py
+NAMES = sorted(
+    n for n, cls in STRATEGIES.items() if cls.requires <= VectorSpace.offers
+)  # NEAT: tests/test_neat.py
 
 # Hyperparameters for the convergence tests (defaults are tuned for neural networks).
 SETTINGS = {
@@ -38,7 +40,7 @@ def make(name, dim, **overrides):
     params = dict(SETTINGS[name])
     params.update(overrides)
     config = cls.config_class(**params)
-    return cls(config, dim, lambda rng: rng.uniform(-3, 3, dim))
+    return cls(config, VectorSpace(dim, lambda rng: rng.uniform(-3, 3, dim)))
 
 
 def optimise(strategy, fn, generations, seed=0):
@@ -59,7 +61,7 @@ def decode(strategy, genome):
     from evoforge.core.genome import SeedChainDecoder
 
     if not hasattr(strategy, "_decoder"):
-        strategy._decoder = SeedChainDecoder(strategy.init_params)
+        strategy._decoder = SeedChainDecoder(strategy.space.init_params)
     return strategy._decoder(genome)
 
 

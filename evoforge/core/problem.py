@@ -22,6 +22,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from evoforge.core.space import SearchSpace, VectorSpace
+
 __all__ = ["Problem", "ProblemConfig", "EvalResult", "TestResult", "Context"]
 
 Context = dict[str, Any]
@@ -63,8 +65,9 @@ class Problem(ABC):
     kind: ClassVar[str]
     config_class: ClassVar[type[ProblemConfig]]
     direction: ClassVar[Literal["maximize", "minimize"]] = "maximize"
-    #: the genome kinds this problem evaluates ("vector", "network", "architecture", "rule")
-    genome_kinds: ClassVar[tuple[str, ...]] = ("vector",)
+    #: the classes of search space its candidates can come from, in order of preference: the engine
+    #: builds a strategy on the first whose capabilities cover what the strategy requires
+    spaces: ClassVar[tuple[type[SearchSpace], ...]] = (VectorSpace,)
     #: most candidates a backend puts in one chunk (None: one chunk per worker, for problems that
     #: evaluate a batch together; 1 for costly candidates of uneven cost, such as training runs)
     candidates_per_chunk: ClassVar[int | None] = None
@@ -73,6 +76,13 @@ class Problem(ABC):
 
     def __init__(self, config: ProblemConfig, shared: dict[str, np.ndarray] | None = None):
         self.config = config
+
+    def space_for(self, space_class: type[SearchSpace]) -> SearchSpace:
+        """This problem's search space of class ``space_class`` (one of :attr:`spaces`): by default
+        parameter vectors of :attr:`dim` drawn by :meth:`initial_params`."""
+        if space_class is VectorSpace:
+            return VectorSpace(self.dim, self.initial_params)
+        raise ValueError(f"problem {self.kind!r} has no {space_class.__name__}")
 
     def shared_inputs(self) -> dict[str, np.ndarray]:
         """Large read-only inputs every worker needs (default: none). A worker's problem is built as

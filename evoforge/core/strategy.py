@@ -1,7 +1,7 @@
 """The strategy contract: ask/tell over an explicit, serialisable state.
 
-A strategy object holds only hyperparameters (its typed config), the problem
-dimension and the problem's parameter initialiser. Everything that changes
+A strategy object holds only hyperparameters (its typed config) and the search
+space it draws genomes from (:mod:`evoforge.core.space`). Everything that changes
 lives in the ``state`` value returned by :meth:`Strategy.init`, :meth:`ask`
 and :meth:`tell`; state is a tree of dicts, lists and arrays that
 :mod:`evoforge.core.state_io` saves and restores exactly. Randomness comes in
@@ -13,13 +13,13 @@ Strategies always maximise. They never log or print.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from evoforge.core.genome import Genome
+from evoforge.core.space import SearchSpace
 
 __all__ = [
     "Strategy",
@@ -29,7 +29,6 @@ __all__ = [
 ]
 
 State = dict[str, Any]
-InitParams = Callable[[np.random.Generator], np.ndarray]
 
 
 class StrategyConfig(BaseModel):
@@ -56,7 +55,7 @@ class Strategy(ABC):
 
     Example (any registered strategy works the same way)::
 
-        strategy = STRATEGIES["open_es"](OpenESConfig(), dim=10, init_params=lambda r: r.normal(size=10))
+        strategy = STRATEGIES["open_es"](OpenESConfig(), VectorSpace(10, lambda r: r.normal(size=10)))
         state = strategy.init(np.random.default_rng(0))
         state, genomes, _ = strategy.ask(state, np.random.default_rng(1))
         state = strategy.tell(state, genomes, fitness)
@@ -67,19 +66,25 @@ class Strategy(ABC):
     #: whether the strategy also offers ``ask_one``/``tell_one`` (one individual at a time), so the
     #: run loop can drive it asynchronously
     steady_state: ClassVar[bool] = False
-    #: what the strategy's genomes can be: parameter "vector"s (or seed chains of them), "network"s
-    #: (NEAT), "architecture"s or optimizer update "rule"s (drawn from the problem's search space: an
-    #: architecture space also has a continuous encoding, a rule space does not); a problem accepts some kinds
-    genome_kinds: ClassVar[tuple[str, ...]] = ("vector",)
+    #: what the strategy needs of its search space (capabilities of :mod:`evoforge.core.space`)
+    requires: ClassVar[frozenset[str]] = frozenset({"continuous"})
 
-    def __init__(self, config: StrategyConfig, dim: int, init_params: InitParams):
+    def __init__(self, config: StrategyConfig, space: SearchSpace):
         if not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}")
-        if dim < 1 and "vector" in self.genome_kinds and len(self.genome_kinds) == 1:
-            raise ValueError(f"dimension must be >= 1, got {dim}")
+        missing = self.requires - space.offers
+        if missing:
+            raise ValueError(
+                f"strategy {self.name!r} needs a search space that offers {', '.join(sorted(missing))}; "
+                f"{type(space).__name__} does not"
+            )
         self.config = config
-        self.dim = int(dim)
-        self.init_params = init_params
+        self.space = space
+
+    @property
+    def dim(self) -> int:
+        """Coordinates of the space's continuous encoding (the length of a parameter vector)."""
+        return self.space.dim
 
     @property
     def population_size(self) -> int:

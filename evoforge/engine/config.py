@@ -16,7 +16,7 @@ from pydantic import (
 
 from evoforge.core.problem import ProblemConfig
 from evoforge.core.strategy import StrategyConfig
-from evoforge.engine.registry import STRATEGIES, get_problem, get_strategy
+from evoforge.engine.registry import STRATEGIES, choose_space, get_problem, get_strategy
 
 __all__ = [
     "RunConfig",
@@ -182,14 +182,8 @@ class RunConfig(BaseModel):
         return {"name": name, **resolved.model_dump()}
 
     @model_validator(mode="after")
-    def _check_genome_kind(self) -> RunConfig:
-        kinds = get_strategy(self.strategy["name"]).genome_kinds
-        accepted = get_problem(self.problem.kind).genome_kinds
-        if not set(kinds) & set(accepted):
-            raise ValueError(
-                f"strategy {self.strategy['name']!r} evolves {' or '.join(kinds)}s, which problem "
-                f"{self.problem.kind!r} does not evaluate (it takes: {', '.join(accepted)})"
-            )
+    def _check_space(self) -> RunConfig:
+        choose_space(get_strategy(self.strategy["name"]), get_problem(self.problem.kind))
         return self
 
     @model_validator(mode="after")

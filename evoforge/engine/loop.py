@@ -49,7 +49,7 @@ from evoforge.core.shaping import nan_to_worst
 from evoforge.core.strategy import Strategy
 from evoforge.engine.config import RunConfig
 from evoforge.engine.evaluation import build_problem, evaluation_job
-from evoforge.engine.registry import get_strategy, make_backend
+from evoforge.engine.registry import choose_space, get_strategy, make_backend
 from evoforge.store.run_store import RunStore, StoreError
 
 __all__ = [
@@ -206,15 +206,8 @@ class _Loop:
         self.sign = 1.0 if self.problem.direction == "maximize" else -1.0
         strategy_class = get_strategy(config.strategy["name"])
         check_memory(int(config.strategy.get("population_size") or 1), self.problem.dim)
-        kind = next(k for k in strategy_class.genome_kinds if k in self.problem.genome_kinds)
-        extra: dict[str, Any] = {}
-        if kind == "network":
-            extra["io"] = self.problem.network_io
-        elif kind in ("architecture", "rule"):
-            extra["space"] = self.problem.search_space
-        self.strategy: Strategy = strategy_class(
-            config.strategy_config(), self.problem.dim, self.problem.initial_params, **extra
-        )
+        space = self.problem.space_for(choose_space(strategy_class, type(self.problem)))
+        self.strategy: Strategy = strategy_class(config.strategy_config(), space)
         # multi-objective strategies (NSGA-II) are told the fitness plus these metrics, each minimised
         self.objectives = check_objectives(config, self.problem)
         self.decode = SeedChainDecoder(self.problem.initial_params)

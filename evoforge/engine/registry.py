@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from evoforge.backends.base import Backend
 from evoforge.core.genome import add_genome_finder
 from evoforge.core.problem import Problem
+from evoforge.core.space import SearchSpace
 from evoforge.core.strategy import Strategy
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "register_strategy",
     "register_problem",
     "make_backend",
+    "choose_space",
 ]
 
 T = TypeVar("T")
@@ -140,6 +142,19 @@ def _find_genome(encoding: str) -> None:
 
 
 add_genome_finder(_find_genome)
+
+
+def choose_space(strategy: type[Strategy], problem: type[Problem]) -> type[SearchSpace]:
+    """The first of ``problem``'s search spaces that offers everything ``strategy`` requires;
+    ``ValueError`` saying what is missing otherwise. The one place strategies meet problems."""
+    for space in problem.spaces:
+        if strategy.requires <= space.offers:
+            return space
+    offered = " or ".join(f"{s.describes}s ({', '.join(sorted(s.offers))})" for s in problem.spaces)
+    raise ValueError(
+        f"strategy {strategy.name!r} needs a search space offering {', '.join(sorted(strategy.requires))}; "
+        f"problem {problem.kind!r} evolves {offered}"
+    )
 
 
 def get_strategy(name: str) -> type[Strategy]:

@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from evoforge.core.problem import Context, Problem, TestResult
+from evoforge.core.space import SearchSpace
+from evoforge.spaces.neat import NetworkSpace
 
 __all__ = ["NetworkProblem", "SpaceProblem"]
 
@@ -16,7 +18,10 @@ class NetworkProblem(Problem):
     """Base of problems whose individuals are networks built by the strategy (NEAT): there is no
     parameter vector, and the report's test is one more evaluation (deterministic tasks)."""
 
-    genome_kinds: ClassVar[tuple[str, ...]] = ("network",)
+    spaces: ClassVar[tuple[type[SearchSpace], ...]] = (NetworkSpace,)
+
+    def space_for(self, space_class: type[SearchSpace]) -> SearchSpace:
+        return NetworkSpace(*self.network_io)
 
     @property
     def dim(self) -> int:
@@ -35,7 +40,13 @@ class NetworkProblem(Problem):
 
 class SpaceProblem(Problem):
     """Base of problems whose individuals come from a search space the strategy samples and varies
-    (architectures, update rules): no parameter vector; the problem offers ``search_space``."""
+    (architectures, update rules): no parameter vector; the problem's ``search_space`` is its one
+    space (its class is the problem's ``spaces``)."""
+
+    search_space: SearchSpace
+
+    def space_for(self, space_class: type[SearchSpace]) -> SearchSpace:
+        return self.search_space
 
     @property
     def dim(self) -> int:

@@ -22,9 +22,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult
+from evoforge.core.space import SearchSpace
 from evoforge.data.datasets import Dataset, DatasetSpec, load_dataset
 from evoforge.problems.base import SpaceProblem
 from evoforge.spaces import ArchitectureSpaceConfig, build_network, make_space
+from evoforge.spaces.base import ArchitectureSpace
 from evoforge.spaces.chain import ChainSpaceConfig
 
 # torch and the training loop are imported where they are used: importing the problem registry (every
@@ -156,7 +158,7 @@ class ClassificationProblem(SpaceProblem):
     kind = "classification"
     config_class = ClassificationConfig
     direction = "maximize"
-    genome_kinds: ClassVar[tuple[str, ...]] = ("architecture",)
+    spaces: ClassVar[tuple[type[SearchSpace], ...]] = (ArchitectureSpace,)
     candidates_per_chunk: ClassVar[int | None] = 1  # training runs of uneven length: one per task
     recorded_metrics = ("params", "flops", "latency_ms", "train_seconds", "val_loss", "epochs_trained")
     config: ClassificationConfig
@@ -181,7 +183,7 @@ class ClassificationProblem(SpaceProblem):
         return {"x": self.x, "y": self.y, "classes": np.array(self.classes)}
 
     @functools.cached_property
-    def search_space(self):
+    def search_space(self) -> ArchitectureSpace:  # type: ignore[override]
         """The chain or cell space the candidates come from."""
         return make_space(self.config.space, self.input_shape, self.classes)
 

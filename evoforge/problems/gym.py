@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -30,9 +30,10 @@ from pydantic import Field, field_validator
 
 from evoforge.core.problem import Context, EvalResult, Problem, ProblemConfig, TestResult
 from evoforge.core.rng import derive_seed
+from evoforge.core.space import SearchSpace, VectorSpace
 from evoforge.problems.cartpole_kernel import CartPoleKernel
 from evoforge.problems.policy import MLPPolicy, PolicyConfig
-from evoforge.spaces.neat import NeatGenome
+from evoforge.spaces.neat import NeatGenome, NetworkSpace
 from evoforge.spaces.neat_network import CompiledPopulation
 
 __all__ = ["GymConfig", "GymProblem", "check_env_id"]
@@ -101,7 +102,7 @@ class GymProblem(Problem):
     kind = "gym"
     config_class = GymConfig
     direction = "maximize"
-    genome_kinds = ("vector", "network")
+    spaces: ClassVar[tuple[type[SearchSpace], ...]] = (VectorSpace, NetworkSpace)
     config: GymConfig
 
     def __init__(self, config: GymConfig, shared: dict[str, np.ndarray] | None = None):
@@ -151,6 +152,11 @@ class GymProblem(Problem):
         """NEAT networks see the observation and have one output per discrete action (argmax) or per
         action dimension (scaled into the action bounds)."""
         return self.policy.obs_dim, self.policy.act_dim
+
+    def space_for(self, space_class: type[SearchSpace]) -> SearchSpace:
+        if space_class is NetworkSpace:
+            return NetworkSpace(*self.network_io)
+        return super().space_for(space_class)
 
     def batch(self, genomes: list) -> Any:
         if genomes and isinstance(genomes[0], NeatGenome):

@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult
+from evoforge.core.space import SearchSpace
 from evoforge.problems.base import SpaceProblem
 from evoforge.spaces.update_rule import RuleSpace, RuleSpaceConfig, UpdateRule
 
@@ -135,7 +136,7 @@ class OptimizerSearchProblem(SpaceProblem):
     kind = "optimizer_search"
     config_class = OptimizerSearchConfig
     direction = "maximize"
-    genome_kinds: ClassVar[tuple[str, ...]] = ("rule",)
+    spaces: ClassVar[tuple[type[SearchSpace], ...]] = (RuleSpace,)
     candidates_per_chunk: ClassVar[int | None] = 1
     recorded_metrics = ("train_seconds",)
     config: OptimizerSearchConfig

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from evoforge.core.space import SearchSpace
 from evoforge.spaces.recipe import Recipe, decode_gene
 
 __all__ = ["ArchitectureSpace", "validated"]
@@ -27,7 +28,7 @@ def validated(model: type[BaseModel], data: Any, where: str) -> Any:
         raise ValueError(f"gene {gene}: {first['msg']}") from None
 
 
-class ArchitectureSpace:
+class ArchitectureSpace(SearchSpace):
     """Base of the chain, cell and tree spaces. Subclasses set ``encoding``, ``torch_module`` (the
     module with ``build`` and ``measure``), ``images_only``, and implement ``sample``, ``mutate``,
     ``crossover``, ``_genes``, ``decode`` and ``_structure_violation``."""
@@ -35,6 +36,8 @@ class ArchitectureSpace:
     encoding: str
     torch_module: str
     images_only: bool = True
+    offers = frozenset({"sample", "mutate", "crossover", "continuous"})
+    describes = "architecture"
 
     def __init__(self, config: Any, input_shape: tuple[int, ...], classes: int):
         if self.images_only and len(input_shape) != 3:
@@ -88,6 +91,18 @@ class ArchitectureSpace:
     def encoding_dim(self) -> int:
         """Length of the continuous encoding (one coordinate per gene, each in [0, 1])."""
         return len(self._genes())
+
+    @property
+    def dim(self) -> int:
+        return self.encoding_dim
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return (0.0, 1.0)
+
+    def initial_point(self, rng: np.random.Generator) -> np.ndarray:
+        """The centre of the encoding box: every choice equally likely."""
+        return np.full(self.encoding_dim, 0.5)
 
     def _decoded(self, x: np.ndarray) -> tuple[dict[str, Any], Recipe, np.random.Generator]:
         """Gene values of a point (clipped to [0, 1]: choice ``floor(x k)`` of k choices, the learning

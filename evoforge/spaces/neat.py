@@ -27,9 +27,11 @@ from typing import Any
 import numpy as np
 
 from evoforge.core.genome import register_genome
+from evoforge.core.space import SearchSpace
 
 __all__ = [
     "NeatGenome",
+    "NetworkSpace",
     "InnovationTracker",
     "crossover",
     "distance",
@@ -187,6 +189,23 @@ def make_genome(
         activation,
         feed_forward,
     )
+
+
+class NetworkSpace(SearchSpace):
+    """NEAT networks from ``inputs`` input nodes (plus a bias) to ``outputs`` output nodes. A NEAT
+    strategy grows them with its own innovation bookkeeping, so the space says only their shape.
+
+    >>> NetworkSpace(4, 2).inputs
+    4
+    """
+
+    offers = frozenset({"network"})
+    describes = "network"
+
+    def __init__(self, inputs: int, outputs: int):
+        if inputs < 1 or outputs < 1:
+            raise ValueError(f"a network needs inputs and outputs, got {inputs} and {outputs}")
+        self.inputs, self.outputs = int(inputs), int(outputs)
 
 
 class InnovationTracker:

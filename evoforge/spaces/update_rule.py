@@ -40,6 +40,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from evoforge.core.genome import register_genome
+from evoforge.core.space import SearchSpace
 
 __all__ = [
     "UpdateRule",
@@ -442,7 +443,7 @@ class RuleSpaceConfig(BaseModel):
         return value
 
 
-class RuleSpace:
+class RuleSpace(SearchSpace):
     """Random update rules, their mutation and crossover (genetic programming over the expression,
     Gaussian steps in log space over the hyperparameters).
 
@@ -453,6 +454,8 @@ class RuleSpace:
     """
 
     encoding = "update_rule"
+    offers = frozenset({"sample", "mutate", "crossover"})
+    describes = "update rule"
 
     def __init__(self, config: RuleSpaceConfig | None = None):
         self.config = config or RuleSpaceConfig()

@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 
 from evoforge.core.genome import Genome, SeedChain, genome_from_tree, genome_id, genome_to_tree
 from evoforge.core.selection import elite_indices, tournament_select, truncation_select
+from evoforge.core.space import VectorSpace  # noqa: F401  (the doctest's)
 from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig
 
 __all__ = ["GA", "GAConfig"]
@@ -52,7 +53,7 @@ class GAConfig(StrategyConfig):
 class GA(Strategy):
     """Truncation-selection GA with elitism and Gaussian mutation (Such et al. 2017).
 
-    >>> ga = GA(GAConfig(population_size=8), dim=3, init_params=lambda r: r.normal(size=3))
+    >>> ga = GA(GAConfig(population_size=8), VectorSpace(3, lambda r: r.normal(size=3)))
     >>> state, genomes, parents = ga.ask(ga.init(np.random.default_rng(0)), np.random.default_rng(1))
     >>> len(genomes)
     8
@@ -61,6 +62,7 @@ class GA(Strategy):
     name = "ga"
     config_class = GAConfig
     config: GAConfig
+    requires = frozenset({"sample", "vector"})
 
     def init(self, rng: np.random.Generator) -> State:
         return {"generation": 0, "population": None, "fitness": None}
@@ -68,7 +70,7 @@ class GA(Strategy):
     def _fresh(self, rng: np.random.Generator) -> Genome:
         if self.config.encoding == "seed_chain":
             return SeedChain((int(rng.integers(_SEED_HIGH)),), self.config.sigma)
-        return np.asarray(self.init_params(rng), dtype=np.float64)
+        return self.space.sample(rng)
 
     def _mutate(self, parent: Genome, rng: np.random.Generator) -> Genome:
         if isinstance(parent, SeedChain):

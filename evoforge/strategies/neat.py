@@ -37,10 +37,12 @@ import numpy as np
 from pydantic import Field
 
 from evoforge.core.genome import genome_from_tree, genome_id, genome_to_tree
+from evoforge.core.space import SearchSpace
 from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig
 from evoforge.spaces.neat import (
     InnovationTracker,
     NeatGenome,
+    NetworkSpace,  # noqa: F401  (the doctest's)
     add_connection,
     add_node,
     crossover,
@@ -128,7 +130,7 @@ class NEATConfig(StrategyConfig):
 class NEAT(Strategy):
     """NEAT over :class:`~evoforge.spaces.neat.NeatGenome` (needs a problem with network inputs/outputs).
 
-    >>> neat = NEAT(NEATConfig(population_size=10), dim=1, init_params=None, io=(2, 1))
+    >>> neat = NEAT(NEATConfig(population_size=10), NetworkSpace(2, 1))
     >>> state, genomes, parents = neat.ask(neat.init(np.random.default_rng(0)), np.random.default_rng(1))
     >>> len(genomes), len(genomes[0])
     (10, 3)
@@ -137,15 +139,11 @@ class NEAT(Strategy):
     name = "neat"
     config_class = NEATConfig
     config: NEATConfig
-    genome_kinds = ("network",)
+    requires = frozenset({"network"})
 
-    def __init__(self, config: NEATConfig, dim: int, init_params, io: tuple[int, int] | None = None):
-        super().__init__(config, max(1, dim), init_params)
-        if io is None:
-            raise ValueError(
-                "neat needs a problem whose individuals are networks (it says its inputs and outputs)"
-            )
-        self.n_inputs, self.n_outputs = io
+    def __init__(self, config: NEATConfig, space: SearchSpace):
+        super().__init__(config, space)
+        self.n_inputs, self.n_outputs = space.inputs, space.outputs  # type: ignore[attr-defined]
 
     # -- state ---------------------------------------------------------------------------------------
     def init(self, rng: np.random.Generator) -> State:

@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 from evoforge.core.genome import Genome, genome_from_tree, genome_id, genome_to_tree
 from evoforge.core.pareto import crowding_distance, non_dominated_sort, rank_and_crowding
 from evoforge.core.strategy import Asked, State, StrategyConfig
-from evoforge.strategies.regularized_evolution import SpaceStrategy
+from evoforge.strategies.population import GenomePopulation
 
 __all__ = ["NSGA2", "NSGA2Config"]
 
@@ -44,7 +44,7 @@ class NSGA2Config(StrategyConfig):
         return value
 
 
-class NSGA2(SpaceStrategy):
+class NSGA2(GenomePopulation):
     """Elitist multi-objective GA: non-dominated sorting plus crowding distance."""
 
     name = "nsga2"

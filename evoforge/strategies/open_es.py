@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from evoforge.core.genome import Genome
 from evoforge.core.shaping import centered_ranks
+from evoforge.core.space import VectorSpace  # noqa: F401  (the doctest's)
 from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig
 
 __all__ = ["OpenES", "OpenESConfig"]
@@ -48,7 +49,7 @@ class OpenESConfig(StrategyConfig):
 class OpenES(Strategy):
     """OpenAI-ES with antithetic sampling, centred ranks, weight decay and Adam.
 
-    >>> es = OpenES(OpenESConfig(population_size=4), dim=2, init_params=lambda r: np.zeros(2))
+    >>> es = OpenES(OpenESConfig(population_size=4), VectorSpace(2, lambda r: np.zeros(2)))
     >>> state = es.init(np.random.default_rng(0))
     >>> state, genomes, _ = es.ask(state, np.random.default_rng(1))
     >>> np.allclose(genomes[0] + genomes[2], 0.0)  # mirrored pair around the zero mean
@@ -60,7 +61,7 @@ class OpenES(Strategy):
     config: OpenESConfig
 
     def init(self, rng: np.random.Generator) -> State:
-        mean = np.asarray(self.init_params(rng), dtype=np.float64).copy()
+        mean = np.asarray(self.space.initial_point(rng), dtype=np.float64).copy()
         zeros = np.zeros(self.dim)
         return {"generation": 0, "mean": mean, "m": zeros, "v": zeros.copy(), "noise": None}
 
@@ -71,7 +72,7 @@ class OpenES(Strategy):
             noise = np.concatenate([half, -half])
         else:
             noise = rng.standard_normal((n, self.dim))
-        genomes = list(state["mean"] + c.sigma * noise)
+        genomes = [self.space.decode(x) for x in state["mean"] + c.sigma * noise]
         return Asked(dict(state, noise=noise), genomes, [()] * n)
 
     def _shape(self, fitness: np.ndarray) -> np.ndarray:
@@ -102,5 +103,5 @@ class OpenES(Strategy):
             step = c.learning_rate * m
         return {"generation": t, "mean": mean + step, "m": m, "v": v, "noise": None}
 
-    def mean(self, state: State) -> np.ndarray:
-        return state["mean"]
+    def mean(self, state: State) -> np.ndarray | None:
+        return state["mean"] if self.space.decodes_to_itself else None

@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from evoforge.core.genome import Genome
+from evoforge.core.space import SearchSpace, VectorSpace  # noqa: F401  (VectorSpace: the doctest's)
 from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig
 
 __all__ = ["RandomSearch", "RandomSearchConfig"]
@@ -24,7 +25,7 @@ class RandomSearchConfig(StrategyConfig):
 class RandomSearch(Strategy):
     """Independent samples from the problem's prior; keeps nothing but a counter.
 
-    >>> rs = RandomSearch(RandomSearchConfig(population_size=3), 2, lambda r: r.uniform(-1, 1, 2))
+    >>> rs = RandomSearch(RandomSearchConfig(population_size=3), VectorSpace(2, lambda r: r.uniform(-1, 1, 2)))
     >>> len(rs.ask(rs.init(np.random.default_rng(0)), np.random.default_rng(1))[1])
     3
     """
@@ -32,20 +33,23 @@ class RandomSearch(Strategy):
     name = "random_search"
     config_class = RandomSearchConfig
     config: RandomSearchConfig
-    genome_kinds = ("vector", "architecture", "rule")
+    requires = frozenset({"sample"})
 
-    def __init__(self, config: RandomSearchConfig, dim: int, init_params, space=None):
-        super().__init__(config, dim, init_params)
-        self.space = space
+    def __init__(self, config: RandomSearchConfig, space: SearchSpace):
+        super().__init__(config, space)
+        # the prior scaled: parameter vectors only (a scaled architecture means nothing)
+        self._scaled = "vector" in space.offers
+        if config.scale != 1.0 and not self._scaled:
+            raise ValueError(f"random_search: scale applies to parameter vectors, not to {space.describes}s")
 
     def init(self, rng: np.random.Generator) -> State:
         return {"generation": 0}
 
     def ask(self, state: State, rng: np.random.Generator) -> Asked:
         n = self.population_size
-        if self.space is not None:
+        if not self._scaled:
             return Asked(state, [self.space.sample(rng) for _ in range(n)], [()] * n)
-        genomes = [self.config.scale * np.asarray(self.init_params(rng), np.float64) for _ in range(n)]
+        genomes = [self.config.scale * self.space.sample(rng) for _ in range(n)]
         return Asked(state, genomes, [()] * n)
 
     def tell(self, state: State, genomes: list[Genome], fitness: np.ndarray) -> State:

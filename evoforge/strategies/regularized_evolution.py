@@ -17,8 +17,9 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from evoforge.core.genome import Genome, genome_from_tree, genome_id, genome_to_tree
-from evoforge.core.strategy import State, StepwiseGenerations, Strategy, StrategyConfig
+from evoforge.core.genome import Genome, genome_id
+from evoforge.core.strategy import State, StepwiseGenerations, StrategyConfig
+from evoforge.strategies.population import GenomePopulation
 
 __all__ = ["RegularizedEvolution", "RegularizedEvolutionConfig"]
 
@@ -32,37 +33,13 @@ class RegularizedEvolutionConfig(StrategyConfig):
     )
 
 
-class SpaceStrategy(Strategy):
-    """Base of strategies that draw genomes from a problem's search space (``sample``, ``mutate``,
-    ``crossover``) instead of parameter vectors: architectures or optimizer update rules."""
-
-    genome_kinds = ("architecture", "rule")
-
-    def __init__(self, config: StrategyConfig, dim: int, init_params, space=None):
-        super().__init__(config, dim, init_params)
-        if space is None:
-            raise ValueError(
-                f"strategy {self.name!r} needs a search space (an architecture or optimizer search)"
-            )
-        self.space = space
-
-    def state_to_tree(self, state: State) -> State:
-        return dict(state, population=[genome_to_tree(g) for g in state["population"]])
-
-    def state_from_tree(self, tree: State) -> State:
-        return dict(
-            tree,
-            population=[genome_from_tree(g) for g in tree["population"]],
-            fitness=np.asarray(tree["fitness"], dtype=np.float64),
-        )
-
-
-class RegularizedEvolution(StepwiseGenerations, SpaceStrategy):
+class RegularizedEvolution(StepwiseGenerations, GenomePopulation):
     """Aging evolution: tournament of ``sample_size``, mutate the winner, the oldest dies."""
 
     name = "regularized_evolution"
     config_class = RegularizedEvolutionConfig
     config: RegularizedEvolutionConfig
+    requires = frozenset({"sample", "mutate"})
 
     def init(self, rng: np.random.Generator) -> State:
         # members in age order (oldest first); "asked" counts asks

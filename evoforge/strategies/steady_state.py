@@ -27,6 +27,7 @@ from pydantic import Field
 
 from evoforge.core.genome import Genome, SeedChain, genome_from_tree, genome_id, genome_to_tree
 from evoforge.core.shaping import ranks
+from evoforge.core.space import VectorSpace  # noqa: F401  (the doctest's)
 from evoforge.core.strategy import State, StepwiseGenerations, Strategy, StrategyConfig
 
 __all__ = ["SteadyStateGA", "SteadyStateGAConfig"]
@@ -53,7 +54,7 @@ class SteadyStateGAConfig(StrategyConfig):
 class SteadyStateGA(StepwiseGenerations, Strategy):
     """Steady-state GA; with ``replacement="oldest"`` (the default) regularized evolution.
 
-    >>> s = SteadyStateGA(SteadyStateGAConfig(population_size=4), dim=2, init_params=lambda r: r.normal(size=2))
+    >>> s = SteadyStateGA(SteadyStateGAConfig(population_size=4), VectorSpace(2, lambda r: r.normal(size=2)))
     >>> state = s.init(np.random.default_rng(0))
     >>> state, child, parents = s.ask_one(state, np.random.default_rng(1))
     >>> parents  # the first population_size asks are random
@@ -65,6 +66,7 @@ class SteadyStateGA(StepwiseGenerations, Strategy):
     name = "steady_ga"
     config_class = SteadyStateGAConfig
     config: SteadyStateGAConfig
+    requires = frozenset({"sample", "vector"})
 
     def init(self, rng: np.random.Generator) -> State:
         # population, fitness and birth (ask number) in insertion order; "asked" counts asks
@@ -73,7 +75,7 @@ class SteadyStateGA(StepwiseGenerations, Strategy):
     def _fresh(self, rng: np.random.Generator) -> Genome:
         if self.config.encoding == "seed_chain":
             return SeedChain((int(rng.integers(_SEED_HIGH)),), self.config.sigma)
-        return np.asarray(self.init_params(rng), dtype=np.float64)
+        return self.space.sample(rng)
 
     def ask_one(self, state: State, rng: np.random.Generator) -> tuple[State, Genome, tuple[str, ...]]:
         """One child: random while the first population is being filled, else a tournament winner mutated."""

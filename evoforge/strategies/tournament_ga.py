@@ -23,7 +23,7 @@ from pydantic import Field
 from evoforge.core.genome import Genome, genome_id
 from evoforge.core.selection import tournament_select
 from evoforge.core.strategy import Asked, State, StrategyConfig
-from evoforge.strategies.regularized_evolution import SpaceStrategy
+from evoforge.strategies.population import GenomePopulation
 
 __all__ = ["TournamentGA", "TournamentGAConfig", "Elitist", "ElitistConfig", "CrossoverMutation"]
 
@@ -55,7 +55,7 @@ class CrossoverMutationConfig(TournamentGAConfig):
     elitism: int = Field(0, ge=0, description="The fittest carried over unchanged.")
 
 
-class TournamentGA(SpaceStrategy):
+class TournamentGA(GenomePopulation):
     """Generational GA with tournament selection, crossover and mutation over a search space."""
 
     name = "tournament_ga"
