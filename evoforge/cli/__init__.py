@@ -15,26 +15,8 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
-    from evoforge.backends.base import BackendLostError
-    from evoforge.engine.loop import RunFailedError
-    from evoforge.store.run_store import StoreError
-
     try:
         app(standalone_mode=False)
-    except (UserError, StoreError) as exc:
-        console.print(f"[red]evoforge: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(EXIT_USAGE)
-    except RunFailedError as exc:
-        console.print(f"[red]evoforge: run failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(1)
-    except BackendLostError as exc:
-        console.print(
-            f"[red]evoforge: run stopped:[/] {escape(str(exc))}; the work in flight was not recorded: "
-            "continue with 'evoforge resume RUN_DIR' (--backend to choose another)",
-            highlight=False,
-            soft_wrap=True,
-        )
-        sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -44,11 +26,33 @@ def main() -> None:
         console.print("interrupted: resume with 'evoforge resume RUN_DIR'")
         sys.exit(130)
     except Exception as exc:
-        # Usage errors (unknown command or option, bad option value) from typer's click layer;
-        # typer >= 0.29 vendors click, older versions use the click package: match by duck type.
-        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            console.print(
-                f"[red]evoforge: error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True
-            )
-            sys.exit(EXIT_USAGE)
+        _exit_for(exc)
         raise
+
+
+def _exit_for(exc: Exception) -> None:
+    """Print ``exc`` as one line and exit, for every error a user can meet (the engine's error classes
+    are imported here, on the way out, so a command that needs no engine never imports it)."""
+    from evoforge.backends.base import BackendLostError
+    from evoforge.engine.loop import RunFailedError
+    from evoforge.store.run_store import StoreError
+
+    def say(what: str, text: str, code: int) -> None:
+        console.print(f"[red]evoforge: {what}:[/] {escape(text)}", highlight=False, soft_wrap=True)
+        sys.exit(code)
+
+    if isinstance(exc, (UserError, StoreError)):
+        say("error", str(exc), EXIT_USAGE)
+    if isinstance(exc, RunFailedError):
+        say("run failed", str(exc), 1)
+    if isinstance(exc, BackendLostError):
+        say(
+            "run stopped",
+            f"{exc}; the work in flight was not recorded: continue with 'evoforge resume RUN_DIR' "
+            "(--backend to choose another)",
+            1,
+        )
+    # Usage errors (unknown command or option, bad option value) from typer's click layer;
+    # typer >= 0.29 vendors click, older versions use the click package: match by duck type.
+    if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+        say("error", exc.format_message(), EXIT_USAGE)

@@ -7,11 +7,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.panel import Panel
-from rich.table import Table
 
 from evoforge.cli.app import app, out
-from evoforge.engine.config import RunConfig
 
 DEMO_CONFIG = {
     "name": "demo-cartpole",
@@ -26,8 +23,12 @@ DEMO_CONFIG = {
 
 
 def run_demo(out_dir: Path, console: Console) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+
     from evoforge.cli.runs import _best_policy, _fmt, save_gif, summarise
     from evoforge.core.rng import derive_seed
+    from evoforge.engine.config import RunConfig
     from evoforge.engine.loop import run
 
     config = RunConfig.model_validate(DEMO_CONFIG)

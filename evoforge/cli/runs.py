@@ -10,18 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
-from pydantic import ValidationError
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
 from evoforge.cli.app import app, console, fail, out
 
@@ -31,6 +20,9 @@ def load_config(
     path: Path, overrides: list[str], seed: int | None = None, extra: dict[str, Any] | None = None
 ):
     """Read, override and validate a YAML config; raise UserError with one line on any problem."""
+    import yaml
+    from pydantic import ValidationError
+
     from evoforge.engine.config import (
         ConfigError,
         RunConfig,
@@ -114,7 +106,7 @@ class _ProgressView:
 
     def __init__(self, quiet: bool):
         self.quiet = quiet
-        self.progress: Progress | None = None
+        self.progress: Any = None
         self.task = None
 
     def __call__(self, event: str, data: dict[str, Any]) -> None:
@@ -126,6 +118,15 @@ class _ProgressView:
         if self.quiet:
             return
         if event == "start":
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
             self.progress = Progress(
                 TextColumn("[bold]gen {task.completed:>4.0f}/{task.total:.0f}"),
                 BarColumn(),
@@ -335,6 +336,8 @@ def show(
     if as_json:
         print(json.dumps(summary, indent=2))
         return
+    from rich.table import Table
+
     table = Table(title=f"evoforge run {run_dir}", show_header=False)
     for key in (
         "status",

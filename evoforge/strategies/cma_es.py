@@ -107,7 +107,7 @@ class _CMABase(Strategy):
         optimizer = self._advance(state)
         optimizer.reseed_rng(int(rng.integers(2**32)))
         points = [optimizer.ask() for _ in range(self.population_size)]
-        genomes = [self.space.decode(x) for x in points]
+        genomes = points if self.space.decodes_to_itself else [self.space.decode(x) for x in points]
         return Asked(CMAState(state.live, np.stack(points), state.live.steps), genomes, [()] * len(genomes))
 
     def tell(self, state: CMAState, genomes: list[Genome], fitness: np.ndarray) -> CMAState:
@@ -151,6 +151,7 @@ class CMAES(_CMABase):
 
     name = "cma_es"
     _optimizer_class = CMA
+    _lower: tuple[np.ndarray, np.ndarray] | None = None  # the indices below C's diagonal, once known
 
     def _kwargs(self) -> dict:
         return {"lr_adapt": self.config.lr_adapt}
@@ -159,8 +160,9 @@ class CMAES(_CMABase):
         # The package's serialised form keeps the upper triangle of C and mirrors it (and its
         # eigendecomposition leaves C = B D^2 B^T symmetric only up to rounding): mirror it here too.
         c = optimizer._C
-        lower = np.tril_indices(c.shape[0], -1)
-        c[lower] = c.T[lower]
+        if self._lower is None:
+            self._lower = np.tril_indices(c.shape[0], -1)
+        c[self._lower] = c.T[self._lower]
 
 
 class SepCMAES(_CMABase):
