@@ -11,7 +11,7 @@ from evoforge.core.genome import (
     genome_to_blob,
 )
 from evoforge.core.hall_of_fame import Entry, HallOfFame
-from evoforge.core.rng import derive_seed
+from evoforge.core.rng import derive_seed, derive_seeds
 from evoforge.core.selection import elite_indices, tournament_select, truncation_select
 from evoforge.core.shaping import centered_ranks, nan_to_worst, ranks
 from evoforge.core.state_io import load_state, save_state
@@ -26,6 +26,15 @@ def test_derived_seeds_are_stable_and_distinct():
     assert derive_seed(0, 1, "ask") == 4551300186648772383
     with pytest.raises(ValueError):
         derive_seed(0, -1)
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**40 + 5])
+@pytest.mark.parametrize("keys", [("eval",), (3, "ask"), ()])
+def test_batch_derived_seeds_equal_the_one_by_one_values(seed, keys):
+    rng = np.random.default_rng(seed % 1000)
+    values = rng.integers(0, 2**63, 100, dtype=np.uint64).tolist() + [0, 1, 2**32 - 1, 2**32, 2**64 - 1]
+    assert derive_seeds(seed, keys, values).tolist() == [derive_seed(seed, *keys, v) for v in values]
+    assert derive_seeds(seed, keys, values[:5]).tolist() == [derive_seed(seed, *keys, v) for v in values[:5]]
 
 
 def test_centered_ranks_match_hand_values_and_ties_share_rank():

@@ -80,7 +80,9 @@ def run_chunk(
 def split_chunks(n: int, n_chunks: int) -> list[list[int]]:
     """Split ``range(n)`` into at most ``n_chunks`` contiguous, nearly equal chunks."""
     n_chunks = max(1, min(n_chunks, n))
-    bounds = np.linspace(0, n, n_chunks + 1).round().astype(int)
+    if n_chunks == 1:
+        return [list(range(n))] if n else []
+    bounds = np.linspace(0, n, n_chunks + 1).round().astype(int).tolist()
     return [list(range(a, b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
 
 
@@ -189,14 +191,19 @@ class Backend(ABC):
         """Yield the results of every item of ``job``, chunk by chunk, in completion order."""
         if self.pending():
             raise RuntimeError("run() needs an idle backend; poll() the submitted work first")
-        chunks = self.slots * self.chunks_per_worker
-        if job.chunk_size is not None:
-            chunks = max(chunks, math.ceil(len(job.items) / job.chunk_size))
-        for indices in split_chunks(len(job.items), chunks):
+        for indices in split_chunks(len(job.items), self._chunks(job)):
             self.submit(job, indices)
         while self.pending():
             for _, chunk in self.poll():
                 yield chunk
+
+    def _chunks(self, job: Job) -> int:
+        """How many chunks a job is cut into: one per slot (times ``chunks_per_worker``), more if the
+        job caps its chunk size."""
+        chunks = self.slots * self.chunks_per_worker
+        if job.chunk_size is not None:
+            chunks = max(chunks, math.ceil(len(job.items) / job.chunk_size))
+        return chunks
 
     def submit(self, job: Job, indices: list[int] | None = None, tag: Any = None) -> None:
         """Queue ``indices`` of ``job`` (default: all) as one chunk; :meth:`poll` returns it with ``tag``."""

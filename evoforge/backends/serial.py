@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
-from evoforge.backends.base import Backend, ChunkResult, _Task, run_chunk
+from evoforge.backends.base import Backend, ChunkResult, Job, _Task, run_chunk, split_chunks
 
 __all__ = ["SerialBackend"]
 
@@ -26,6 +27,14 @@ class SerialBackend(Backend):
     @classmethod
     def create(cls, workers: int = 1, address: str | None = None) -> SerialBackend:
         return cls()  # one worker, this process, whatever the config's worker count
+
+    def run(self, job: Job) -> Iterator[ChunkResult]:
+        """Run the job's chunks here, one after another (nothing to wait for, no worker to lose: the
+        queue machinery of :class:`Backend` is skipped)."""
+        if self.pending():
+            raise RuntimeError("run() needs an idle backend; poll() the submitted work first")
+        for indices in split_chunks(len(job.items), self._chunks(job)):
+            yield run_chunk(job.fn, job.common, [job.items[i] for i in indices], indices)
 
     def _launch(self, task: _Task) -> Any:
         return next(self._handles)

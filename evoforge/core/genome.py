@@ -75,7 +75,7 @@ GENOME_TYPES: dict[str, type] = {}
 
 def register_genome(cls: type) -> type:
     """Class decorator: a structured genome type, stored as ``cls.encoding`` + ``to_json()``."""
-    if cls.encoding in GENOME_TYPES or cls.encoding in ("vector", "seed_chain"):
+    if cls.encoding in GENOME_TYPES or cls.encoding in ("vector", "f8", "seed_chain"):
         raise ValueError(f"genome encoding {cls.encoding!r} is registered twice")
     GENOME_TYPES[cls.encoding] = cls
     return cls
@@ -110,6 +110,10 @@ def genome_id(genome: Genome) -> str:
     >>> genome_id(np.zeros(3)) == genome_id(np.zeros(3))
     True
     """
+    if type(genome) is np.ndarray and genome.dtype == np.float64 and genome.flags.c_contiguous:
+        # the common case, hashed in one call (the same digest as the general path below)
+        data = b"vector" + str(genome.shape).encode() + genome.tobytes()
+        return hashlib.blake2b(data, digest_size=8).hexdigest()
     if _structured(genome):
         cached = genome.__dict__.get("_content_id")  # structured genomes are immutable: hash once
         if cached is not None:
@@ -139,6 +143,9 @@ def genome_to_blob(genome: Genome) -> tuple[str, bytes]:
         return "seed_chain", json.dumps(genome.to_json()).encode()
     if _structured(genome):
         return genome.encoding, json.dumps(genome.to_json()).encode()
+    array = np.asarray(genome)
+    if array.ndim == 1:  # the common case, stored compactly: raw little-endian float64
+        return "f8", array.astype("<f8", copy=False).tobytes()
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(genome, dtype=np.float64), allow_pickle=False)
     return "vector", buffer.getvalue()
@@ -149,7 +156,9 @@ def blob_to_genome(encoding: str, blob: bytes) -> Genome:
     if encoding == "seed_chain":
         data = json.loads(blob)
         return SeedChain(tuple(int(s) for s in data["seeds"]), float(data["sigma"]))
-    if encoding == "vector":
+    if encoding == "f8":
+        return np.frombuffer(blob, dtype="<f8").astype(np.float64)
+    if encoding == "vector":  # any shape, as .npy (also every vector of stores written before "f8")
         return np.load(io.BytesIO(blob), allow_pickle=False)
     return _genome_class(encoding).from_json(json.loads(blob))
 

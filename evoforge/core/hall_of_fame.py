@@ -42,7 +42,7 @@ class HallOfFame:
 
     def add(self, entry: Entry) -> bool:
         """Insert ``entry`` if it is among the best and new; return whether it was kept."""
-        if not math.isfinite(entry.score) or any(e.genome_id == entry.genome_id for e in self.entries):
+        if not self.would_keep(entry.score) or any(e.genome_id == entry.genome_id for e in self.entries):
             return False
         position = len(self.entries)
         for k, e in enumerate(self.entries):
@@ -54,6 +54,13 @@ class HallOfFame:
         self.entries.insert(position, entry)
         del self.entries[self.size :]
         return True
+
+    def would_keep(self, score: float) -> bool:
+        """Whether an individual of ``score`` would enter (if it is new): the test that spares
+        building an entry for most individuals."""
+        if not math.isfinite(score):
+            return False
+        return len(self.entries) < self.size or score > self.entries[-1].score
 
     @property
     def best(self) -> Entry | None:

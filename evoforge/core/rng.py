@@ -11,7 +11,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["derive_seed", "derive_rng"]
+__all__ = ["derive_seed", "derive_seeds", "derive_rng"]
 
 _MASK32 = 0xFFFFFFFF
 
@@ -58,3 +58,74 @@ def derive_rng(seed: int, *keys: object) -> np.random.Generator:
     True
     """
     return np.random.default_rng(derive_seed(seed, *keys))
+
+
+# numpy's SeedSequence (O'Neill's seed_seq_fe, numpy/random/bit_generator.pyx): its hash constants
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R, _POOL = 0xCA01F9DD, 0x4973F715, 4
+_VECTORISE_FROM = 32  # below this many values SeedSequence one by one is faster
+
+
+def derive_seeds(seed: int, keys: tuple[object, ...], last: np.ndarray | list[int]) -> np.ndarray:
+    """``derive_seed(seed, *keys, v)`` for every ``v`` of ``last`` (integers in [0, 2**64)), equal to
+    the one-by-one values, computed for the whole batch at once: numpy's SeedSequence hashing
+    re-implemented over arrays of 32-bit words (one candidate's seed costs about 22 us through
+    SeedSequence, a NEAT generation of 150 of them 3 ms; together about 0.2 ms).
+
+    >>> v = [5, 2**40 + 3]
+    >>> derive_seeds(1, ("eval",), v).tolist() == [derive_seed(1, "eval", x) for x in v]
+    True
+    """
+    values = np.asarray(last, dtype=np.uint64).reshape(-1)
+    if values.size < _VECTORISE_FROM:
+        return np.array([derive_seed(seed, *keys, int(v)) for v in values], dtype=np.int64)
+    prefix = _key_to_ints(seed)
+    for key in keys:
+        prefix.extend(_key_to_ints(key))
+        prefix.append(len(prefix))
+    low = (values & np.uint64(_MASK32)).astype(np.uint32)
+    high = (values >> np.uint64(32)).astype(np.uint32)
+    out = np.empty(values.size, dtype=np.int64)
+    for two_words in (False, True):  # a value below 2**32 is one entropy word, else two
+        rows = np.flatnonzero((high != 0) == two_words)
+        if rows.size:
+            words = [*prefix, low[rows], *([high[rows]] if two_words else [])]
+            words.append(len(prefix) + 1 + two_words)
+            out[rows] = _seed_sequence_63(words, rows.size)
+    return out
+
+
+def _seed_sequence_63(words: list, n: int) -> np.ndarray:
+    """The 63-bit seeds of :func:`derive_seed` for ``n`` entropy arrays given column by column (an int
+    where every array has the same word)."""
+    columns = [np.full(n, w, np.uint32) if isinstance(w, int) else w for w in words]
+    hash_const = _INIT_A
+
+    def hashmix(value: np.ndarray) -> np.ndarray:
+        nonlocal hash_const
+        value = value ^ np.uint32(hash_const)
+        hash_const = (hash_const * _MULT_A) & _MASK32
+        value = value * np.uint32(hash_const)
+        return value ^ (value >> np.uint32(16))
+
+    def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        result = np.uint32(_MIX_L) * x - np.uint32(_MIX_R) * y
+        return result ^ (result >> np.uint32(16))
+
+    with np.errstate(over="ignore"):
+        zeros = np.zeros(n, np.uint32)
+        pool = [hashmix(columns[i] if i < len(columns) else zeros) for i in range(_POOL)]
+        for src in range(_POOL):
+            for dst in range(_POOL):
+                if src != dst:
+                    pool[dst] = mix(pool[dst], hashmix(pool[src]))
+        for src in range(_POOL, len(columns)):
+            for dst in range(_POOL):
+                pool[dst] = mix(pool[dst], hashmix(columns[src]))
+        state, hash_b = [], _INIT_B
+        for word in pool[:2]:  # generate_state(2)
+            value = word ^ np.uint32(hash_b)
+            hash_b = (hash_b * _MULT_B) & _MASK32
+            value = value * np.uint32(hash_b)
+            state.append(value ^ (value >> np.uint32(16)))
+    return ((state[0].astype(np.int64) << 31) ^ state[1].astype(np.int64)) & ((1 << 63) - 1)

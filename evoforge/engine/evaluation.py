@@ -35,12 +35,18 @@ def build_problem(config: ProblemConfig, shared: dict[str, np.ndarray] | None = 
     return _cached(config, shared)[0]
 
 
+_LAST: list[Any] = [None, None]  # the config object last looked up, and its entry
+
+
 def _cached(config: ProblemConfig, shared: dict[str, np.ndarray] | None) -> tuple[Problem, SeedChainDecoder]:
+    if config is _LAST[0]:  # the same config object again (every chunk of a serial run): no key to make
+        return _LAST[1]
     key = config.model_dump_json()
     if key not in _PROBLEM_CACHE:
         problem = get_problem(config.kind)(config, shared=shared)
         _PROBLEM_CACHE.clear()  # one problem per worker process at a time
         _PROBLEM_CACHE[key] = (problem, SeedChainDecoder(problem.initial_params))
+    _LAST[:] = [config, _PROBLEM_CACHE[key]]
     return _PROBLEM_CACHE[key]
 
 

@@ -44,7 +44,7 @@ from evoforge.core.genome import (
 from evoforge.core.hall_of_fame import Entry, HallOfFame
 from evoforge.core.pareto import objective_matrix, pareto_front
 from evoforge.core.problem import Problem, TestResult
-from evoforge.core.rng import derive_rng, derive_seed
+from evoforge.core.rng import derive_rng, derive_seed, derive_seeds
 from evoforge.core.shaping import nan_to_worst
 from evoforge.core.strategy import Strategy
 from evoforge.engine.config import RunConfig
@@ -92,6 +92,10 @@ class GenerationStats:
     eval_seconds: float
     wall_seconds: float
     strategy: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The statistics as a JSON-ready dict (``dataclasses.asdict`` without its deep copy)."""
+        return {**self.__dict__, "strategy": dict(self.strategy)}
 
 
 @dataclass
@@ -313,11 +317,18 @@ class _Loop:
             self.config.problem,
             context,
             genomes,
-            [derive_seed(self.config.seed, "eval", int(gid, 16)) for gid in ids],
+            self._seeds(ids),
             timeout=self.config.evaluation.timeout,
             shared=self.shared,
             chunk_size=self.problem.candidates_per_chunk,
         )
+
+    def _seeds(self, ids: list[str]) -> list[int]:
+        """Each candidate's evaluation seed, derived from the run seed and its content id (so identical
+        genomes share it, whatever the worker); none for problems whose evaluations ignore it."""
+        if self.problem.deterministic:
+            return [0] * len(ids)
+        return derive_seeds(self.config.seed, ("eval",), [int(gid, 16) for gid in ids]).tolist()
 
     @staticmethod
     def _row(idx: int, gid: str, genome: Genome, parents: tuple, result: Any, wall: float) -> dict:
@@ -358,6 +369,7 @@ class _Loop:
                     rows.append(self._row(idx, gid, genome, parents, result, per))
                     known[gid] = result
                 self.store.record_evaluations(gen, rows)
+                self.store.flush_if_due()  # costly evaluations are committed as they arrive
                 eval_seconds += chunk.wall_seconds
                 self.callback("chunk", {"generation": gen, "done": len(rows)})
             if not again:
@@ -421,7 +433,7 @@ class _Loop:
     def _hof_add(
         self, hof: HallOfFame, gid: str, genome: Genome, fitness: float, gen: int, context: dict
     ) -> None:
-        if math.isfinite(fitness):
+        if hof.would_keep(self.sign * fitness):
             hof.add(Entry(gid, float(fitness), self.sign * float(fitness), gen, genome, context))
 
     def _wrap_up(
@@ -591,6 +603,7 @@ class _Loop:
                 result.metrics = dict(result.metrics, attempts=retried + 1)
             row = self._row(n, entry["id"], entry["genome"], entry["parents"], result, chunk.wall_seconds)
             self.store.record_evaluations(gen, [row])
+            self.store.flush_if_due()
             tell(entry, result, fresh=True)
             self.callback("chunk", {"generation": gen, "done": 1})
         return self._wrap_up(
@@ -650,14 +663,17 @@ class _Loop:
             s, stats = self._generation(s, started)
             base_wall = s["wall_seconds"]
             started = time.perf_counter()
-            self.store.record_generation(stats.generation, asdict(stats))
+            row = stats.as_dict()
+            self.store.record_generation(stats.generation, row)
             last = s["generation"] >= self.config.generations or s["stopped_early"]
             if last or self.config.asynchronous or started - checkpointed >= self.config.checkpoint_interval:
                 self.store.save_checkpoint(s["generation"], self._to_tree(s), self.config.checkpoints_kept)
                 if not last:  # the final one is written by _finish, after validation
                     self.store.write_json("hall_of_fame.json", _hof_summary(s["hof"], self._pareto()))
                 checkpointed = time.perf_counter()
-            self.callback("generation", asdict(stats))
+            else:
+                self.store.flush_if_due()
+            self.callback("generation", row)
         return self._finish(s, base_wall + (time.perf_counter() - started))
 
     def _pareto(self) -> dict[str, Any] | None:

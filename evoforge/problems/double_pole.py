@@ -177,6 +177,7 @@ class DoublePoleProblem(NetworkProblem):
 
     kind = "double_pole"
     config_class = DoublePoleConfig
+    deterministic = True
     direction = "maximize"
     config: DoublePoleConfig
 

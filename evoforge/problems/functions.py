@@ -61,6 +61,7 @@ class FunctionProblem(Problem):
 
     kind = "function"
     config_class = FunctionConfig
+    deterministic = True
     direction = "minimize"
     config: FunctionConfig
 

@@ -10,9 +10,15 @@ RUN_DIR/
   result.json          written once the run has finished: the test score and totals
 ```
 
-SQLite runs in WAL mode and every chunk of results is committed as it
-arrives, so a kill -9 loses at most the evaluations in flight. The checkpoint
-is the authority on where the loop stands; it is written atomically.
+SQLite runs in WAL mode. Writes are batched: what a generation records goes
+in one transaction, committed when ``commit_interval`` seconds have passed
+since the last commit (at the end of a generation, or as a chunk of costly
+evaluations arrives), before every checkpoint and when the run ends. A kill -9
+loses at most the evaluations of the last ``commit_interval`` seconds, which
+a resumed run makes again with the same seeds. Lookups see what is not yet
+committed (this session's evaluations are indexed in memory), so the store
+never evaluates a genome twice. The checkpoint is the authority on where the
+loop stands; it is written atomically.
 
 A run directory that cannot be read (a damaged database, a JSON file that is not
 what evoforge wrote) raises :class:`StoreError`, one line naming the file;
@@ -111,11 +117,18 @@ def _blob_to_aux(blob: bytes | None) -> dict[str, np.ndarray]:
 class RunStore:
     """Reads and writes one run directory."""
 
+    #: seconds between commits of batched writes (see the module docstring)
+    commit_interval: float = 1.0
+
     def __init__(self, path: Path):
         self.path = Path(path)
         self.checkpoint_dir = self.path / "checkpoints"
         self._db: sqlite3.Connection | None = None
         self._before: int | None = None  # last row recorded before this session
+        self._pending: list[tuple[str, list[tuple]]] = []  # (statement, rows) not yet committed
+        self._committed = time.monotonic()
+        self._session: dict[str, StoredEvaluation] = {}  # this session's evaluations, by genome id
+        self._sequence = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
     @classmethod
@@ -196,7 +209,24 @@ class RunStore:
 
     @property
     def db(self) -> sqlite3.Connection:
+        """The database, with every batched write committed (for readers)."""
+        self.flush()
         return self._connect()
+
+    def flush(self) -> None:
+        """Commit every batched write in one transaction."""
+        if self._pending:
+            db = self._connect()
+            with db:
+                for statement, rows in self._pending:
+                    db.executemany(statement, rows)
+            self._pending.clear()
+        self._committed = time.monotonic()
+
+    def flush_if_due(self) -> None:
+        """Commit the batched writes if ``commit_interval`` seconds have passed since the last commit."""
+        if self._pending and time.monotonic() - self._committed >= self.commit_interval:
+            self.flush()
 
     def remove_temporary_files(self) -> None:
         """Delete what atomic writes killed half-way left behind (they never replaced a real file)."""
@@ -207,6 +237,9 @@ class RunStore:
                         p.unlink(missing_ok=True)
 
     def close(self) -> None:
+        """Commit what is batched and close the database."""
+        if self._pending and self._db is not None:
+            self.flush()
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -221,17 +254,21 @@ class RunStore:
         infrastructure's, not the candidate's, so a resumed run evaluates it again."""
         if self._before is None:
             self._before = int(
-                self.db.execute("SELECT COALESCE(MAX(rowid), 0) FROM individuals").fetchone()[0]
+                self._connect().execute("SELECT COALESCE(MAX(rowid), 0) FROM individuals").fetchone()[0]
             )
-        found: dict[str, StoredEvaluation] = {}
-        unique = list(dict.fromkeys(genome_ids))
+        session = self._session
+        found = {gid: session[gid] for gid in genome_ids if gid in session}
+        if not self._before:  # a new run: everything it has evaluated is in memory
+            return found
+        unique = [gid for gid in dict.fromkeys(genome_ids) if gid not in found]
+        db = self._connect()
         for start in range(0, len(unique), 500):
             part = unique[start : start + 500]
             marks = ",".join("?" * len(part))
-            rows = self.db.execute(
+            rows = db.execute(
                 f"SELECT genome_id, fitness, error, metrics, aux, generation, idx, rowid FROM individuals "
-                f"WHERE cached = 0 AND genome_id IN ({marks}) "
-                f"AND NOT (rowid <= ? AND COALESCE(error, '') LIKE '{WORKER_LOST}%') ORDER BY rowid",
+                f"WHERE cached = 0 AND genome_id IN ({marks}) AND rowid <= ? "
+                f"AND NOT COALESCE(error, '') LIKE '{WORKER_LOST}%' ORDER BY rowid",
                 [*part, self._before],
             )
             for gid, fitness, error, metrics, aux, generation, idx, seq in rows:
@@ -247,22 +284,24 @@ class RunStore:
         return found
 
     def record_evaluations(self, generation: int, rows: list[dict[str, Any]]) -> None:
-        """Insert evaluated individuals (one transaction)."""
+        """Record evaluated individuals (batched; see the module docstring)."""
         now = time.time()
         values = []
         for r in rows:
             encoding, blob = genome_to_blob(r["genome"])
             fitness = r["fitness"]
+            finite = fitness == fitness
+            metrics = r["metrics"]
             values.append(
                 (
                     generation,
                     r["idx"],
                     r["genome_id"],
-                    json.dumps(list(r["parents"])),
+                    _parents_json(r["parents"]),
                     0,
-                    None if fitness != fitness else fitness,
+                    fitness if finite else None,
                     r["error"],
-                    json.dumps(r["metrics"]),
+                    json.dumps(metrics) if metrics else None,
                     r["wall_seconds"],
                     encoding,
                     blob,
@@ -270,20 +309,30 @@ class RunStore:
                     now,
                 )
             )
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO individuals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", values
+            self._sequence += 1
+            self._session[r["genome_id"]] = StoredEvaluation(
+                fitness if finite else float("nan"),
+                r["error"],
+                metrics,
+                {},  # aux goes to the context with the fresh result; a later lookup does not need it
+                generation,
+                r["idx"],
+                (self._before or 0) + self._sequence,
             )
+        self._pending.append(
+            ("INSERT OR REPLACE INTO individuals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", values)
+        )
 
     def record_cached(self, generation: int, rows: list[tuple[int, str, tuple[str, ...], float]]) -> None:
-        """Insert population members whose fitness came from an earlier evaluation."""
+        """Record population members whose fitness came from an earlier evaluation (batched)."""
         now = time.time()
-        with self.db:
-            self.db.executemany(
+        self._pending.append(
+            (
                 "INSERT OR REPLACE INTO individuals "
                 "(generation, idx, genome_id, parents, cached, fitness, created) VALUES (?,?,?,?,1,?,?)",
-                [(generation, i, g, json.dumps(list(p)), None if f != f else f, now) for i, g, p, f in rows],
+                [(generation, i, g, _parents_json(p), None if f != f else f, now) for i, g, p, f in rows],
             )
+        )
 
     def genome_of(self, genome_id: str) -> Genome | None:
         from evoforge.core.genome import blob_to_genome
@@ -307,10 +356,10 @@ class RunStore:
 
     # -- generations and checkpoints ------------------------------------------------------------
     def record_generation(self, generation: int, stats: dict[str, Any]) -> None:
-        with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO generations VALUES (?, ?)", (generation, json.dumps(stats))
-            )
+        """Record a generation's statistics (batched with its individuals)."""
+        self._pending.append(
+            ("INSERT OR REPLACE INTO generations VALUES (?, ?)", [(generation, json.dumps(stats))])
+        )
 
     def generation_stats(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT stats FROM generations ORDER BY generation")
@@ -323,7 +372,9 @@ class RunStore:
         return {"evaluations": int(evaluated), "failed": int(failed)}
 
     def save_checkpoint(self, generation: int, tree: dict[str, Any], keep: int) -> None:
-        """Write the loop state reached after ``generation`` generations; prune old checkpoints."""
+        """Write the loop state reached after ``generation`` generations (after committing everything
+        it accounts for); prune old checkpoints."""
+        self.flush()
         self.checkpoint_dir.mkdir(exist_ok=True)
         save_state(self.checkpoint_dir / f"gen_{generation:06d}.npz", tree)
         for old in self._checkpoints()[:-keep]:
@@ -372,6 +423,11 @@ class RunStore:
         if missing:
             raise StoreError(f"{path}: has no {missing[0]!r}")
         return data
+
+
+def _parents_json(parents: tuple[str, ...] | list[str]) -> str:
+    """Content ids (hex digits) as a JSON list, without the JSON encoder's cost per row."""
+    return "[" + ",".join(f'"{p}"' for p in parents) + "]"
 
 
 def _json_default(value: Any) -> Any:
