@@ -23,7 +23,7 @@ from cmaes import CMA, SepCMA
 from pydantic import Field
 
 from evoforge.core.genome import Genome
-from evoforge.core.space import VectorSpace  # noqa: F401  (the doctest's)
+from evoforge.core.space import SearchSpace, VectorSpace  # noqa: F401  (VectorSpace: the doctest's)
 from evoforge.core.strategy import Asked, Strategy, StrategyConfig
 
 __all__ = ["CMAES", "CMAESConfig", "CMAState", "SepCMAES"]
@@ -54,7 +54,7 @@ class CMAState:
     are told) and the step this state stands at."""
 
     live: _Live
-    asked: np.ndarray | None
+    asked: list[np.ndarray] | None
     step: int
 
     @property
@@ -72,11 +72,16 @@ class _CMABase(Strategy):
     _optimizer_class: type
     requires = frozenset({"continuous"})
 
+    def __init__(self, config: CMAESConfig, space: SearchSpace):
+        super().__init__(config, space)
+        lam = config.population_size
+        self._lambda = lam if lam is not None else 4 + int(np.floor(3 * np.log(self.dim)))
+        self._identity = space.decodes_to_itself
+
     @property
     def population_size(self) -> int:
-        if self.config.population_size is not None:
-            return self.config.population_size
-        return 4 + int(np.floor(3 * np.log(self.dim)))
+        """Lambda: the config's, or the tutorial's default ``4 + floor(3 ln n)``."""
+        return self._lambda
 
     def _kwargs(self) -> dict:
         return {}
@@ -106,9 +111,9 @@ class _CMABase(Strategy):
     def ask(self, state: CMAState, rng: np.random.Generator) -> Asked:
         optimizer = self._advance(state)
         optimizer.reseed_rng(int(rng.integers(2**32)))
-        points = [optimizer.ask() for _ in range(self.population_size)]
-        genomes = points if self.space.decodes_to_itself else [self.space.decode(x) for x in points]
-        return Asked(CMAState(state.live, np.stack(points), state.live.steps), genomes, [()] * len(genomes))
+        points = [optimizer.ask() for _ in range(self._lambda)]
+        genomes = points if self._identity else [self.space.decode(x) for x in points]
+        return Asked(CMAState(state.live, points, state.live.steps), genomes, [()] * len(genomes))
 
     def tell(self, state: CMAState, genomes: list[Genome], fitness: np.ndarray) -> CMAState:
         if state.asked is None:
@@ -124,18 +129,19 @@ class _CMABase(Strategy):
         checkpoint continues exactly as the live one (nothing to do for a diagonal covariance)."""
 
     def state_to_tree(self, state: CMAState) -> dict[str, Any]:
-        return {"optimizer": state.live.optimizer.__getstate__(), "asked": state.asked, "step": state.step}
+        asked = None if state.asked is None else np.stack(state.asked)
+        return {"optimizer": state.live.optimizer.__getstate__(), "asked": asked, "step": state.step}
 
     def state_from_tree(self, tree: dict[str, Any]) -> CMAState:
         optimizer = self._optimizer_class.__new__(self._optimizer_class)
         optimizer.__setstate__(dict(tree["optimizer"]))  # reseeded before every ask
         step = int(tree.get("step", 0))
         asked = tree.get("asked")
-        return CMAState(_Live(optimizer, step), None if asked is None else np.asarray(asked), step)
+        return CMAState(_Live(optimizer, step), None if asked is None else list(np.asarray(asked)), step)
 
     def mean(self, state: CMAState) -> np.ndarray | None:
         # over a space, the centre is not evaluated: one more training run per generation
-        return state.mean if self.space.decodes_to_itself else None
+        return state.mean if self._identity else None
 
     def sigma(self, state: CMAState) -> float:
         return state.sigma
