@@ -85,9 +85,9 @@ def run(settings: dict, save) -> dict:
     for dim, generations in settings["cma_dims"].items():
         dim, generations = int(dim), int(generations)
         rngs = [derive_rng(0, g, "ask") for g in range(generations)]
-        raw = _best(lambda: _raw_cmaes(dim, generations), repeats)
-        given = _best(lambda: _evoforge_cma(dim, generations, rngs), repeats)
-        derived = _best(lambda: _evoforge_cma(dim, generations, None), repeats)
+        raw = _best(lambda d=dim, g=generations: _raw_cmaes(d, g), repeats)
+        given = _best(lambda d=dim, g=generations, r=rngs: _evoforge_cma(d, g, r), repeats)
+        derived = _best(lambda d=dim, g=generations: _evoforge_cma(d, g, None), repeats)
         results["cma_ask_tell"].append(
             {
                 "dim": dim,
