@@ -23,7 +23,7 @@ LAYERS = {
     "optim": 2,
     "strategies": 3,
     "problems": 3,
-    "testing": 4,
+    "testing": 5,
     "engine": 4,
     "cli": 5,
     "(root)": 6,

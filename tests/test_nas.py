@@ -20,6 +20,7 @@ from evoforge.problems.classification import ClassificationConfig, Classificatio
 from evoforge.spaces.base import ArchitectureSpace
 from evoforge.spaces.chain import ChainGenome, ChainSpace, ChainSpaceConfig
 from evoforge.spaces.chain_torch import build
+from evoforge.testing.strategies import build as build_strategy
 
 get_strategy("random_search")  # fill the registry
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (3, 5, 17), (13,)]
@@ -143,9 +144,8 @@ def test_bad_genome_json_names_the_gene(bad, message):
 
 # -- strategies -----------------------------------------------------------------------------------
 def _space_strategy(name, **params):
-    cls = get_strategy(name)
     space = ChainSpace(ChainSpaceConfig(max_layers=4, max_params=20_000), (1, 8, 8), 10)
-    return cls(cls.config_class(population_size=8, **params), space)
+    return build_strategy(name, space, 8, **params)
 
 
 def _toy_fitness(genomes, strategy=None):
@@ -168,7 +168,7 @@ def test_space_strategy_contract_and_reproducibility(name, tmp_path):
                 save_state(tmp_path / "state.npz", s.state_to_tree(state))
                 state = s.state_from_tree(load_state(tmp_path / "state.npz"))
             state, genomes, parents = s.ask(state, derive_rng(seed, gen, "ask"))
-            assert len(genomes) == len(parents) == 8
+            assert len(genomes) == len(parents) == s.population_size
             assert all(s.space.valid(g) for g in genomes)
             ids.append([genome_id(g) for g in genomes])
             state = s.tell(state, genomes, _toy_fitness(genomes, s))

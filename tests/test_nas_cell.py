@@ -14,6 +14,7 @@ from evoforge.spaces import architecture_from_json, build_network
 from evoforge.spaces.base import ArchitectureSpace
 from evoforge.spaces.cell import OPS, CellGenome, CellSpace, CellSpaceConfig
 from evoforge.spaces.cell_torch import measure
+from evoforge.testing.strategies import build as build_strategy
 
 pytestmark = pytest.mark.slow  # searches that train networks
 
@@ -114,9 +115,8 @@ def test_cell_decoding_covers_every_choice():
     "name", sorted(n for n, c in STRATEGIES.items() if c.requires <= ArchitectureSpace.offers)
 )
 def test_every_space_strategy_runs_on_the_cell_space(name):
-    cls = get_strategy(name)
     space = CellSpace(CellSpaceConfig(**SMALL), (1, 8, 8), 10)
-    s = cls(cls.config_class(population_size=6), space)
+    s = build_strategy(name, space, 6)
     state = s.init(derive_rng(0, "init"))
     for gen in range(3):
         state, genomes, _ = s.ask(state, derive_rng(0, gen, "ask"))

@@ -19,6 +19,7 @@ from evoforge.core.pareto import (
 from evoforge.core.rng import derive_rng
 from evoforge.engine.registry import get_strategy
 from evoforge.spaces.chain import ChainSpace, ChainSpaceConfig
+from evoforge.testing.strategies import build as build_strategy
 
 pytestmark = pytest.mark.slow  # searches that train networks
 
@@ -80,9 +81,8 @@ def test_objective_matrix_negates_minimised_metrics_and_fails_whole_rows():
 
 # -- NSGA-II ----------------------------------------------------------------------------------------
 def _nsga2(population=8, **params):
-    cls = get_strategy("nsga2")
     space = ChainSpace(ChainSpaceConfig(max_layers=4, max_params=20_000), (1, 8, 8), 10)
-    return cls(cls.config_class(population_size=population, **params), space)
+    return build_strategy("nsga2", space, population, **params)
 
 
 def test_nsga2_survival_keeps_whole_fronts_then_the_least_crowded():

@@ -14,6 +14,7 @@ from evoforge.spaces import architecture_from_json, build_network
 from evoforge.spaces.base import ArchitectureSpace
 from evoforge.spaces.tree import INTERNAL, LEAVES, TreeGenome, TreeSpace, TreeSpaceConfig
 from evoforge.spaces.tree_torch import measure
+from evoforge.testing.strategies import build as build_strategy
 
 pytestmark = pytest.mark.slow  # searches that train networks
 
@@ -139,9 +140,8 @@ def test_tree_decoding_covers_every_choice_and_stays_valid():
     "name", sorted(n for n, c in STRATEGIES.items() if c.requires <= ArchitectureSpace.offers)
 )
 def test_every_space_strategy_runs_on_the_tree_space(name):
-    cls = get_strategy(name)
     space = TreeSpace(TreeSpaceConfig(**SMALL), (1, 8, 8), 10)
-    s = cls(cls.config_class(population_size=6), space)
+    s = build_strategy(name, space, 6)
     state = s.init(derive_rng(0, "init"))
     for gen in range(3):
         state, genomes, _ = s.ask(state, derive_rng(0, gen, "ask"))

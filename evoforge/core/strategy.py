@@ -13,6 +13,7 @@ Strategies always maximise. They never log or print.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,6 +27,7 @@ __all__ = [
     "StrategyConfig",
     "Asked",
     "StepwiseGenerations",
+    "Convergence",
 ]
 
 State = dict[str, Any]
@@ -37,6 +39,19 @@ class StrategyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     population_size: int = Field(64, ge=2, description="Individuals asked for per generation.")
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """A budget a strategy promises to solve a conformance task within (see :mod:`evoforge.testing`):
+    with hyperparameters ``settings``, the best ``loss`` of ``task`` (sphere, rosenbrock, onemax, xor)
+    at ``dim`` falls below ``below`` within ``generations`` generations, for the seeds tried."""
+
+    task: str
+    dim: int
+    generations: int
+    below: float
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 class Asked(tuple):
@@ -68,6 +83,8 @@ class Strategy(ABC):
     steady_state: ClassVar[bool] = False
     #: what the strategy needs of its search space (capabilities of :mod:`evoforge.core.space`)
     requires: ClassVar[frozenset[str]] = frozenset({"continuous"})
+    #: the budgets it must meet in the conformance suite (each strategy states its own)
+    convergence: ClassVar[tuple[Convergence, ...]] = ()
 
     def __init__(self, config: StrategyConfig, space: SearchSpace):
         if not isinstance(config, self.config_class):

@@ -96,6 +96,7 @@ STRATEGIES: Registry[type[Strategy]] = Registry(
         "ga": "evoforge.strategies.ga:GA",
         "neat": "evoforge.strategies.neat:NEAT",
         "nsga2": "evoforge.strategies.nsga2:NSGA2",
+        "one_plus_one_es": "evoforge.strategies.one_plus_one_es:OnePlusOneES",
         "open_es": "evoforge.strategies.open_es:OpenES",
         "random_search": "evoforge.strategies.random_search:RandomSearch",
         "regularized_evolution": "evoforge.strategies.regularized_evolution:RegularizedEvolution",

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from evoforge.core.genome import Genome
 from evoforge.core.space import SearchSpace, VectorSpace  # noqa: F401  (VectorSpace: the doctest's)
-from evoforge.core.strategy import Asked, Strategy, StrategyConfig
+from evoforge.core.strategy import Asked, Convergence, Strategy, StrategyConfig
 
 __all__ = ["CMAES", "CMAESConfig", "CMAState", "SepCMAES"]
 
@@ -156,6 +156,10 @@ class CMAES(_CMABase):
     """
 
     name = "cma_es"
+    convergence = (
+        Convergence("sphere", 10, 200, 1e-8),
+        Convergence("rosenbrock", 5, 500, 1e-6),
+    )
     _optimizer_class = CMA
     _lower: tuple[np.ndarray, np.ndarray] | None = None  # the indices below C's diagonal, once known
 
@@ -175,4 +179,9 @@ class SepCMAES(_CMABase):
     """Separable (diagonal) CMA-ES from ``cmaes.SepCMA``: linear cost in the dimension."""
 
     name = "sep_cma_es"
+    # a diagonal covariance cannot follow Rosenbrock's curved valley: slow, as expected
+    convergence = (
+        Convergence("sphere", 10, 200, 1e-8),
+        Convergence("rosenbrock", 2, 300, 0.5),
+    )
     _optimizer_class = SepCMA

@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from evoforge.core.genome import Genome, SeedChain, genome_from_tree, genome_id, genome_to_tree
 from evoforge.core.selection import elite_indices, tournament_select, truncation_select
 from evoforge.core.space import VectorSpace  # noqa: F401  (the doctest's)
-from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig
+from evoforge.core.strategy import Asked, Convergence, State, Strategy, StrategyConfig
 
 __all__ = ["GA", "GAConfig"]
 
@@ -60,6 +60,13 @@ class GA(Strategy):
     """
 
     name = "ga"
+    convergence = (
+        Convergence("sphere", 10, 300, 1e-2, {"population_size": 100, "sigma": 0.05}),
+        Convergence("rosenbrock", 2, 300, 1e-4, {"population_size": 100, "sigma": 0.05}),
+        Convergence(
+            "sphere", 10, 300, 1e-2, {"population_size": 100, "sigma": 0.05, "encoding": "seed_chain"}
+        ),
+    )
     config_class = GAConfig
     config: GAConfig
     requires = frozenset({"sample", "vector"})

@@ -38,7 +38,7 @@ from pydantic import Field
 
 from evoforge.core.genome import genome_from_tree, genome_id, genome_to_tree
 from evoforge.core.space import SearchSpace
-from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig
+from evoforge.core.strategy import Asked, Convergence, State, Strategy, StrategyConfig
 from evoforge.spaces.neat import (
     InnovationTracker,
     NeatGenome,
@@ -137,6 +137,8 @@ class NEAT(Strategy):
     """
 
     name = "neat"
+    # below 3.75 every output is on the right side of 0.5: XOR solved
+    convergence = (Convergence("xor", 2, 150, 3.75, {"population_size": 150}),)
     config_class = NEATConfig
     config: NEATConfig
     requires = frozenset({"network"})

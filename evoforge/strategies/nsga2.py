@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 
 from evoforge.core.genome import Genome, genome_from_tree, genome_id, genome_to_tree
 from evoforge.core.pareto import crowding_distance, non_dominated_sort, rank_and_crowding
-from evoforge.core.strategy import Asked, State, StrategyConfig
+from evoforge.core.strategy import Asked, Convergence, State, StrategyConfig
 from evoforge.strategies.population import GenomePopulation
 
 __all__ = ["NSGA2", "NSGA2Config"]
@@ -48,6 +48,7 @@ class NSGA2(GenomePopulation):
     """Elitist multi-objective GA: non-dominated sorting plus crowding distance."""
 
     name = "nsga2"
+    convergence = (Convergence("onemax", 20, 100, 1.0, {"population_size": 20, "objectives": ["size"]}),)
     config_class = NSGA2Config
     config: NSGA2Config
     #: this strategy's ``tell`` takes an (n, 1 + len(objectives)) matrix (see the run loop)

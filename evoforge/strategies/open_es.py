@@ -18,9 +18,13 @@ from pydantic import Field, model_validator
 from evoforge.core.genome import Genome
 from evoforge.core.shaping import centered_ranks
 from evoforge.core.space import VectorSpace  # noqa: F401  (the doctest's)
-from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig
+from evoforge.core.strategy import Asked, Convergence, State, Strategy, StrategyConfig
 
 __all__ = ["OpenES", "OpenESConfig"]
+
+
+#: the settings of its conformance budgets (the defaults are tuned for neural networks)
+_BUDGET = {"population_size": 50, "sigma": 0.1, "learning_rate": 0.05, "weight_decay": 0.0}
 
 
 class OpenESConfig(StrategyConfig):
@@ -57,6 +61,10 @@ class OpenES(Strategy):
     """
 
     name = "open_es"
+    convergence = (
+        Convergence("sphere", 10, 300, 1e-4, _BUDGET),
+        Convergence("rosenbrock", 2, 500, 0.2, _BUDGET),
+    )
     config_class = OpenESConfig
     config: OpenESConfig
 

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from evoforge.core.genome import Genome
 from evoforge.core.space import SearchSpace, VectorSpace  # noqa: F401  (VectorSpace: the doctest's)
-from evoforge.core.strategy import Asked, State, Strategy, StrategyConfig
+from evoforge.core.strategy import Asked, Convergence, State, Strategy, StrategyConfig
 
 __all__ = ["RandomSearch", "RandomSearchConfig"]
 
@@ -31,6 +31,11 @@ class RandomSearch(Strategy):
     """
 
     name = "random_search"
+    convergence = (
+        Convergence("sphere", 2, 50, 1e-2, {"population_size": 100}),
+        Convergence("rosenbrock", 2, 50, 1.0, {"population_size": 100}),
+        Convergence("onemax", 10, 50, 1.0, {"population_size": 20}),
+    )
     config_class = RandomSearchConfig
     config: RandomSearchConfig
     requires = frozenset({"sample"})

@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from evoforge.core.genome import Genome, genome_id
-from evoforge.core.strategy import State, StepwiseGenerations, StrategyConfig
+from evoforge.core.strategy import Convergence, State, StepwiseGenerations, StrategyConfig
 from evoforge.strategies.population import GenomePopulation
 
 __all__ = ["RegularizedEvolution", "RegularizedEvolutionConfig"]
@@ -37,6 +37,7 @@ class RegularizedEvolution(StepwiseGenerations, GenomePopulation):
     """Aging evolution: tournament of ``sample_size``, mutate the winner, the oldest dies."""
 
     name = "regularized_evolution"
+    convergence = (Convergence("onemax", 20, 100, 1.0, {"population_size": 20, "sample_size": 5}),)
     config_class = RegularizedEvolutionConfig
     config: RegularizedEvolutionConfig
     requires = frozenset({"sample", "mutate"})

@@ -28,11 +28,15 @@ from pydantic import Field
 from evoforge.core.genome import Genome, SeedChain, genome_from_tree, genome_id, genome_to_tree
 from evoforge.core.shaping import ranks
 from evoforge.core.space import VectorSpace  # noqa: F401  (the doctest's)
-from evoforge.core.strategy import State, StepwiseGenerations, Strategy, StrategyConfig
+from evoforge.core.strategy import Convergence, State, StepwiseGenerations, Strategy, StrategyConfig
 
 __all__ = ["SteadyStateGA", "SteadyStateGAConfig"]
 
 _SEED_HIGH = 2**62
+
+
+#: the settings of its conformance budgets (the defaults are tuned for neural networks)
+_BUDGET = {"population_size": 50, "sigma": 0.05, "tournament_size": 10}
 
 
 class SteadyStateGAConfig(StrategyConfig):
@@ -64,6 +68,10 @@ class SteadyStateGA(StepwiseGenerations, Strategy):
     """
 
     name = "steady_ga"
+    convergence = (
+        Convergence("sphere", 10, 300, 1e-2, _BUDGET),
+        Convergence("rosenbrock", 2, 300, 1e-4, _BUDGET),
+    )
     config_class = SteadyStateGAConfig
     config: SteadyStateGAConfig
     requires = frozenset({"sample", "vector"})

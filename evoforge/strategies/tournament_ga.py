@@ -22,7 +22,7 @@ from pydantic import Field
 
 from evoforge.core.genome import Genome, genome_id
 from evoforge.core.selection import tournament_select
-from evoforge.core.strategy import Asked, State, StrategyConfig
+from evoforge.core.strategy import Asked, Convergence, State, StrategyConfig
 from evoforge.strategies.population import GenomePopulation
 
 __all__ = ["TournamentGA", "TournamentGAConfig", "Elitist", "ElitistConfig", "CrossoverMutation"]
@@ -59,6 +59,7 @@ class TournamentGA(GenomePopulation):
     """Generational GA with tournament selection, crossover and mutation over a search space."""
 
     name = "tournament_ga"
+    convergence = (Convergence("onemax", 32, 60, 1.0, {"population_size": 20}),)
     config_class = TournamentGAConfig
     config: TournamentGAConfig
 
@@ -103,6 +104,8 @@ class Elitist(TournamentGA):
     """The fittest carry over; the least fit are replaced by new random individuals."""
 
     name = "elitist"
+    # exploration comes from random newcomers alone: a short string, one bit short of full
+    convergence = (Convergence("onemax", 12, 200, 2.0, {"population_size": 20}),)
     config_class = ElitistConfig
 
 
@@ -110,4 +113,5 @@ class CrossoverMutation(TournamentGA):
     """Every child the crossover of two tournament winners, then mutated."""
 
     name = "crossover_mutation"
+    convergence = (Convergence("onemax", 32, 60, 1.0, {"population_size": 20}),)
     config_class = CrossoverMutationConfig
