@@ -560,9 +560,10 @@ def test_each_candidate_is_its_own_chunk_and_backends_agree(tmp_path):
     class Counting(SerialBackend):
         sizes: list[int] = []
 
-        def submit(self, job, indices=None, tag=None):
-            self.sizes.append(len(indices))
-            super().submit(job, indices, tag)
+        def run(self, job):
+            for chunk in super().run(job):
+                self.sizes.append(len(chunk.indices))
+                yield chunk
 
     counting = Counting()
     evoforge.run(nas_config(generations=2), tmp_path / "serial", backend=counting)
