@@ -58,7 +58,7 @@ def child(task: str, seeds: list[int], deadline: float) -> None:
             "seed": seed,
             "evaluations": r.evaluations,
             "generations": r.generations,
-            "population": cfg.strategy["population_size"],
+            "population": cfg.strategy.population_size,
             "solved": r.stopped_early,
             "seconds": r.wall_seconds,
             "solver": json.loads(solver[0]) if solver else None,

@@ -126,7 +126,7 @@ def run_evoforge(example: str, seed: int) -> dict:
     result = evoforge.run(cfg, tempfile.mkdtemp() + "/r")
     return {
         "generations": result.generations,
-        "individuals": result.generations * cfg.strategy["population_size"],
+        "individuals": result.generations * cfg.strategy.population_size,
         "evaluations": result.evaluations,
         "solved": result.stopped_early,
         "test_score": result.test_score,

@@ -58,22 +58,13 @@ def load_config(
 
 
 def _check_buildable(config) -> None:
-    """Build the problem once, and check what a multi-objective strategy asks of it, so that a
-    missing dependency or a wrong objective fails before anything is written."""
-    from evoforge.data.datasets import DatasetError
-    from evoforge.engine.evaluation import build_problem
-    from evoforge.engine.loop import check_memory, check_objectives
+    """The engine's own check of everything a config alone cannot vouch for (the problem builds, the
+    strategy fits its space, objectives, memory), before a backend starts or anything is written."""
+    from evoforge.engine.loop import ConfigError, prepare
 
     try:
-        problem = build_problem(config.problem)
-    except DatasetError as exc:
-        fail(str(exc))
-    except Exception as exc:  # noqa: BLE001  (any failure here is a configuration problem)
-        fail(f"cannot build the problem: {type(exc).__name__}: {exc}".splitlines()[0])
-    try:
-        check_objectives(config, problem)
-        check_memory(int(config.strategy.get("population_size") or 1), problem.dim)
-    except ValueError as exc:
+        prepare(config)
+    except ConfigError as exc:
         fail(str(exc))
 
 
@@ -305,7 +296,7 @@ def summarise(run_dir: Path) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "run_dir": str(run_dir),
         "status": "finished" if result else ("running_or_interrupted" if stats else "not_started"),
-        "strategy": cfg.strategy["name"],
+        "strategy": cfg.strategy.name,
         "problem": cfg.problem.model_dump(mode="json"),
         "seed": cfg.seed,
         "best_fitness": result.best_fitness

@@ -38,6 +38,7 @@ class StrategyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    name: str = Field("", description="The registered name of the strategy (set by a run config).")
     population_size: int = Field(64, ge=2, description="Individuals asked for per generation.")
 
 

@@ -84,7 +84,7 @@ class RunConfig(BaseModel):
 
     >>> cfg = RunConfig(problem={"kind": "function", "name": "sphere", "dim": 3},
     ...                 strategy={"name": "cma_es"}, generations=5)
-    >>> cfg.strategy["name"], cfg.strategy_config().sigma
+    >>> cfg.strategy.name, cfg.strategy.sigma
     ('cma_es', 0.5)
     """
 
@@ -93,8 +93,10 @@ class RunConfig(BaseModel):
     name: str = Field("run", description="A label for the run.")
     seed: int = Field(0, ge=0, description="The run seed; every random draw derives from it.")
     generations: int = Field(50, ge=1, description="Generations to run (at most).")
-    strategy: dict[str, Any] = Field(
-        ..., description="'name' of a registered strategy plus its hyperparameters."
+    strategy: SerializeAsAny[StrategyConfig] = Field(
+        ...,
+        description="'name' of a registered strategy plus its hyperparameters (its config class: "
+        "evoforge.engine.registry.STRATEGIES[name].config_class).",
     )
     problem: SerializeAsAny[ProblemConfig] = Field(
         ...,
@@ -169,37 +171,34 @@ class RunConfig(BaseModel):
 
     @field_validator("strategy", mode="before")
     @classmethod
-    def _validate_strategy(cls, value: Any) -> dict[str, Any]:
+    def _validate_strategy(cls, value: Any) -> StrategyConfig:
+        if isinstance(value, StrategyConfig):
+            if not value.name:
+                raise ValueError("strategy needs a 'name' (the config object's name is empty)")
+            value = value.model_dump()
         if not isinstance(value, dict) or "name" not in value:
             raise ValueError("strategy needs a 'name'")
-        params = dict(value)
-        name = params.pop("name")
         try:
-            strategy_class = get_strategy(str(name))
+            strategy_class = get_strategy(str(value["name"]))
         except KeyError as exc:
             raise ValueError(exc.args[0]) from None
-        resolved = strategy_class.config_class.model_validate(params)
-        return {"name": name, **resolved.model_dump()}
+        return strategy_class.config_class.model_validate(value)
 
     @model_validator(mode="after")
     def _check_space(self) -> RunConfig:
-        choose_space(get_strategy(self.strategy["name"]), get_problem(self.problem.kind))
+        choose_space(get_strategy(self.strategy.name), get_problem(self.problem.kind))
         return self
 
     @model_validator(mode="after")
     def _check_asynchronous(self) -> RunConfig:
-        if self.asynchronous and not get_strategy(self.strategy["name"]).steady_state:
+        if self.asynchronous and not get_strategy(self.strategy.name).steady_state:
             raise ValueError(
-                f"asynchronous: strategy {self.strategy['name']!r} is generational; "
+                f"asynchronous: strategy {self.strategy.name!r} is generational; "
                 "asynchronous runs need a steady-state strategy ("
                 + ", ".join(sorted(n for n, c in STRATEGIES.items() if c.steady_state))
                 + ")"
             )
         return self
-
-    def strategy_config(self) -> StrategyConfig:
-        params = {k: v for k, v in self.strategy.items() if k != "name"}
-        return get_strategy(self.strategy["name"]).config_class.model_validate(params)
 
 
 def format_validation_error(exc: ValidationError) -> str:

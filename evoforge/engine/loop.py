@@ -47,7 +47,8 @@ from evoforge.core.problem import Problem, TestResult
 from evoforge.core.rng import derive_rng, derive_seed, derive_seeds
 from evoforge.core.shaping import nan_to_worst
 from evoforge.core.strategy import Strategy
-from evoforge.engine.config import RunConfig
+from evoforge.data.datasets import DatasetError
+from evoforge.engine.config import ConfigError, RunConfig
 from evoforge.engine.evaluation import build_problem, evaluation_job
 from evoforge.engine.registry import choose_space, get_strategy, make_backend
 from evoforge.store.run_store import RunStore, StoreError
@@ -63,6 +64,8 @@ __all__ = [
     "read_result",
     "read_hall_of_fame",
     "check_memory",
+    "prepare",
+    "ConfigError",
 ]
 
 Callback = Callable[[str, dict[str, Any]], None]
@@ -192,7 +195,7 @@ def _versions() -> dict[str, str]:
 def check_objectives(config: RunConfig, problem: Problem) -> tuple[str, ...]:
     """The metrics a multi-objective strategy minimises besides the fitness (none for the others);
     ``ValueError`` naming the first one ``problem`` does not record."""
-    names = tuple(getattr(config.strategy_config(), "objectives", ()))
+    names = tuple(getattr(config.strategy, "objectives", ()))
     for name in names:
         if name not in problem.recorded_metrics:
             known = ", ".join(problem.recorded_metrics) or "none"
@@ -202,18 +205,35 @@ def check_objectives(config: RunConfig, problem: Problem) -> tuple[str, ...]:
     return names
 
 
+def prepare(config: RunConfig) -> tuple[Problem, Strategy, tuple[str, ...]]:
+    """The problem (built, or reused within this process), the strategy over its search space, and
+    the metrics a multi-objective strategy minimises: everything a run needs that a config alone
+    cannot vouch for. :class:`ConfigError`, one line, if any of it fails; nothing is written. The
+    one place a run is checked before it starts (the CLI calls it before starting a backend)."""
+    try:
+        problem = build_problem(config.problem)
+    except DatasetError as exc:  # a dataset that cannot be used: its own one-line message
+        raise ConfigError(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001  (a missing dependency, a user's problem class failing)
+        raise ConfigError(f"cannot build the problem: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    try:
+        strategy_class = get_strategy(config.strategy.name)
+        space = problem.space_for(choose_space(strategy_class, type(problem)))
+        strategy = strategy_class(config.strategy, space)
+        check_memory(strategy.population_size, problem.dim)
+        # multi-objective strategies (NSGA-II) are told the fitness plus these metrics, each minimised
+        objectives = check_objectives(config, problem)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return problem, strategy, objectives
+
+
 class _Loop:
     def __init__(self, config: RunConfig, store: RunStore, backend: Backend, callback: Callback | None):
         self.config, self.store, self.backend = config, store, backend
         self.callback = callback or (lambda event, data: None)
-        self.problem: Problem = build_problem(config.problem)
+        self.problem, self.strategy, self.objectives = prepare(config)
         self.sign = 1.0 if self.problem.direction == "maximize" else -1.0
-        strategy_class = get_strategy(config.strategy["name"])
-        check_memory(int(config.strategy.get("population_size") or 1), self.problem.dim)
-        space = self.problem.space_for(choose_space(strategy_class, type(self.problem)))
-        self.strategy: Strategy = strategy_class(config.strategy_config(), space)
-        # multi-objective strategies (NSGA-II) are told the fitness plus these metrics, each minimised
-        self.objectives = check_objectives(config, self.problem)
         self.decode = SeedChainDecoder(self.problem.initial_params)
         self.shared = self.problem.shared_inputs() or None
         self._submitted: dict[int, int] = {}  # asynchronous mode: ask number -> retries, while running
@@ -755,18 +775,22 @@ def _hof_summary(hof: HallOfFame, pareto: dict[str, Any] | None = None) -> dict[
     }
 
 
-def _run_in(
-    store: RunStore, config: RunConfig, backend: Backend | None, callback: Callback | None
-) -> RunResult:
+def _drive(loop: _Loop, backend: Backend | None, open_store: Callable[[], RunStore]) -> RunResult:
+    """Give ``loop`` its backend (``backend``, or the config's, closed afterwards) and its store, and
+    execute it; the store is closed and work left in flight is dropped whatever happens."""
+    config = loop.config
     own = backend is None
-    backend = backend or make_backend(config.backend, config.workers, config.ray_address)
+    loop.backend = backend or make_backend(config.backend, config.workers, config.ray_address)
     try:
-        return _Loop(config, store, backend, callback).execute()
+        loop.store = open_store()
+        try:
+            return loop.execute()
+        finally:
+            loop.store.close()
     finally:
-        backend.discard()  # work an asynchronous run left in flight
+        loop.backend.discard()  # work an asynchronous run left in flight
         if own:
-            backend.close()
-        store.close()
+            loop.backend.close()
 
 
 def run(
@@ -788,19 +812,8 @@ def run(
     config_yaml = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     if (Path(run_dir) / "config.yaml").exists():
         raise FileExistsError(f"{run_dir} already holds a run; use 'evoforge resume {run_dir}'")
-    own = backend is None
-    backend = backend or make_backend(config.backend, config.workers, config.ray_address)
-    try:
-        loop = _Loop(config, None, backend, callback)  # type: ignore[arg-type]  (the store comes next)
-        loop.store = RunStore.create(Path(run_dir), config_yaml, meta)
-        try:
-            return loop.execute()
-        finally:
-            loop.store.close()
-    finally:
-        backend.discard()
-        if own:
-            backend.close()
+    loop = _Loop(config, None, None, callback)  # type: ignore[arg-type]  (store and backend come next)
+    return _drive(loop, backend, lambda: RunStore.create(Path(run_dir), config_yaml, meta))
 
 
 def resume(
@@ -810,8 +823,7 @@ def resume(
     :class:`StoreError` if the run directory is damaged; nothing is written then."""
     store = RunStore.open(Path(run_dir))
     try:
-        config = load_run_config(store)
-    except StoreError:
-        store.close()
-        raise
-    return _run_in(store, config, backend, callback)
+        loop = _Loop(load_run_config(store), None, None, callback)  # type: ignore[arg-type]
+        return _drive(loop, backend, lambda: store)
+    finally:
+        store.close()  # also when the loop or the backend could not be made
