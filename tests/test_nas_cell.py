@@ -161,7 +161,7 @@ def test_cell_search_and_train_final_from_the_command_line(tmp_path):
 
 def test_unknown_search_space_is_one_line_and_exit_2(tmp_path):
     proc = cli("nas", "--dataset", "digits", "--search-space", "graph", "--output", tmp_path / "x")
-    assert proc.returncode == 2 and "--search-space 'graph' is not one of chain, cell, tree" in proc.stderr
+    assert proc.returncode == 2 and "problem.space: Input tag 'graph' found using 'kind'" in proc.stderr
     assert not (tmp_path / "x").exists()
 
 

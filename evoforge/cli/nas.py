@@ -11,41 +11,7 @@ import typer
 import yaml
 
 from evoforge.cli.app import app, console, fail, out
-from evoforge.cli.runs import launch
-
-#: strategy names users type, as registered strategies
-_STRATEGY_ALIASES = {
-    "regularized_evolution": "regularized_evolution",
-    "regularized-evolution": "regularized_evolution",
-    "regevo": "regularized_evolution",
-    "aging": "regularized_evolution",
-    "tournament": "tournament_ga",
-    "tournament_ga": "tournament_ga",
-    "ga": "tournament_ga",
-    "elitist": "elitist",
-    "crossover-mutation": "crossover_mutation",
-    "crossover_mutation": "crossover_mutation",
-    "random": "random_search",
-    "random_search": "random_search",
-    "cmaes": "cma_es",
-    "cma_es": "cma_es",
-    "cma-es": "cma_es",
-    "sep_cma_es": "sep_cma_es",
-    "nsga2": "nsga2",
-    "nsga-ii": "nsga2",
-}
-
-
-def _set(raw: dict[str, Any], path: str, value: Any) -> None:
-    if value is None:
-        return
-    node = raw
-    *parents, last = path.split(".")
-    for key in parents:
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
-            fail(f"{path}: {key!r} in the config is not a section")
-    node[last] = value
+from evoforge.cli.runs import launch, load_config
 
 
 @app.command()
@@ -90,59 +56,45 @@ def nas(
     set_: list[str] = typer.Option([], "--set", help="Override any config value: key.sub=value."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Evolve a classifier (architecture and training recipe) on a dataset."""
-    from pydantic import ValidationError
+    """Evolve a classifier (architecture and training recipe) on a dataset.
 
-    from evoforge.engine.config import ConfigError, RunConfig, apply_overrides, format_validation_error
-
-    if search_space is not None and search_space not in ("chain", "cell", "tree"):
-        fail(f"--search-space {search_space!r} is not one of chain, cell, tree")
-    raw: dict[str, Any] = {}
-    if config is not None:
-        if not config.is_file():
-            fail(f"config file not found: {config}")
-        try:
-            raw = yaml.safe_load(config.read_text()) or {}
-        except yaml.YAMLError:
-            fail(f"{config}: not valid YAML")
-        if not isinstance(raw, dict):
-            fail(f"{config}: the config must be a YAML mapping")
-    raw.setdefault("problem", {"kind": "classification"})
-    raw.setdefault("strategy", {"name": "regularized_evolution"})
-    raw.setdefault("test_episodes", 1)
-    if strategy is not None:
-        if strategy not in _STRATEGY_ALIASES:
-            fail(f"--strategy {strategy!r} is not one of {', '.join(sorted(set(_STRATEGY_ALIASES)))}")
-        raw["strategy"] = {
-            "name": _STRATEGY_ALIASES[strategy],
-            **{k: v for k, v in raw["strategy"].items() if k != "name"},
-        }
-    _set(raw, "problem.dataset.name", dataset)
-    _set(raw, "problem.dataset.path", data_path)
-    _set(raw, "problem.proxy_epochs", proxy_epochs)
-    _set(raw, "problem.proxy_fraction", proxy_fraction)
-    _set(raw, "problem.metric", metric)
-    _set(raw, "problem.max_seconds", max_seconds)
-    _set(raw, "problem.space.kind", search_space)
-    _set(raw, "problem.space.max_params", max_params)
-    _set(raw, "problem.space.max_layers", max_layers)
-    _set(raw, "problem.space.max_flops", max_flops)
-    _set(raw, "generations", generations)
-    _set(raw, "strategy.population_size", popsize)
-    if objectives is not None:
-        _set(raw, "strategy.objectives", [o.strip() for o in objectives.split(",") if o.strip()])
-    _set(raw, "seed", seed)
-    _set(raw, "backend", backend)
-    _set(raw, "workers", workers)
-    raw.setdefault("name", f"nas-{raw['problem'].get('dataset', {}).get('name', 'digits')}")
-    try:
-        cfg = RunConfig.model_validate(apply_overrides(raw, set_))
-    except ConfigError as exc:
-        fail(str(exc))
-    except ValidationError as exc:
-        fail(format_validation_error(exc))
+    The flags are overrides of the one config path every command uses: ``--config`` (or nothing: a
+    classification problem searched by regularized evolution) read and validated like ``evoforge
+    run``'s, each flag set as ``--set`` would set it."""
+    flags = {
+        "problem.dataset.name": dataset,
+        "problem.dataset.path": data_path,
+        "problem.proxy_epochs": proxy_epochs,
+        "problem.proxy_fraction": proxy_fraction,
+        "problem.metric": metric,
+        "problem.max_seconds": max_seconds,
+        "problem.space.kind": search_space,
+        "problem.space.max_params": max_params,
+        "problem.space.max_layers": max_layers,
+        "problem.space.max_flops": max_flops,
+        "generations": generations,
+        "strategy.name": strategy,
+        "strategy.population_size": popsize,
+        "strategy.objectives": None
+        if objectives is None
+        else [o.strip() for o in objectives.split(",") if o.strip()],
+        "backend": backend,
+        "workers": workers,
+    }
+    overrides = [f"{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
+    defaults = {
+        "problem": {"kind": "classification"},
+        "strategy": {"name": "regularized_evolution"},
+        "test_episodes": 1,
+    }
+    cfg = load_config(config, [*overrides, *set_], seed, defaults=defaults, name=_nas_name)
     run_dir = launch(cfg, output, quiet)
     out.print(f"best architecture: {run_dir / 'best_arch.json'}")
+
+
+def _nas_name(raw: dict[str, Any]) -> str:
+    dataset = raw.get("problem", {}).get("dataset", {})
+    return f"nas-{dataset.get('name', 'digits') if isinstance(dataset, dict) else 'digits'}"
 
 
 def _read_arch(path: Path):

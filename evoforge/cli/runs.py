@@ -17,9 +17,17 @@ from evoforge.cli.app import app, console, fail, out
 
 # -- configs --------------------------------------------------------------------------------------
 def load_config(
-    path: Path, overrides: list[str], seed: int | None = None, extra: dict[str, Any] | None = None
+    path: Path | None,
+    overrides: list[str],
+    seed: int | None = None,
+    extra: dict[str, Any] | None = None,
+    defaults: dict[str, Any] | None = None,
+    name: Any = None,
 ):
-    """Read, override and validate a YAML config; raise UserError with one line on any problem."""
+    """The one way every command turns input into a run config: read the YAML at ``path`` (None: an
+    empty one), fill in the top-level ``defaults`` it lacks (and a ``name(raw)`` if it has none),
+    apply ``key.sub=value`` overrides, the seed and ``extra`` settings, and validate. Any problem is
+    a :class:`UserError` of one line."""
     import yaml
     from pydantic import ValidationError
 
@@ -30,20 +38,26 @@ def load_config(
         format_validation_error,
     )
 
-    if path.is_dir():
-        fail(f"{path} is a directory, not a config file")
-    if not path.is_file():
-        fail(f"config file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        fail(f"{path}: not valid YAML{where}")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"{path}: cannot read ({exc})")
-    if not isinstance(raw, dict):
-        fail(f"{path}: the config must be a YAML mapping")
+    raw: Any = {}
+    if path is not None:
+        if path.is_dir():
+            fail(f"{path} is a directory, not a config file")
+        if not path.is_file():
+            fail(f"config file not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            fail(f"{path}: not valid YAML{where}")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"{path}: cannot read ({exc})")
+        if raw is None and defaults is not None:
+            raw = {}  # an empty file: the defaults alone
+        if not isinstance(raw, dict):
+            fail(f"{path}: the config must be a YAML mapping")
+    for key, value in (defaults or {}).items():
+        raw.setdefault(key, value)
     try:
         raw = apply_overrides(raw, overrides)
     except ConfigError as exc:
@@ -51,10 +65,13 @@ def load_config(
     if seed is not None:
         raw["seed"] = seed
     raw.update(extra or {})
+    if name is not None:
+        raw.setdefault("name", name(raw))
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
-        fail(f"{path}: {format_validation_error(exc)}")
+        where = f"{path}: " if path is not None else ""
+        fail(f"{where}{format_validation_error(exc)}")
 
 
 def _check_buildable(config) -> None:

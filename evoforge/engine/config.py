@@ -178,11 +178,12 @@ class RunConfig(BaseModel):
             value = value.model_dump()
         if not isinstance(value, dict) or "name" not in value:
             raise ValueError("strategy needs a 'name'")
+        name = STRATEGIES.canonical(str(value["name"]))
         try:
-            strategy_class = get_strategy(str(value["name"]))
+            strategy_class = get_strategy(name)
         except KeyError as exc:
             raise ValueError(exc.args[0]) from None
-        return strategy_class.config_class.model_validate(value)
+        return strategy_class.config_class.model_validate({**value, "name": name})
 
     @model_validator(mode="after")
     def _check_space(self) -> RunConfig:

@@ -47,10 +47,18 @@ class Registry(Mapping[str, Any], Generic[T]):
     ``names()`` lists the names without importing anything; iterating over ``items()`` imports every
     entry (the conformance suites do that)."""
 
-    def __init__(self, what: str, entries: dict[str, str]):
+    def __init__(self, what: str, entries: dict[str, str], aliases: dict[str, str] | None = None):
         self.what = what
         self._paths = dict(entries)
+        self._aliases = dict(aliases or {})
         self._loaded: dict[str, T] = {}
+
+    def canonical(self, name: str) -> str:
+        """The registered name ``name`` stands for: itself, with hyphens read as underscores, or
+        what it is an alias of (``cmaes`` for ``cma_es``); unknown names come back as given."""
+        key = name.strip().lower().replace("-", "_")
+        key = self._aliases.get(key, key)
+        return key if key in self._paths else name
 
     def names(self) -> list[str]:
         return sorted(self._paths)
@@ -66,6 +74,7 @@ class Registry(Mapping[str, Any], Generic[T]):
             self._loaded[name] = target  # type: ignore[assignment]
 
     def __getitem__(self, name: str) -> T:
+        name = self.canonical(name)
         if name in self._loaded:
             return self._loaded[name]
         try:
@@ -103,6 +112,15 @@ STRATEGIES: Registry[type[Strategy]] = Registry(
         "sep_cma_es": "evoforge.strategies.cma_es:SepCMAES",
         "steady_ga": "evoforge.strategies.steady_state:SteadyStateGA",
         "tournament_ga": "evoforge.strategies.tournament_ga:TournamentGA",
+    },
+    # names users type for them (hyphens are read as underscores anyway)
+    aliases={
+        "aging": "regularized_evolution",
+        "regevo": "regularized_evolution",
+        "cmaes": "cma_es",
+        "nsga_ii": "nsga2",
+        "random": "random_search",
+        "tournament": "tournament_ga",
     },
 )
 
