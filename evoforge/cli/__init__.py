@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
 from rich.markup import escape
 
-from evoforge.cli import demo, nas, runs  # noqa: F401  (each registers its commands on app)
-from evoforge.cli.app import EXIT_USAGE, UserError, app, console
+from evoforge.cli import demo, runs  # noqa: F401  (each registers its commands on app)
+from evoforge.cli.app import COMMANDS, EXIT_USAGE, UserError, app, console
+
+for _module in dict.fromkeys(COMMANDS.values()):  # the commands of each problem kind
+    importlib.import_module(_module)
 
 __all__ = ["app", "main"]
 

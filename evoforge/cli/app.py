@@ -7,6 +7,9 @@ written before the input has been validated.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
@@ -23,3 +26,17 @@ class UserError(Exception):
 
 def fail(message: str) -> None:
     raise UserError(message)
+
+
+#: the modules that add the commands of each problem kind (imported when the command line starts;
+#: a problem kind of your own adds its module here)
+COMMANDS: dict[str, str] = {
+    "classification": "evoforge.cli.nas",  # nas, train-final
+    "double_pole": "evoforge.cli.networks",  # draw, export
+    "gym": "evoforge.cli.gym",  # play
+    "optimizer_search": "evoforge.cli.optimizers",  # what report adds
+    "xor": "evoforge.cli.networks",
+}
+
+#: what ``evoforge report`` adds for a problem kind: ``fn(run_dir, report_dir)`` -> files written
+REPORTS: dict[str, Callable[[Path, Path], list[Path]]] = {}

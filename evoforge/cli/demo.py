@@ -26,7 +26,8 @@ def run_demo(out_dir: Path, console: Console) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
-    from evoforge.cli.runs import _best_policy, _fmt, save_gif, summarise
+    from evoforge.cli.gym import _best_policy, save_gif
+    from evoforge.cli.runs import _fmt, summarise
     from evoforge.core.rng import derive_seed
     from evoforge.engine.config import RunConfig
     from evoforge.engine.loop import run

@@ -1,5 +1,6 @@
-"""The commands on run directories (``run``, ``resume``, ``show``, ``report``, ``draw``, ``export``,
-``play``) and the helpers the other commands share."""
+"""The commands every run has (``run``, ``resume``, ``show``, ``report``) and the helpers the other
+commands share. Commands that only make sense for some problem kinds live with them (see
+:data:`evoforge.cli.app.COMMANDS`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from evoforge.cli.app import app, console, fail, out
+from evoforge.cli.app import REPORTS, app, console, fail, out
 
 
 # -- configs --------------------------------------------------------------------------------------
@@ -372,35 +373,6 @@ def show(
         out.print(hof)
 
 
-def _best_policy(run_dir: Path):
-    """The problem and the best individual's parameters and context of a gym run."""
-    import numpy as np
-
-    from evoforge.core.genome import SeedChainDecoder
-    from evoforge.core.hall_of_fame import HallOfFame
-    from evoforge.engine.evaluation import build_problem
-    from evoforge.engine.loop import load_run_config
-    from evoforge.problems.gym import GymProblem
-
-    store = _open_store(run_dir)
-    damaged: list[str] = []
-    try:
-        cfg = load_run_config(store)
-        tree = store.load_checkpoint(damaged)
-    finally:
-        store.close()
-    if tree is None:
-        fail(damaged[0] if damaged else f"{run_dir} has no finished generation yet")
-    hof = HallOfFame.from_tree(tree["hof"])
-    if hof.best is None:
-        fail(f"{run_dir} has no successful evaluation")
-    problem = build_problem(cfg.problem)
-    if not isinstance(problem, GymProblem):
-        fail(f"play needs a gym run; {run_dir} is a '{cfg.problem.kind}' run")
-    params = np.asarray(SeedChainDecoder(problem.initial_params)(hof.best.genome))
-    return problem, params, hof.best, cfg
-
-
 @app.command()
 def report(
     run_dir: Path = typer.Argument(..., help="A run directory."),
@@ -412,8 +384,8 @@ def report(
     ),
 ) -> None:
     """Plot a run: fitness over generations, species sizes for NEAT runs, the Pareto front of
-    multi-objective runs (with ``--above X``, the smallest member reaching X is named and marked);
-    for optimizer searches, print the best rule as math and write it as a Python file."""
+    multi-objective runs (with ``--above X``, the smallest member reaching X is named and marked),
+    and what the run's problem kind adds (an optimizer search: its best rule as math and as code)."""
     from evoforge.engine.loop import load_run_config, read_hall_of_fame
     from evoforge.report.plots import plot_fitness, plot_pareto, plot_species
 
@@ -463,112 +435,8 @@ def report(
                     else "none"
                 )
             )
-    rule_file = run_dir / "best_optimizer.json"
-    if rule_file.is_file():  # optimizer searches: the rule as math and as a file to copy into a project
-        from evoforge.spaces.update_rule import UpdateRule
-
-        try:
-            rule = UpdateRule.from_json(json.loads(rule_file.read_text()))
-        except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
-            fail(f"{rule_file}: {exc}")
-        out.print("best update rule:", highlight=False)
-        out.print(rule.math(), highlight=False, markup=False)
-        source = target / "best_optimizer.py"
-        source.write_text(rule.python_source())
-        written.append(source)
+    extend = REPORTS.get(config.problem.kind)
+    if extend is not None:  # what the problem kind adds (an optimizer search: its rule as math and code)
+        written.extend(extend(run_dir, target))
     for path in written:
         out.print(f"wrote {path}")
-
-
-def _network_of(run_dir: Path, genome: str | None):
-    """A NEAT genome of a run: ``genome`` (an id) or the run's best; one-line errors otherwise."""
-    from evoforge.engine.loop import read_hall_of_fame, read_result
-    from evoforge.spaces.neat import NeatGenome
-
-    store = _open_store(run_dir)
-    try:
-        result = read_result(store)
-        hof = read_hall_of_fame(store)
-        chosen = (
-            genome
-            or (result.best_genome_id if result else None)
-            or next((e["genome_id"] for e in hof["entries"]), None)
-        )
-        if chosen is None:
-            fail(f"{run_dir} has no evaluated individual yet")
-        found = store.genome_of(chosen)
-    finally:
-        store.close()
-    if found is None:
-        fail(f"no genome {chosen} in {run_dir}")
-    if not isinstance(found, NeatGenome):
-        fail(f"this command needs a NEAT run; the individuals of {run_dir} are not networks")
-    return chosen, found
-
-
-@app.command()
-def draw(
-    run_dir: Path = typer.Argument(..., help="A NEAT run directory."),
-    out_file: Path = typer.Option(Path("net.png"), "--out", help="PNG file to write."),
-    genome: str | None = typer.Option(None, "--genome", help="Genome id (default: the run's best)."),
-) -> None:
-    """Draw a NEAT network of a run (the best one unless --genome): layers, connections, weights."""
-    from evoforge.report.plots import draw_network
-
-    chosen, found = _network_of(run_dir, genome)
-    _check_writable(out_file)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    draw_network(found, out_file, title=f"genome {chosen}")
-    out.print(f"wrote {out_file}")
-
-
-@app.command()
-def export(
-    run_dir: Path = typer.Argument(..., help="A NEAT run directory."),
-    out_file: Path = typer.Option(Path("best_network.json"), "--out", help="JSON file to write."),
-    genome: str | None = typer.Option(None, "--genome", help="Genome id (default: the run's best)."),
-) -> None:
-    """Write a NEAT network of a run as JSON. In Python, ``evoforge.spaces.neat.load_genome(path)``
-    reads it back and ``evoforge.spaces.neat_torch.to_torch(genome)`` makes it a torch.nn.Module."""
-    from evoforge.core.state_io import atomic_write_text
-
-    chosen, found = _network_of(run_dir, genome)
-    _check_writable(out_file)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_file, json.dumps({"genome_id": chosen, **found.to_json()}, indent=1))
-    out.print(f"wrote {out_file}")
-
-
-def save_gif(frames: list, path: Path, fps: int = 30, every: int = 2, scale: float = 0.5) -> None:
-    from PIL import Image
-
-    images = []
-    for frame in frames[::every]:
-        img = Image.fromarray(frame)
-        if scale != 1.0:
-            img = img.resize((int(img.width * scale), int(img.height * scale)))
-        images.append(img.convert("P", palette=Image.Palette.ADAPTIVE, colors=64))
-    if not images:
-        fail("nothing to render")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 * every / fps), loop=0)
-
-
-@app.command()
-def play(
-    run_dir: Path = typer.Argument(..., help="A gym run directory."),
-    episodes: int = typer.Option(3, "--episodes", min=1, help="Episodes to play."),
-    gif: Path | None = typer.Option(None, "--gif", help="Render the first episode to this GIF file."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the played episodes."),
-) -> None:
-    """Run the best policy of a run and print its returns; optionally render a GIF."""
-    if gif is not None:
-        _check_writable(gif)
-    problem, params, best, _ = _best_policy(run_dir)
-    returns, frames = problem.play(params, seed, episodes, best.context, render=gif is not None)
-    for k, r in enumerate(returns):
-        out.print(f"episode {k}: return {_fmt(r)}")
-    out.print(f"mean return {_fmt(sum(returns) / len(returns))} over {episodes} episodes")
-    if gif is not None:
-        save_gif(frames, gif)
-        out.print(f"wrote {gif}")
