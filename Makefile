@@ -32,6 +32,7 @@ data:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check evoforge tests benchmarks
 	$(VENV)/bin/ruff format --check evoforge tests benchmarks
+	$(VENV)/bin/mypy
 
 # The anchor libraries live in their own venv, never in evoforge's dependencies.
 $(BENCH_STAMP): benchmarks/requirements.txt pyproject.toml

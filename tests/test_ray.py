@@ -21,6 +21,7 @@ from evoforge.engine.config import StopConfig
 from evoforge.engine.evaluation import build_problem
 from evoforge.engine.registry import STRATEGIES, get_strategy
 from evoforge.store.run_store import RunStore
+from evoforge.testing.strategies import small_population
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow  # a Ray instance and its workers start in seconds
@@ -71,7 +72,7 @@ def test_rl_run_is_identical_to_serial(tmp_path, backend, strategy):
 @pytest.mark.parametrize("name", sorted(n for n, c in STRATEGIES.items() if c.requires <= VectorSpace.offers))
 def test_every_vector_strategy_runs_identically_to_serial(tmp_path, backend, name):
     serial, on_ray = both(
-        function_config({"name": name, "population_size": 12}, generations=5), tmp_path, backend
+        function_config({"name": name, **small_population(name, 12)}, generations=5), tmp_path, backend
     )
     assert serial == on_ray
 

@@ -241,11 +241,11 @@ class Backend(ABC):
                 if self.crash_is_shared:
                     # the other chunks went down with the crashed worker; they are re-run too
                     crashed = WorkerLostError("lost with a crashed worker")
-                    lost.extend((task, crashed) for task in self._running.values())
+                    lost.extend((running, crashed) for running in self._running.values())
                     self._running.clear()
                     self._reset()
-                for task, exc in lost:
-                    out.extend(self._recover(task, exc))
+                for lost_task, why in lost:
+                    out.extend(self._recover(lost_task, why))
         return out
 
     def _recover(self, task: _Task, exc: WorkerLostError) -> list[tuple[Any, ChunkResult]]:

@@ -138,7 +138,7 @@ class RayBackend(Backend):
         self._owns = False
         self._refs: OrderedDict[tuple[int, bool], tuple[Any, Any]] = OrderedDict()
         self._stopped: set[Any] = set()
-        self._task = None
+        self._task: Any = None
         self._clock: Any = None
         self._keys: dict[Any, int] = {}  # running handle -> its key on the clock
         self._next_key = 0

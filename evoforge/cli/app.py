@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -24,7 +25,7 @@ class UserError(Exception):
     """An input problem reported as one line and exit code 2."""
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     raise UserError(message)
 
 

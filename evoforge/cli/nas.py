@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 
 from evoforge.cli.app import app, console, fail, out
-from evoforge.cli.runs import launch, load_config
+from evoforge.cli.runs import _open_store, launch, load_config
 
 
 @app.command()
@@ -142,15 +141,21 @@ def train_final_command(
     if run_dir is not None:
         if not (run_dir / "config.yaml").is_file():
             fail(f"{run_dir} is not a run directory (no config.yaml)")
-        problem = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("problem", {})
-        if problem.get("kind") != "classification":
-            fail(f"{run_dir} is not an architecture search ('{problem.get('kind')}' run)")
-        spec = dict(problem.get("dataset") or {})
+        from evoforge.engine.loop import load_run_config
+
+        store = _open_store(run_dir)
+        try:
+            problem = load_run_config(store).problem  # the one reader of a run's config
+        finally:
+            store.close()
+        if problem.kind != "classification":
+            fail(f"{run_dir} is not an architecture search ('{problem.kind}' run)")
+        spec = problem.dataset.model_dump()  # type: ignore[attr-defined]  # a classification problem
         if not (run_dir / "best_arch.json").is_file():
             fail(f"{run_dir} has no best_arch.json yet (finish or resume the search first)")
         genome = _read_arch(run_dir / "best_arch.json")
     else:
-        if dataset is None:
+        if dataset is None or arch is None:
             fail("--arch needs --dataset")
         genome = _read_arch(arch)
     if dataset is not None:

@@ -67,13 +67,16 @@ class SeedChain:
         return {"seeds": list(self.seeds), "sigma": self.sigma}
 
 
-Genome = np.ndarray | SeedChain | object
+#: a genome: a parameter vector (``numpy.ndarray``), a :class:`SeedChain`, or a registered structured
+#: genome (NEAT network, architecture, update rule, ...); typed loosely on purpose, as any
+#: representation a search space defines is one
+Genome = Any
 
 #: structured genome classes by encoding name
-GENOME_TYPES: dict[str, type] = {}
+GENOME_TYPES: dict[str, Any] = {}
 
 
-def register_genome(cls: type) -> type:
+def register_genome(cls: Any) -> Any:
     """Class decorator: a structured genome type, stored as ``cls.encoding`` + ``to_json()``."""
     if cls.encoding in GENOME_TYPES or cls.encoding in ("vector", "f8", "seed_chain"):
         raise ValueError(f"genome encoding {cls.encoding!r} is registered twice")
@@ -90,7 +93,7 @@ def add_genome_finder(finder: Callable[[str], None]) -> None:
     _FINDERS.append(finder)
 
 
-def _genome_class(encoding: str) -> type:
+def _genome_class(encoding: str) -> Any:
     if encoding not in GENOME_TYPES:
         for find in _FINDERS:
             find(encoding)

@@ -112,10 +112,10 @@ class Problem(ABC):
         return np.stack(genomes)
 
     @abstractmethod
-    def evaluate(self, params: np.ndarray, seeds: np.ndarray, context: Context) -> list[EvalResult]:
+    def evaluate(self, params: Any, seeds: np.ndarray, context: Context) -> list[EvalResult]:
         """Evaluate ``params`` (batch, dim); ``seeds[i]`` drives all randomness of individual i."""
 
-    def test(self, params: np.ndarray, seed: int, cases: int, context: Context) -> TestResult:
+    def test(self, params: Any, seed: int, cases: int, context: Context) -> TestResult:
         """Re-evaluate one individual on ``cases`` fresh cases (default: one evaluation)."""
         result = self.evaluate(params[None, :], np.array([seed]), context)[0]
         return TestResult(result.fitness, [result.fitness], result.metrics)

@@ -83,8 +83,8 @@ def derive_seeds(seed: int, keys: tuple[object, ...], last: np.ndarray | list[in
     for key in keys:
         prefix.extend(_key_to_ints(key))
         prefix.append(len(prefix))
-    low = (values & np.uint64(_MASK32)).astype(np.uint32)
-    high = (values >> np.uint64(32)).astype(np.uint32)
+    low = np.bitwise_and(values, np.uint64(_MASK32)).astype(np.uint32)
+    high = np.right_shift(values, np.uint64(32)).astype(np.uint32)
     out = np.empty(values.size, dtype=np.int64)
     for two_words in (False, True):  # a value below 2**32 is one entropy word, else two
         rows = np.flatnonzero((high != 0) == two_words)
@@ -106,11 +106,11 @@ def _seed_sequence_63(words: list, n: int) -> np.ndarray:
         value = value ^ np.uint32(hash_const)
         hash_const = (hash_const * _MULT_A) & _MASK32
         value = value * np.uint32(hash_const)
-        return value ^ (value >> np.uint32(16))
+        return np.bitwise_xor(value, np.right_shift(value, np.uint32(16)))
 
     def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         result = np.uint32(_MIX_L) * x - np.uint32(_MIX_R) * y
-        return result ^ (result >> np.uint32(16))
+        return np.bitwise_xor(result, np.right_shift(result, np.uint32(16)))
 
     with np.errstate(over="ignore"):
         zeros = np.zeros(n, np.uint32)
@@ -127,5 +127,5 @@ def _seed_sequence_63(words: list, n: int) -> np.ndarray:
             value = word ^ np.uint32(hash_b)
             hash_b = (hash_b * _MULT_B) & _MASK32
             value = value * np.uint32(hash_b)
-            state.append(value ^ (value >> np.uint32(16)))
+            state.append(np.bitwise_xor(value, np.right_shift(value, np.uint32(16))))
     return ((state[0].astype(np.int64) << 31) ^ state[1].astype(np.int64)) & ((1 << 63) - 1)

@@ -74,7 +74,7 @@ def save_state(path: Path, state: Any) -> None:
     tree = _encode(state, arrays)
     meta = np.frombuffer(json.dumps(tree).encode("utf-8"), dtype=np.uint8)
     buffer = io.BytesIO()
-    np.savez(buffer, __tree__=meta, **arrays)
+    np.savez(buffer, __tree__=meta, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as its flags
     atomic_write_bytes(path, buffer.getvalue())
 
 

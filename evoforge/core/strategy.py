@@ -30,7 +30,9 @@ __all__ = [
     "Convergence",
 ]
 
-State = dict[str, Any]
+#: a strategy's state: whatever value its ``init``, ``ask`` and ``tell`` pass along (a frozen
+#: dataclass, or a tree of dicts and arrays) and its ``state_to_tree`` serialises
+State = Any
 
 
 class StrategyConfig(BaseModel):
@@ -145,7 +147,7 @@ class Strategy(ABC):
         return None
 
 
-class StepwiseGenerations:
+class StepwiseGenerations(Strategy):
     """Mixin for steady-state strategies: a generation is ``population_size`` calls of ``ask_one`` on
     one state, and ``tell`` adds the evaluated individuals in order with ``tell_one``, so the
     generational loop reproduces exactly what the asynchronous one does on one worker."""

@@ -266,6 +266,7 @@ def _idx_dataset(spec: DatasetSpec) -> Dataset:
                     " (apt-get install dataset-fashion-mnist, or download: true)" if spec.path is None else ""
                 )
                 raise DatasetError(f"{spec.name}: {stem}[.gz] not found in {folder}{hint}")
+        assert paths[0] is not None and paths[1] is not None  # checked just above
         x, y = read_idx(paths[0]), read_idx(paths[1])
         if x.ndim != 3 or y.ndim != 1:
             raise DatasetError(
@@ -374,9 +375,9 @@ def _read_image_tree(root: Path, size: int | None) -> tuple[list[np.ndarray], li
             raise DatasetError(f"{root / name}: no PNG or JPEG images")
         for f in files:
             try:
-                with Image.open(f) as im:
-                    im.load()
-                    im = im.convert("L" if im.mode in ("1", "L", "I", "I;16", "F") else "RGB")
+                with Image.open(f) as opened:
+                    opened.load()
+                    im = opened.convert("L" if opened.mode in ("1", "L", "I", "I;16", "F") else "RGB")
                     if size is not None:
                         im = im.resize((size, size))
                     images.append(np.asarray(im))

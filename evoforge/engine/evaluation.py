@@ -70,7 +70,7 @@ class _Deadline:
         raise EvalTimeoutError(f"ran past its time limit of {self.seconds:g} s")
 
     def __enter__(self) -> _Deadline:
-        if self.armed:
+        if self.armed and self.seconds is not None:
             self._previous = signal.signal(signal.SIGALRM, self._fire)
             signal.setitimer(signal.ITIMER_REAL, self.seconds)
         return self

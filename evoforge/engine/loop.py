@@ -229,8 +229,11 @@ def prepare(config: RunConfig) -> tuple[Problem, Strategy, tuple[str, ...]]:
 
 
 class _Loop:
-    def __init__(self, config: RunConfig, store: RunStore, backend: Backend, callback: Callback | None):
-        self.config, self.store, self.backend = config, store, backend
+    store: RunStore  # given by _drive, once the loop has been built
+    backend: Backend
+
+    def __init__(self, config: RunConfig, callback: Callback | None):
+        self.config = config
         self.callback = callback or (lambda event, data: None)
         self.problem, self.strategy, self.objectives = prepare(config)
         self.sign = 1.0 if self.problem.direction == "maximize" else -1.0
@@ -294,6 +297,8 @@ class _Loop:
                 gid, stored.fitness, self.sign * stored.fitness, stored.generation, genome, s["context"]
             )
         if not self.config.validation_episodes:
+            if hof.best is None:
+                raise RunFailedError("every evaluation failed; nothing to report")
             return hof.best
         scored = [
             (self.sign * s["validated"][e.genome_id], -k, e)
@@ -521,7 +526,9 @@ class _Loop:
         if stopped and self.config.validation_episodes:
             probe = {"hof": hof, "validated": validated}
             self._validate_hof(probe, only_reaching=target)
-            stopped = any(self.sign * v >= self.sign * target for v in validated.values())
+            stopped = target is not None and any(
+                self.sign * v >= self.sign * target for v in validated.values()
+            )
         stopped = stopped or (self.config.stop.solved and solved)
         new_state = dict(
             s,
@@ -712,7 +719,7 @@ class _Loop:
             gid, fitness, metrics = rows[i]
             genome = self.store.genome_of(gid)
             entry = {"genome_id": gid, "fitness": fitness, **{n: metrics[n] for n in self.objectives}}
-            if hasattr(genome, "export_name"):
+            if genome is not None and hasattr(genome, "export_name"):
                 entry["genome"] = genome.to_json()
             entries.append(entry)
         return {"objectives_minimised": list(self.objectives), "pareto_front": entries}
@@ -812,7 +819,7 @@ def run(
     config_yaml = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     if (Path(run_dir) / "config.yaml").exists():
         raise FileExistsError(f"{run_dir} already holds a run; use 'evoforge resume {run_dir}'")
-    loop = _Loop(config, None, None, callback)  # type: ignore[arg-type]  (store and backend come next)
+    loop = _Loop(config, callback)
     return _drive(loop, backend, lambda: RunStore.create(Path(run_dir), config_yaml, meta))
 
 
@@ -823,7 +830,7 @@ def resume(
     :class:`StoreError` if the run directory is damaged; nothing is written then."""
     store = RunStore.open(Path(run_dir))
     try:
-        loop = _Loop(load_run_config(store), None, None, callback)  # type: ignore[arg-type]
+        loop = _Loop(load_run_config(store), callback)
         return _drive(loop, backend, lambda: store)
     finally:
         store.close()  # also when the loop or the backend could not be made

@@ -63,15 +63,15 @@ class Registry(Mapping[str, Any], Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._paths)
 
-    def register(self, name: str, target: type[T] | str) -> None:
+    def register(self, name: str, target: T | str) -> None:
         """Add ``name``: a class, or a ``"module:Class"`` path to import when it is first used."""
         if name in self._paths:
             raise ValueError(f"{self.what} {name!r} is registered twice")
         if isinstance(target, str):
             self._paths[name] = target
         else:
-            self._paths[name] = f"{target.__module__}:{target.__qualname__}"
-            self._loaded[name] = target  # type: ignore[assignment]
+            self._paths[name] = f"{getattr(target, '__module__', '')}:{getattr(target, '__qualname__', name)}"
+            self._loaded[name] = target
 
     def __getitem__(self, name: str) -> T:
         name = self.canonical(name)

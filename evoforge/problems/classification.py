@@ -200,7 +200,8 @@ class ClassificationProblem(SpaceProblem):
             return {}
         # best: the k best completed metrics, descending; gain[t]: the largest rise from after epoch
         # t + 1 to the end among completed candidates; completed: how many finished the full proxy
-        return {"best": np.zeros(0), "gain": np.zeros(self.config.proxy_epochs - 1), "completed": 0}
+        epochs = self.config.proxy_epochs or 2  # early stopping needs proxy_epochs >= 2 (validated)
+        return {"best": np.zeros(0), "gain": np.zeros(epochs - 1), "completed": 0}
 
     def update_context(self, context: Context, aux: list[dict[str, np.ndarray]]) -> Context:
         curves = [a["curve"] for a in aux if "curve" in a]
@@ -217,7 +218,8 @@ class ClassificationProblem(SpaceProblem):
     @functools.cached_property
     def curve_idx(self) -> np.ndarray:
         """Positions in the validation split that learning curves are scored on (a fixed sample)."""
-        n, size = len(self.val_idx), self.config.early_stop and self.config.early_stop.curve_examples
+        n = len(self.val_idx)
+        size = self.config.early_stop.curve_examples if self.config.early_stop is not None else None
         if size is None or size >= n:
             return np.arange(n)
         return np.sort(np.random.default_rng(_SPLIT_SEED + 1).choice(n, size, replace=False))

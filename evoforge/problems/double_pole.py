@@ -100,7 +100,7 @@ def simulate(controller, start: np.ndarray, steps: int, velocities: bool, jiggle
     n = state.shape[1]
     lasted = np.zeros(n, dtype=np.int64)
     alive = np.arange(n)
-    recent = np.zeros((100, n)) if jiggle else None
+    recent = np.zeros((100, n if jiggle else 0))
     for t in range(steps):
         if alive.size == 0:
             break
@@ -151,7 +151,7 @@ class _NetworkController:
         if self.net.feed_forward:
             out = self.net.activate(x)
         else:
-            out, self.state = self.net.step(x, self.state)
+            out, self.state = self.net.step(x, self.state)  # type: ignore[arg-type]  # recurrent: set
         return out.reshape(p * k, -1)[alive, 0]
 
 

@@ -86,6 +86,18 @@ class OptimizerSearchConfig(ProblemConfig):
         return self
 
 
+def _adam(params: Any, steps: int, lr: float) -> Any:
+    import torch
+
+    return torch.optim.Adam(params, lr=lr)
+
+
+def _evolved(params: Any, steps: int, rule: UpdateRule, lr: float) -> Any:
+    from evoforge.optim import EvolvedOptimizer
+
+    return EvolvedOptimizer(params, rule, lr=lr, total_steps=steps)
+
+
 def normalised_score(initial: float, final: float, adam_final: float, cap: float) -> float:
     """The share of tuned Adam's log-loss progress a run made (see the module docstring).
 
@@ -109,22 +121,19 @@ def _threads(n: int | None) -> None:
 def adam_baseline(tasks: tuple[str, ...], seeds: int, budget: float, grid: tuple[float, ...]) -> dict:
     """Adam tuned per task over ``grid``: {task: {"lr", "initial": [per seed], "final": [per seed]}},
     the rate with the lowest mean final loss over the seeds (a diverged run counts as infinite)."""
-    import torch
 
     from evoforge.problems.optimizer_tasks import run_task
 
     out = {}
     for task in tasks:
-        best = None
+        best: tuple[float, float, list[float], list[float]] | None = None
         for lr in grid:
-            runs = [
-                run_task(task, lambda p, _n, lr=lr: torch.optim.Adam(p, lr=lr), s, budget=budget)
-                for s in range(seeds)
-            ]
+            runs = [run_task(task, functools.partial(_adam, lr=lr), s, budget=budget) for s in range(seeds)]
             finals = [r.final if r.diverged is None else math.inf for r in runs]
             mean = float(np.mean(finals))
             if best is None or mean < best[0]:
                 best = (mean, lr, [r.initial for r in runs], finals)
+        assert best is not None  # the grid is not empty (validated)
         _, lr, initial, finals = best
         out[task] = {"lr": lr, "initial": initial, "final": finals}
     return out
@@ -145,14 +154,14 @@ class OptimizerSearchProblem(SpaceProblem):
         super().__init__(config, shared)
         from evoforge.problems.optimizer_tasks import TASKS
 
-        needed = {TASKS[t].needs_data for t in (*config.search_tasks, *config.heldout_tasks)} - {None}
+        needed = {d for t in (*config.search_tasks, *config.heldout_tasks) if (d := TASKS[t].needs_data)}
         for name in sorted(needed):  # a missing dataset fails here, before any training
             from evoforge.data.datasets import DatasetSpec, load_dataset
 
             load_dataset(DatasetSpec(name=name))
 
     @functools.cached_property
-    def search_space(self) -> RuleSpace:
+    def search_space(self) -> RuleSpace:  # type: ignore[override]  # built on first use
         return RuleSpace(self.config.space)
 
     def initial_context(self) -> Context:
@@ -171,7 +180,6 @@ class OptimizerSearchProblem(SpaceProblem):
         """``rule`` trained on every task and seed, at its learning rate relative to tuned Adam's."""
         import time
 
-        from evoforge.optim import EvolvedOptimizer
         from evoforge.problems.optimizer_tasks import run_task
 
         started = time.perf_counter()
@@ -185,7 +193,7 @@ class OptimizerSearchProblem(SpaceProblem):
                 try:
                     run = run_task(
                         task,
-                        lambda p, n, lr=lr: EvolvedOptimizer(p, rule, lr=lr, total_steps=n),
+                        functools.partial(_evolved, rule=rule, lr=lr),
                         seed,
                         budget=self.config.budget,
                     )

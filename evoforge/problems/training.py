@@ -178,7 +178,7 @@ def predict(model: nn.Module, x: np.ndarray, device: torch.device, batch: int = 
 
 @torch.no_grad()
 def predict_with_loss(
-    model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device, batch: int = 1024
+    model: nn.Module, x: np.ndarray, y: np.ndarray | None, device: torch.device, batch: int = 1024
 ) -> tuple[np.ndarray, float]:
     """Predicted classes and the mean cross-entropy on ``(x, y)``."""
     return _predict(model, x, y, device, batch)

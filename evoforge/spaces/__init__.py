@@ -21,14 +21,14 @@ ArchitectureSpaceConfig = Annotated[
 ]
 
 _SPACES = {"chain": ChainSpace, "cell": CellSpace, "tree": TreeSpace}
-_GENOMES = {"chain": ChainGenome, "cell": CellGenome, "tree": TreeGenome}
+_GENOMES: dict[str, Any] = {"chain": ChainGenome, "cell": CellGenome, "tree": TreeGenome}
 
 
 def make_space(
     config: ChainSpaceConfig | CellSpaceConfig | TreeSpaceConfig, input_shape: tuple[int, ...], classes: int
 ):
     """The search space object of ``config`` for inputs of ``input_shape`` and ``classes`` classes."""
-    return _SPACES[config.kind](config, input_shape, classes)
+    return _SPACES[config.kind](config, input_shape, classes)  # type: ignore[arg-type]  # by kind
 
 
 def architecture_from_json(data: Any) -> ChainGenome | CellGenome | TreeGenome:
@@ -44,10 +44,8 @@ def architecture_from_json(data: Any) -> ChainGenome | CellGenome | TreeGenome:
 
 def build_network(genome: ChainGenome | CellGenome | TreeGenome, input_shape: tuple[int, ...], classes: int):
     """The ``torch.nn.Module`` of any architecture genome, with its size (a ``Built``)."""
-    if isinstance(genome, CellGenome):
-        from evoforge.spaces.cell_torch import build
-    elif isinstance(genome, TreeGenome):
-        from evoforge.spaces.tree_torch import build
-    else:
-        from evoforge.spaces.chain_torch import build
-    return build(genome, input_shape, classes)
+    import importlib
+
+    torch_module = {"cell": "evoforge.spaces.cell_torch", "tree": "evoforge.spaces.tree_torch"}
+    module = importlib.import_module(torch_module.get(genome.encoding, "evoforge.spaces.chain_torch"))
+    return module.build(genome, input_shape, classes)

@@ -20,6 +20,7 @@ parent. The continuous encoding (for CMA-ES) has four coordinates per node (two 
 from __future__ import annotations
 
 import json
+import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -50,7 +51,7 @@ Op = Literal[
     "skip_connect",
     "none",
 ]
-OPS: tuple[str, ...] = Op.__args__
+OPS: tuple[str, ...] = typing.get_args(Op)
 _PARAMETRIC = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 
 
@@ -164,7 +165,11 @@ class CellSpaceConfig(RecipeChoices):
     nodes: int = Field(4, ge=1, le=8, description="Intermediate nodes per cell (DARTS: 4).")
     cells: int = Field(5, ge=1, description="Cells in the network; reduction cells at 1/3 and 2/3 of them.")
     channels: int = Field(16, ge=1, description="Channels of the first cells (doubled at each reduction).")
-    ops: tuple[Op, ...] = Field(OPS, min_length=1, description="Operations an edge may choose.")
+    ops: tuple[Op, ...] = Field(
+        OPS,  # type: ignore[arg-type]  # OPS holds every Op
+        min_length=1,
+        description="Operations an edge may choose.",
+    )
     max_params: int = Field(1_000_000, ge=100, description="Most parameters of a built network.")
     max_flops: int | None = Field(None, ge=1000, description="Most FLOPs for one input.")
 

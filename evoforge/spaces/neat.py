@@ -114,7 +114,7 @@ class NeatGenome:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> NeatGenome:
         conns = data["connections"]
-        cols = list(zip(*conns, strict=True)) if conns else [[]] * 5
+        cols: list[Any] = list(zip(*conns, strict=True)) if conns else [()] * 5
         return make_genome(
             int(data["inputs"]),
             int(data["outputs"]),
@@ -129,7 +129,7 @@ class NeatGenome:
         )
 
     def with_(self, **changes: Any) -> NeatGenome:
-        data = {
+        data: dict[str, Any] = {
             "n_inputs": self.n_inputs,
             "n_outputs": self.n_outputs,
             "hidden": self.hidden,
@@ -260,10 +260,12 @@ def initial_genome(
         for i in range(n_inputs + 1):
             src.append(i)
             dst.append(o)
-    innov = [tracker.connection(s, d) for s, d in zip(src, dst, strict=True)]
+    innov = np.array([tracker.connection(s, d) for s, d in zip(src, dst, strict=True)])
     weight = rng.normal(0.0, weight_std, len(src))
     ones = np.ones(len(src), bool)
-    return make_genome(n_inputs, n_outputs, (), innov, src, dst, weight, ones, activation, feed_forward)
+    return make_genome(
+        n_inputs, n_outputs, (), innov, np.array(src), np.array(dst), weight, ones, activation, feed_forward
+    )
 
 
 # -- mutation -------------------------------------------------------------------------------------

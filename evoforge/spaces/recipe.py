@@ -132,6 +132,8 @@ def decode_gene(x: float, choices: tuple, lr_range: tuple[float, float] | None =
     interval of width 1/k), or, with empty ``choices``, a log-uniform value over ``lr_range``."""
     x = min(1.0, max(0.0, float(x)))
     if not choices:
+        if lr_range is None:
+            raise ValueError("a gene without choices needs lr_range")
         lo, hi = lr_range
         return float(math.exp(math.log(lo) + x * (math.log(hi) - math.log(lo))))
     choice = choices[min(len(choices) - 1, int(x * len(choices)))]

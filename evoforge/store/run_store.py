@@ -103,7 +103,7 @@ def _aux_to_blob(aux: dict[str, np.ndarray]) -> bytes | None:
     if not aux:
         return None
     buffer = io.BytesIO()
-    np.savez(buffer, **{k: np.asarray(v) for k, v in aux.items()})
+    np.savez(buffer, **{k: np.asarray(v) for k, v in aux.items()})  # type: ignore[arg-type]  # numpy's stub, as in state_io
     return buffer.getvalue()
 
 

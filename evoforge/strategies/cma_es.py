@@ -133,7 +133,7 @@ class _CMABase(Strategy):
         return {"optimizer": state.live.optimizer.__getstate__(), "asked": asked, "step": state.step}
 
     def state_from_tree(self, tree: dict[str, Any]) -> CMAState:
-        optimizer = self._optimizer_class.__new__(self._optimizer_class)
+        optimizer: Any = object.__new__(self._optimizer_class)
         optimizer.__setstate__(dict(tree["optimizer"]))  # reseeded before every ask
         step = int(tree.get("step", 0))
         asked = tree.get("asked")

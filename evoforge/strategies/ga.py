@@ -98,7 +98,7 @@ class GA(Strategy):
             chosen = tournament_select(fitness, n_children, rng, self.config.tournament_size)
         ids = [genome_id(g) for g in population]
         genomes = [population[i] for i in elites] + [self._mutate(population[i], rng) for i in chosen]
-        parents = [(ids[i],) for i in elites] + [(ids[i],) for i in chosen]
+        parents: list[tuple[str, ...]] = [(ids[i],) for i in elites] + [(ids[i],) for i in chosen]
         return Asked(dict(state, population=genomes), genomes, parents)
 
     def tell(self, state: State, genomes: list[Genome], fitness: np.ndarray) -> State:

@@ -30,6 +30,7 @@ package's values.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
@@ -125,6 +126,10 @@ class NEATConfig(StrategyConfig):
     activation: Literal["sigmoid", "tanh", "relu", "identity"] = Field(
         "sigmoid", description="Node activation; sigmoid is the paper's 1 / (1 + exp(-4.9 x))."
     )
+
+
+def _distance_to(distances: np.ndarray, member: int) -> float:
+    return float(distances[member])
 
 
 class NEAT(Strategy):
@@ -290,7 +295,8 @@ class NEAT(Strategy):
             if s["members"]:
                 # the new representative: the member closest to the old one (deterministic, as
                 # neat-python); a founder stays its species' representative
-                s["representative"] = genomes[min(s["members"], key=lambda m, j=j: to_rep[m, j])]
+                closest = min(s["members"], key=functools.partial(_distance_to, to_rep[:, j]))
+                s["representative"] = genomes[closest]
         species = [s for s in species if s["members"]] + founded
         for s in species:
             best = float(fitness[s["members"]].max())

@@ -75,7 +75,8 @@ class NSGA2(GenomePopulation):
         if not population:
             return Asked(state, [self.space.sample(rng) for _ in range(n)], [()] * n)
         rank, crowd = rank_and_crowding(state["fitness"])
-        children, parents = [], []
+        children: list[Genome] = []
+        parents: list[tuple[str, ...]] = []
         for _ in range(n):
             a = population[self._tournament(rank, crowd, rng)]
             if rng.random() < self.config.crossover_rate:
@@ -98,7 +99,7 @@ class NSGA2(GenomePopulation):
         merged = list(state["population"]) + list(genomes)
         merged_scores = np.vstack([np.asarray(state["fitness"]).reshape(-1, width), scores])
         # One copy of each genome: a child identical to a parent would otherwise fill a front twice.
-        first = {}
+        first: dict[str, int] = {}
         for i, g in enumerate(merged):
             first.setdefault(genome_id(g), i)
         unique = np.array(sorted(first.values()))

@@ -28,7 +28,15 @@ from evoforge.core.strategy import Convergence, Strategy
 from evoforge.engine.registry import STRATEGIES
 from evoforge.testing.toys import TASKS, Task, task_for
 
-__all__ = ["build", "strategy_names", "check_contract", "check_reproducible", "check_convergence", "budgets"]
+__all__ = [
+    "build",
+    "small_population",
+    "strategy_names",
+    "check_contract",
+    "check_reproducible",
+    "check_convergence",
+    "budgets",
+]
 
 _SMALL = {"sphere": 4, "rosenbrock": 4, "onemax": 12, "xor": 2}
 
@@ -57,9 +65,14 @@ def build(name: str, space, population_size: int = 8, **settings) -> Strategy:
     """Strategy ``name`` over ``space`` with ``settings``, its population as small as
     ``population_size`` where its config allows (the (1+1)-ES has one child, whatever is asked)."""
     cls = STRATEGIES[name]
-    default = cls.config_class.model_fields["population_size"].default
-    small = {"population_size": population_size} if default is None or default > population_size else {}
-    return cls(cls.config_class(**{**small, **settings}), space)
+    return cls(cls.config_class(**{**small_population(name, population_size), **settings}), space)
+
+
+def small_population(name: str, population_size: int) -> dict[str, int]:
+    """``{"population_size": population_size}`` for strategy ``name``, unless its population is
+    already smaller (the (1+1)-ES has one child): settings for a quick test run."""
+    default = STRATEGIES[name].config_class.model_fields["population_size"].default
+    return {"population_size": population_size} if default is None or default > population_size else {}
 
 
 def _build(name: str, task: Task, settings: dict | None = None) -> Strategy:
