@@ -146,6 +146,9 @@ class Backend(ABC):
     name: str = "base"
     #: whether a worker's crash also loses the chunks of the other workers
     crash_is_shared: bool = False
+    #: whether work runs in processes of its own, so that one that dies is a lost worker, not a crash
+    #: of the caller
+    isolated: bool = True
     #: whether a chunk that runs past its hard limit can be stopped
     can_stop: bool = False
 

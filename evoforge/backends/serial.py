@@ -19,6 +19,7 @@ class SerialBackend(Backend):
     """
 
     name = "serial"
+    isolated = False
 
     def __init__(self) -> None:
         super().__init__(workers=1)

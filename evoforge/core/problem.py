@@ -71,6 +71,8 @@ class Problem(ABC):
     #: most candidates a backend puts in one chunk (None: one chunk per worker, for problems that
     #: evaluate a batch together; 1 for costly candidates of uneven cost, such as training runs)
     candidates_per_chunk: ClassVar[int | None] = None
+    #: a small config of this kind, for the conformance suite and as an example (fields of config_class)
+    example: ClassVar[dict[str, Any]] = {}
     #: whether evaluations ignore their seeds (the engine then derives none)
     deterministic: ClassVar[bool] = False
     #: metrics every evaluation records, which multi-objective strategies may minimise

@@ -157,6 +157,14 @@ class ClassificationProblem(SpaceProblem):
 
     kind = "classification"
     config_class = ClassificationConfig
+    example = {
+        "kind": "classification",
+        "dataset": {"name": "digits"},
+        "proxy_epochs": 1,
+        "proxy_fraction": 0.1,
+        "threads": 1,
+        "space": {"max_layers": 3, "max_params": 20_000, "channels": [8], "units": [16]},
+    }
     direction = "maximize"
     spaces: ClassVar[tuple[type[SearchSpace], ...]] = (ArchitectureSpace,)
     candidates_per_chunk: ClassVar[int | None] = 1  # training runs of uneven length: one per task

@@ -177,6 +177,7 @@ class DoublePoleProblem(NetworkProblem):
 
     kind = "double_pole"
     config_class = DoublePoleConfig
+    example = {"kind": "double_pole"}
     deterministic = True
     direction = "maximize"
     config: DoublePoleConfig

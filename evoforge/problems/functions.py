@@ -61,6 +61,7 @@ class FunctionProblem(Problem):
 
     kind = "function"
     config_class = FunctionConfig
+    example = {"kind": "function", "name": "rosenbrock", "dim": 3}
     deterministic = True
     direction = "minimize"
     config: FunctionConfig

@@ -101,6 +101,7 @@ class GymProblem(Problem):
 
     kind = "gym"
     config_class = GymConfig
+    example = {"kind": "gym", "env_id": "CartPole-v1", "episodes": 2, "policy": {"hidden": [4]}}
     direction = "maximize"
     spaces: ClassVar[tuple[type[SearchSpace], ...]] = (VectorSpace, NetworkSpace)
     config: GymConfig

@@ -144,6 +144,14 @@ class OptimizerSearchProblem(SpaceProblem):
 
     kind = "optimizer_search"
     config_class = OptimizerSearchConfig
+    example = {
+        "kind": "optimizer_search",
+        "search_tasks": ["rosenbrock"],
+        "heldout_tasks": ["cancer_logreg"],
+        "budget": 0.05,
+        "test_seeds": 1,
+        "lr_grid": [1e-3, 1e-2],
+    }
     direction = "maximize"
     spaces: ClassVar[tuple[type[SearchSpace], ...]] = (RuleSpace,)
     candidates_per_chunk: ClassVar[int | None] = 1

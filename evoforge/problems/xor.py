@@ -42,6 +42,7 @@ class XORProblem(NetworkProblem):
 
     kind = "xor"
     config_class = XORConfig
+    example = {"kind": "xor"}
     deterministic = True
     direction = "maximize"
 
