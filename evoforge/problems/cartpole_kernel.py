@@ -5,7 +5,7 @@ Gymnasium's vector env checks every action batch against its action space, stack
 state array and performs its own autoreset draws on each step; a rollout that masks finished
 episodes needs none of that. The arithmetic below is the same sequence of NumPy operations on
 the same float64 arrays (Barto, Sutton & Anderson 1983 dynamics with Euler integration, as in
-Gymnasium), so trajectories are bit-identical to Gymnasium's; ``tests/test_gym.py`` checks it.
+Gymnasium), so trajectories are bit-identical to Gymnasium's; ``tests/problems/test_gym.py`` checks it.
 The physical constants are read from a Gymnasium instance, so they cannot drift apart.
 """
 

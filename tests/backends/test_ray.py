@@ -27,7 +27,7 @@ ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow  # a Ray instance and its workers start in seconds
 from evoforge.backends.ray import RayBackend  # noqa: E402
 
-TESTS = str(Path(__file__).parent)
+TESTS = str(Path(__file__).resolve().parents[1])
 get_strategy("ga")  # fill the registry
 
 

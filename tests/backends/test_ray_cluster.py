@@ -19,7 +19,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 from evoforge.backends.ray import RayBackend  # noqa: E402
 
-TESTS = str(Path(__file__).parent)
+TESTS = str(Path(__file__).resolve().parents[1])
 
 
 class WatchedRayBackend(RayBackend):

@@ -3,7 +3,7 @@ kind, and misuse of every subcommand. Each case must end with exit code 2 and on
 naming the problem, print no traceback, leave no run directory behind and change no existing one.
 
 The commands run in this process through ``evoforge.cli.main`` (the console entry point), so the
-corpus costs seconds; ``tests/test_cli.py`` runs a sample of the same in fresh interpreters.
+corpus costs seconds; ``tests/cli/test_cli.py`` runs a sample of the same in fresh interpreters.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from conftest import write_idx_folder
 
 import evoforge
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 GYM = {
     "name": "gym",

@@ -137,7 +137,7 @@ def test_a_run_killed_at_random_writes_and_in_its_final_phase_resumes_identicall
 
 def test_resume_after_the_final_checkpoint_writes_every_output(tmp_path):
     # the state a kill between the last checkpoint and the last output files leaves (issue 18, item 3)
-    example = Path(__file__).resolve().parent.parent / "examples" / "neat-xor.yaml"
+    example = Path(__file__).resolve().parents[2] / "examples" / "neat-xor.yaml"
     config = evoforge.RunConfig.model_validate(yaml.safe_load(example.read_text()))
     run = tmp_path / "x"
     evoforge.run(config, run)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 EXE = [sys.executable, "-m", "evoforge.cli"]
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def cli(*args, cwd=None):
@@ -181,7 +181,7 @@ def test_a_run_where_every_evaluation_fails_ends_with_one_line_and_exit_1(tmp_pa
         "problem": {"kind": "faulty:FaultyProblem", "mode": "raise", "above": -100.0},
         "evaluation": {"retries": 0},
     }
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.run(
         [*EXE, "run", str(write(tmp_path, cfg)), "--out", str(tmp_path / "r"), "--quiet"],
         capture_output=True,

@@ -1,11 +1,11 @@
 """The example configs are executable documentation: each CartPole example must solve
 CartPole-v1 (mean of 10 fresh test episodes >= 475) for 5 of 5 seeds within its budget, and every
 example, run with a tiny budget, must decide exactly what it decided when its result was recorded
-(``tests/data/example_results.json``): a reshaping of the engine may not change any result.
+(``tests/recorded/example_results.json``): a reshaping of the engine may not change any result.
 
 To record again, after a change that must alter random streams (say so in the commit)::
 
-    EVOFORGE_RECORD_EXAMPLES=1 .venv/bin/pytest tests/test_examples.py -k reproduces
+    EVOFORGE_RECORD_EXAMPLES=1 .venv/bin/pytest tests/engine/test_examples.py -k reproduces
 """
 
 import hashlib
@@ -23,8 +23,8 @@ import evoforge
 pytestmark = pytest.mark.slow  # the examples at their full budgets
 
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-RECORDED = Path(__file__).resolve().parent / "data" / "example_results.json"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+RECORDED = Path(__file__).resolve().parents[1] / "recorded" / "example_results.json"
 
 
 def load(name: str, **update) -> evoforge.RunConfig:

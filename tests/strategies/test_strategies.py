@@ -1,4 +1,4 @@
-"""What particular strategies promise beyond the conformance suite (tests/test_conformance.py)."""
+"""What particular strategies promise beyond the conformance suite (tests/strategies/test_strategies_conformance.py)."""
 
 import numpy as np
 import pytest
@@ -10,10 +10,10 @@ from evoforge.problems.functions import FUNCTIONS
 
 NAMES = sorted(
     n for n, cls in STRATEGIES.items() if cls.requires <= VectorSpace.offers
-)  # NEAT: tests/test_neat.py
+)  # NEAT: tests/strategies/test_neat.py
 
 # Hyperparameters for the tests below (defaults are tuned for neural networks). Contract, convergence
-# and reproducibility of every registered strategy: tests/test_conformance.py (evoforge.testing).
+# and reproducibility of every registered strategy: tests/strategies/test_strategies_conformance.py (evoforge.testing).
 SETTINGS = {
     "ga": {"population_size": 100, "sigma": 0.05},
     "open_es": {"population_size": 50, "sigma": 0.1, "learning_rate": 0.05, "weight_decay": 0.0},
