@@ -32,7 +32,7 @@ __all__ = [
 
 _WHERE = {
     "RunConfig": "evoforge.engine.config",
-    "RunResult": "evoforge.engine.loop",
+    "RunResult": "evoforge.engine.records",
     "resume": "evoforge.engine.loop",
     "run": "evoforge.engine.loop",
     "STRATEGIES": "evoforge.engine.registry",
@@ -44,7 +44,8 @@ _WHERE = {
 if TYPE_CHECKING:
     from evoforge.core.strategy import Strategy, StrategyConfig
     from evoforge.engine.config import RunConfig
-    from evoforge.engine.loop import RunResult, resume, run
+    from evoforge.engine.loop import resume, run
+    from evoforge.engine.records import RunResult
     from evoforge.engine.registry import STRATEGIES, get_strategy
 
 

@@ -38,7 +38,7 @@ def _exit_for(exc: Exception) -> None:
     """Print ``exc`` as one line and exit, for every error a user can meet (the engine's error classes
     are imported here, on the way out, so a command that needs no engine never imports it)."""
     from evoforge.backends.base import BackendLostError
-    from evoforge.engine.loop import RunFailedError
+    from evoforge.engine.records import RunFailedError
     from evoforge.store.run_store import StoreError
 
     def say(what: str, text: str, code: int) -> None:

@@ -17,7 +17,7 @@ def _best_policy(run_dir: Path):
     from evoforge.core.genome import SeedChainDecoder
     from evoforge.core.hall_of_fame import HallOfFame
     from evoforge.engine.evaluation import build_problem
-    from evoforge.engine.loop import load_run_config
+    from evoforge.engine.records import load_run_config
     from evoforge.problems.gym import GymProblem
 
     store = _open_store(run_dir)

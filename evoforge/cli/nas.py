@@ -141,7 +141,7 @@ def train_final_command(
     if run_dir is not None:
         if not (run_dir / "config.yaml").is_file():
             fail(f"{run_dir} is not a run directory (no config.yaml)")
-        from evoforge.engine.loop import load_run_config
+        from evoforge.engine.records import load_run_config
 
         store = _open_store(run_dir)
         try:

@@ -14,7 +14,7 @@ from evoforge.cli.runs import _check_writable, _open_store
 
 def _network_of(run_dir: Path, genome: str | None):
     """A NEAT genome of a run: ``genome`` (an id) or the run's best; one-line errors otherwise."""
-    from evoforge.engine.loop import read_hall_of_fame, read_result
+    from evoforge.engine.records import read_hall_of_fame, read_result
     from evoforge.spaces.neat import NeatGenome
 
     store = _open_store(run_dir)

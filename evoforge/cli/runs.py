@@ -268,8 +268,8 @@ def resume(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Continue a killed or interrupted run exactly where it stopped."""
-    from evoforge.engine.loop import load_run_config
     from evoforge.engine.loop import resume as resume_loop
+    from evoforge.engine.records import load_run_config
 
     store = _open_store(run_dir)
     try:
@@ -300,7 +300,7 @@ def _open_store(run_dir: Path):
 
 def summarise(run_dir: Path) -> dict[str, Any]:
     """The machine-readable summary printed by ``evoforge show --json``."""
-    from evoforge.engine.loop import load_run_config, read_hall_of_fame, read_result
+    from evoforge.engine.records import load_run_config, read_hall_of_fame, read_result
 
     store = _open_store(run_dir)
     try:
@@ -386,7 +386,7 @@ def report(
     """Plot a run: fitness over generations, species sizes for NEAT runs, the Pareto front of
     multi-objective runs (with ``--above X``, the smallest member reaching X is named and marked),
     and what the run's problem kind adds (an optimizer search: its best rule as math and as code)."""
-    from evoforge.engine.loop import load_run_config, read_hall_of_fame
+    from evoforge.engine.records import load_run_config, read_hall_of_fame
     from evoforge.report.plots import plot_fitness, plot_pareto, plot_species
 
     store = _open_store(run_dir)

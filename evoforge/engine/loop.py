@@ -21,11 +21,9 @@ evaluations in the store, so it ends exactly as an uninterrupted run would.
 from __future__ import annotations
 
 import math
-import os
-import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +33,8 @@ import yaml
 from evoforge.backends import Backend, Job
 from evoforge.core.genome import (
     Genome,
-    SeedChain,
     SeedChainDecoder,
-    genome_from_tree,
     genome_id,
-    genome_to_tree,
 )
 from evoforge.core.hall_of_fame import Entry, HallOfFame
 from evoforge.core.pareto import objective_matrix, pareto_front
@@ -50,159 +45,24 @@ from evoforge.core.strategy import Strategy
 from evoforge.data.datasets import DatasetError
 from evoforge.engine.config import ConfigError, RunConfig
 from evoforge.engine.evaluation import build_problem, evaluation_job
+from evoforge.engine.records import (
+    GenerationStats,
+    RunFailedError,
+    RunResult,
+    check_memory,
+    check_objectives,
+    hof_summary,
+    load_run_config,
+    read_result,
+    versions,
+)
 from evoforge.engine.registry import choose_space, get_strategy, make_backend
+from evoforge.engine.state import LoopState
 from evoforge.store.run_store import RunStore, StoreError
 
-__all__ = [
-    "run",
-    "resume",
-    "RunResult",
-    "GenerationStats",
-    "RunFailedError",
-    "StoreError",
-    "load_run_config",
-    "read_result",
-    "read_hall_of_fame",
-    "check_memory",
-    "prepare",
-    "ConfigError",
-]
+__all__ = ["run", "resume", "prepare", "ConfigError", "RunFailedError", "StoreError"]
 
 Callback = Callable[[str, dict[str, Any]], None]
-
-
-class RunFailedError(RuntimeError):
-    """A run that cannot report a result (every evaluation failed)."""
-
-
-@dataclass
-class GenerationStats:
-    """Statistics of one generation (fitness in the problem's own direction)."""
-
-    generation: int
-    best: float
-    mean: float
-    median: float
-    worst: float
-    std: float
-    best_ever: float
-    best_ever_id: str | None
-    centre: float | None
-    evaluations: int
-    cached: int
-    failed: int
-    env_steps: float
-    eval_seconds: float
-    wall_seconds: float
-    strategy: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The statistics as a JSON-ready dict (``dataclasses.asdict`` without its deep copy)."""
-        return {**self.__dict__, "strategy": dict(self.strategy)}
-
-
-@dataclass
-class RunResult:
-    """The outcome of a finished run."""
-
-    run_dir: str
-    status: str
-    best_fitness: float
-    test_score: float
-    test_scores: list[float]
-    generations: int
-    evaluations: int
-    failed: int
-    env_steps: float
-    wall_seconds: float
-    best_genome_id: str
-    stopped_early: bool = False
-    validation_score: float | None = None
-
-
-def load_run_config(store: RunStore) -> RunConfig:
-    """The run's resolved config; :class:`StoreError` naming config.yaml if it is not one."""
-    from pydantic import ValidationError
-
-    from evoforge.engine.config import format_validation_error
-
-    path = store.path / "config.yaml"
-    try:
-        raw = yaml.safe_load(store.read_config_yaml())
-        return RunConfig.model_validate(raw)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise StoreError(f"{path}: not readable YAML ({type(exc).__name__})") from None
-    except ValidationError as exc:
-        raise StoreError(f"{path}: not a valid config ({format_validation_error(exc)})") from None
-
-
-def read_result(store: RunStore) -> RunResult | None:
-    """The finished run's result.json (None before the run has finished); :class:`StoreError` naming
-    the file if it is not what a run writes."""
-    data = store.read_json("result.json")
-    if data is None:
-        return None
-    try:
-        return RunResult(**data)
-    except TypeError:
-        names = {f.name for f in fields(RunResult)}
-        odd = sorted(set(data) ^ names)[0]
-        raise StoreError(f"{store.path / 'result.json'}: not a run result ({odd!r})") from None
-
-
-def read_hall_of_fame(store: RunStore) -> dict[str, Any]:
-    """hall_of_fame.json (empty before the first checkpoint); :class:`StoreError` naming the file if
-    its entries are not what a run writes."""
-    path = store.path / "hall_of_fame.json"
-    data = store.read_json("hall_of_fame.json", required=("entries",)) or {"entries": []}
-    entries = data["entries"]
-    keys = ("rank", "genome_id", "fitness", "generation")
-    if not isinstance(entries, list) or not all(
-        isinstance(e, dict) and all(k in e for k in keys) for e in entries
-    ):
-        raise StoreError(f"{path}: its entries are not hall-of-fame entries")
-    return data
-
-
-def check_memory(population_size: int, dim: int) -> None:
-    """``ValueError`` if a population of ``population_size`` individuals of ``dim`` parameters needs
-    more memory than this machine has available (an estimate: two copies of the population, at
-    least a kilobyte per individual for structured genomes), before anything is allocated."""
-    try:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return  # no way to tell on this platform
-    needed = 2 * population_size * (8 * max(dim, 0) + 1024)
-    if needed > available:
-        raise ValueError(
-            f"strategy.population_size {population_size:,} with {dim:,} parameters each needs about "
-            f"{needed / 2**30:,.0f} GiB of memory; this machine has {available / 2**30:,.1f} GiB available"
-        )
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("evoforge", "numpy", "gymnasium", "cmaes", "pydantic", "ray"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
-
-
-def check_objectives(config: RunConfig, problem: Problem) -> tuple[str, ...]:
-    """The metrics a multi-objective strategy minimises besides the fitness (none for the others);
-    ``ValueError`` naming the first one ``problem`` does not record."""
-    names = tuple(getattr(config.strategy, "objectives", ()))
-    for name in names:
-        if name not in problem.recorded_metrics:
-            known = ", ".join(problem.recorded_metrics) or "none"
-            raise ValueError(
-                f"objective {name!r} is not a metric problem {problem.kind!r} records (it records: {known})"
-            )
-    return names
 
 
 def prepare(config: RunConfig) -> tuple[Problem, Strategy, tuple[str, ...]]:
@@ -249,92 +109,57 @@ class _Loop:
         return self.strategy.population_size
 
     # -- state ----------------------------------------------------------------------------------
-    def _fresh_state(self) -> dict[str, Any]:
-        return {
-            "generation": 0,
-            "strategy": self.strategy.init(derive_rng(self.config.seed, "init")),
-            "hof": HallOfFame(self.config.hall_of_fame),
-            "context": self.problem.initial_context(),
-            "env_steps": 0.0,
-            "wall_seconds": 0.0,
-            "stopped_early": False,
-            "validated": {},
-            "evaluations": 0,
-            "solved": False,
-            "solver": None,
-            "in_flight": [],
-            "asked": 0,
-        }
+    def _fresh_state(self) -> LoopState:
+        return LoopState(
+            generation=0,
+            strategy=self.strategy.init(derive_rng(self.config.seed, "init")),
+            hof=HallOfFame(self.config.hall_of_fame),
+            context=self.problem.initial_context(),
+        )
 
     def _retest(self, entry: Entry, purpose: str, cases: int) -> TestResult:
         """``entry`` re-evaluated on ``cases`` fresh cases drawn for ``purpose`` (validate or test)."""
         seed = derive_seed(self.config.seed, purpose)
         return self.problem.test(self.decode(entry.genome), seed, cases, entry.context)
 
-    def _validate_hof(self, s: dict[str, Any], only_reaching: float | None) -> None:
-        """Validation scores for hall-of-fame members (all, or those whose fitness reaches a target)."""
-        for entry in s["hof"]:
-            if entry.genome_id in s["validated"]:
+    def _validate_hof(
+        self, hof: HallOfFame, validated: dict[str, float], only_reaching: float | None
+    ) -> None:
+        """Validation scores (into ``validated``) for hall-of-fame members: all, or those whose fitness
+        reaches a target."""
+        for entry in hof:
+            if entry.genome_id in validated:
                 continue
             if only_reaching is not None and entry.score < self.sign * only_reaching:
                 continue
-            s["validated"][entry.genome_id] = self._retest(
+            validated[entry.genome_id] = self._retest(
                 entry, "validate", self.config.validation_episodes
             ).score
 
-    def _reported(self, s: dict[str, Any]) -> Entry:
+    def _reported(self, s: LoopState) -> Entry:
         """The individual a run reports: the first solver if the task was solved, else the best on
         validation if validation is on, else the best seen."""
-        hof: HallOfFame = s["hof"]
-        if s.get("solver") is not None:
-            gid = s["solver"]
+        hof: HallOfFame = s.hof
+        if s.solver is not None:
+            gid = s.solver
             stored = self.store.lookup([gid])[gid]
             entry = next((e for e in hof if e.genome_id == gid), None)
             if entry is not None:
                 return entry
             genome = self.store.genome_of(gid)
             return Entry(
-                gid, stored.fitness, self.sign * stored.fitness, stored.generation, genome, s["context"]
+                gid, stored.fitness, self.sign * stored.fitness, stored.generation, genome, s.context
             )
         if not self.config.validation_episodes:
             if hof.best is None:
                 raise RunFailedError("every evaluation failed; nothing to report")
             return hof.best
         scored = [
-            (self.sign * s["validated"][e.genome_id], -k, e)
+            (self.sign * s.validated[e.genome_id], -k, e)
             for k, e in enumerate(hof)
-            if e.genome_id in s["validated"]
+            if e.genome_id in s.validated
         ]
         return max(scored, key=lambda t: (t[0], t[1]))[2]
-
-    def _to_tree(self, s: dict[str, Any]) -> dict[str, Any]:
-        in_flight = [
-            dict(e, genome=genome_to_tree(e["genome"]), parents=list(e["parents"])) for e in s["in_flight"]
-        ]
-        return dict(
-            s,
-            strategy=self.strategy.state_to_tree(s["strategy"]),
-            hof=s["hof"].to_tree(),
-            in_flight=in_flight,
-        )
-
-    def _from_tree(self, tree: dict[str, Any]) -> dict[str, Any]:
-        in_flight = [
-            dict(
-                e,
-                n=int(e["n"]),
-                genome=genome_from_tree(e["genome"]),
-                parents=tuple(e["parents"]),
-            )
-            for e in tree.get("in_flight", [])
-        ]
-        return dict(
-            tree,
-            strategy=self.strategy.state_from_tree(tree["strategy"]),
-            hof=HallOfFame.from_tree(tree["hof"]),
-            in_flight=in_flight,
-            asked=int(tree.get("asked", 0)),
-        )
 
     # -- evaluation -----------------------------------------------------------------------------
     def _job(self, context: dict[str, Any], genomes: list[Genome], ids: list[str]) -> Job:
@@ -403,11 +228,11 @@ class _Loop:
         return eval_seconds
 
     # -- one generation -------------------------------------------------------------------------
-    def _generation(self, s: dict[str, Any], started: float) -> tuple[dict[str, Any], GenerationStats]:
+    def _generation(self, s: LoopState, started: float) -> tuple[LoopState, GenerationStats]:
         if self.config.asynchronous:
             return self._async_round(s, started)
-        gen, seed = s["generation"], self.config.seed
-        strategy_state, genomes, parents = self.strategy.ask(s["strategy"], derive_rng(seed, gen, "ask"))
+        gen, seed = s.generation, self.config.seed
+        strategy_state, genomes, parents = self.strategy.ask(s.strategy, derive_rng(seed, gen, "ask"))
         centre = self.strategy.mean(strategy_state)
         candidates = list(genomes) + ([centre] if centre is not None else [])
         ids = [genome_id(g) for g in candidates]
@@ -425,7 +250,7 @@ class _Loop:
             return tuple(parents[i]) if i < len(genomes) else ()
 
         todo = [(i, ids[i], candidates[i], parents_of(i)) for i in fresh if ids[i] not in known]
-        eval_seconds = self._evaluate(gen, s["context"], todo, known) if todo else 0.0
+        eval_seconds = self._evaluate(gen, s.context, todo, known) if todo else 0.0
         cached_rows = [
             (i, gid, parents_of(i), known[gid].fitness) for i, gid in enumerate(ids) if i not in fresh_set
         ]
@@ -440,9 +265,9 @@ class _Loop:
             matrix = objective_matrix(population_raw, metrics, self.objectives, self.sign)
             told = np.column_stack([nan_to_worst(column) for column in matrix.T])
         strategy_state = self.strategy.tell(strategy_state, genomes, told)
-        hof: HallOfFame = s["hof"]
+        hof: HallOfFame = s.hof
         for gid, genome, fitness in zip(ids, candidates, raw, strict=True):
-            self._hof_add(hof, gid, genome, fitness, gen, s["context"])
+            self._hof_add(hof, gid, genome, fitness, gen, s.context)
         return self._wrap_up(
             s,
             strategy_state,
@@ -463,7 +288,7 @@ class _Loop:
 
     def _wrap_up(
         self,
-        s: dict[str, Any],
+        s: LoopState,
         strategy_state: Any,
         population_raw: np.ndarray,
         fresh_results: list[Any],
@@ -473,16 +298,16 @@ class _Loop:
         eval_seconds: float,
         started: float,
         **extra: Any,
-    ) -> tuple[dict[str, Any], GenerationStats]:
+    ) -> tuple[LoopState, GenerationStats]:
         """Statistics, context update and stop rules at the end of a generation (or async round)."""
-        gen = s["generation"]
-        hof: HallOfFame = s["hof"]
-        context = self.problem.update_context(s["context"], [r.aux for r in fresh_results])
+        gen = s.generation
+        hof: HallOfFame = s.hof
+        context = self.problem.update_context(s.context, [r.aux for r in fresh_results])
         new_steps = sum(float(r.metrics.get("env_steps", 0.0)) for r in fresh_results)
         failed = sum(r.error is not None for r in fresh_results)
         finite = population_raw[np.isfinite(population_raw)]
         scores = nan_to_worst(self.sign * population_raw)
-        elapsed = s["wall_seconds"] + (time.perf_counter() - started)
+        elapsed = s.wall_seconds + (time.perf_counter() - started)
         stats = GenerationStats(
             generation=gen,
             best=float(population_raw[int(np.argmax(scores))]) if finite.size else math.nan,
@@ -508,7 +333,7 @@ class _Loop:
         # The first individual to solve the task (the fittest of the first generation with solvers) is
         # the one a run reports: the fittest individual need not be a solver (DPNV's fitness rewards
         # 1,000 steady steps; solving takes 100,000 steps and the generalisation test).
-        solver = s.get("solver")
+        solver = s.solver
         if solver is None:
             solvers = [
                 (self.sign * r.fitness, -k, gid)
@@ -518,25 +343,23 @@ class _Loop:
             solver = max(solvers)[2] if solvers else None
         solved = solver is not None
         budget = self.config.stop
-        evaluations_so_far = s["evaluations"] + len(fresh_results)
+        evaluations_so_far = s.evaluations + len(fresh_results)
         out_of_budget = (budget.evaluations is not None and evaluations_so_far >= budget.evaluations) or (
             budget.seconds is not None and elapsed >= budget.seconds
         )
-        validated = dict(s["validated"])
+        validated = dict(s.validated)
         if stopped and self.config.validation_episodes:
-            probe = {"hof": hof, "validated": validated}
-            self._validate_hof(probe, only_reaching=target)
+            self._validate_hof(hof, validated, only_reaching=target)
             stopped = target is not None and any(
                 self.sign * v >= self.sign * target for v in validated.values()
             )
         stopped = stopped or (self.config.stop.solved and solved)
-        new_state = dict(
-            s,
+        new_state = s.with_(
             generation=gen + 1,
             strategy=strategy_state,
             hof=hof,
             context=context,
-            env_steps=s["env_steps"] + new_steps,
+            env_steps=s.env_steps + new_steps,
             wall_seconds=elapsed,
             stopped_early=bool(stopped or out_of_budget),
             validated=validated,
@@ -548,7 +371,7 @@ class _Loop:
         return new_state, stats
 
     # -- one round of asynchronous steady-state search ------------------------------------------
-    def _async_round(self, s: dict[str, Any], started: float) -> tuple[dict[str, Any], GenerationStats]:
+    def _async_round(self, s: LoopState, started: float) -> tuple[LoopState, GenerationStats]:
         """Tell ``population_size`` individuals, one at a time, keeping every worker busy.
 
         ``in_flight`` holds the individuals asked for and not yet told, in the checkpoint too. After
@@ -556,10 +379,10 @@ class _Loop:
         order it told them (the order they were recorded), which re-asks exactly the individuals it
         asked, so a resumed run retraces the killed one; the rest are evaluated again.
         """
-        gen, seed = s["generation"], self.config.seed
-        state, hof = s["strategy"], s["hof"]
-        in_flight: list[dict[str, Any]] = [dict(e) for e in s["in_flight"]]
-        asked = s["asked"]
+        gen, seed = s.generation, self.config.seed
+        state, hof = s.strategy, s.hof
+        in_flight: list[dict[str, Any]] = [dict(e) for e in s.in_flight]
+        asked = s.asked
         submitted = self._submitted  # ask number -> retries so far, for what the backend is running
         told_raw: list[float] = []
         fresh_results: list[Any] = []
@@ -594,7 +417,7 @@ class _Loop:
                     "id": genome_id(genome),
                     "genome": genome,
                     "parents": tuple(parents),
-                    "context": s["context"],
+                    "context": s.context,
                 }
                 in_flight.append(entry)
                 by_number[asked] = entry
@@ -648,7 +471,7 @@ class _Loop:
         )
 
     # -- the whole run --------------------------------------------------------------------------
-    def _resume_point(self) -> dict[str, Any]:
+    def _resume_point(self) -> LoopState:
         """The state to go on from: the newest readable checkpoint (each damaged one passed over is
         reported), or the initial state. :class:`StoreError` if the run store holds less history than
         that checkpoint records: going on would lose it."""
@@ -667,7 +490,7 @@ class _Loop:
                 f"checkpoint records {int(tree['generation'])} and {int(tree['evaluations'])}: the run "
                 "store is damaged (nothing was changed)"
             )
-        return self._from_tree(tree)
+        return LoopState.from_tree(tree, self.strategy)
 
     def execute(self) -> RunResult:
         finished = read_result(self.store)
@@ -676,27 +499,29 @@ class _Loop:
         s = self._resume_point()
         self.store.remove_temporary_files()  # what a kill during an atomic write left
         started = time.perf_counter()
-        base_wall = s["wall_seconds"]
+        base_wall = s.wall_seconds
         self.callback(
             "start",
             {
-                "generation": s["generation"],
+                "generation": s.generation,
                 "generations": self.config.generations,
                 "direction": self.problem.direction,
             },
         )
         checkpointed = time.perf_counter()
-        while s["generation"] < self.config.generations and not s["stopped_early"]:
+        while s.generation < self.config.generations and not s.stopped_early:
             s, stats = self._generation(s, started)
-            base_wall = s["wall_seconds"]
+            base_wall = s.wall_seconds
             started = time.perf_counter()
             row = stats.as_dict()
             self.store.record_generation(stats.generation, row)
-            last = s["generation"] >= self.config.generations or s["stopped_early"]
+            last = s.generation >= self.config.generations or s.stopped_early
             if last or self.config.asynchronous or started - checkpointed >= self.config.checkpoint_interval:
-                self.store.save_checkpoint(s["generation"], self._to_tree(s), self.config.checkpoints_kept)
+                self.store.save_checkpoint(
+                    s.generation, s.to_tree(self.strategy), self.config.checkpoints_kept
+                )
                 if not last:  # the final one is written by _finish, after validation
-                    self.store.write_json("hall_of_fame.json", _hof_summary(s["hof"], self._pareto()))
+                    self.store.write_json("hall_of_fame.json", hof_summary(s.hof, self._pareto()))
                 checkpointed = time.perf_counter()
             else:
                 self.store.flush_if_due()
@@ -724,14 +549,14 @@ class _Loop:
             entries.append(entry)
         return {"objectives_minimised": list(self.objectives), "pareto_front": entries}
 
-    def _finish(self, s: dict[str, Any], wall: float) -> RunResult:
-        hof: HallOfFame = s["hof"]
+    def _finish(self, s: LoopState, wall: float) -> RunResult:
+        hof: HallOfFame = s.hof
         if hof.best is None:
             raise RunFailedError(
                 f"every evaluation failed; nothing to report (errors: evoforge show {self.store.path})"
             )
         if self.config.validation_episodes:
-            self._validate_hof(s, only_reaching=None)
+            self._validate_hof(s.hof, s.validated, only_reaching=None)
         best = self._reported(s)
         test = self._retest(best, "test", self.config.test_episodes)
         test_score, test_scores = test.score, test.scores
@@ -742,44 +567,24 @@ class _Loop:
             best_fitness=best.fitness,
             test_score=float(test_score),
             test_scores=[float(x) for x in test_scores],
-            generations=int(s["generation"]),
+            generations=int(s.generation),
             evaluations=counts["evaluations"],
             failed=counts["failed"],
-            env_steps=float(s["env_steps"]),
+            env_steps=float(s.env_steps),
             wall_seconds=float(wall),
             best_genome_id=best.genome_id,
-            stopped_early=bool(s["stopped_early"]),
-            validation_score=s["validated"].get(best.genome_id),
+            stopped_early=bool(s.stopped_early),
+            validation_score=s.validated.get(best.genome_id),
         )
         # Every output is written here, from the final state, so a run resumed after a kill anywhere past
         # its last checkpoint writes the same files as one never interrupted; result.json comes last.
-        self.store.write_json("hall_of_fame.json", _hof_summary(hof, self._pareto()))
+        self.store.write_json("hall_of_fame.json", hof_summary(hof, self._pareto()))
         export = getattr(best.genome, "export_name", None)
         if export is not None:  # genomes users take away (architectures): the reported one as a file
             self.store.write_json(export, dict(best.genome.to_json(), genome_id=best.genome_id))
         self.store.write_json("result.json", asdict(result))
         self.callback("finish", asdict(result))
         return result
-
-
-def _hof_summary(hof: HallOfFame, pareto: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        **(pareto or {}),
-        "size": hof.size,
-        "entries": [
-            {
-                "rank": k + 1,
-                "genome_id": e.genome_id,
-                "fitness": e.fitness,
-                "generation": e.generation,
-                "encoding": getattr(e.genome, "encoding", None)
-                or ("seed_chain" if isinstance(e.genome, SeedChain) else "vector"),
-                # genomes users take away (architectures) are listed whole
-                **({"genome": e.genome.to_json()} if hasattr(e.genome, "export_name") else {}),
-            }
-            for k, e in enumerate(hof)
-        ],
-    }
 
 
 def _drive(loop: _Loop, backend: Backend | None, open_store: Callable[[], RunStore]) -> RunResult:
@@ -815,7 +620,7 @@ def run(
     >>> result.generations
     3
     """
-    meta = {"seed": config.seed, "created": time.time(), "versions": _versions()}
+    meta = {"seed": config.seed, "created": time.time(), "versions": versions()}
     config_yaml = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     if (Path(run_dir) / "config.yaml").exists():
         raise FileExistsError(f"{run_dir} already holds a run; use 'evoforge resume {run_dir}'")

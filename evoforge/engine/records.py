@@ -1,0 +1,185 @@
+"""What a run records and reports: its statistics per generation, its result, and the readers of a
+run directory's config, result and hall of fame (one line naming the file if one is damaged)."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import yaml
+
+from evoforge.core.genome import SeedChain
+from evoforge.core.hall_of_fame import HallOfFame
+from evoforge.core.problem import Problem
+from evoforge.engine.config import RunConfig
+from evoforge.store.run_store import RunStore, StoreError
+
+__all__ = [
+    "RunFailedError",
+    "GenerationStats",
+    "RunResult",
+    "load_run_config",
+    "read_result",
+    "read_hall_of_fame",
+    "check_memory",
+    "check_objectives",
+    "hof_summary",
+    "versions",
+]
+
+
+class RunFailedError(RuntimeError):
+    """A run that cannot report a result (every evaluation failed)."""
+
+
+@dataclass
+class GenerationStats:
+    """Statistics of one generation (fitness in the problem's own direction)."""
+
+    generation: int
+    best: float
+    mean: float
+    median: float
+    worst: float
+    std: float
+    best_ever: float
+    best_ever_id: str | None
+    centre: float | None
+    evaluations: int
+    cached: int
+    failed: int
+    env_steps: float
+    eval_seconds: float
+    wall_seconds: float
+    strategy: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The statistics as a JSON-ready dict (``dataclasses.asdict`` without its deep copy)."""
+        return {**self.__dict__, "strategy": dict(self.strategy)}
+
+
+@dataclass
+class RunResult:
+    """The outcome of a finished run."""
+
+    run_dir: str
+    status: str
+    best_fitness: float
+    test_score: float
+    test_scores: list[float]
+    generations: int
+    evaluations: int
+    failed: int
+    env_steps: float
+    wall_seconds: float
+    best_genome_id: str
+    stopped_early: bool = False
+    validation_score: float | None = None
+
+
+def load_run_config(store: RunStore) -> RunConfig:
+    """The run's resolved config; :class:`StoreError` naming config.yaml if it is not one."""
+    from pydantic import ValidationError
+
+    from evoforge.engine.config import format_validation_error
+
+    path = store.path / "config.yaml"
+    try:
+        raw = yaml.safe_load(store.read_config_yaml())
+        return RunConfig.model_validate(raw)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise StoreError(f"{path}: not readable YAML ({type(exc).__name__})") from None
+    except ValidationError as exc:
+        raise StoreError(f"{path}: not a valid config ({format_validation_error(exc)})") from None
+
+
+def read_result(store: RunStore) -> RunResult | None:
+    """The finished run's result.json (None before the run has finished); :class:`StoreError` naming
+    the file if it is not what a run writes."""
+    data = store.read_json("result.json")
+    if data is None:
+        return None
+    try:
+        return RunResult(**data)
+    except TypeError:
+        names = {f.name for f in fields(RunResult)}
+        odd = sorted(set(data) ^ names)[0]
+        raise StoreError(f"{store.path / 'result.json'}: not a run result ({odd!r})") from None
+
+
+def read_hall_of_fame(store: RunStore) -> dict[str, Any]:
+    """hall_of_fame.json (empty before the first checkpoint); :class:`StoreError` naming the file if
+    its entries are not what a run writes."""
+    path = store.path / "hall_of_fame.json"
+    data = store.read_json("hall_of_fame.json", required=("entries",)) or {"entries": []}
+    entries = data["entries"]
+    keys = ("rank", "genome_id", "fitness", "generation")
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and all(k in e for k in keys) for e in entries
+    ):
+        raise StoreError(f"{path}: its entries are not hall-of-fame entries")
+    return data
+
+
+def check_memory(population_size: int, dim: int) -> None:
+    """``ValueError`` if a population of ``population_size`` individuals of ``dim`` parameters needs
+    more memory than this machine has available (an estimate: two copies of the population, at
+    least a kilobyte per individual for structured genomes), before anything is allocated."""
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return  # no way to tell on this platform
+    needed = 2 * population_size * (8 * max(dim, 0) + 1024)
+    if needed > available:
+        raise ValueError(
+            f"strategy.population_size {population_size:,} with {dim:,} parameters each needs about "
+            f"{needed / 2**30:,.0f} GiB of memory; this machine has {available / 2**30:,.1f} GiB available"
+        )
+
+
+def versions() -> dict[str, str]:
+    """The versions of Python and the packages a run depends on (recorded in meta.json)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("evoforge", "numpy", "gymnasium", "cmaes", "pydantic", "ray"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def check_objectives(config: RunConfig, problem: Problem) -> tuple[str, ...]:
+    """The metrics a multi-objective strategy minimises besides the fitness (none for the others);
+    ``ValueError`` naming the first one ``problem`` does not record."""
+    names = tuple(getattr(config.strategy, "objectives", ()))
+    for name in names:
+        if name not in problem.recorded_metrics:
+            known = ", ".join(problem.recorded_metrics) or "none"
+            raise ValueError(
+                f"objective {name!r} is not a metric problem {problem.kind!r} records (it records: {known})"
+            )
+    return names
+
+
+def hof_summary(hof: HallOfFame, pareto: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        **(pareto or {}),
+        "size": hof.size,
+        "entries": [
+            {
+                "rank": k + 1,
+                "genome_id": e.genome_id,
+                "fitness": e.fitness,
+                "generation": e.generation,
+                "encoding": getattr(e.genome, "encoding", None)
+                or ("seed_chain" if isinstance(e.genome, SeedChain) else "vector"),
+                # genomes users take away (architectures) are listed whole
+                **({"genome": e.genome.to_json()} if hasattr(e.genome, "export_name") else {}),
+            }
+            for k, e in enumerate(hof)
+        ],
+    }
