@@ -12,6 +12,7 @@ Strategies always maximise. They never log or print.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -19,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from evoforge.core.genome import Genome
+from evoforge.core.genome import Genome, genome_from_tree, genome_to_tree
 from evoforge.core.space import SearchSpace
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Asked",
     "StepwiseGenerations",
     "Convergence",
+    "TypedState",
 ]
 
 #: a strategy's state: whatever value its ``init``, ``ask`` and ``tell`` pass along (a frozen
@@ -42,6 +44,37 @@ class StrategyConfig(BaseModel):
 
     name: str = Field("", description="The registered name of the strategy (set by a run config).")
     population_size: int = Field(64, ge=2, description="Individuals asked for per generation.")
+
+
+class TypedState:
+    """Mixin of strategy states that are frozen dataclasses: :meth:`to_tree` and :meth:`from_tree`
+    save and restore them exactly. Fields named in ``genome_fields`` hold a list of genomes (or
+    None), those in ``array_fields`` a numpy array of the given dtype (or None); the rest are JSON
+    values (numbers, strings, lists and dicts of them)."""
+
+    genome_fields: ClassVar[tuple[str, ...]] = ()
+    array_fields: ClassVar[dict[str, str]] = {}
+
+    def with_(self, **changes: Any) -> Any:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def to_tree(self) -> dict[str, Any]:
+        tree = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        for name in self.genome_fields:
+            if tree[name] is not None:
+                tree[name] = [genome_to_tree(g) for g in tree[name]]
+        return tree
+
+    @classmethod
+    def from_tree(cls, tree: dict[str, Any]) -> Any:
+        values = {f.name: tree[f.name] for f in dataclasses.fields(cls) if f.name in tree}  # type: ignore[arg-type]
+        for name in cls.genome_fields:
+            if values.get(name) is not None:
+                values[name] = [genome_from_tree(g) for g in values[name]]
+        for name, dtype in cls.array_fields.items():
+            if values.get(name) is not None:
+                values[name] = np.asarray(values[name], dtype=dtype)
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -122,13 +155,17 @@ class Strategy(ABC):
     def tell(self, state: State, genomes: list[Genome], fitness: np.ndarray) -> State:
         """Update from the fitness (finite, to maximise) of the genomes just asked for."""
 
-    def state_to_tree(self, state: State) -> State:
-        """State as a tree :func:`evoforge.core.state_io.save_state` can write."""
-        return state
+    #: the class of its state, if a :class:`TypedState` (then saved and restored without more code)
+    state_class: ClassVar[type | None] = None
 
-    def state_from_tree(self, tree: State) -> State:
+    def state_to_tree(self, state: State) -> Any:
+        """State as a tree :func:`evoforge.core.state_io.save_state` can write."""
+        return state.to_tree() if isinstance(state, TypedState) else state
+
+    def state_from_tree(self, tree: Any) -> State:
         """Inverse of :meth:`state_to_tree`."""
-        return tree
+        cls = self.state_class
+        return cls.from_tree(tree) if cls is not None and issubclass(cls, TypedState) else tree
 
     def ask_one(self, state: State, rng: np.random.Generator) -> tuple[State, Genome, tuple[str, ...]]:
         """Propose one individual: ``(state, genome, parent ids)`` (steady-state strategies only)."""

@@ -19,10 +19,11 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from evoforge.core.genome import Genome, SeedChain, genome_from_tree, genome_id, genome_to_tree
+from evoforge.core.genome import Genome, SeedChain, genome_id
 from evoforge.core.selection import elite_indices, tournament_select, truncation_select
 from evoforge.core.space import VectorSpace  # noqa: F401  (the doctest's)
-from evoforge.core.strategy import Asked, Convergence, State, Strategy, StrategyConfig
+from evoforge.core.strategy import Asked, Convergence, Strategy, StrategyConfig
+from evoforge.strategies.population import PopulationState
 
 __all__ = ["GA", "GAConfig"]
 
@@ -70,9 +71,10 @@ class GA(Strategy):
     config_class = GAConfig
     config: GAConfig
     requires = frozenset({"sample", "vector"})
+    state_class = PopulationState
 
-    def init(self, rng: np.random.Generator) -> State:
-        return {"generation": 0, "population": None, "fitness": None}
+    def init(self, rng: np.random.Generator) -> PopulationState:
+        return PopulationState()
 
     def _fresh(self, rng: np.random.Generator) -> Genome:
         if self.config.encoding == "seed_chain":
@@ -84,12 +86,12 @@ class GA(Strategy):
             return parent.child(int(rng.integers(_SEED_HIGH)))
         return parent + self.config.sigma * rng.standard_normal(self.dim)
 
-    def ask(self, state: State, rng: np.random.Generator) -> Asked:
+    def ask(self, state: PopulationState, rng: np.random.Generator) -> Asked:
         n = self.population_size
-        if state["population"] is None:
+        if state.population is None:
             genomes = [self._fresh(rng) for _ in range(n)]
-            return Asked(dict(state, population=genomes), genomes, [()] * n)
-        population, fitness = state["population"], np.asarray(state["fitness"])
+            return Asked(state.with_(population=genomes), genomes, [()] * n)
+        population, fitness = state.population, np.asarray(state.fitness)
         elites = elite_indices(fitness, self.config.elite_size)
         n_children = n - len(elites)
         if self.config.selection == "truncation":
@@ -99,22 +101,7 @@ class GA(Strategy):
         ids = [genome_id(g) for g in population]
         genomes = [population[i] for i in elites] + [self._mutate(population[i], rng) for i in chosen]
         parents: list[tuple[str, ...]] = [(ids[i],) for i in elites] + [(ids[i],) for i in chosen]
-        return Asked(dict(state, population=genomes), genomes, parents)
+        return Asked(state.with_(population=genomes), genomes, parents)
 
-    def tell(self, state: State, genomes: list[Genome], fitness: np.ndarray) -> State:
-        return dict(
-            state,
-            generation=state["generation"] + 1,
-            population=list(genomes),
-            fitness=np.asarray(fitness, dtype=np.float64),
-        )
-
-    def state_to_tree(self, state: State) -> State:
-        population = state["population"]
-        return dict(state, population=None if population is None else [genome_to_tree(g) for g in population])
-
-    def state_from_tree(self, tree: State) -> State:
-        population = tree["population"]
-        return dict(
-            tree, population=None if population is None else [genome_from_tree(g) for g in population]
-        )
+    def tell(self, state: PopulationState, genomes: list[Genome], fitness: np.ndarray) -> PopulationState:
+        return PopulationState(state.generation + 1, list(genomes), np.asarray(fitness, dtype=np.float64))

@@ -16,10 +16,10 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field, field_validator
 
-from evoforge.core.genome import Genome, genome_from_tree, genome_id, genome_to_tree
+from evoforge.core.genome import Genome, genome_id
 from evoforge.core.pareto import crowding_distance, non_dominated_sort, rank_and_crowding
 from evoforge.core.strategy import Asked, Convergence, State, StrategyConfig
-from evoforge.strategies.population import GenomePopulation
+from evoforge.strategies.population import GenomePopulation, PopulationState
 
 __all__ = ["NSGA2", "NSGA2Config"]
 
@@ -59,7 +59,7 @@ class NSGA2(GenomePopulation):
         return self.config.objectives
 
     def init(self, rng: np.random.Generator) -> State:
-        return {"population": [], "fitness": np.zeros((0, 1 + len(self.config.objectives)))}
+        return PopulationState(0, [], np.zeros((0, 1 + len(self.config.objectives))))
 
     def _tournament(self, rank: np.ndarray, crowd: np.ndarray, rng: np.random.Generator) -> int:
         a, b = (int(i) for i in rng.choice(len(rank), size=2, replace=len(rank) < 2))
@@ -70,11 +70,11 @@ class NSGA2(GenomePopulation):
         return a
 
     def ask(self, state: State, rng: np.random.Generator) -> Asked:
-        population = state["population"]
+        population = state.population
         n = self.population_size
         if not population:
             return Asked(state, [self.space.sample(rng) for _ in range(n)], [()] * n)
-        rank, crowd = rank_and_crowding(state["fitness"])
+        rank, crowd = rank_and_crowding(state.fitness)
         children: list[Genome] = []
         parents: list[tuple[str, ...]] = []
         for _ in range(n):
@@ -96,8 +96,8 @@ class NSGA2(GenomePopulation):
             raise ValueError(
                 f"NSGA-II needs an ({len(genomes)}, {width}) objective matrix, got {scores.shape}"
             )
-        merged = list(state["population"]) + list(genomes)
-        merged_scores = np.vstack([np.asarray(state["fitness"]).reshape(-1, width), scores])
+        merged = list(state.population) + list(genomes)
+        merged_scores = np.vstack([np.asarray(state.fitness).reshape(-1, width), scores])
         # One copy of each genome: a child identical to a parent would otherwise fill a front twice.
         first: dict[str, int] = {}
         for i, g in enumerate(merged):
@@ -114,19 +114,13 @@ class NSGA2(GenomePopulation):
             keep.extend(int(i) for i in members[order[: self.population_size - len(keep)]])
             break
         keep.sort()
-        return {"population": [merged[i] for i in keep], "fitness": merged_scores[keep]}
+        return PopulationState(state.generation + 1, [merged[i] for i in keep], merged_scores[keep])
 
     def report(self, state: State) -> dict:
-        fronts = non_dominated_sort(state["fitness"]) if len(state["population"]) else []
+        fronts = non_dominated_sort(state.fitness) if len(state.population) else []
         return {"front_size": int(len(fronts[0])) if fronts else 0}
 
-    def state_from_tree(self, tree: State) -> State:
-        return {
-            "population": [genome_from_tree(g) for g in tree["population"]],
-            "fitness": np.asarray(tree["fitness"], dtype=np.float64).reshape(
-                -1, 1 + len(self.config.objectives)
-            ),
-        }
-
-    def state_to_tree(self, state: State) -> State:
-        return dict(state, population=[genome_to_tree(g) for g in state["population"]])
+    def state_from_tree(self, tree: dict) -> PopulationState:
+        state = PopulationState.from_tree(tree)
+        width = 1 + len(self.config.objectives)  # an empty matrix is saved as an empty list
+        return state.with_(fitness=np.asarray(state.fitness, dtype=np.float64).reshape(-1, width))

@@ -10,7 +10,8 @@ Alternative to Reinforcement Learning" (arXiv:1703.03864).
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -18,7 +19,7 @@ from pydantic import Field, model_validator
 from evoforge.core.genome import Genome
 from evoforge.core.shaping import centered_ranks
 from evoforge.core.space import VectorSpace  # noqa: F401  (the doctest's)
-from evoforge.core.strategy import Asked, Convergence, State, Strategy, StrategyConfig
+from evoforge.core.strategy import Asked, Convergence, Strategy, StrategyConfig, TypedState
 
 __all__ = ["OpenES", "OpenESConfig"]
 
@@ -50,6 +51,24 @@ class OpenESConfig(StrategyConfig):
         return self
 
 
+@dataclass(frozen=True)
+class OpenESState(TypedState):
+    """The mean, Adam's moments (or SGD's momentum in ``m``), the step count, and the noise of the
+    last ask (until it is told)."""
+
+    generation: int
+    mean: np.ndarray
+    m: np.ndarray
+    v: np.ndarray
+    noise: np.ndarray | None = None
+    array_fields: ClassVar[dict[str, str]] = {
+        "mean": "float64",
+        "m": "float64",
+        "v": "float64",
+        "noise": "float64",
+    }
+
+
 class OpenES(Strategy):
     """OpenAI-ES with antithetic sampling, centred ranks, weight decay and Adam.
 
@@ -67,21 +86,22 @@ class OpenES(Strategy):
     )
     config_class = OpenESConfig
     config: OpenESConfig
+    state_class = OpenESState
 
-    def init(self, rng: np.random.Generator) -> State:
+    def init(self, rng: np.random.Generator) -> OpenESState:
         mean = np.asarray(self.space.initial_point(rng), dtype=np.float64).copy()
         zeros = np.zeros(self.dim)
-        return {"generation": 0, "mean": mean, "m": zeros, "v": zeros.copy(), "noise": None}
+        return OpenESState(0, mean, zeros, zeros.copy())
 
-    def ask(self, state: State, rng: np.random.Generator) -> Asked:
+    def ask(self, state: OpenESState, rng: np.random.Generator) -> Asked:
         n, c = self.population_size, self.config
         if c.antithetic:
             half = rng.standard_normal((n // 2, self.dim))
             noise = np.concatenate([half, -half])
         else:
             noise = rng.standard_normal((n, self.dim))
-        genomes = [self.space.decode(x) for x in state["mean"] + c.sigma * noise]
-        return Asked(dict(state, noise=noise), genomes, [()] * n)
+        genomes = [self.space.decode(x) for x in state.mean + c.sigma * noise]
+        return Asked(state.with_(noise=noise), genomes, [()] * n)
 
     def _shape(self, fitness: np.ndarray) -> np.ndarray:
         if self.config.fitness_shaping == "centered_rank":
@@ -91,25 +111,25 @@ class OpenES(Strategy):
             return (fitness - fitness.mean()) / (std if std > 0 else 1.0)
         return fitness
 
-    def tell(self, state: State, genomes: list[Genome], fitness: np.ndarray) -> State:
+    def tell(self, state: OpenESState, genomes: list[Genome], fitness: np.ndarray) -> OpenESState:
         c = self.config
-        noise, mean = state["noise"], state["mean"]
+        noise, mean = state.noise, state.mean
         if noise is None:
             raise ValueError("tell() called without a matching ask()")
         weights = self._shape(np.asarray(fitness, dtype=np.float64))
         # Algorithm 1 of the paper; weight decay as in its released code (gradient of -l2 * |theta|^2 / 2).
         grad = weights @ noise / (len(weights) * c.sigma) - c.weight_decay * mean
-        t = state["generation"] + 1
+        t = state.generation + 1
         if c.optimizer == "adam":
-            m = c.beta1 * state["m"] + (1 - c.beta1) * grad
-            v = c.beta2 * state["v"] + (1 - c.beta2) * grad * grad
+            m = c.beta1 * state.m + (1 - c.beta1) * grad
+            v = c.beta2 * state.v + (1 - c.beta2) * grad * grad
             step_size = c.learning_rate * np.sqrt(1 - c.beta2**t) / (1 - c.beta1**t)
             step = step_size * m / (np.sqrt(v) + c.epsilon)
         else:
-            m = c.momentum * state["m"] + (1 - c.momentum) * grad
-            v = state["v"]
+            m = c.momentum * state.m + (1 - c.momentum) * grad
+            v = state.v
             step = c.learning_rate * m
-        return {"generation": t, "mean": mean + step, "m": m, "v": v, "noise": None}
+        return OpenESState(t, mean + step, m, v)
 
-    def mean(self, state: State) -> np.ndarray | None:
-        return state["mean"] if self.space.decodes_to_itself else None
+    def mean(self, state: OpenESState) -> np.ndarray | None:
+        return state.mean if self.space.decodes_to_itself else None

@@ -12,6 +12,7 @@ from pydantic import Field
 from evoforge.core.genome import Genome
 from evoforge.core.space import SearchSpace, VectorSpace  # noqa: F401  (VectorSpace: the doctest's)
 from evoforge.core.strategy import Asked, Convergence, State, Strategy, StrategyConfig
+from evoforge.strategies.population import PopulationState
 
 __all__ = ["RandomSearch", "RandomSearchConfig"]
 
@@ -39,6 +40,7 @@ class RandomSearch(Strategy):
     config_class = RandomSearchConfig
     config: RandomSearchConfig
     requires = frozenset({"sample"})
+    state_class = PopulationState  # only its generation count
 
     def __init__(self, config: RandomSearchConfig, space: SearchSpace):
         super().__init__(config, space)
@@ -48,7 +50,7 @@ class RandomSearch(Strategy):
             raise ValueError(f"random_search: scale applies to parameter vectors, not to {space.describes}s")
 
     def init(self, rng: np.random.Generator) -> State:
-        return {"generation": 0}
+        return PopulationState()
 
     def ask(self, state: State, rng: np.random.Generator) -> Asked:
         n = self.population_size
@@ -58,4 +60,4 @@ class RandomSearch(Strategy):
         return Asked(state, genomes, [()] * n)
 
     def tell(self, state: State, genomes: list[Genome], fitness: np.ndarray) -> State:
-        return {"generation": state["generation"] + 1}
+        return PopulationState(state.generation + 1)

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from evoforge.core.genome import Genome, genome_id
 from evoforge.core.strategy import Convergence, State, StepwiseGenerations, StrategyConfig
-from evoforge.strategies.population import GenomePopulation
+from evoforge.strategies.population import AgingState, GenomePopulation
 
 __all__ = ["RegularizedEvolution", "RegularizedEvolutionConfig"]
 
@@ -41,28 +41,26 @@ class RegularizedEvolution(StepwiseGenerations, GenomePopulation):
     config_class = RegularizedEvolutionConfig
     config: RegularizedEvolutionConfig
     requires = frozenset({"sample", "mutate"})
+    state_class = AgingState
 
     def init(self, rng: np.random.Generator) -> State:
         # members in age order (oldest first); "asked" counts asks
-        return {"asked": 0, "population": [], "fitness": np.zeros(0)}
+        return AgingState()
 
     def ask_one(self, state: State, rng: np.random.Generator) -> tuple[State, Genome, tuple[str, ...]]:
-        state = dict(state, asked=state["asked"] + 1)
-        population = state["population"]
-        if state["asked"] <= self.population_size or not population:
+        state = state.with_(asked=state.asked + 1)
+        population = state.population
+        if state.asked <= self.population_size or not population:
             return state, self.space.sample(rng), ()
         k = min(self.config.sample_size, len(population))
         sample = rng.choice(len(population), size=k, replace=False)
-        fitness = np.asarray(state["fitness"])
+        fitness = np.asarray(state.fitness)
         parent = population[int(sample[np.argmax(fitness[sample])])]  # ties: the first drawn
         return state, self.space.mutate(parent, rng), (genome_id(parent),)
 
     def tell_one(self, state: State, genome: Genome, fitness: float) -> State:
-        population = list(state["population"]) + [genome]
-        scores = np.append(np.asarray(state["fitness"], dtype=np.float64), float(fitness))
+        population = list(state.population) + [genome]
+        scores = np.append(np.asarray(state.fitness, dtype=np.float64), float(fitness))
         if len(population) > self.population_size:  # the oldest leaves
             population, scores = population[1:], scores[1:]
-        return dict(state, population=population, fitness=scores)
-
-    def state_from_tree(self, tree: State) -> State:
-        return dict(super().state_from_tree(tree), asked=int(tree["asked"]))
+        return state.with_(population=population, fitness=scores)

@@ -25,10 +25,11 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from evoforge.core.genome import Genome, SeedChain, genome_from_tree, genome_id, genome_to_tree
+from evoforge.core.genome import Genome, SeedChain, genome_id
 from evoforge.core.shaping import ranks
 from evoforge.core.space import VectorSpace  # noqa: F401  (the doctest's)
 from evoforge.core.strategy import Convergence, State, StepwiseGenerations, Strategy, StrategyConfig
+from evoforge.strategies.population import SteadyState
 
 __all__ = ["SteadyStateGA", "SteadyStateGAConfig"]
 
@@ -63,7 +64,7 @@ class SteadyStateGA(StepwiseGenerations, Strategy):
     >>> state, child, parents = s.ask_one(state, np.random.default_rng(1))
     >>> parents  # the first population_size asks are random
     ()
-    >>> s.tell_one(state, child, 1.0)["members"]
+    >>> s.tell_one(state, child, 1.0).members
     1
     """
 
@@ -75,10 +76,11 @@ class SteadyStateGA(StepwiseGenerations, Strategy):
     config_class = SteadyStateGAConfig
     config: SteadyStateGAConfig
     requires = frozenset({"sample", "vector"})
+    state_class = SteadyState
 
     def init(self, rng: np.random.Generator) -> State:
         # population, fitness and birth (ask number) in insertion order; "asked" counts asks
-        return {"asked": 0, "members": 0, "population": [], "fitness": np.zeros(0), "birth": np.zeros(0, int)}
+        return SteadyState()
 
     def _fresh(self, rng: np.random.Generator) -> Genome:
         if self.config.encoding == "seed_chain":
@@ -87,13 +89,13 @@ class SteadyStateGA(StepwiseGenerations, Strategy):
 
     def ask_one(self, state: State, rng: np.random.Generator) -> tuple[State, Genome, tuple[str, ...]]:
         """One child: random while the first population is being filled, else a tournament winner mutated."""
-        state = dict(state, asked=state["asked"] + 1)
-        population = state["population"]
-        if state["asked"] <= self.population_size or not population:
+        state = state.with_(asked=state.asked + 1)
+        population = state.population
+        if state.asked <= self.population_size or not population:
             return state, self._fresh(rng), ()
         k = min(self.config.tournament_size, len(population))
         sample = rng.choice(len(population), size=k, replace=False)
-        r = ranks(np.asarray(state["fitness"]))
+        r = ranks(np.asarray(state.fitness))
         parent = population[int(sample[np.argmax(r[sample])])]
         if isinstance(parent, SeedChain):
             child: Genome = parent.child(int(rng.integers(_SEED_HIGH)))
@@ -103,9 +105,9 @@ class SteadyStateGA(StepwiseGenerations, Strategy):
 
     def tell_one(self, state: State, genome: Genome, fitness: float) -> State:
         """Add an evaluated child (fitness finite, to maximise) and remove the oldest or the worst."""
-        population = list(state["population"]) + [genome]
-        scores = np.append(np.asarray(state["fitness"], dtype=np.float64), float(fitness))
-        birth = np.append(np.asarray(state["birth"], dtype=np.int64), state["members"])
+        population = list(state.population) + [genome]
+        scores = np.append(np.asarray(state.fitness, dtype=np.float64), float(fitness))
+        birth = np.append(np.asarray(state.birth, dtype=np.int64), state.members)
         if len(population) > self.population_size:
             if self.config.replacement == "oldest":
                 gone = int(np.argmin(birth))
@@ -114,18 +116,4 @@ class SteadyStateGA(StepwiseGenerations, Strategy):
             del population[gone]
             scores = np.delete(scores, gone)
             birth = np.delete(birth, gone)
-        return dict(state, members=state["members"] + 1, population=population, fitness=scores, birth=birth)
-
-    def state_to_tree(self, state: State) -> State:
-        return dict(state, population=[genome_to_tree(g) for g in state["population"]])
-
-    def state_from_tree(self, tree: State) -> State:
-        population = [genome_from_tree(g) for g in tree["population"]]
-        return dict(
-            tree,
-            asked=int(tree["asked"]),
-            members=int(tree["members"]),
-            population=population,
-            fitness=np.asarray(tree["fitness"], dtype=np.float64),
-            birth=np.asarray(tree["birth"], dtype=np.int64),
-        )
+        return state.with_(members=state.members + 1, population=population, fitness=scores, birth=birth)

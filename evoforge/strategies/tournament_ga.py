@@ -22,8 +22,8 @@ from pydantic import Field
 
 from evoforge.core.genome import Genome, genome_id
 from evoforge.core.selection import tournament_select
-from evoforge.core.strategy import Asked, Convergence, State, StrategyConfig
-from evoforge.strategies.population import GenomePopulation
+from evoforge.core.strategy import Asked, Convergence, StrategyConfig
+from evoforge.strategies.population import GenomePopulation, PopulationState
 
 __all__ = ["TournamentGA", "TournamentGAConfig", "Elitist", "ElitistConfig", "CrossoverMutation"]
 
@@ -63,14 +63,14 @@ class TournamentGA(GenomePopulation):
     config_class = TournamentGAConfig
     config: TournamentGAConfig
 
-    def init(self, rng: np.random.Generator) -> State:
-        return {"generation": 0, "population": [], "fitness": np.zeros(0)}
+    def init(self, rng: np.random.Generator) -> PopulationState:
+        return PopulationState(0, [], np.zeros(0))
 
-    def ask(self, state: State, rng: np.random.Generator) -> Asked:
-        n, population = self.population_size, state["population"]
+    def ask(self, state: PopulationState, rng: np.random.Generator) -> Asked:
+        n, population = self.population_size, state.population
         if not population:
             return Asked(state, [self.space.sample(rng) for _ in range(n)], [()] * n)
-        fitness = np.asarray(state["fitness"], dtype=np.float64)
+        fitness = np.asarray(state.fitness, dtype=np.float64)
         order = np.argsort(-fitness, kind="stable")
         cfg = self.config
         if cfg.mode == "elitist":
@@ -92,12 +92,8 @@ class TournamentGA(GenomePopulation):
             genomes.append(child)
         return Asked(state, genomes, parents)
 
-    def tell(self, state: State, genomes: list[Genome], fitness: np.ndarray) -> State:
-        return {
-            "generation": state["generation"] + 1,
-            "population": list(genomes),
-            "fitness": np.asarray(fitness, dtype=np.float64),
-        }
+    def tell(self, state: PopulationState, genomes: list[Genome], fitness: np.ndarray) -> PopulationState:
+        return PopulationState(state.generation + 1, list(genomes), np.asarray(fitness, dtype=np.float64))
 
 
 class Elitist(TournamentGA):

@@ -209,7 +209,7 @@ def test_regularized_evolution_removes_the_oldest_not_the_worst():
     state = s.tell(state, genomes, np.array([100.0] + [0.0] * 7))  # the oldest is the fittest
     state, child, _ = s.ask_one(state, derive_rng(0, 1, "ask"))
     state = s.tell_one(state, child, -5.0)
-    assert [genome_id(g) for g in state["population"]] == [genome_id(g) for g in genomes[1:]] + [
+    assert [genome_id(g) for g in state.population] == [genome_id(g) for g in genomes[1:]] + [
         genome_id(child)
     ]
 

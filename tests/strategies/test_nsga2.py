@@ -96,12 +96,12 @@ def test_nsga2_survival_keeps_whole_fronts_then_the_least_crowded():
     # merged with the parents, the four children are front 0 ((3, 3) dominates every parent)
     told = np.array([[3, 3], [5, 0], [0, 5], [4, 1]], dtype=float)
     state = s.tell(state, children, told)
-    assert sorted(genome_id(g) for g in state["population"]) == sorted(genome_id(c) for c in children)
+    assert sorted(genome_id(g) for g in state.population) == sorted(genome_id(c) for c in children)
     # one more child on the front (1, 4.5): five on front 0, the least crowded interior one leaves
     state, more, _ = s.ask(state, derive_rng(0, 2, "ask"))
-    extra = next(c for c in more if genome_id(c) not in {genome_id(g) for g in state["population"]})
+    extra = next(c for c in more if genome_id(c) not in {genome_id(g) for g in state.population})
     state = s.tell(state, [extra], np.array([[1.0, 4.5]]))
-    kept = {genome_id(g) for g in state["population"]}
+    kept = {genome_id(g) for g in state.population}
     # front 0: (0,5) (1,4.5) (3,3) (4,1) (5,0); crowding of the interior: (1,4.5): 3/5 + 2/5 = 1.0;
     # (3,3): 3/5 + 3.5/5 = 1.3; (4,1): 2/5 + 3/5 = 1.0: the first of the two ties by order stays
     assert (
@@ -119,7 +119,7 @@ def test_nsga2_spreads_along_a_known_front():
         state, genomes, _ = s.ask(state, derive_rng(0, gen, "ask"))
         told = np.array([[len(g.layers), -g.layers[0].channels] for g in genomes], dtype=float)
         state = s.tell(state, genomes, told)
-    f = state["fitness"]
+    f = state.fitness
     assert f[:, 0].max() == 4  # max_layers reached
     assert f[:, 1].max() == -16  # the smallest channel choice reached
     assert len(non_dominated_sort(f)[0]) >= 2
