@@ -32,14 +32,15 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
 
 from evoforge.core.genome import genome_from_tree, genome_id, genome_to_tree
 from evoforge.core.space import SearchSpace
-from evoforge.core.strategy import Asked, Convergence, State, Strategy, StrategyConfig
+from evoforge.core.strategy import Asked, Convergence, Strategy, StrategyConfig, TypedState
 from evoforge.spaces.neat import (
     InnovationTracker,
     NeatGenome,
@@ -132,6 +133,25 @@ def _distance_to(distances: np.ndarray, member: int) -> float:
     return float(distances[member])
 
 
+@dataclass(frozen=True)
+class NEATState(TypedState):
+    """A generation's networks and fitness (None before the first), its species (each a record of
+    ``id``, ``representative``, ``members`` (indices into the population), ``best`` and ``improved``,
+    the generation its best last rose), the compatibility threshold, and the next species id,
+    innovation number and node id."""
+
+    generation: int
+    population: list[NeatGenome] | None
+    fitness: np.ndarray | None
+    species: list[dict[str, Any]]
+    next_species: int
+    threshold: float
+    next_innov: int
+    next_node: int
+    genome_fields: ClassVar[tuple[str, ...]] = ("population",)
+    array_fields: ClassVar[dict[str, str]] = {"fitness": "float64"}
+
+
 class NEAT(Strategy):
     """NEAT over :class:`~evoforge.spaces.neat.NeatGenome` (needs a problem with network inputs/outputs).
 
@@ -153,26 +173,26 @@ class NEAT(Strategy):
         self.n_inputs, self.n_outputs = space.inputs, space.outputs  # type: ignore[attr-defined]
 
     # -- state ---------------------------------------------------------------------------------------
-    def init(self, rng: np.random.Generator) -> State:
-        return {
-            "generation": 0,
-            "population": None,
-            "fitness": None,
-            "species": [],  # {"id", "representative", "members", "best", "improved"}
-            "next_species": 0,
-            "threshold": self.config.compatibility_threshold,
-            "next_innov": 0,
-            "next_node": self.n_inputs + 1 + self.n_outputs,
-        }
+    def init(self, rng: np.random.Generator) -> NEATState:
+        return NEATState(
+            generation=0,
+            population=None,
+            fitness=None,
+            species=[],
+            next_species=0,
+            threshold=self.config.compatibility_threshold,
+            next_innov=0,
+            next_node=self.n_inputs + 1 + self.n_outputs,
+        )
 
-    def _tracker(self, state: State) -> InnovationTracker:
-        return InnovationTracker(self.n_inputs, self.n_outputs, state["next_innov"], state["next_node"])
+    def _tracker(self, state: NEATState) -> InnovationTracker:
+        return InnovationTracker(self.n_inputs, self.n_outputs, state.next_innov, state.next_node)
 
     # -- ask: breed the next generation ---------------------------------------------------------------
-    def ask(self, state: State, rng: np.random.Generator) -> Asked:
+    def ask(self, state: NEATState, rng: np.random.Generator) -> Asked:
         c = self.config
         tracker = self._tracker(state)
-        if state["population"] is None:
+        if state.population is None:
             genomes = [
                 initial_genome(
                     self.n_inputs,
@@ -188,17 +208,17 @@ class NEAT(Strategy):
             parents: list[tuple[str, ...]] = [()] * len(genomes)
         else:
             genomes, parents = self._reproduce(state, rng, tracker)
-        new = dict(state, population=genomes, next_innov=tracker.next_innov, next_node=tracker.next_node)
+        new = state.with_(population=genomes, next_innov=tracker.next_innov, next_node=tracker.next_node)
         return Asked(new, genomes, parents)
 
     def _reproduce(
-        self, state: State, rng: np.random.Generator, tracker: InnovationTracker
+        self, state: NEATState, rng: np.random.Generator, tracker: InnovationTracker
     ) -> tuple[list[NeatGenome], list[tuple[str, ...]]]:
         c = self.config
-        population, fitness = state["population"], np.asarray(state["fitness"], dtype=np.float64)
-        gen = state["generation"]
-        best_species = max(state["species"], key=lambda s: max(fitness[m] for m in s["members"]))
-        alive = [s for s in state["species"] if gen - s["improved"] < c.stagnation or s is best_species]
+        population, fitness = state.population or [], np.asarray(state.fitness, dtype=np.float64)
+        gen = state.generation
+        best_species = max(state.species, key=lambda s: max(fitness[m] for m in s["members"]))
+        alive = [s for s in state.species if gen - s["improved"] < c.stagnation or s is best_species]
         # Sharing needs positive fitness: raw fitness as in the paper when it is, shifted above zero
         # only when some fitness is negative (returns of RL tasks).
         shifted = fitness - min(0.0, float(fitness.min())) + 1e-9
@@ -258,12 +278,12 @@ class NEAT(Strategy):
         return g
 
     # -- tell: speciate ------------------------------------------------------------------------------
-    def tell(self, state: State, genomes: list[NeatGenome], fitness: np.ndarray) -> State:
+    def tell(self, state: NEATState, genomes: list[NeatGenome], fitness: np.ndarray) -> NEATState:
         c = self.config
         fitness = np.asarray(fitness, dtype=np.float64)
-        gen = state["generation"]
-        species = [dict(s, members=[]) for s in state["species"]]
-        next_species = state["next_species"]
+        gen = state.generation
+        species = [dict(s, members=[]) for s in state.species]
+        next_species = state.next_species
         # Distances to the representatives (members of the previous generation), all at once; a genome
         # joins the first species within the threshold, else the first species founded in this call
         # within it, else founds one (the order of section 3.3).
@@ -272,12 +292,12 @@ class NEAT(Strategy):
         )
         founded: list[dict] = []
         for i, g in enumerate(genomes):
-            near = np.flatnonzero(to_rep[i] < state["threshold"])
+            near = np.flatnonzero(to_rep[i] < state.threshold)
             if near.size:
                 species[int(near[0])]["members"].append(i)
                 continue
             for s in founded:
-                if distance(g, s["representative"], c.c1, c.c2, c.c3, c.small_genome) < state["threshold"]:
+                if distance(g, s["representative"], c.c1, c.c2, c.c3, c.small_genome) < state.threshold:
                     s["members"].append(i)
                     break
             else:
@@ -302,14 +322,13 @@ class NEAT(Strategy):
             best = float(fitness[s["members"]].max())
             if best > s["best"]:
                 s["best"], s["improved"] = best, gen
-        threshold = state["threshold"]
+        threshold = state.threshold
         if c.target_species is not None:
             if len(species) > c.target_species:
                 threshold += c.threshold_step
             elif len(species) < c.target_species:
                 threshold = max(c.threshold_step, threshold - c.threshold_step)
-        return dict(
-            state,
+        return state.with_(
             generation=gen + 1,
             population=list(genomes),
             fitness=fitness,
@@ -318,44 +337,36 @@ class NEAT(Strategy):
             threshold=threshold,
         )
 
-    def report(self, state: State) -> dict:
+    def report(self, state: NEATState) -> dict:
         """Species sizes (id -> members), the compatibility threshold and the largest genome."""
-        population = state["population"] or []
+        population = state.population or []
         return {
-            "species": {str(s["id"]): len(s["members"]) for s in state["species"]},
-            "threshold": float(state["threshold"]),
+            "species": {str(s["id"]): len(s["members"]) for s in state.species},
+            "threshold": float(state.threshold),
             "max_genes": max((len(g) for g in population), default=0),
             "max_hidden": max((len(g.hidden) for g in population), default=0),
         }
 
     # -- persistence ---------------------------------------------------------------------------------
-    def state_to_tree(self, state: State) -> State:
-        population = state["population"]
-        return dict(
-            state,
-            population=None if population is None else [genome_to_tree(g) for g in population],
-            species=[
-                dict(s, representative=genome_to_tree(s["representative"]), best=_finite(s["best"]))
-                for s in state["species"]
-            ],
-        )
+    def state_to_tree(self, state: NEATState) -> dict[str, Any]:
+        tree = state.to_tree()
+        tree["species"] = [
+            dict(sp, representative=genome_to_tree(sp["representative"]), best=_finite(sp["best"]))
+            for sp in state.species
+        ]
+        return tree
 
-    def state_from_tree(self, tree: State) -> State:
-        population = tree["population"]
-        return dict(
-            tree,
-            population=None if population is None else [genome_from_tree(g) for g in population],
-            fitness=None if tree["fitness"] is None else np.asarray(tree["fitness"], dtype=np.float64),
-            species=[
-                dict(
-                    s,
-                    representative=genome_from_tree(s["representative"]),
-                    members=[int(m) for m in s["members"]],
-                    best=-math.inf if s["best"] is None else float(s["best"]),
-                )
-                for s in tree["species"]
-            ],
-        )
+    def state_from_tree(self, tree: dict[str, Any]) -> NEATState:
+        species = [
+            dict(
+                sp,
+                representative=genome_from_tree(sp["representative"]),
+                members=[int(m) for m in sp["members"]],
+                best=-math.inf if sp["best"] is None else float(sp["best"]),
+            )
+            for sp in tree["species"]
+        ]
+        return NEATState.from_tree(dict(tree, species=[])).with_(species=species)
 
 
 def _finite(x: float) -> float | None:
