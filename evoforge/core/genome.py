@@ -85,6 +85,7 @@ def register_genome(cls: Any) -> Any:
 
 
 _FINDERS: list[Callable[[str], None]] = []
+_BINARY = b"\x00"  # marks a stored genome in its class's to_bytes form
 
 
 def add_genome_finder(finder: Callable[[str], None]) -> None:
@@ -145,6 +146,9 @@ def genome_to_blob(genome: Genome) -> tuple[str, bytes]:
     if isinstance(genome, SeedChain):
         return "seed_chain", json.dumps(genome.to_json()).encode()
     if _structured(genome):
+        to_bytes = getattr(genome, "to_bytes", None)  # optional: a compact binary form
+        if to_bytes is not None:
+            return genome.encoding, _BINARY + to_bytes()
         return genome.encoding, json.dumps(genome.to_json()).encode()
     array = np.asarray(genome)
     if array.ndim == 1:  # the common case, stored compactly: raw little-endian float64
@@ -163,7 +167,10 @@ def blob_to_genome(encoding: str, blob: bytes) -> Genome:
         return np.frombuffer(blob, dtype="<f8").astype(np.float64)
     if encoding == "vector":  # any shape, as .npy (also every vector of stores written before "f8")
         return np.load(io.BytesIO(blob), allow_pickle=False)
-    return _genome_class(encoding).from_json(json.loads(blob))
+    cls = _genome_class(encoding)
+    if blob[:1] == _BINARY:  # a genome's own binary form (JSON never starts with a NUL byte)
+        return cls.from_bytes(blob[1:])
+    return cls.from_json(json.loads(blob))
 
 
 def genome_to_tree(genome: Genome) -> Any:

@@ -20,6 +20,8 @@ probability 0.75, section 3.2), and the compatibility distance
 
 from __future__ import annotations
 
+import json
+import struct
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -111,6 +113,56 @@ class NeatGenome:
         arrays = (self.innov, self.src, self.dst, self.weight, self.enabled)
         return header.encode() + b"".join(a.tobytes() for a in arrays)
 
+    def to_bytes(self) -> bytes:
+        """The compact form the run store keeps: a fixed header (inputs, outputs, hidden nodes, genes,
+        feed-forward flag, activation), the hidden node ids, then the raw gene arrays."""
+        head = _HEADER.pack(
+            self.n_inputs,
+            self.n_outputs,
+            len(self.hidden),
+            len(self.innov),
+            self.feed_forward,
+            self.activation.encode(),
+        )
+        arrays = (
+            np.asarray(self.hidden, np.int64),
+            self.innov,
+            self.src,
+            self.dst,
+            self.weight,
+            self.enabled,
+        )
+        return head + b"".join(a.tobytes() for a in arrays)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> NeatGenome:
+        """Inverse of :meth:`to_bytes`.
+
+        >>> g = initial_genome(2, 1, np.random.default_rng(0), InnovationTracker(2, 1))
+        >>> NeatGenome.from_bytes(g.to_bytes()).content_bytes() == g.content_bytes()
+        True
+        """
+        n_in, n_out, n_hidden, n, feed_forward, activation = _HEADER.unpack_from(data)
+        offset = _HEADER.size
+        hidden = np.frombuffer(data, np.int64, n_hidden, offset)
+        offset += hidden.nbytes
+        columns = {}
+        for name in ("innov", "src", "dst", "weight", "enabled"):
+            columns[name] = np.frombuffer(data, _DTYPES[name], n, offset).copy()
+            offset += columns[name].nbytes
+        return NeatGenome(
+            n_in,
+            n_out,
+            tuple(int(h) for h in hidden),
+            columns["innov"],
+            columns["src"],
+            columns["dst"],
+            columns["weight"],
+            columns["enabled"],
+            activation.rstrip(b"\0").decode(),
+            bool(feed_forward),
+        )
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> NeatGenome:
         conns = data["connections"]
@@ -151,12 +203,13 @@ class NeatGenome:
         return NeatGenome(**data)
 
 
+#: the fixed part of :meth:`NeatGenome.to_bytes`: inputs, outputs, hidden nodes, genes, feed-forward, activation
+_HEADER = struct.Struct("<iiii?16s")
 _DTYPES = {"innov": np.int64, "src": np.int64, "dst": np.int64, "weight": np.float64, "enabled": bool}
 
 
 def load_genome(path: str) -> NeatGenome:
     """A genome from a JSON file written by ``evoforge export`` (or ``json.dump(genome.to_json())``)."""
-    import json
 
     with open(path) as handle:
         data = json.load(handle)
