@@ -64,7 +64,14 @@ class ProcessBackend(Backend):
         return self._pool
 
     def _launch(self, task: _Task) -> Future:
-        return self._get_pool().submit(run_chunk, *task.payload())
+        try:
+            return self._get_pool().submit(run_chunk, *task.payload())
+        except (BrokenProcessPool, OSError) as exc:
+            # A worker died and the pool closed its queues before it says it is broken (a race in
+            # concurrent.futures): the chunk is lost with the others, and recovered like them.
+            lost: Future = Future()
+            lost.set_exception(BrokenProcessPool(f"the pool broke while starting a chunk ({exc})"))
+            return lost
 
     def _wait(self, handles: list[Any], timeout: float | None) -> list[Any]:
         done, _ = wait(handles, timeout=timeout, return_when=FIRST_COMPLETED)
