@@ -16,6 +16,7 @@ back as ``job.on_lost(why)``, never as an exception.
 from __future__ import annotations
 
 import math
+import os
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -33,6 +34,7 @@ __all__ = [
     "split_chunks",
     "WorkerLostError",
     "BackendLostError",
+    "default_workers",
 ]
 
 
@@ -66,6 +68,14 @@ class ChunkResult:
     indices: list[int]
     results: list[Any]
     wall_seconds: float
+
+
+def default_workers() -> int:
+    """One worker per core this process may use (its CPU affinity where the system tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def run_chunk(
@@ -152,12 +162,10 @@ class Backend(ABC):
     #: whether a chunk that runs past its hard limit can be stopped
     can_stop: bool = False
 
-    def __init__(self, workers: int = 1, chunks_per_worker: int = 1):
-        if workers < 1:
-            raise ValueError("workers must be >= 1")
+    def __init__(self, workers: int | None = None, chunks_per_worker: int = 1):
         if chunks_per_worker < 1:
             raise ValueError("chunks_per_worker must be >= 1")
-        self.workers = workers
+        self.workers = workers if workers is not None else default_workers()
         self.chunks_per_worker = chunks_per_worker
         self._waiting: deque[_Task] = deque()
         self._running: dict[Any, _Task] = {}
@@ -176,7 +184,7 @@ class Backend(ABC):
         """The finished chunk's result; raises :class:`WorkerLostError` if its worker was lost."""
 
     @classmethod
-    def create(cls, workers: int = 1, address: str | None = None) -> Backend:
+    def create(cls, workers: int | None = None, address: str | None = None) -> Backend:
         """The backend a run config asks for: ``workers``, and ``address`` for backends that join a
         cluster (the others ignore it). How the engine builds every registered backend."""
         return cls(workers=workers)

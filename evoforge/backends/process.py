@@ -39,7 +39,7 @@ class ProcessBackend(Backend):
     name = "process"
     crash_is_shared = True
 
-    def __init__(self, workers: int = 2, chunks_per_worker: int = 1):
+    def __init__(self, workers: int | None = None, chunks_per_worker: int = 1):
         super().__init__(workers, chunks_per_worker)
         self._pool: ProcessPoolExecutor | None = None
 

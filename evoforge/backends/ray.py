@@ -131,7 +131,7 @@ class RayBackend(Backend):
     name = "ray"
     can_stop = True
 
-    def __init__(self, workers: int = 2, address: str | None = None, chunks_per_worker: int = 1):
+    def __init__(self, workers: int | None = None, address: str | None = None, chunks_per_worker: int = 1):
         super().__init__(workers, chunks_per_worker)
         self.address = address
         self._ray = _import_ray()
@@ -144,7 +144,7 @@ class RayBackend(Backend):
         self._next_key = 0
 
     @classmethod
-    def create(cls, workers: int = 1, address: str | None = None) -> RayBackend:
+    def create(cls, workers: int | None = None, address: str | None = None) -> RayBackend:
         return cls(workers=workers, address=address)
 
     def _start(self) -> None:

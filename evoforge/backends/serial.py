@@ -26,7 +26,7 @@ class SerialBackend(Backend):
         self._handles = itertools.count()
 
     @classmethod
-    def create(cls, workers: int = 1, address: str | None = None) -> SerialBackend:
+    def create(cls, workers: int | None = None, address: str | None = None) -> SerialBackend:
         return cls()  # one worker, this process, whatever the config's worker count
 
     def run(self, job: Job) -> Iterator[ChunkResult]:

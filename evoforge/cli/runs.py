@@ -240,7 +240,7 @@ def launch(cfg, out_dir: Path | None, quiet: bool) -> Path:
     return run_dir
 
 
-def _start_backend(name: str, workers: int, address: str | None):
+def _start_backend(name: str, workers: int | None, address: str | None):
     """The backend, started (a Ray cluster joined) here so that a failure is one line, not a traceback."""
     from evoforge.engine.registry import make_backend
 

@@ -123,11 +123,12 @@ class RunConfig(BaseModel):
     )
     evaluation: EvaluationConfig = Field(EvaluationConfig(), description="Retries and time limits.")
     backend: Literal["serial", "process", "ray"] = Field("serial", description="Where evaluations run.")
-    workers: int = Field(
-        1,
+    workers: int | None = Field(
+        None,
         ge=1,
         description="Worker processes (process backend), or CPUs of the local Ray instance the ray backend "
-        "starts when no ray_address is given.",
+        "starts when no ray_address is given; None: one per core this process may use. Results do not "
+        "depend on it.",
     )
     ray_address: str | None = Field(
         None,

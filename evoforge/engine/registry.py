@@ -218,7 +218,7 @@ def get_problem(kind: str) -> type[Problem]:
     return cls
 
 
-def make_backend(name: str, workers: int = 1, address: str | None = None) -> Backend:
+def make_backend(name: str, workers: int | None = None, address: str | None = None) -> Backend:
     """The backend registered as ``name`` (``serial``, ``process``, ``ray``), built for ``workers``
     (``address`` joins a Ray cluster)."""
     return BACKENDS[name].create(workers=workers, address=address)
