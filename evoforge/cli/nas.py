@@ -32,18 +32,16 @@ def nas(
         "--strategy",
         help="regularized-evolution (default), tournament, elitist, crossover-mutation, random, cmaes, nsga2.",
     ),
-    generations: int | None = typer.Option(None, "--generations", min=1, help="Generations to run."),
-    popsize: int | None = typer.Option(None, "--popsize", min=2, help="Population size."),
-    proxy_epochs: int | None = typer.Option(None, "--proxy-epochs", min=1, help="Epochs per candidate."),
+    generations: int | None = typer.Option(None, "--generations", help="Generations to run."),
+    popsize: int | None = typer.Option(None, "--popsize", help="Population size."),
+    proxy_epochs: int | None = typer.Option(None, "--proxy-epochs", help="Epochs per candidate."),
     proxy_fraction: float | None = typer.Option(
-        None, "--proxy-fraction", min=0.0, max=1.0, help="Share of the training data per candidate."
+        None, "--proxy-fraction", help="Share of the training data per candidate."
     ),
     metric: str | None = typer.Option(None, "--metric", help="accuracy, f1, precision or recall."),
-    max_params: int | None = typer.Option(
-        None, "--max-params", min=100, help="Most parameters per candidate."
-    ),
-    max_layers: int | None = typer.Option(None, "--max-layers", min=1, help="Most layers per candidate."),
-    max_flops: int | None = typer.Option(None, "--max-flops", min=1000, help="Most FLOPs per input."),
+    max_params: int | None = typer.Option(None, "--max-params", help="Most parameters per candidate."),
+    max_layers: int | None = typer.Option(None, "--max-layers", help="Most layers per candidate."),
+    max_flops: int | None = typer.Option(None, "--max-flops", help="Most FLOPs per input."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Training seconds per candidate."),
     objectives: str | None = typer.Option(
         None, "--objectives", help="nsga2: metrics minimised beside the fitness, e.g. params,latency_ms."
