@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .bench-venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: run test test-fast lint data bench-setup bench bench-nas bench-nas2 bench-optim clean
+.PHONY: run test test-fast lint data bench-setup bench bench-engine bench-nas bench-nas2 bench-optim clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,8 +67,13 @@ bench-nas2: $(BENCH_STAMP)
 	$(PY) benchmarks/nas_pareto.py --target 0.92
 
 # Optimizer discovery: per-step cost against torch's Adam, then three searches and the held-out table.
+bench-engine: $(STAMP)
+	$(PY) benchmarks/harness.py engine
+	$(PY) benchmarks/harness.py neat_xor
+	$(PY) benchmarks/harness.py examples
+
 bench-optim: $(STAMP)
-	$(PY) benchmarks/optim_overhead.py
+	$(PY) benchmarks/harness.py optim_overhead
 	$(PY) benchmarks/optimizer_search.py --searches 3
 
 clean:

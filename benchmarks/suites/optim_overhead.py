@@ -1,10 +1,10 @@
 """Per-step cost of evolved update rules against torch.optim.Adam (issue 6).
 
-    .venv/bin/python benchmarks/optim_overhead.py [--params 1000000] [--repeats 7] [--rule best_optimizer.json]
+    python benchmarks/harness.py optim_overhead [--set rules=[path/to/best_optimizer.json]]
 
 The parameters of a 1M-parameter MLP (784-1024-192-10 plus biases: 1,007,242) get fixed random
 gradients; only ``optimizer.step()`` is timed (the training step around it is the same for every
-optimizer). Each optimizer is timed for a block of steps, the optimizers interleaved, ``--repeats``
+optimizer). Each optimizer is timed for a block of steps, the optimizers interleaved, ``repeats``
 blocks each; the ratio to torch's Adam (its default, the foreach implementation) is the median of
 the per-block ratios. One thread, pinned to one core, so the shared machine disturbs it least. Every
 rule is timed twice: with the default foreach kernels and with ``fused=True`` (compiled by
@@ -13,16 +13,10 @@ rule is timed twice: with the default foreach kernels and with ``fused=True`` (c
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import publish  # noqa: E402
 
 
 def _model(params: int):
@@ -39,14 +33,8 @@ def _model(params: int):
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--params", type=int, default=1_000_000)
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--rule", type=Path, action="append", default=[], help="rule JSON files to time too")
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
+def run(settings: dict, save) -> dict:
+    steps, repeats = int(settings["steps"]), int(settings["repeats"])
     import os
 
     import torch
@@ -57,7 +45,7 @@ def main() -> None:
     torch.set_num_threads(1)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})
-    model = _model(args.params)
+    model = _model(settings["params"])
     n = sum(p.numel() for p in model.parameters())
     gen = torch.Generator().manual_seed(0)
     for p in model.parameters():
@@ -81,7 +69,7 @@ def main() -> None:
         "lion rule": known_rule("lion"),
         "9-node rule, clipping, both decays": busy,
     }
-    for path in args.rule:
+    for path in map(Path, settings.get("rules") or []):
         rules[path.name] = UpdateRule.from_json(json.loads(path.read_text()))
     makers = {
         "torch Adam": lambda ps: torch.optim.Adam(ps, lr=1e-3),
@@ -99,12 +87,12 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in optimizers}
     for opt in optimizers.values():  # compile the fused rules before any timing
         opt.step()
-    for _ in range(args.repeats + 1):  # the first block warms up and is dropped
+    for _ in range(repeats + 1):  # the first block warms up and is dropped
         for name, opt in optimizers.items():
             start = time.perf_counter()
-            for _ in range(args.steps):
+            for _ in range(steps):
                 opt.step()
-            times[name].append((time.perf_counter() - start) / args.steps)
+            times[name].append((time.perf_counter() - start) / steps)
             with torch.no_grad():
                 for p, s in zip(model.parameters(), snapshot, strict=True):
                     p.copy_(s)
@@ -112,31 +100,33 @@ def main() -> None:
     rows = []
     for name, ts in times.items():
         ratios = [t / b for t, b in zip(ts[1:], times[base][1:], strict=True)]
-        rows.append((name, statistics.median(ts[1:]) * 1e3, statistics.median(ratios)))
-        print(f"{name:45s} {rows[-1][1]:8.3f} ms/step  x{rows[-1][2]:.2f}", flush=True)
-    worst = max(r for name, _, r in rows if name.startswith("evolved:"))
-    worst_fused = max(r for name, _, r in rows if name.startswith("evolved, fused"))
-    today = datetime.date.today().isoformat()
-    lines = [
-        "## Per-step cost of evolved optimizers against torch.optim.Adam (issue 6)",
-        "",
-        f"Command: `.venv/bin/python benchmarks/optim_overhead.py --params {args.params} --steps {args.steps} "
-        f"--repeats {args.repeats}` ({today}); {n:,} parameters (an MLP 784-1024-{model[2].out_features}"
-        f"-10), fixed random gradients, `optimizer.step()` alone, one thread on one core; {args.repeats} "
-        "interleaved blocks per optimizer, median time per step and median ratio to torch's Adam "
-        "(its default foreach implementation).",
-        "",
-        "| optimizer | ms per step | ratio to torch Adam |",
-        "|---|---|---|",
-        *[f"| {name} | {ms:.3f} | {ratio:.2f} |" for name, ms, ratio in rows],
-        "",
-        f"Goal (an evolved optimizer's step at most 1.5x Adam's): with `fused=True` "
-        f"{'met' if worst_fused <= 1.5 else 'missed'} (the costliest rule {worst_fused:.2f}x); with the "
-        f"default foreach kernels {'met for every rule here' if worst <= 1.5 else 'missed by some rules'} "
-        f"(the costliest {worst:.2f}x). Compilation (once per rule, on the first step) is not in these times.",
-    ]
-    publish("optim-overhead", lines, not args.no_write)
+        rows.append(
+            {
+                "optimizer": name,
+                "ms_per_step": statistics.median(ts[1:]) * 1e3,
+                "ratio": statistics.median(ratios),
+            }
+        )
+    return {"parameters": n, "hidden": model[2].out_features, "rows": rows}
 
 
-if __name__ == "__main__":
-    main()
+def table(results: dict) -> str:
+    rows = results["rows"]
+    worst = max(r["ratio"] for r in rows if r["optimizer"].startswith("evolved:"))
+    worst_fused = max(r["ratio"] for r in rows if r["optimizer"].startswith("evolved, fused"))
+    return "\n".join(
+        [
+            f"{results['parameters']:,} parameters (an MLP 784-1024-{results['hidden']}-10), fixed random "
+            "gradients, `optimizer.step()` alone, one thread on one core; interleaved blocks per optimizer, "
+            "median time per step and median ratio to torch's Adam (its default foreach implementation).",
+            "",
+            "| optimizer | ms per step | ratio to torch Adam |",
+            "|---|---|---|",
+            *[f"| {r['optimizer']} | {r['ms_per_step']:.3f} | {r['ratio']:.2f} |" for r in rows],
+            "",
+            f"Goal (an evolved optimizer's step at most 1.5x Adam's): with `fused=True` "
+            f"{'met' if worst_fused <= 1.5 else 'missed'} (the costliest rule {worst_fused:.2f}x); with the "
+            f"default foreach kernels {'met for every rule here' if worst <= 1.5 else 'missed by some rules'} "
+            f"(the costliest {worst:.2f}x). Compilation (once per rule, on the first step) is not in these times.",
+        ]
+    )
