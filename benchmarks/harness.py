@@ -4,7 +4,7 @@
 
 reads the suite's settings from ``benchmarks/configs/SUITE.yaml`` (overridden by ``--set``, values
 parsed as YAML), runs ``benchmarks/suites/SUITE.py``'s ``run(settings)``, writes everything it
-returns to ``benchmarks/results/SUITE.json`` with the date, the command, the machine and the
+returns to ``benchmarks/results/SUITE.json`` (``SUITE-TASK.json`` for a suite with a ``task`` setting) with the date, the command, the machine and the
 settings, and prints the suite's table (``table(results)``) as Markdown for BENCHMARKS.md. A suite
 may save partial results as it goes through the ``save`` callback it is given, so a long run that is
 stopped keeps what it measured.
@@ -62,7 +62,9 @@ def main() -> None:
     args = parser.parse_args()
     suite = load_suite(args.suite)
     settings = settings_for(args.suite, args.set)
-    out = HERE / "results" / f"{args.suite}.json"
+    # a suite run for one of its tasks keeps its results apart: results/SUITE-TASK.json
+    name = f"{args.suite}-{settings['task']}" if "task" in settings else args.suite
+    out = HERE / "results" / f"{name}.json"
     record = {
         "suite": args.suite,
         "date": datetime.date.today().isoformat(),
