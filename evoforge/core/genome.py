@@ -40,6 +40,7 @@ __all__ = [
     "genome_from_tree",
     "GENOME_TYPES",
     "add_genome_finder",
+    "genome_encoding",
 ]
 
 
@@ -139,6 +140,13 @@ def genome_id(genome: Genome) -> str:
     if _structured(genome):
         genome.__dict__["_content_id"] = content_id
     return content_id
+
+
+def genome_encoding(genome: Genome) -> str:
+    """The name of a genome's encoding: ``vector``, ``seed_chain``, or a structured genome's own."""
+    if isinstance(genome, SeedChain):
+        return "seed_chain"
+    return genome.encoding if _structured(genome) else "vector"
 
 
 def genome_to_blob(genome: Genome) -> tuple[str, bytes]:

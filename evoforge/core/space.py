@@ -38,6 +38,9 @@ class SearchSpace:
     offers: ClassVar[frozenset[str]] = frozenset()
     #: what its genomes are called in messages ("parameter vector", "architecture", ...)
     describes: ClassVar[str] = "genome"
+    #: genomes users take away (architectures, update rules) are listed whole in a run's hall of fame
+    #: and Pareto front, and the reported one is written to this file of the run directory
+    export_name: ClassVar[str | None] = None
 
     def sample(self, rng: np.random.Generator) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not sample")

@@ -521,12 +521,15 @@ class _Loop:
                     s.generation, s.to_tree(self.strategy), self.config.checkpoints_kept
                 )
                 if not last:  # the final one is written by _finish, after validation
-                    self.store.write_json("hall_of_fame.json", hof_summary(s.hof, self._pareto()))
+                    self.store.write_json("hall_of_fame.json", self._hof_summary(s.hof))
                 checkpointed = time.perf_counter()
             else:
                 self.store.flush_if_due()
             self.callback("generation", row)
         return self._finish(s, base_wall + (time.perf_counter() - started))
+
+    def _hof_summary(self, hof: HallOfFame) -> dict[str, Any]:
+        return hof_summary(hof, self._pareto(), whole=bool(self.strategy.space.export_name))
 
     def _pareto(self) -> dict[str, Any] | None:
         """For multi-objective runs: the non-dominated individuals among everything evaluated so far,
@@ -544,7 +547,7 @@ class _Loop:
             gid, fitness, metrics = rows[i]
             genome = self.store.genome_of(gid)
             entry = {"genome_id": gid, "fitness": fitness, **{n: metrics[n] for n in self.objectives}}
-            if genome is not None and hasattr(genome, "export_name"):
+            if genome is not None and self.strategy.space.export_name:
                 entry["genome"] = genome.to_json()
             entries.append(entry)
         return {"objectives_minimised": list(self.objectives), "pareto_front": entries}
@@ -578,8 +581,8 @@ class _Loop:
         )
         # Every output is written here, from the final state, so a run resumed after a kill anywhere past
         # its last checkpoint writes the same files as one never interrupted; result.json comes last.
-        self.store.write_json("hall_of_fame.json", hof_summary(hof, self._pareto()))
-        export = getattr(best.genome, "export_name", None)
+        self.store.write_json("hall_of_fame.json", self._hof_summary(hof))
+        export = self.strategy.space.export_name
         if export is not None:  # genomes users take away (architectures): the reported one as a file
             self.store.write_json(export, dict(best.genome.to_json(), genome_id=best.genome_id))
         self.store.write_json("result.json", asdict(result))

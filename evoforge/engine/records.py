@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from evoforge.core.genome import SeedChain
+from evoforge.core.genome import genome_encoding
 from evoforge.core.hall_of_fame import HallOfFame
 from evoforge.core.problem import Problem
 from evoforge.engine.config import RunConfig
@@ -165,7 +165,9 @@ def check_objectives(config: RunConfig, problem: Problem) -> tuple[str, ...]:
     return names
 
 
-def hof_summary(hof: HallOfFame, pareto: dict[str, Any] | None = None) -> dict[str, Any]:
+def hof_summary(hof: HallOfFame, pareto: dict[str, Any] | None = None, whole: bool = False) -> dict[str, Any]:
+    """hall_of_fame.json: the members in rank order, with whole genomes if ``whole`` (genomes users
+    take away: the search space names an export file), and a multi-objective run's Pareto front."""
     return {
         **(pareto or {}),
         "size": hof.size,
@@ -175,10 +177,9 @@ def hof_summary(hof: HallOfFame, pareto: dict[str, Any] | None = None) -> dict[s
                 "genome_id": e.genome_id,
                 "fitness": e.fitness,
                 "generation": e.generation,
-                "encoding": getattr(e.genome, "encoding", None)
-                or ("seed_chain" if isinstance(e.genome, SeedChain) else "vector"),
+                "encoding": genome_encoding(e.genome),
                 # genomes users take away (architectures) are listed whole
-                **({"genome": e.genome.to_json()} if hasattr(e.genome, "export_name") else {}),
+                **({"genome": e.genome.to_json()} if whole else {}),
             }
             for k, e in enumerate(hof)
         ],

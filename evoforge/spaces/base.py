@@ -38,6 +38,7 @@ class ArchitectureSpace(SearchSpace):
     images_only: bool = True
     offers = frozenset({"sample", "mutate", "crossover", "continuous"})
     describes = "architecture"
+    export_name = "best_arch.json"
 
     def __init__(self, config: Any, input_shape: tuple[int, ...], classes: int):
         if self.images_only and len(input_shape) != 3:

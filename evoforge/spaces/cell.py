@@ -101,7 +101,6 @@ class CellGenome:
     """
 
     encoding = "cell"
-    export_name = "best_arch.json"
 
     normal: tuple[Node, ...]
     reduce: tuple[Node, ...]

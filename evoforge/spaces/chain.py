@@ -87,7 +87,6 @@ class ChainGenome:
 
     encoding = "chain"
     #: the run directory gets the reported genome as this file
-    export_name = "best_arch.json"
 
     layers: tuple[Layer, ...]
     recipe: Recipe = Recipe()

@@ -144,7 +144,6 @@ class TreeGenome:
     """
 
     encoding = "tree"
-    export_name = "best_arch.json"
 
     root: TreeNode
     recipe: Recipe = Recipe()

@@ -125,7 +125,6 @@ class UpdateRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     encoding: ClassVar[str] = "update_rule"
-    export_name: ClassVar[str] = "best_optimizer.json"  # the run's best rule, written at its end
 
     expr: tuple = Field(description="The update direction u as an expression tree.")
     lr: float = Field(1e-3, gt=0, le=100, description="Base learning rate.")
@@ -456,6 +455,7 @@ class RuleSpace(SearchSpace):
     encoding = "update_rule"
     offers = frozenset({"sample", "mutate", "crossover"})
     describes = "update rule"
+    export_name = "best_optimizer.json"
 
     def __init__(self, config: RuleSpaceConfig | None = None):
         self.config = config or RuleSpaceConfig()
