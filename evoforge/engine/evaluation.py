@@ -27,7 +27,9 @@ from evoforge.engine.registry import get_problem
 
 __all__ = ["EvalTimeoutError", "build_problem", "evaluate_chunk", "evaluation_job", "lost"]
 
-_PROBLEM_CACHE: dict[str, tuple[Problem, SeedChainDecoder]] = {}
+#: the problem this process last built: (the config object last asked for, its JSON, the problem and
+#: its seed-chain decoder); one problem per worker process at a time
+_CACHE: list[Any] = [None, None, None]
 
 
 def build_problem(config: ProblemConfig, shared: dict[str, np.ndarray] | None = None) -> Problem:
@@ -35,19 +37,14 @@ def build_problem(config: ProblemConfig, shared: dict[str, np.ndarray] | None = 
     return _cached(config, shared)[0]
 
 
-_LAST: list[Any] = [None, None]  # the config object last looked up, and its entry
-
-
 def _cached(config: ProblemConfig, shared: dict[str, np.ndarray] | None) -> tuple[Problem, SeedChainDecoder]:
-    if config is _LAST[0]:  # the same config object again (every chunk of a serial run): no key to make
-        return _LAST[1]
-    key = config.model_dump_json()
-    if key not in _PROBLEM_CACHE:
-        problem = get_problem(config.kind)(config, shared=shared)
-        _PROBLEM_CACHE.clear()  # one problem per worker process at a time
-        _PROBLEM_CACHE[key] = (problem, SeedChainDecoder(problem.initial_params))
-    _LAST[:] = [config, _PROBLEM_CACHE[key]]
-    return _PROBLEM_CACHE[key]
+    if config is not _CACHE[0]:  # the same config object again (every chunk of a serial run): no key to make
+        key = config.model_dump_json()
+        if key != _CACHE[1]:
+            problem = get_problem(config.kind)(config, shared=shared)
+            _CACHE[2] = (problem, SeedChainDecoder(problem.initial_params))
+        _CACHE[0], _CACHE[1] = config, key
+    return _CACHE[2]
 
 
 class EvalTimeoutError(Exception):

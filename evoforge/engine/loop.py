@@ -101,8 +101,6 @@ class _Loop:
         self.shared = self.problem.shared_inputs() or None
         self._submitted: dict[int, int] = {}  # asynchronous mode: ask number -> retries, while running
         self._ready: list[tuple[int, Any]] = []  # asynchronous mode: finished, not yet told
-        if config.asynchronous and not self.strategy.steady_state:
-            raise ValueError(f"strategy {self.strategy.name!r} cannot run asynchronously")
 
     @property
     def population_size(self) -> int:
