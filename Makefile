@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .bench-venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: run test test-fast lint data bench-setup bench bench-engine bench-nas bench-nas2 bench-optim clean
+.PHONY: run test test-fast lint data bench-setup bench bench-engine bench-nas bench-nas2 bench-neat bench-optim clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,36 +45,52 @@ $(BENCH_STAMP): benchmarks/requirements.txt pyproject.toml
 
 bench-setup: $(BENCH_STAMP)
 
+# Every benchmark runs through benchmarks/harness.py (settings: benchmarks/configs/SUITE.yaml,
+# results: benchmarks/results/SUITE[-NAME].json, the table printed for BENCHMARKS.md).
+HARNESS := benchmarks/harness.py
+
+# Reinforcement learning against EvoTorch, evosax, pycma and neat-python.
 bench: $(BENCH_STAMP)
-	$(BENCH_VENV)/bin/python benchmarks/rl_throughput.py
-	$(BENCH_VENV)/bin/python benchmarks/rl_time_to_threshold.py
+	$(BENCH_VENV)/bin/python $(HARNESS) rl_throughput
+	$(BENCH_VENV)/bin/python $(HARNESS) rl_time_to_threshold --set task=Acrobot-v1
+	$(BENCH_VENV)/bin/python $(HARNESS) rl_time_to_threshold --set task=LunarLander-v3
+	$(BENCH_VENV)/bin/python $(HARNESS) scaling --set repeats=5 --set generations=8
 
 # Architecture search: the digits example against its goal, and the strategies at equal budget.
 bench-nas: $(STAMP)
-	$(PY) benchmarks/nas_search.py --example examples/nas-digits.yaml --seeds 3
+	$(PY) $(HARNESS) nas_goal --set task=nas-digits
+	$(PY) $(HARNESS) nas_strategies --set task=nas-digits --set final=true \
+		--set 'strategies=[regularized_evolution, tournament_ga, random_search]'
 
 # Architecture search, part 2 (Fashion-MNIST: `make data` first): strategies against Optuna's TPE on
 # reduced proxies, early stopping's saving, the accuracy-against-size Pareto front (the settings of
 # the runs in BENCHMARKS.md).
 bench-nas2: $(BENCH_STAMP)
-	$(BENCH_VENV)/bin/python benchmarks/nas_strategies.py --example examples/nas-fashion.yaml --seeds 3 \
-		--evaluations 100 --strategies regularized_evolution,tournament_ga,cma_es,random_search,tpe \
-		--set problem.proxy_epochs=1 --set problem.proxy_fraction=0.05 \
-		--set problem.validation_fraction=0.05 --set problem.space.max_flops=20000000
-	$(PY) benchmarks/nas_early_stop.py --example examples/nas-digits.yaml --seeds 3 --evaluations 150
-	$(PY) benchmarks/nas_early_stop.py --example examples/nas-fashion.yaml --seeds 2 --evaluations 80 \
-		--set problem.proxy_fraction=0.05 --set problem.space.max_flops=10000000
-	$(PY) benchmarks/nas_pareto.py --target 0.92
+	$(BENCH_VENV)/bin/python $(HARNESS) nas_strategies --set task=nas-fashion --set evaluations=100 \
+		--set 'overrides=[problem.proxy_epochs=1, problem.proxy_fraction=0.05, problem.validation_fraction=0.05, problem.space.max_flops=20000000]'
+	$(PY) $(HARNESS) nas_early_stop --set task=nas-digits --set evaluations=150
+	$(PY) $(HARNESS) nas_early_stop --set task=nas-fashion --set seeds=2 --set evaluations=80 \
+		--set 'overrides=[problem.proxy_fraction=0.05, problem.space.max_flops=10000000]'
+	$(PY) $(HARNESS) nas_pareto
+
+# NEAT: XOR against the paper, neat-python side by side, double pole balancing.
+bench-neat: $(BENCH_STAMP)
+	$(PY) $(HARNESS) neat_xor
+	$(BENCH_VENV)/bin/python $(HARNESS) neat_vs_neatpython --set task=xor
+	$(BENCH_VENV)/bin/python $(HARNESS) neat_vs_neatpython --set task=cartpole
+	$(PY) $(HARNESS) neat_double_pole --set task=dpnv
+	$(PY) $(HARNESS) neat_double_pole --set task=dpv
+
+# The engine's own cost against the libraries it wraps, and the examples' recorded results.
+bench-engine: $(STAMP)
+	$(PY) $(HARNESS) engine
+	$(PY) $(HARNESS) neat_xor
+	$(PY) $(HARNESS) examples
 
 # Optimizer discovery: per-step cost against torch's Adam, then three searches and the held-out table.
-bench-engine: $(STAMP)
-	$(PY) benchmarks/harness.py engine
-	$(PY) benchmarks/harness.py neat_xor
-	$(PY) benchmarks/harness.py examples
-
 bench-optim: $(STAMP)
-	$(PY) benchmarks/harness.py optim_overhead
-	$(PY) benchmarks/optimizer_search.py --searches 3
+	$(PY) $(HARNESS) optim_overhead
+	$(PY) $(HARNESS) optimizer_search
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info

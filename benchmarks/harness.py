@@ -3,18 +3,26 @@
     python benchmarks/harness.py SUITE [--set key=value ...]
 
 reads the suite's settings from ``benchmarks/configs/SUITE.yaml`` (overridden by ``--set``, values
-parsed as YAML), runs ``benchmarks/suites/SUITE.py``'s ``run(settings)``, writes everything it
-returns to ``benchmarks/results/SUITE.json`` (``SUITE-TASK.json`` for a suite with a ``task`` setting) with the date, the command, the machine and the
-settings, and prints the suite's table (``table(results)``) as Markdown for BENCHMARKS.md. A suite
-may save partial results as it goes through the ``save`` callback it is given, so a long run that is
-stopped keeps what it measured.
+parsed as YAML), runs ``benchmarks/suites/SUITE.py``'s ``run(settings, save)``, writes everything it
+returns to ``benchmarks/results/SUITE.json`` (``SUITE-NAME.json`` for a suite with a ``name`` or
+``task`` setting) with the date, the command, the machine and the settings, and prints the suite's
+table (``table(results, settings)``) as Markdown for BENCHMARKS.md.
+
+A suite saves partial results as it goes through the ``save`` callback it is given, so a long run
+that is stopped keeps what it measured; ``save.previous`` holds the results of an unfinished run of
+the same suite with the same settings (else None), so a suite can resume where that run stopped.
+
+    python benchmarks/harness.py SUITE --child ARG ...
+
+runs ``child(*ARGS)`` of the suite and prints its JSON answer: how a suite measures in a fresh
+interpreter (``common.run_child``).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
+import importlib
 import json
 import os
 import platform
@@ -24,6 +32,7 @@ from pathlib import Path
 import yaml
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # suites import benchmarks/common.py
 
 
 def machine() -> dict:
@@ -36,14 +45,12 @@ def machine() -> dict:
 
 
 def load_suite(name: str):
-    path = HERE / "suites" / f"{name}.py"
-    if not path.is_file():
+    """``benchmarks/suites/NAME.py`` as the module ``suites.NAME``: importable by name, so process
+    pools can pickle its functions."""
+    if not (HERE / "suites" / f"{name}.py").is_file():
         known = ", ".join(sorted(p.stem for p in (HERE / "suites").glob("*.py")))
         sys.exit(f"harness: no suite {name!r} (known: {known})")
-    spec = importlib.util.spec_from_file_location(f"suite_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"suites.{name}")
 
 
 def settings_for(name: str, overrides: list[str]) -> dict:
@@ -55,36 +62,63 @@ def settings_for(name: str, overrides: list[str]) -> dict:
     return settings
 
 
+class Recorder:
+    """The ``save`` callback: writes the record atomically; ``previous`` is an unfinished run's
+    results with the same settings, if one was saved."""
+
+    def __init__(self, out: Path, record: dict):
+        self.out, self.record = out, record
+        self.previous = None
+        if out.is_file():
+            old = json.loads(out.read_text())
+            if not old.get("finished") and old.get("settings") == record["settings"]:
+                self.previous = old.get("results")
+
+    def __call__(self, results: dict, finished: bool = False) -> None:
+        self.record["results"] = results
+        self.record["finished"] = finished
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.out.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.record, indent=1) + "\n")
+        tmp.replace(self.out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suite")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=HERE / "results",
+        help="folder of the results (a trial run: elsewhere)",
+    )
+    parser.add_argument("--child", nargs=argparse.REMAINDER, help="internal: one measurement of the suite")
     args = parser.parse_args()
     suite = load_suite(args.suite)
+    if args.child is not None:
+        print(json.dumps(suite.child(*args.child)), flush=True)
+        return
     settings = settings_for(args.suite, args.set)
-    # a suite run for one of its tasks keeps its results apart: results/SUITE-TASK.json
-    name = f"{args.suite}-{settings['task']}" if "task" in settings else args.suite
-    out = HERE / "results" / f"{name}.json"
+    # a suite run for one of its tasks keeps its results apart: results/SUITE-NAME.json
+    label = settings.get("name") or settings.get("task")
+    name = f"{args.suite}-{label}" if label else args.suite
+    out = args.results / f"{name}.json"
     record = {
         "suite": args.suite,
         "date": datetime.date.today().isoformat(),
-        "command": " ".join(["python", "benchmarks/harness.py", *sys.argv[1:]]),
+        "command": " ".join(
+            ["python", "benchmarks/harness.py", args.suite, *(f"--set {o}" for o in args.set)]
+        ),
         "machine": machine(),
         "settings": settings,
         "results": {},
     }
-
-    def save(results: dict) -> None:
-        record["results"] = results
-        out.parent.mkdir(exist_ok=True)
-        tmp = out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=1) + "\n")
-        tmp.replace(out)
-
+    save = Recorder(out, record)
     results = suite.run(settings, save)
-    save(results)
+    save(results, finished=True)
     print(f"<!-- {record['command']} ({record['date']}) -->")
-    print(suite.table(results))
+    print(suite.table(results, settings))
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ def run(settings: dict, save) -> dict:
     return results
 
 
-def table(results: dict) -> str:
+def table(results: dict, settings: dict) -> str:
     lines = [
         "| measure | raw cmaes | evoforge | ratio | goal |",
         "|---|---|---|---|---|",

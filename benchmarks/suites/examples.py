@@ -37,7 +37,7 @@ def run(settings: dict, save) -> dict:
     return results
 
 
-def table(results: dict) -> str:
+def table(results: dict, settings: dict) -> str:
     lines = [
         "| example | test scores (by seed) | solved (>= 475) | median generations | median evaluations | median wall s |",
         "| --- | --- | ---: | ---: | ---: | ---: |",

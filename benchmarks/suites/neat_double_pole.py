@@ -67,7 +67,7 @@ def run(settings: dict, save) -> dict:
     return results
 
 
-def table(results: dict) -> str:
+def table(results: dict, settings: dict) -> str:
     task, rows = results["task"], results["runs"]
     paper = TASKS[task][1]
     solved = [r for r in rows if r["solved"]]

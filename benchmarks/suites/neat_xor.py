@@ -44,7 +44,7 @@ def run(settings: dict, save) -> dict:
     return {"runs": sorted(rows, key=lambda r: r["seed"]), "population": 150}
 
 
-def table(results: dict) -> str:
+def table(results: dict, settings: dict) -> str:
     rows = results["runs"]
     solved = [r for r in rows if r["solved"]]
     evals = [r["evaluations"] for r in solved]

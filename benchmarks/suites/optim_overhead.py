@@ -110,7 +110,7 @@ def run(settings: dict, save) -> dict:
     return {"parameters": n, "hidden": model[2].out_features, "rows": rows}
 
 
-def table(results: dict) -> str:
+def table(results: dict, settings: dict) -> str:
     rows = results["rows"]
     worst = max(r["ratio"] for r in rows if r["optimizer"].startswith("evolved:"))
     worst_fused = max(r["ratio"] for r in rows if r["optimizer"].startswith("evolved, fused"))

@@ -11,24 +11,19 @@ Two populations:
 * ``balanced``: 256 small perturbations of one policy that balances the pole, so nearly every
   episode lasts 500 steps (the steady state of a run that is learning). Same weights everywhere.
 
-    .bench-venv/bin/python benchmarks/rl_throughput.py [--seeds 5]
+    .bench-venv/bin/python benchmarks/harness.py rl_throughput [--set seeds=5]
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, median, neat_population, pin_from_env, replace_section, run_child  # noqa: E402
+from common import ROOT, median, neat_population, pin_from_env, run_child
 
 POP = 256
 HIDDEN = 16
-SCRIPT = Path(__file__).resolve()
 BALANCED = ROOT / "benchmarks" / "results" / "cartpole_balanced_policy.json"
 
 
@@ -253,18 +248,12 @@ def make_balanced_policy() -> None:
     BALANCED.write_text(json.dumps({"test_score": result.test_score, "params": params.tolist()}))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--child", nargs=3, metavar=("LIB", "SCENARIO", "SEED"))
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
-    if args.child:
-        pin_from_env()
-        name, scenario, seed = args.child
-        print(json.dumps(LIBRARIES[name](scenario, int(seed))))
-        return
+def child(name: str, scenario: str, seed: str) -> dict:
+    pin_from_env()
+    return LIBRARIES[name](scenario, int(seed))
 
+
+def run(settings: dict, save) -> dict:
     if not BALANCED.exists():
         make_balanced_policy()
     rows = []
@@ -272,15 +261,18 @@ def main() -> None:
         names = [n for n in LIBRARIES if not (scenario == "balanced" and n.startswith("neat"))]
         # Seeds outermost: every library is measured in each time window, so drift in the
         # machine's speed (it is shared) spreads evenly instead of favouring one library.
-        by_name = {n: [] for n in names}
-        for seed in range(args.seeds):
+        by_name: dict[str, list[dict]] = {n: [] for n in names}
+        for seed in range(int(settings["seeds"])):
             for name in names:
-                by_name[name].append(run_child(SCRIPT, [name, scenario, str(seed)]))
+                by_name[name].append(run_child("rl_throughput", [name, scenario, str(seed)]))
         for name in names:
             runs = by_name[name]
-            errors = [r["error"] for r in runs if "error" in r]
             ok = [r for r in runs if "error" not in r]
-            row = {"scenario": scenario, "library": name, "errors": errors}
+            row = {
+                "scenario": scenario,
+                "library": name,
+                "errors": [r["error"] for r in runs if "error" in r],
+            }
             if ok:
                 row["valid_steps_per_s"] = median([r["valid_steps"] / r["seconds"] for r in ok])
                 row["computed_steps_per_s"] = median([r["computed_steps"] / r["seconds"] for r in ok])
@@ -290,26 +282,20 @@ def main() -> None:
                 )
             rows.append(row)
             print(json.dumps(row), flush=True)
-    out = ROOT / "benchmarks" / "results" / "rl_throughput.json"
-    out.write_text(json.dumps(rows, indent=2))
-    if not args.no_write:
-        write_markdown(rows, args.seeds)
+        save({"rows": rows})
+    return {"rows": rows}
 
 
-def write_markdown(rows, seeds) -> None:
-    today = datetime.date.today().isoformat()
+def table(results: dict, settings: dict) -> str:
     lines = [
-        "## RL population rollout throughput (CartPole-v1, population 256)",
-        "",
-        f"Command: `.bench-venv/bin/python benchmarks/rl_throughput.py --seeds {seeds}` ({today}). "
-        "Each cell is the median over seeds (each seed a fresh process pinned to one core, "
-        "libraries interleaved; evoforge's time per seed is the median of 5 evaluations) "
-        "with single-threaded BLAS). Valid steps are steps of episodes still running; the policy forward pass is "
-        "included. Ratio = evoforge (1 episode per policy) / that row, on valid steps per second.",
+        "Each cell is the median over seeds (each seed a fresh process pinned to one core, libraries "
+        "interleaved, single-threaded BLAS; evoforge's time per seed is the median of 5 evaluations). "
+        "Valid steps are steps of episodes still running; the policy forward pass is included. "
+        "Ratio = evoforge (1 episode per policy) / that row, on valid steps per second.",
         "",
     ]
     for scenario in ("random", "balanced"):
-        sub = [r for r in rows if r["scenario"] == scenario]
+        sub = [r for r in results["rows"] if r["scenario"] == scenario]
         ours = next(r for r in sub if r["library"].startswith("evoforge (batched"))
         lines += [
             f"**{scenario} population**",
@@ -328,8 +314,4 @@ def write_markdown(rows, seeds) -> None:
                 f"{r['mean_episode']:.0f} | {ratio:.2f} |"
             )
         lines.append("")
-    replace_section("rl-throughput", "\n".join(lines))
-
-
-if __name__ == "__main__":
-    main()
+    return "\n".join(lines)

@@ -13,23 +13,19 @@
    for seed-chain genomes, i.e. what crosses the network per evaluation on a cluster.
 4. A projection of cluster throughput from (1)-(3), stated with its assumptions.
 
-    .venv/bin/python benchmarks/scaling.py [--repeats 3] [--generations 4]
+    python benchmarks/harness.py scaling [--set repeats=3] [--set generations=4]
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import pickle
+import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, publish, run_child  # noqa: E402
+from common import HARNESS, median, run_child, single_core_env
 
-SCRIPT = Path(__file__).resolve()
 WORKLOAD = {
     "seed": 0,
     "strategy": {"name": "open_es", "population_size": 64, "sigma": 0.1, "learning_rate": 0.03},
@@ -91,26 +87,19 @@ def child_work(seconds: float) -> dict:
 def ceiling(seconds: float = 8.0) -> float:
     """What two cores give this machine right now: throughput of two concurrent single-core
     copies of the evaluation over one copy alone (2.0 on two free cores)."""
-    import subprocess
 
     def start():
         return subprocess.Popen(
-            [sys.executable, str(SCRIPT), "--child", "work", "0", str(seconds)],
+            [sys.executable, str(HARNESS), "scaling", "--child", "work", str(seconds)],
             stdout=subprocess.PIPE,
             text=True,
-            env=_env(),
+            env=single_core_env(None),
         )
 
     alone = json.loads(start().communicate()[0].strip().splitlines()[-1])["evals_per_second"]
     pair = [start(), start()]
     both = sum(json.loads(p.communicate()[0].strip().splitlines()[-1])["evals_per_second"] for p in pair)
     return both / alone
-
-
-def _env() -> dict:
-    from _common import single_core_env
-
-    return single_core_env(None)
 
 
 def child_overhead(backend: str, tasks: int) -> dict:
@@ -173,52 +162,49 @@ def payloads() -> dict:
     return sizes
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--child", nargs="+")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--generations", type=int, default=4)
-    parser.add_argument("--tasks", type=int, default=2000)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
-    if args.child:
-        kind, backend, n = args.child
-        if kind == "speedup":
-            out = child_speedup(backend, int(n), args.generations)
-        elif kind == "work":
-            out = child_work(float(n))
-        else:
-            out = child_overhead(backend, int(n))
-        print(json.dumps(out))
-        return
+def child(kind: str, *args: str) -> dict:
+    """``speedup BACKEND WORKERS GENERATIONS``, ``work SECONDS`` or ``overhead BACKEND TASKS``."""
+    if kind == "speedup":
+        return child_speedup(args[0], int(args[1]), int(args[2]))
+    if kind == "work":
+        return child_work(float(args[0]))
+    return child_overhead(args[0], int(args[1]))
 
-    settings = [("process", 1), ("process", 2), ("ray", 1), ("ray", 2), ("serial", 1)]
-    runs: dict[tuple[str, int], list[dict]] = {s: [] for s in settings}
-    ceilings = []
-    for rep in range(args.repeats):
-        ceilings.append(ceiling())
-        print(rep, "ceiling", ceilings[-1], flush=True)
-        for backend, workers in settings:
-            r = run_child(
-                SCRIPT, ["speedup", backend, str(workers), "--generations", str(args.generations)], core=None
-            )
-            runs[(backend, workers)].append(r)
+
+SETTINGS = [("process", 1), ("process", 2), ("ray", 1), ("ray", 2), ("serial", 1)]
+
+
+def run(settings: dict, save) -> dict:
+    repeats, generations, tasks = (int(settings[k]) for k in ("repeats", "generations", "tasks"))
+    results = save.previous or {"ceilings": [], "runs": {f"{b}/{w}": [] for b, w in SETTINGS}}
+    for rep in range(len(results["ceilings"]), repeats):
+        ceilings = ceiling()
+        print(rep, "ceiling", ceilings, flush=True)
+        for backend, workers in SETTINGS:
+            r = run_child("scaling", ["speedup", backend, str(workers), str(generations)], core=None)
+            results["runs"][f"{backend}/{workers}"].append(r)
             print(rep, backend, workers, r, flush=True)
-    per_gen = {s: median([r.get("seconds_per_generation") for r in rs]) for s, rs in runs.items()}
-    first = {s: median([r.get("first_generation") for r in rs]) for s, rs in runs.items()}
-    overhead = {
-        b: run_child(SCRIPT, ["overhead", b, str(args.tasks)], core=None)
+        results["ceilings"].append(ceilings)
+        save(results)
+    results["overhead"] = {
+        b: run_child("scaling", ["overhead", b, str(tasks)], core=None)
         for b in ("serial", "process", "ray", "ray-stored")
     }
-    print(overhead, flush=True)
-    sizes = payloads()
+    print(results["overhead"], flush=True)
+    results["sizes"] = payloads()
+    return results
+
+
+def table(results: dict, settings: dict) -> str:
+    runs, overhead, sizes = results["runs"], results["overhead"], results["sizes"]
+    ceilings = results["ceilings"]
+    per_gen = {s: median([r.get("seconds_per_generation") for r in rs]) for s, rs in runs.items()}
+    first = {s: median([r.get("first_generation") for r in rs]) for s, rs in runs.items()}
     evals = WORKLOAD["strategy"]["population_size"] + 1  # the ES also evaluates its centre
-    t_eval = per_gen[("serial", 1)] / evals
-    today = datetime.date.today().isoformat()
+    t_eval = per_gen["serial/1"] / evals
     lines = [
-        f"Measured {today} with `.venv/bin/python benchmarks/scaling.py --repeats {args.repeats} "
-        f"--generations {args.generations}` (2 cores, shared machine; medians of {args.repeats} fresh "
-        "interpreters per setting, settings interleaved).",
+        f"2 cores, shared machine; medians of {settings['repeats']} fresh interpreters per setting, settings "
+        "interleaved.",
         "",
         f"Workload: Pendulum-v1, MLP 3-64-64-1 ({sizes['dim']} weights), OpenAI-ES population 64 (+ centre), "
         "8 episodes x 200 steps per candidate: 102,400 environment steps per generation, one chunk per "
@@ -229,18 +215,19 @@ def main() -> None:
         "of the ratios of back-to-back runs) | first generation (start-up incl.) s |",
         "|---|---|---|---|---|---|",
     ]
-    for backend, workers in settings:
+    for backend, workers in SETTINGS:
+        key = f"{backend}/{workers}"
         speed = paired = ""
         if workers == 2:
-            speed = f"{per_gen[(backend, 1)] / per_gen[(backend, 2)]:.2f}x"
+            one = f"{backend}/1"
+            speed = f"{per_gen[one] / per_gen[key]:.2f}x"
             ratios = [
                 a.get("seconds_per_generation", float("nan")) / b.get("seconds_per_generation", float("nan"))
-                for a, b in zip(runs[(backend, 1)], runs[(backend, 2)], strict=True)
+                for a, b in zip(runs[one], runs[key], strict=True)
             ]
             paired = f"{median(ratios):.2f}x ({', '.join(f'{r:.2f}' for r in ratios)})"
         lines.append(
-            f"| {backend} | {workers} | {per_gen[(backend, workers)]:.3f} | {speed} | {paired} | "
-            f"{first[(backend, workers)]:.2f} |"
+            f"| {backend} | {workers} | {per_gen[key]:.3f} | {speed} | {paired} | {first[key]:.2f} |"
         )
     lines += [
         "",
@@ -250,13 +237,13 @@ def main() -> None:
         f"{', '.join(f'{c:.2f}' for c in ceilings)}). A backend cannot beat this ceiling; "
         "speedup / ceiling is its own efficiency: "
         + ", ".join(
-            f"{b} {per_gen[(b, 1)] / per_gen[(b, 2)] / median(ceilings):.0%}" for b in ("process", "ray")
+            f"{b} {per_gen[f'{b}/1'] / per_gen[f'{b}/2'] / median(ceilings):.0%}" for b in ("process", "ray")
         )
         + ".",
         "",
         f"Per-evaluation cost of this workload on one core: {t_eval * 1e3:.1f} ms.",
         "",
-        f"Scheduling overhead per single-candidate task ({args.tasks} tasks of a 10-D sphere, whose "
+        f"Scheduling overhead per single-candidate task ({settings['tasks']} tasks of a 10-D sphere, whose "
         "evaluation costs microseconds, 1 worker). `ray-stored` passes the config and context through "
         "the object store instead of inside the task (what the ray backend does for arguments over "
         "64 KiB and always for shared inputs):",
@@ -307,8 +294,4 @@ def main() -> None:
         "busy; beyond that the population must grow (bigger chunks) or evaluations must cost more "
         "(architecture search: seconds to minutes each, where the dispatch cost vanishes).",
     ]
-    publish("scaling", lines, not args.no_write)
-
-
-if __name__ == "__main__":
-    main()
+    return "\n".join(lines)

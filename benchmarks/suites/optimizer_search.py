@@ -1,7 +1,7 @@
 """Optimizer discovery against hand-designed optimizers on held-out tasks (issue 6).
 
-    .venv/bin/python benchmarks/optimizer_search.py --searches 3 [--work DIR] [--set problem.cap=1.2 ...]
-        [--key optimizer-search-cap12 --label "searches capped at 1.2"]
+    python benchmarks/harness.py optimizer_search [--set work=DIR] \
+        [--set name=cap12 --set label="searches capped at 1.2" --set 'overrides=[problem.cap=1.2]']
 
 Runs ``examples/optimizer-search.yaml`` with seeds 0..N-1 (each an ``evoforge run`` in a fresh
 process; the search trains only the search tasks), then scores on the held-out tasks, which no
@@ -11,21 +11,18 @@ validation loss over the test seeds). A score is the share of tuned Adam's log-l
 (``evoforge.problems.optimizer_search.normalised_score``; Adam is 1 by construction), averaged over
 seeds, then over tasks, with the scoring's default cap (2) whatever cap the searches used, so studies
 with different fitness settings are scored alike. Also listed: each evolved rule at its own learning
-rate (relative to Adam's, as in the search: no tuning on the held-out tasks). With ``--work DIR`` the study can span sessions:
-searches finished in DIR are reused and a killed one resumes from its checkpoint. ``--key`` names the
-BENCHMARKS.md section, so studies with different settings each keep their own.
+rate (relative to Adam's, as in the search: no tuning on the held-out tasks). With a ``work`` folder the study can span sessions:
+searches finished in it are reused and a killed one resumes from its checkpoint. ``name`` names the
+results file, so studies with different settings each keep their own.
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import math
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -33,9 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, publish  # noqa: E402
+from common import EVOFORGE, example
 
 GRID = tuple(float(10**e) for e in np.arange(-5.0, 0.01, 0.5))
 BASELINES = ("adam", "adamw", "sgd_momentum", "lion")
@@ -80,7 +75,7 @@ def _tuned(runs: list) -> dict:
     }
 
 
-def _fresh_seeds(searches: list, problem: dict, workers: int, fresh: int = 3) -> list[str]:
+def _fresh_seeds(searches: list, problem: dict, workers: int, fresh: int = 3) -> dict:
     """Each search's best rule on its own search tasks, on the seeds the search trained and on
     ``fresh`` seeds it never saw, scored as the search scored it (Adam tuned on the same seeds over
     the search's grid, the rule at its relative rate, the search's cap): how much of the best fitness
@@ -117,52 +112,35 @@ def _fresh_seeds(searches: list, problem: dict, workers: int, fresh: int = 3) ->
             normalised_score(ref[s][0], runs[(name, task, s)][5], ref[s][1], cap) for s in seeds
         )
 
-    lines = [
-        f"Each search's best rule on its search tasks, on the seeds the search trained ({groups['searched']}) "
-        f"and on {fresh} fresh seeds ({groups['fresh']}), scored "
-        f"as the search scored it (Adam tuned on the same seeds, the rule at its relative rate, cap {cap}):",
-        "",
-        "| search | seeds | " + " | ".join(tasks) + " | mean |",
-        "|---" * (len(tasks) + 3) + "|",
-    ]
-    for x in searches:
-        name = f"evolved-{x['seed']}"
-        for label in groups:
-            per_task = [score(name, t, label) for t in tasks]
-            lines.append(
-                f"| seed {x['seed']} | {label} | "
-                + " | ".join(f"{v:.3f}" for v in per_task)
-                + f" | **{statistics.mean(per_task):.3f}** |"
-            )
-    return lines
+    return {
+        "seeds": groups,
+        "cap": cap,
+        "tasks": tasks,
+        "scores": {
+            str(x["seed"]): {
+                label: [score(f"evolved-{x['seed']}", t, label) for t in tasks] for label in groups
+            }
+            for x in searches
+        },
+    }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--example", type=Path, default=ROOT / "examples" / "optimizer-search.yaml")
-    parser.add_argument("--searches", type=int, default=3)
-    parser.add_argument("--set", action="append", default=[], dest="overrides")
-    parser.add_argument(
-        "--work", type=Path, help="work folder; searches already finished in it are not run again"
+def run(settings: dict, save) -> dict:
+    path = example(settings["task"])
+    work = (
+        Path(settings["work"]) if settings.get("work") else Path(tempfile.mkdtemp(prefix="bench-optsearch-"))
     )
-    parser.add_argument("--key", default="optimizer-search", help="BENCHMARKS.md section to write")
-    parser.add_argument("--label", default="", help="what sets this study apart, for its heading")
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
-    args.example = args.example.resolve()
-    work = args.work or Path(tempfile.mkdtemp(prefix="bench-optsearch-"))
     work.mkdir(parents=True, exist_ok=True)
-    raw = yaml.safe_load(args.example.read_text())
-    exe = [sys.executable, "-m", "evoforge.cli"]
+    workers = int(yaml.safe_load(path.read_text()).get("workers") or 2)
     searches = []
-    for seed in range(args.searches):
+    for seed in range(int(settings["searches"])):
         out = work / f"search-{seed}"
         if (out / "meta.json").exists() and not (out / "result.json").exists():  # killed part way
-            subprocess.run([*exe, "resume", str(out), "--quiet"], check=True)
+            subprocess.run([*EVOFORGE, "resume", str(out), "--quiet"], check=True)
         elif not (out / "meta.json").exists():  # not started, or killed before its first record
             shutil.rmtree(out, ignore_errors=True)
-            sets = [f"--set=seed={seed}", *(f"--set={o}" for o in args.overrides)]
-            subprocess.run([*exe, "run", str(args.example), "--out", str(out), "--quiet", *sets], check=True)
+            sets = [f"--set=seed={seed}", *(f"--set={o}" for o in settings["overrides"])]
+            subprocess.run([*EVOFORGE, "run", str(path), "--out", str(out), "--quiet", *sets], check=True)
         result = json.loads((out / "result.json").read_text())
         rule = json.loads((out / "best_optimizer.json").read_text())
         cfg = yaml.safe_load((out / "config.yaml").read_text())
@@ -187,7 +165,7 @@ def main() -> None:
         for seed in range(seeds)
     ]
     started = time.perf_counter()
-    with ProcessPoolExecutor(int(raw.get("workers", 2))) as pool:
+    with ProcessPoolExecutor(workers) as pool:
         runs = list(pool.map(_train, jobs, chunksize=4))
     # each evolved rule at its own (relative) learning rate, as the search ran it
     from evoforge.problems.optimizer_search import ADAM_DEFAULT_LR, OptimizerSearchConfig, normalised_score
@@ -196,10 +174,9 @@ def main() -> None:
     own_jobs = []
     for s in searches:
         for task in heldout:
-            adam_lr = tuned[("adam", task)][0]
-            lr = s["rule"]["lr"] * adam_lr / ADAM_DEFAULT_LR
+            lr = s["rule"]["lr"] * tuned[("adam", task)][0] / ADAM_DEFAULT_LR
             own_jobs += [(f"evolved-{s['seed']}", s["rule"], task, lr, seed, budget) for seed in range(seeds)]
-    with ProcessPoolExecutor(int(raw.get("workers", 2))) as pool:
+    with ProcessPoolExecutor(workers) as pool:
         own = list(pool.map(_train, own_jobs))
     own_losses: dict[tuple, dict] = {}
     for name, task, _lr, seed, initial, final in own:
@@ -216,30 +193,44 @@ def main() -> None:
     rows = []
     for name in entrants:
         per_task = [score(tuned[(name, t)][1], t) for t in heldout]
-        lrs = [tuned[(name, t)][0] for t in heldout]
-        rows.append((f"{name} (tuned lr)", per_task, statistics.mean(per_task), lrs))
+        rows.append(
+            {"name": f"{name} (tuned lr)", "scores": per_task, "lrs": [tuned[(name, t)][0] for t in heldout]}
+        )
     for s in searches:
         name = f"evolved-{s['seed']}"
-        per_task = [score(own_losses[(name, t)], t) for t in heldout]
-        rows.append((f"{name} (its own lr)", per_task, statistics.mean(per_task), None))
+        rows.append(
+            {"name": f"{name} (its own lr)", "scores": [score(own_losses[(name, t)], t) for t in heldout]}
+        )
     for row in rows:
-        print(row[0], [round(v, 4) for v in row[1]], round(row[2], 4), flush=True)
+        print(row["name"], [round(v, 4) for v in row["scores"]], flush=True)
+    return {
+        "searches": [{k: s[k] for k in ("seed", "result", "rule")} for s in searches],
+        "heldout": {
+            "tasks": heldout,
+            "budget": budget,
+            "seeds": seeds,
+            "minutes": seconds / 60,
+            "workers": workers,
+        },
+        "rows": rows,
+        "fresh": _fresh_seeds(searches, problem, workers),
+    }
+
+
+def table(results: dict, settings: dict) -> str:
     from evoforge.spaces.update_rule import UpdateRule
 
-    overrides = "".join(f" --set {o}" for o in args.overrides)
-    if args.key != "optimizer-search":
-        overrides += f" --key {args.key}" + (f' --label "{args.label}"' if args.label else "")
-    today = datetime.date.today().isoformat()
-    evolved = [r[2] for r in rows if r[0].startswith("evolved") and "tuned" in r[0]]
-    label = f": {args.label}" if args.label else ""
+    searches, held, rows = results["searches"], results["heldout"], results["rows"]
+    heldout = held["tasks"]
+    label = f": {settings['label']}" if settings.get("label") else ""
     lines = [
-        f"## Optimizer discovery: evolved rules against hand-designed optimizers on held-out tasks{label} (issue 6)",
-        "",
-        f"Command: `.venv/bin/python benchmarks/optimizer_search.py --searches {args.searches}{overrides}` "
-        f"({today}): `evoforge run {args.example.relative_to(ROOT)}` with seeds 0..{args.searches - 1}, then "
-        f"every optimizer on the held-out tasks ({', '.join(heldout)}; budget {budget}, {seeds} seeds), "
-        f"its learning rate tuned per task over {len(GRID)} half decades from 1e-5 to 1. Score: share of "
-        "tuned Adam's log-loss progress (1 = Adam), mean over seeds, then over tasks.",
+        f"Evolved rules against hand-designed optimizers on held-out tasks{label}: "
+        f"`evoforge run examples/{settings['task']}.yaml`"
+        + "".join(f" `--set {o}`" for o in settings["overrides"])
+        + f" with seeds 0..{len(searches) - 1}, then every optimizer on the held-out tasks "
+        f"({', '.join(heldout)}; budget {held['budget']}, {held['seeds']} seeds), its learning rate tuned per "
+        f"task over {len(GRID)} half decades from 1e-5 to 1. Score: share of tuned Adam's log-loss progress "
+        "(1 = Adam), mean over seeds, then over tasks.",
         "",
         "| search | best fitness (search tasks) | test score (held out, own lr) | evaluations | failed | search wall time |",
         "|---|---|---|---|---|---|",
@@ -252,32 +243,45 @@ def main() -> None:
         "| optimizer | " + " | ".join(heldout) + " | mean | tuned lr per task |",
         "|---" * (len(heldout) + 3) + "|",
         *[
-            f"| {name} | "
-            + " | ".join(f"{v:.4f}" for v in per_task)
-            + f" | **{mean:.4f}** | "
-            + (", ".join(f"{lr:.0e}" for lr in lrs) if lrs else "-")
+            f"| {r['name']} | "
+            + " | ".join(f"{v:.4f}" for v in r["scores"])
+            + f" | **{statistics.mean(r['scores']):.4f}** | "
+            + (", ".join(f"{lr:.0e}" for lr in r["lrs"]) if r.get("lrs") else "-")
             + " |"
-            for name, per_task, mean, lrs in rows
+            for r in rows
         ],
         "",
-        f"Held-out scoring took {seconds / 60:.1f} minutes on {int(raw.get('workers', 2))} workers.",
-        "",
-        *_fresh_seeds(searches, problem, int(raw.get("workers", 2))),
-        "",
-        "The evolved rules:",
+        f"Held-out scoring took {held['minutes']:.1f} minutes on {held['workers']} workers.",
         "",
     ]
+    fresh = results["fresh"]
+    tasks = fresh["tasks"]
+    lines += [
+        f"Each search's best rule on its search tasks, on the seeds the search trained ({fresh['seeds']['searched']}) "
+        f"and on fresh seeds ({fresh['seeds']['fresh']}), scored as the search scored it (Adam tuned on the same "
+        f"seeds, the rule at its relative rate, cap {fresh['cap']}):",
+        "",
+        "| search | seeds | " + " | ".join(tasks) + " | mean |",
+        "|---" * (len(tasks) + 3) + "|",
+    ]
+    for seed, groups in fresh["scores"].items():
+        for group, per_task in groups.items():
+            lines.append(
+                f"| seed {seed} | {group} | "
+                + " | ".join(f"{v:.3f}" for v in per_task)
+                + f" | **{statistics.mean(per_task):.3f}** |"
+            )
+    lines += ["", "The evolved rules:", ""]
     for s in searches:
         lines += [f"- seed {s['seed']}:", "```", UpdateRule.from_json(s["rule"]).math(), "```"]
+    evolved = [
+        statistics.mean(r["scores"]) for r in rows if r["name"].startswith("evolved") and "tuned" in r["name"]
+    ]
     met = all(v >= 1.026 for v in evolved)
     lines += [
         "",
-        f"Goal (the best evolved rule of every search beats tuned Adam by at least 2.6%, i.e. a mean score of "
-        f"1.026 or more on the held-out tasks): {'met' if met else 'missed'} "
+        "Goal (the best evolved rule of every search beats tuned Adam by at least 2.6%, i.e. a mean score of "
+        f"1.026 or more on the held-out tasks): {'met' if met else '**missed**'} "
         f"({', '.join(f'{v:.4f}' for v in evolved)}).",
     ]
-    publish(args.key, lines, not args.no_write)
-
-
-if __name__ == "__main__":
-    main()
+    return "\n".join(lines)

@@ -11,22 +11,17 @@ process with both cores available (evoforge uses its process backend with 2 work
 gets 2 Ray actors; neat-python a 2-process ParallelEvaluator; pycma's loop is single-process, as
 users write it; evosax/jax uses its own threads).
 
-    .bench-venv/bin/python benchmarks/rl_time_to_threshold.py --envs Acrobot-v1 --seeds 3 --cap 180
+    .bench-venv/bin/python benchmarks/harness.py rl_time_to_threshold --set task=Acrobot-v1 \
+        [--set seeds=3 --set cap=180]
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, median, neat_population, replace_section, run_child  # noqa: E402
+from common import median, neat_population, run_child
 
-SCRIPT = Path(__file__).resolve()
 THRESHOLDS = {"Acrobot-v1": -100.0, "LunarLander-v3": 200.0, "CartPole-v1": 475.0, "HalfCheetah-v5": None}
 # For environments without a threshold (None) every run uses its whole budget (--cap) and the
 # result is the test return of the best policy found.
@@ -117,6 +112,9 @@ def run_evoforge(env_id: str, seed: int, cap: float) -> dict:
         stop={"seconds": cap},
         backend="process",
         workers=2,
+        # a checkpoint every generation, so the best policy can be read back for its test (a cost
+        # charged to evoforge's clock; by default it checkpoints every few minutes)
+        checkpoint_interval=0,
     )
     problem = build_problem(cfg.problem)
     clock, tested = Clock(), set()
@@ -414,86 +412,56 @@ LIBRARIES = {
 }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--child", nargs=4, metavar=("LIB", "ENV", "SEED", "CAP"))
-    parser.add_argument("--envs", nargs="+", default=["Acrobot-v1", "LunarLander-v3"])
-    parser.add_argument("--libraries", nargs="+", default=list(LIBRARIES))
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--cap", type=float, default=600.0, help="wall-time cap per run, seconds")
-    args = parser.parse_args()
-    if args.child:
-        name, env_id, seed, cap = args.child
-        print(json.dumps(LIBRARIES[name](env_id, int(seed), float(cap))))
-        return
-    out = ROOT / "benchmarks" / "results" / "rl_time_to_threshold.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows = json.loads(out.read_text()) if out.exists() else []
-    for env_id in args.envs:
-        for name in args.libraries:
-            runs = [
+def child(name: str, env_id: str, seed: str, cap: str) -> dict:
+    return LIBRARIES[name](env_id, int(seed), float(cap))
+
+
+def run(settings: dict, save) -> dict:
+    env_id, cap, seeds = settings["task"], float(settings["cap"]), int(settings["seeds"])
+    runs: dict[str, list[dict]] = (save.previous or {}).get("runs") or {}
+    for name in settings["libraries"]:
+        done = runs.setdefault(name, [])
+        for seed in range(len(done), seeds):
+            done.append(
                 run_child(
-                    SCRIPT, [name, env_id, str(s), str(args.cap)], core=None, timeout=args.cap * 3 + 300
+                    "rl_time_to_threshold",
+                    [name, env_id, str(seed), str(cap)],
+                    core=None,
+                    timeout=cap * 3 + 300,
                 )
-                for s in range(args.seeds)
-            ]
-            row = {
-                "env": env_id,
-                "library": name,
-                "cap": args.cap,
-                "runs": runs,
-                "date": datetime.date.today().isoformat(),
-            }
-            rows = [r for r in rows if not (r["env"] == env_id and r["library"] == name)] + [row]
-            print(json.dumps(row), flush=True)
-            out.write_text(json.dumps(rows, indent=2))
-    write_markdown(rows)
+            )
+            print(name, seed, done[-1], flush=True)
+            save({"runs": runs})
+    return {"runs": runs}
 
 
-def write_markdown(rows) -> None:
+def table(results: dict, settings: dict) -> str:
+    env_id, cap = settings["task"], float(settings["cap"])
+    threshold = THRESHOLDS[env_id]
+    label = f"{env_id} ({threshold:g})" if threshold is not None else f"{env_id} (budget)"
     lines = [
-        "## RL time to threshold",
-        "",
-        "Command: `.bench-venv/bin/python benchmarks/rl_time_to_threshold.py --envs ENV --seeds N --cap SECONDS`. "
-        "Solved = mean return over 10 fixed test episodes >= threshold. Every library is checked by the same "
-        "protocol: after each generation whose best training fitness reaches the threshold, that policy is "
-        "tested (clock paused). Time is training wall time on 2 cores. 'all runs' counts an unsolved run as "
-        "its cap. Test return = the solving policy, or for unsolved runs the best policy at the cap. "
-        "Policies are 16-unit tanh MLPs (neat-python evolves its own topology), 5 training episodes per "
-        "evaluation (1 for HalfCheetah).",
-        "",
-        "| environment (threshold) | library | solved | median s (solved) | median s (all runs) | median evaluations | median test return | evoforge ÷ this (all runs) |",
+        "| environment (threshold) | library | solved | median s (solved) | median s (all runs) | median "
+        "evaluations | median test return | evoforge ÷ this (all runs) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for env_id in dict.fromkeys(r["env"] for r in rows):
-        sub = [r for r in rows if r["env"] == env_id]
-        threshold = THRESHOLDS[env_id]
-        label = f"{env_id} ({threshold:g})" if threshold is not None else f"{env_id} (budget)"
 
-        def all_runs(r):
-            return median(
-                [x["seconds"] if x.get("solved") else r["cap"] for x in r["runs"] if "seconds" in x]
-            )
+    def all_runs(runs: list[dict]) -> float:
+        return median([x["seconds"] if x.get("solved") else cap for x in runs if "seconds" in x])
 
-        ours = next((all_runs(r) for r in sub if r["library"] == "evoforge"), None)
-        for r in sub:
-            runs = [x for x in r["runs"] if "seconds" in x]
-            if not runs:
-                reason = r["runs"][0].get("skipped") or r["runs"][0].get("error", "")
-                lines.append(f"| {label} | {r['library']} | not run: {reason} | | | | | |")
-                continue
-            solved = [x for x in runs if x["solved"]]
-            med_solved = f"{median([x['seconds'] for x in solved]):.1f}" if solved else "-"
-            every = all_runs(r)
-            ratio = f"{ours / every:.2f}" if ours is not None and threshold is not None else "-"
-            tests = [x["test"] for x in runs if x.get("test") is not None]
-            test = f"{median(tests):.1f}" if tests else "-"
-            lines.append(
-                f"| {label} | {r['library']} | {len(solved)}/{len(r['runs'])} | {med_solved} | "
-                f"{every:.1f} (cap {r['cap']:.0f}) | {median([x['evaluations'] for x in runs]):.0f} | {test} | {ratio} |"
-            )
-    replace_section("rl-time-to-threshold", "\n".join(lines) + "\n")
-
-
-if __name__ == "__main__":
-    main()
+    ours = all_runs(results["runs"]["evoforge"]) if "evoforge" in results["runs"] else None
+    for library, every in results["runs"].items():
+        runs = [x for x in every if "seconds" in x]
+        if not runs:
+            reason = every[0].get("skipped") or every[0].get("error", "")
+            lines.append(f"| {label} | {library} | not run: {reason} | | | | | |")
+            continue
+        solved = [x for x in runs if x["solved"]]
+        med_solved = f"{median([x['seconds'] for x in solved]):.1f}" if solved else "-"
+        ratio = f"{ours / all_runs(runs):.2f}" if ours is not None and threshold is not None else "-"
+        tests = [x["test"] for x in runs if x.get("test") is not None]
+        test = f"{median(tests):.1f}" if tests else "-"
+        lines.append(
+            f"| {label} | {library} | {len(solved)}/{len(every)} | {med_solved} | {all_runs(runs):.1f} (cap "
+            f"{cap:.0f}) | {median([x['evaluations'] for x in runs]):.0f} | {test} | {ratio} |"
+        )
+    return "\n".join(lines)

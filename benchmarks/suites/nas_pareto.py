@@ -1,8 +1,7 @@
 """The accuracy-against-size Pareto front on Fashion-MNIST (issue 5), and the smallest model above a
 test accuracy.
 
-    .venv/bin/python benchmarks/nas_pareto.py [--example examples/nas-pareto-fashion.yaml] \
-        [--target 0.92] [--final-epochs 40] [--budget-minutes 60] [--reuse RUN_DIR]
+    python benchmarks/harness.py nas_pareto [--set target=0.92] [--set reuse=RUN_DIR]
 
 Runs the example (NSGA-II, validation accuracy against parameters) and writes its report with
 ``--above TARGET``. A proxy's validation accuracy (a few epochs on a fifth of the data) says little
@@ -13,61 +12,48 @@ round the members at one and two thirds of the remaining interval, side by side 
 thread each); a round keeps the part of the front that can still hold the smallest member above
 the target; the search stops when the interval is empty or the next round would overrun the budget
 (its time estimated from the proxy's training time, scaled by images and epochs).
-The table lists every front member and the test accuracy of those trained.
+The table lists every front member and the test accuracy of those trained; the front's plot is
+copied beside the results file.
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import shutil
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, publish  # noqa: E402
-from nas_search import EXE, _timed  # noqa: E402
+from common import EVOFORGE, example, timed_cli
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--example", type=Path, default=ROOT / "examples" / "nas-pareto-fashion.yaml")
-    parser.add_argument("--target", type=float, default=0.92)
-    parser.add_argument("--final-epochs", type=int, default=40)
-    parser.add_argument("--budget-minutes", type=float, default=60)
-    parser.add_argument("--reuse", type=Path, help="a finished run of the example")
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
-    args.example = args.example.resolve()
+def run(settings: dict, save) -> dict:
+    target, final_epochs = float(settings["target"]), int(settings["final_epochs"])
     work = Path(tempfile.mkdtemp(prefix="bench-pareto-"))
-    run = args.reuse or work / "run"
-    if args.reuse is None:
-        _timed(["run", str(args.example), "--out", str(run), "--quiet"])
+    run = Path(settings["reuse"]) if settings.get("reuse") else work / "run"
+    if not settings.get("reuse"):
+        timed_cli(["run", str(example(settings["task"])), "--out", str(run), "--quiet"])
     search = json.loads((run / "result.json").read_text())
     report = subprocess.run(
-        [*EXE, "report", str(run), "--above", str(args.target)], capture_output=True, text=True, check=True
+        [*EVOFORGE, "report", str(run), "--above", str(target)], capture_output=True, text=True, check=True
     )
     print(report.stdout, flush=True)
     hof = json.loads((run / "hall_of_fame.json").read_text())
     dataset = yaml.safe_load((run / "config.yaml").read_text())["problem"]["dataset"]["name"]
     front = sorted(hof["pareto_front"], key=lambda e: e["params"])
     trained: dict[str, dict] = {}
-    deadline = time.perf_counter() + 60 * args.budget_minutes
+    deadline = time.perf_counter() + 60 * float(settings["budget_minutes"])
 
     def train(entry: dict) -> dict:
         arch = work / f"{entry['genome_id']}.json"
         arch.write_text(json.dumps(entry["genome"]))
         out = work / f"final-{entry['genome_id']}"
-        seconds = _timed(
-            ["train-final", "--arch", str(arch), "--dataset", dataset, "--epochs", str(args.final_epochs)]
+        seconds = timed_cli(
+            ["train-final", "--arch", str(arch), "--dataset", dataset, "--epochs", str(final_epochs)]
             + ["--threads", "1", "--out", str(out)]
         )
         metrics = json.loads((out / "metrics.json").read_text())
@@ -77,7 +63,7 @@ def main() -> None:
     # a train-final takes about the proxy's training time scaled by images x epochs (both one thread,
     # two side by side), so rounds that would overrun the budget are not started
     problem = yaml.safe_load((run / "config.yaml").read_text())["problem"]
-    scale = args.final_epochs / (
+    scale = final_epochs / (
         problem["proxy_epochs"] * problem["proxy_fraction"] * (1 - problem["validation_fraction"])
     )
     db = sqlite3.connect(run / "evoforge.sqlite")
@@ -103,28 +89,33 @@ def main() -> None:
             for k, result in zip(picks, pool.map(lambda k: train(front[k]), picks), strict=True):
                 trained[front[k]["genome_id"]] = result
             print(f"round: {time.perf_counter() - started:.0f} s, expected {expected:.0f} s", flush=True)
-            passed = [k for k in picks if trained[front[k]["genome_id"]]["test"] >= args.target]
+            passed = [k for k in picks if trained[front[k]["genome_id"]]["test"] >= target]
             if passed:
                 hi = passed[0]
                 lo = max([lo, *[k + 1 for k in picks if k < hi]])
             else:
                 lo = picks[-1] + 1
-    above = [e for e in front if trained.get(e["genome_id"], {}).get("test", 0.0) >= args.target]
-    smallest = above[0]["genome_id"] if above else None
-    today = datetime.date.today().isoformat()
+    shutil.copy(run / "report" / "pareto.png", save.out.with_suffix(".png"))
+    return {
+        "search": {k: search[k] for k in ("wall_seconds", "evaluations")},
+        "front": [{k: e[k] for k in ("genome_id", "params", "fitness")} for e in front],
+        "trained": trained,
+        "untried": [lo, hi],
+    }
+
+
+def table(results: dict, settings: dict) -> str:
+    target, front, trained = float(settings["target"]), results["front"], results["trained"]
+    lo, hi = results["untried"]
+    above = [e for e in front if trained.get(e["genome_id"], {}).get("test", 0.0) >= target]
+    smallest = above[0] if above else None
     lines = [
-        "## Pareto front on Fashion-MNIST: accuracy against parameters (issue 5)",
-        "",
-        f"Command: `.venv/bin/python benchmarks/nas_pareto.py --target {args.target} --final-epochs "
-        f"{args.final_epochs} --budget-minutes {args.budget_minutes:g}` ({today}): `evoforge run "
-        f"{args.example.relative_to(ROOT)}`"
-        + f" ({search['wall_seconds']:.0f} s, {search['evaluations']} evaluations)"
-        + f", then train-final ({args.final_epochs} epochs, all 60,000 training images, one thread each, "
-        f"two side by side) of front members chosen by a search over the front sorted by size for the "
-        f"smallest above {args.target:.0%} test accuracy (the first round trains the largest member and "
-        "the one at two thirds, each later round the members at one and two thirds of the remaining "
-        "interval; it assumes larger front members train to higher accuracy). "
-        "Plot: `docs/figures/nas_pareto_fashion.png`, the run's `report/pareto.png`.",
+        f"`evoforge run examples/{settings['task']}.yaml` ({results['search']['wall_seconds']:.0f} s, "
+        f"{results['search']['evaluations']} evaluations), then train-final ({settings['final_epochs']} "
+        "epochs, all training images, one thread each, two side by side) of front members chosen by a "
+        f"search over the front sorted by size for the smallest above {target:.0%} test accuracy (the first "
+        "round trains the largest member and the one at two thirds, each later round the members at one and "
+        "two thirds of the remaining interval; it assumes larger front members train to higher accuracy).",
         "",
         "| genome | parameters | validation accuracy (proxy) | test accuracy after train-final | train-final (s) |",
         "|---|---|---|---|---|",
@@ -137,9 +128,9 @@ def main() -> None:
         )
     lines += [
         "",
-        f"Smallest model above {args.target:.0%} test accuracy: "
+        f"Smallest model above {target:.0%} test accuracy: "
         + (
-            f"**{smallest}**, {next(e for e in front if e['genome_id'] == smallest)['params']:,.0f} parameters."
+            f"**{smallest['genome_id']}**, {smallest['params']:,.0f} parameters."
             if smallest
             else "**none found** within the budget."
         )
@@ -150,12 +141,4 @@ def main() -> None:
             else ""
         ),
     ]
-    if not args.no_write:
-        figures = ROOT / "docs" / "figures"
-        figures.mkdir(parents=True, exist_ok=True)
-        shutil.copy(run / "report" / "pareto.png", figures / "nas_pareto_fashion.png")
-    publish("nas-pareto-fashion", lines, not args.no_write)
-
-
-if __name__ == "__main__":
-    main()
+    return "\n".join(lines)

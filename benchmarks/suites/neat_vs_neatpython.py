@@ -4,37 +4,30 @@ interleaved.
 
 XOR: both stop in the first generation in which a network classifies all four patterns (every
 output on the right side of 0.5). neat-python runs its own XOR example settings
-(`benchmarks/neat_xor.cfg`, its fitness 4 - sum of squared errors); evoforge runs
+(`benchmarks/configs/neat_xor.cfg`, its fitness 4 - sum of squared errors); evoforge runs
 `examples/neat-xor.yaml` (the NEAT paper's settings).
 
 CartPole-v1: fitness is the mean return over 5 episodes; a network with the maximum (500) is
 validated on 20 fresh episodes and the run is solved when one also averages 500 there (the
 protocol of `examples/neat-cartpole.yaml`, reproduced for neat-python, which runs
-`benchmarks/neat_cartpole.cfg`); the winner's mean over 10 fresh test episodes is reported.
+`benchmarks/configs/neat_cartpole.cfg`); the winner's mean over 10 fresh test episodes is reported.
 
 "Individuals" counts every member of every generation up to the solving one (generations x
 population; neat-python re-evaluates its elites, evoforge does not, so evoforge's real evaluation
 count is lower and shown separately); wall time covers building the population and the whole run,
 including evoforge's run store, not the imports.
 
-    .bench-venv/bin/python benchmarks/neat_vs_neatpython.py --task xor [--runs 30]
-    .bench-venv/bin/python benchmarks/neat_vs_neatpython.py --task cartpole [--runs 30]
+    .bench-venv/bin/python benchmarks/harness.py neat_vs_neatpython --set task=xor [--set runs=30]
+    .bench-venv/bin/python benchmarks/harness.py neat_vs_neatpython --set task=cartpole
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, median, neat_population, pin_from_env, publish, run_child  # noqa: E402
+from common import ROOT, median, neat_population, pin_from_env, run_child
 
-SCRIPT = Path(__file__).resolve()
 XOR_IN = [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)]
 XOR_OUT = [0.0, 1.0, 1.0, 0.0]
 CARTPOLE = {"train": 5, "validate": 20, "test": 10, "max": 500.0}
@@ -147,38 +140,33 @@ TASKS = {
 TITLES = {"xor": "XOR", "cartpole": "CartPole-v1"}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--child", nargs=3, metavar=("TASK", "LIB", "SEED"))
-    parser.add_argument("--task", choices=sorted(TASKS), default="xor")
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
-    if args.child:
-        pin_from_env()
-        task, lib, seed = args.child
-        print(json.dumps(TASKS[task][lib](int(seed))))
-        return
-    libs = TASKS[args.task]
-    rows: dict[str, list[dict]] = {lib: [] for lib in libs}
-    for seed in range(args.runs):
-        for lib in libs:
-            rows[lib].append(run_child(SCRIPT, [args.task, lib, str(seed)], core=seed % 2))
+def child(task: str, lib: str, seed: str) -> dict:
+    pin_from_env()
+    return TASKS[task][lib](int(seed))
+
+
+def run(settings: dict, save) -> dict:
+    task, runs = settings["task"], int(settings["runs"])
+    rows: dict[str, list[dict]] = (save.previous or {}).get("rows") or {lib: [] for lib in TASKS[task]}
+    for seed in range(min(len(r) for r in rows.values()), runs):
+        for lib in TASKS[task]:
+            rows[lib].append(run_child("neat_vs_neatpython", [task, lib, str(seed)], core=seed % 2))
             print(lib, seed, rows[lib][-1], flush=True)
+        save({"rows": rows})
+    return {"rows": rows}
+
+
+def table(results: dict, settings: dict) -> str:
     lines = [
-        f"## NEAT vs neat-python on {TITLES[args.task]} (issue 3)",
-        "",
-        f"Command: `.bench-venv/bin/python benchmarks/neat_vs_neatpython.py --task {args.task} "
-        f"--runs {args.runs}` ({datetime.date.today().isoformat()}); each run a fresh process pinned to one "
-        "core, the two libraries interleaved; solved criterion and counting as in the script's docstring. "
-        "Medians over the solved runs.",
+        f"{TITLES[settings['task']]}: each run a fresh process pinned to one core, the two libraries interleaved; solved criterion "
+        "and counting as in the suite's docstring. Medians over the solved runs.",
         "",
         "| library | solved | generations | individuals (generations x population) | evaluations "
         "(no re-evaluation) | wall time to solve (s) |",
         "|---|---|---|---|---|---|",
     ]
     med = {}
-    for lib, rs in rows.items():
+    for lib, rs in results["rows"].items():
         ok = [r for r in rs if r.get("solved")]
         med[lib] = {
             k: median([r.get(k, r["individuals"] if k == "evaluations" else None) for r in ok])
@@ -196,8 +184,4 @@ def main() -> None:
         f"{'no more' if fewer else 'more'} individuals): "
         + ("met." if ratio >= 10 and fewer else "**missed**."),
     ]
-    publish(f"neat-vs-neat-python-{args.task}", lines, not args.no_write)
-
-
-if __name__ == "__main__":
-    main()
+    return "\n".join(lines)
