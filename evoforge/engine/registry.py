@@ -132,6 +132,7 @@ PROBLEMS: Registry[type[Problem]] = Registry(
         "function": "evoforge.problems.functions:FunctionProblem",
         "gym": "evoforge.problems.gym:GymProblem",
         "optimizer_search": "evoforge.problems.optimizer_search:OptimizerSearchProblem",
+        "tabular": "evoforge.problems.tabular:TabularProblem",
         "xor": "evoforge.problems.xor:XORProblem",
     },
 )
@@ -150,6 +151,7 @@ GENOMES: dict[str, str] = {
     "cell": "evoforge.spaces.cell",
     "chain": "evoforge.spaces.chain",
     "neat": "evoforge.spaces.neat",
+    "pipeline": "evoforge.spaces.pipeline",
     "tree": "evoforge.spaces.tree",
     "update_rule": "evoforge.spaces.update_rule",
 }

@@ -1,0 +1,201 @@
+"""Pipeline search on tables: every pipeline the space makes fits a mixed-type table, variation keeps
+pipelines valid, the exported script rebuilds the saved pipeline exactly, a seeded search
+reproduces, and bad tables are refused in one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evoforge.data.tables import TableError, load_table
+from evoforge.problems.tabular import TabularConfig, TabularProblem
+from evoforge.spaces.pipeline import (
+    Pipeline,
+    PipelineSpace,
+    PipelineSpaceConfig,
+    describe_pipeline,
+    python_source,
+)
+from evoforge.spaces.pipeline_steps import SLOTS, STEPS, Facts
+
+
+def mixed_csv(path, rows: int = 160, seed: int = 0) -> str:
+    """A table with numbers (some missing), strings (some missing), a boolean and a constant column;
+    the string target depends on a number and a string."""
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=rows)
+    x2 = rng.uniform(0, 10, size=rows)
+    colour = rng.choice(["red", "green", "blue"], size=rows)
+    size = rng.choice(["S", "M", "L", "XL"], size=rows)
+    flag = rng.random(rows) < 0.5
+    label = np.where(x1 + (colour == "red") * 1.5 + 0.3 * rng.normal(size=rows) > 0.5, "yes", "no")
+    lines = ["x1,colour,x2,size,flag,constant,label"]
+    for i in range(rows):
+        a = "" if i % 9 == 0 else f"{x1[i]:.4f}"
+        c = "" if i % 11 == 0 else colour[i]
+        b = "" if i % 13 == 0 else f"{x2[i]:.3f}"
+        lines.append(f"{a},{c},{b},{size[i]},{str(flag[i])},1,{label[i]}")
+    file = path / "mixed.csv"
+    file.write_text("\n".join(lines) + "\n")
+    return str(file)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    return TabularProblem(
+        TabularConfig(data=mixed_csv(tmp_path_factory.mktemp("t")), target="label", folds=3)
+    )
+
+
+def test_table_is_typed_and_split(mixed):
+    t = mixed.table
+    assert t.task == "classification" and t.classes == ["no", "yes"]
+    assert t.numeric_names == ["x1", "x2", "flag", "constant"] and t.categorical_names == ["colour", "size"]
+    assert np.isnan(t.numeric[0, 0]) and t.categorical[0, 0] is None
+    assert len(np.intersect1d(mixed.search_rows, mixed.test_rows)) == 0
+    assert len(mixed.test_rows) == 32  # 20% held out
+    for train, test in mixed.folds:  # the folds cut the search part only
+        assert set(train) | set(test) <= set(mixed.search_rows)
+
+
+def test_every_sampled_pipeline_fits_a_mixed_table(mixed):
+    rng = np.random.default_rng(1)
+    space = mixed.search_space
+    seen = {slot: set() for slot in SLOTS}
+    for k in range(40):
+        genome = space.sample(rng)
+        for slot in SLOTS:
+            seen[slot].add(genome.step(slot)[0])
+        result = mixed.evaluate([genome], np.array([k]), {})[0]
+        assert result.error is None, f"{genome}: {result.error}"
+        assert 0.0 <= result.fitness <= 1.0 and result.metrics["steps"] == genome.size()
+    assert seen["encode"] == {"onehot", "ordinal"}  # string columns: never left unencoded
+    assert len(seen["model"]) >= 5
+
+
+def test_mutation_and_crossover_keep_pipelines_valid(mixed):
+    rng = np.random.default_rng(2)
+    space = mixed.search_space
+    population = [space.sample(rng) for _ in range(10)]
+    for _ in range(300):
+        a, b = (population[i] for i in rng.integers(len(population), size=2))
+        child = space.mutate(space.crossover(a, b, rng), rng)
+        assert space.violation(child) is None, f"{child}: {space.violation(child)}"
+        assert child != a or a == b  # a mutation changes something
+        population[int(rng.integers(len(population)))] = child
+    fits = [mixed.evaluate([g], np.array([0]), {})[0] for g in population[:5]]
+    assert all(r.error is None for r in fits), [r.error for r in fits]
+
+
+def test_space_offers_only_what_fits_the_table():
+    numeric_only = Facts("regression", samples=50, numeric=3, categorical=0, encoded=3)
+    space = PipelineSpace(PipelineSpaceConfig(), numeric_only)
+    assert set(space.choices["encode"]) == {"none"}  # no string columns: nothing to encode
+    assert "svc" not in space.choices["model"] and "ridge" in space.choices["model"]
+    wide = Facts("classification", samples=50, numeric=60, categorical=0, encoded=60, classes=2)
+    assert "polynomial" not in PipelineSpace(PipelineSpaceConfig(), wide).choices["extract"]
+    assert "iterative" not in PipelineSpace(PipelineSpaceConfig(), wide).choices["impute"]
+    with pytest.raises(ValueError, match="no model step fits"):
+        PipelineSpace(PipelineSpaceConfig(steps={"model": ["svc"]}), numeric_only)
+    with pytest.raises(ValueError, match="unknown model step 'svm'"):
+        PipelineSpaceConfig(steps={"model": ["svm"]})
+
+
+def test_exported_script_rebuilds_the_pipeline_exactly(mixed, tmp_path):
+    rng = np.random.default_rng(3)
+    t = mixed.table
+    for _ in range(6):
+        genome = mixed.search_space.sample(rng)
+        make = describe_pipeline(genome, mixed.facts, t.numeric_names, t.categorical_names, seed=11)
+        source = python_source(make, header="test")
+        namespace: dict = {}
+        exec(compile(source, "pipeline.py", "exec"), namespace)
+        ours, theirs = make.build(), namespace["pipeline"]
+        x, y = t.frame(mixed.search_rows), t.y[mixed.search_rows]
+        new = t.frame(mixed.test_rows)
+        ours.fit(x, y)
+        theirs.fit(x, y)
+        np.testing.assert_array_equal(ours.predict(new), theirs.predict(new))
+
+
+def test_genome_json_round_trip_and_bad_json(mixed):
+    genome = mixed.search_space.sample(np.random.default_rng(4))
+    assert Pipeline.from_json(genome.to_json()) == genome
+    bad = genome.to_json()
+    bad["steps"][5]["step"] = "deep_forest"
+    with pytest.raises(ValueError, match="model step 'deep_forest' is not one of"):
+        Pipeline.from_json(bad)
+
+
+def test_test_split_scored_once_by_refitting(mixed):
+    genome = mixed.search_space.sample(np.random.default_rng(5))
+    result = mixed.test(genome, 3, 1, {})
+    assert 0.0 <= result.score <= 1.0 and result.metrics == {"accuracy": result.score}
+
+
+def test_regression_error_metric_is_negated():
+    problem = TabularProblem(TabularConfig(data="sklearn:diabetes", metric="rmse", folds=3))
+    genome = problem.search_space.sample(np.random.default_rng(0))
+    result = problem.evaluate([genome], np.array([0]), {})[0]
+    assert result.error is None and result.fitness == -result.metrics["rmse"] < 0
+
+
+def test_failing_pipeline_is_recorded_not_raised(mixed, monkeypatch):
+    genome = mixed.search_space.sample(np.random.default_rng(6))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the model exploded")
+
+    monkeypatch.setattr(mixed, "build", broken)
+    result = mixed.evaluate([genome], np.array([0]), {})[0]
+    assert np.isnan(result.fitness) and result.error == "RuntimeError: the model exploded"
+
+
+@pytest.mark.parametrize(
+    "content, target, message",
+    [
+        ("a,b\n1,2\n3,4,5\n", "b", "line 3 has 3 fields, the header has 2"),
+        ("a,b\n1,2\n3\n", "b", "line 3 has 1 fields, the header has 2"),
+        ("a,b\n", "b", "the table has no rows"),
+        ("a,b\n1,x\n2,y\n", "c", "no column 'c' (columns: a, b)"),
+        ("a,b\n1,x\n2,x\n3,x\n", "b", "has one class ('x')"),
+        ("a,e,b\n1,,x\n2,,y\n3,,x\n4,,y\n", "b", "column 'e' is empty"),
+        ("a,b\n1,x\n2,\n", "b", "target column 'b' has 1 missing values"),
+        ("a,b\n1,x\n2,y\n3,x\n", "b", "class 'y' of 'b' has 1 rows"),
+    ],
+)
+def test_bad_tables_are_refused_in_one_line(tmp_path, content, target, message):
+    file = tmp_path / "bad.csv"
+    file.write_text(content)
+    with pytest.raises(TableError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
+        load_table(str(file), target)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file_and_unknown_bundled_table(tmp_path):
+    with pytest.raises(TableError, match="does not exist"):
+        load_table(str(tmp_path / "nope.csv"), "y")
+    with pytest.raises(TableError, match="no bundled table 'titanic'"):
+        load_table("sklearn:titanic", "target")
+
+
+def test_parquet_reads_like_csv(tmp_path):
+    import pandas as pd
+
+    csv = mixed_csv(tmp_path)
+    pd.read_csv(csv).to_parquet(tmp_path / "mixed.parquet")
+    a, b = load_table(csv, "label"), load_table(str(tmp_path / "mixed.parquet"), "label")
+    np.testing.assert_array_equal(a.y, b.y)
+    np.testing.assert_array_equal(a.numeric, b.numeric)
+    assert a.categorical.tolist() == b.categorical.tolist()
+
+
+def test_catalogue_covers_the_issue():
+    names = {slot: {s.name for s in STEPS[slot]} for slot in SLOTS}
+    assert {"mean", "median", "knn", "iterative"} <= names["impute"]
+    assert {"onehot", "ordinal"} <= names["encode"]
+    assert {"none", "standard", "robust", "quantile"} <= names["scale"]
+    assert {"pca", "polynomial", "nystroem", "rbf_sampler"} <= names["extract"]
+    assert {"variance", "univariate", "model"} <= names["select"]
+    assert {"svc", "svr", "hist_gradient_boosting", "random_forest", "extra_trees"} <= names["model"]
+    assert {"logistic_regression", "ridge", "knn", "lightgbm", "xgboost"} <= names["model"]
