@@ -52,8 +52,9 @@ class StopConfig(BaseModel):
     seconds: float | None = Field(
         None,
         gt=0,
-        description="Stop after the generation that passes this much wall time. A time budget depends on the "
-        "machine: a run stopped by it is not reproducible, unlike every other stop.",
+        description="Stop after the generation that passes this much wall time (an asynchronous run stops "
+        "between two evaluations). A time budget depends on the machine: a run stopped by it is not "
+        "reproducible, unlike every other stop.",
     )
 
 

@@ -370,7 +370,8 @@ class _Loop:
 
     # -- one round of asynchronous steady-state search ------------------------------------------
     def _async_round(self, s: LoopState, started: float) -> tuple[LoopState, GenerationStats]:
-        """Tell ``population_size`` individuals, one at a time, keeping every worker busy.
+        """Tell ``population_size`` individuals, one at a time, keeping every worker busy (fewer when
+        ``stop.seconds`` passes during the round: the run then stops between two evaluations).
 
         ``in_flight`` holds the individuals asked for and not yet told, in the checkpoint too. After
         a crash they are first looked up in the store: those a killed run finished are told in the
@@ -388,6 +389,9 @@ class _Loop:
         cached = 0
         eval_seconds = 0.0
         by_number = {e["n"]: e for e in in_flight}
+        # a time budget ends the round (and so the run) between two evaluations, not at its end
+        budget = self.config.stop.seconds
+        deadline = None if budget is None else started + budget - s.wall_seconds
 
         def tell(entry: dict[str, Any], result: Any, fresh: bool) -> None:
             nonlocal state, cached
@@ -407,6 +411,8 @@ class _Loop:
                 self.store.record_cached(gen, [(entry["n"], entry["id"], entry["parents"], raw)])
 
         while len(told_raw) < self.population_size:
+            if deadline is not None and told_raw and time.perf_counter() >= deadline:
+                break  # what is still in flight is dropped with the backend's work
             # keep one individual per free worker asked for (steady state: never more in flight than slots)
             while len(in_flight) < max(1, self.backend.slots):
                 state, genome, parents = self.strategy.ask_one(state, derive_rng(seed, "ask", asked))

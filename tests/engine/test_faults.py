@@ -213,3 +213,20 @@ def test_a_lost_worker_from_an_earlier_session_is_evaluated_again_on_resume(tmp_
     again.record_evaluations(0, [dict(row, idx=1, genome_id="bb", fitness=2.0, error=None)])
     assert again.lookup(["bb"])["bb"].fitness == 2.0
     again.close()
+
+
+def test_asynchronous_time_budget_stops_between_evaluations(tmp_path):
+    # 0.2 s a candidate, 20 a round: a budget of 1 s ends the first round after about 5 evaluations,
+    # not after the 20 a generation-level check would wait for
+    cfg = faulty_config(
+        tmp_path,
+        strategy={"name": "steady_ga", "population_size": 20, "sigma": 0.3, "tournament_size": 3},
+        generations=5,
+        seconds=0.2,
+        asynchronous=True,
+        stop={"seconds": 1.0},
+    )
+    result = evoforge.run(cfg, tmp_path / "r")
+    assert result.stopped_early and result.generations == 1
+    assert 4 <= result.evaluations <= 8
+    assert result.wall_seconds < 2.5
