@@ -160,3 +160,24 @@ def write_idx_folder(folder, n_train=30, n_test=10, labels_train=None):
     write_idx(folder / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n_test, 28, 28)), gz=False)
     write_idx(folder / "t10k-labels-idx1-ubyte", np.arange(n_test) % 10, gz=False)
     return folder
+
+
+def mixed_csv(path, rows: int = 160, seed: int = 0) -> str:
+    """A table with numbers (some missing), strings (some missing), a boolean and a constant column;
+    the string target depends on a number and a string."""
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=rows)
+    x2 = rng.uniform(0, 10, size=rows)
+    colour = rng.choice(["red", "green", "blue"], size=rows)
+    size = rng.choice(["S", "M", "L", "XL"], size=rows)
+    flag = rng.random(rows) < 0.5
+    label = np.where(x1 + (colour == "red") * 1.5 + 0.3 * rng.normal(size=rows) > 0.5, "yes", "no")
+    lines = ["x1,colour,x2,size,flag,constant,label"]
+    for i in range(rows):
+        a = "" if i % 9 == 0 else f"{x1[i]:.4f}"
+        c = "" if i % 11 == 0 else colour[i]
+        b = "" if i % 13 == 0 else f"{x2[i]:.3f}"
+        lines.append(f"{a},{c},{b},{size[i]},{str(flag[i])},1,{label[i]}")
+    file = path / "mixed.csv"
+    file.write_text("\n".join(lines) + "\n")
+    return str(file)

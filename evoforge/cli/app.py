@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "double_pole": "evoforge.cli.networks",  # draw, export
     "gym": "evoforge.cli.gym",  # play
     "optimizer_search": "evoforge.cli.optimizers",  # what report adds
+    "tabular": "evoforge.cli.tabular",  # tabular, predict, what report adds
     "xor": "evoforge.cli.networks",
 }
 

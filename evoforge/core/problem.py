@@ -24,9 +24,14 @@ from pydantic import BaseModel, ConfigDict
 
 from evoforge.core.space import SearchSpace, VectorSpace
 
-__all__ = ["Problem", "ProblemConfig", "EvalResult", "TestResult", "Context"]
+__all__ = ["Problem", "ProblemConfig", "EvalResult", "TestResult", "Context", "InputError"]
 
 Context = dict[str, Any]
+
+
+class InputError(ValueError):
+    """Input a problem cannot use (a dataset, a table), said in one line: the engine reports its
+    message as it is, where other failures to build a problem are reported with their type."""
 
 
 class ProblemConfig(BaseModel):

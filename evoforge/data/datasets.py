@@ -24,6 +24,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from evoforge.core.problem import InputError
+
 __all__ = ["Dataset", "DatasetError", "DatasetSpec", "DATASETS", "load_dataset", "read_idx"]
 
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "folder", "npz", "csv")
@@ -42,7 +44,7 @@ _IDX_FILES = {
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A dataset that cannot be used, described in one line."""
 
 

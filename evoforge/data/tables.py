@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from evoforge.core.problem import InputError
+
 __all__ = ["Table", "TableError", "BUNDLED", "load_table", "read_frame", "infer_task"]
 
 Task = Literal["classification", "regression"]
@@ -33,7 +35,7 @@ BUNDLED = {
 }
 
 
-class TableError(ValueError):
+class TableError(InputError):
     """A table that cannot be searched, said in one line."""
 
 

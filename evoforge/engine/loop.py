@@ -38,11 +38,10 @@ from evoforge.core.genome import (
 )
 from evoforge.core.hall_of_fame import Entry, HallOfFame
 from evoforge.core.pareto import objective_matrix, pareto_front
-from evoforge.core.problem import Problem, TestResult
+from evoforge.core.problem import InputError, Problem, TestResult
 from evoforge.core.rng import derive_rng, derive_seed, derive_seeds
 from evoforge.core.shaping import nan_to_worst
 from evoforge.core.strategy import Strategy
-from evoforge.data.datasets import DatasetError
 from evoforge.engine.config import ConfigError, RunConfig
 from evoforge.engine.evaluation import build_problem, evaluation_job
 from evoforge.engine.records import (
@@ -72,7 +71,7 @@ def prepare(config: RunConfig) -> tuple[Problem, Strategy, tuple[str, ...]]:
     one place a run is checked before it starts (the CLI calls it before starting a backend)."""
     try:
         problem = build_problem(config.problem)
-    except DatasetError as exc:  # a dataset that cannot be used: its own one-line message
+    except InputError as exc:  # a dataset or table that cannot be used: its own one-line message
         raise ConfigError(str(exc)) from None
     except Exception as exc:  # noqa: BLE001  (a missing dependency, a user's problem class failing)
         raise ConfigError(f"cannot build the problem: {type(exc).__name__}: {exc}".splitlines()[0]) from None

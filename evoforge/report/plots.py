@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_fitness", "plot_species", "plot_pareto", "draw_network", "layers"]
+__all__ = ["plot_fitness", "plot_species", "plot_pareto", "draw_network", "layers", "pyplot"]
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -26,7 +27,7 @@ def _pyplot():
 
 def plot_fitness(stats: list[dict[str, Any]], out: Path, direction: str = "maximize") -> Path:
     """Best, mean and best-so-far fitness per generation, and the same against run time."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, key, label in ((axes[0], "generation", "generation"), (axes[1], "wall_seconds", "run time (s)")):
         x = [s[key] for s in stats]
@@ -45,7 +46,7 @@ def plot_fitness(stats: list[dict[str, Any]], out: Path, direction: str = "maxim
 
 def plot_species(stats: list[dict[str, Any]], out: Path) -> Path:
     """Stacked species sizes per generation (NEAT runs), species in order of appearance."""
-    plt = _pyplot()
+    plt = pyplot()
     gens = [s["generation"] for s in stats]
     ids = sorted({int(k) for s in stats for k in s.get("strategy", {}).get("species", {})})
     sizes = np.array([[s.get("strategy", {}).get("species", {}).get(str(i), 0) for s in stats] for i in ids])
@@ -72,7 +73,7 @@ def plot_pareto(
     """Fitness (named ``fitness_label`` on the axis) against each minimised objective (log scale):
     every evaluated individual (``(fitness, metrics)``) as a dot, the Pareto front as a staircase of
     larger marks, and the ``chosen`` front member (if any) circled and named."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(objectives), figsize=(5.5 * len(objectives), 4), squeeze=False)
     for ax, name in zip(axes[0], objectives, strict=True):
         xs = [m.get(name, np.nan) for f, m in points if np.isfinite(f)]
@@ -131,7 +132,7 @@ def layers(genome) -> dict[int, int]:
 def draw_network(genome, out: Path, title: str = "") -> Path:
     """The network: nodes by layer, enabled connections solid (blue positive, red negative, width by
     |weight|), disabled ones dashed grey."""
-    plt = _pyplot()
+    plt = pyplot()
     column = layers(genome)
     by_column: dict[int, list[int]] = {}
     for node in sorted(column):

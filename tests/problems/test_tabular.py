@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import mixed_csv
 
 from evoforge.data.tables import TableError, load_table
 from evoforge.problems.tabular import TabularConfig, TabularProblem
@@ -17,27 +18,6 @@ from evoforge.spaces.pipeline import (
     python_source,
 )
 from evoforge.spaces.pipeline_steps import SLOTS, STEPS, Facts
-
-
-def mixed_csv(path, rows: int = 160, seed: int = 0) -> str:
-    """A table with numbers (some missing), strings (some missing), a boolean and a constant column;
-    the string target depends on a number and a string."""
-    rng = np.random.default_rng(seed)
-    x1 = rng.normal(size=rows)
-    x2 = rng.uniform(0, 10, size=rows)
-    colour = rng.choice(["red", "green", "blue"], size=rows)
-    size = rng.choice(["S", "M", "L", "XL"], size=rows)
-    flag = rng.random(rows) < 0.5
-    label = np.where(x1 + (colour == "red") * 1.5 + 0.3 * rng.normal(size=rows) > 0.5, "yes", "no")
-    lines = ["x1,colour,x2,size,flag,constant,label"]
-    for i in range(rows):
-        a = "" if i % 9 == 0 else f"{x1[i]:.4f}"
-        c = "" if i % 11 == 0 else colour[i]
-        b = "" if i % 13 == 0 else f"{x2[i]:.3f}"
-        lines.append(f"{a},{c},{b},{size[i]},{str(flag[i])},1,{label[i]}")
-    file = path / "mixed.csv"
-    file.write_text("\n".join(lines) + "\n")
-    return str(file)
 
 
 @pytest.fixture(scope="module")
