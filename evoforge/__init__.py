@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "PipelineSearch",
     "RunConfig",
     "RunResult",
     "STRATEGIES",
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 _WHERE = {
+    "PipelineSearch": "evoforge.pipelines",
     "RunConfig": "evoforge.engine.config",
     "RunResult": "evoforge.engine.records",
     "resume": "evoforge.engine.loop",
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from evoforge.engine.loop import resume, run
     from evoforge.engine.records import RunResult
     from evoforge.engine.registry import STRATEGIES, get_strategy
+    from evoforge.pipelines import PipelineSearch
 
 
 def __getattr__(name: str) -> Any:

@@ -179,3 +179,22 @@ def test_catalogue_covers_the_issue():
     assert {"variance", "univariate", "model"} <= names["select"]
     assert {"svc", "svr", "hist_gradient_boosting", "random_forest", "extra_trees"} <= names["model"]
     assert {"logistic_regression", "ridge", "knn", "lightgbm", "xgboost"} <= names["model"]
+
+
+def test_pipeline_search_estimator(tmp_path):
+    import pandas as pd
+
+    import evoforge
+
+    frame = pd.read_csv(mixed_csv(tmp_path))
+    x, y = frame.drop(columns=["label"]), frame["label"]
+    search = evoforge.PipelineSearch(
+        minutes=None, generations=2, population_size=4, folds=3, backend="serial", run_dir=tmp_path / "s"
+    )
+    search.fit(x, y)
+    assert (search.run_dir_ / "best_pipeline.skops").is_file()
+    assert list(search.classes_) == ["no", "yes"]
+    pred = search.predict(x)
+    assert set(pred) <= {"no", "yes"} and search.score(x, y) == np.mean(pred == y)
+    assert search.predict_proba(x.iloc[:5]).shape == (5, 2)
+    assert 0 <= search.report_["test"] <= 1
