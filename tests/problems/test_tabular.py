@@ -198,3 +198,25 @@ def test_pipeline_search_estimator(tmp_path):
     assert set(pred) <= {"no", "yes"} and search.score(x, y) == np.mean(pred == y)
     assert search.predict_proba(x.iloc[:5]).shape == (5, 2)
     assert 0 <= search.report_["test"] <= 1
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        {"name": "tournament_ga", "population_size": 6},
+        {"name": "nsga2", "population_size": 6, "objectives": ["steps"]},
+    ],
+    ids=["tournament", "nsga2-size"],
+)
+def test_other_strategies_search_pipelines(tmp_path, strategy):
+    import evoforge
+
+    cfg = evoforge.RunConfig(
+        seed=2,
+        generations=2,
+        strategy=strategy,
+        problem={"kind": "tabular", "data": "sklearn:wine", "folds": 3},
+        test_episodes=1,
+    )
+    result = evoforge.run(cfg, tmp_path / "r")
+    assert result.failed == 0 and result.evaluations >= 6 and 0.5 < result.best_fitness <= 1.0
