@@ -4,6 +4,8 @@ reproduces, and bad tables are refused in one line."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import mixed_csv
@@ -220,3 +222,53 @@ def test_other_strategies_search_pipelines(tmp_path, strategy):
     )
     result = evoforge.run(cfg, tmp_path / "r")
     assert result.failed == 0 and result.evaluations >= 6 and 0.5 < result.best_fitness <= 1.0
+
+
+def test_seeded_search_reproduces(tmp_path):
+    from conftest import outcome
+
+    import evoforge
+
+    cfg = evoforge.RunConfig(
+        seed=5,
+        generations=3,
+        strategy={"name": "regularized_evolution", "population_size": 5, "sample_size": 2},
+        problem={"kind": "tabular", "data": "sklearn:wine", "folds": 3},
+        test_episodes=1,
+    )
+    evoforge.run(cfg, tmp_path / "a")
+    evoforge.run(cfg, tmp_path / "b")
+    evoforge.run(cfg.model_copy(update={"seed": 6}), tmp_path / "c")
+    assert outcome(tmp_path / "a") == outcome(tmp_path / "b")
+    assert outcome(tmp_path / "a") != outcome(tmp_path / "c")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the address space from /proc")
+def test_candidate_that_blows_memory_is_recorded_not_fatal(mixed):
+    """In a worker process with max_memory_mb set, a pipeline allocating past it fails with its reason."""
+    import multiprocessing
+
+    def address_space_mb() -> int:
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmSize"))
+        return int(line.split()[1]) // 1024
+
+    def worker(queue):
+        problem = mixed
+        problem.config = problem.config.model_copy(update={"max_memory_mb": address_space_mb() + 400})
+
+        def greedy(genome, seed):
+            np.ones(2**30 // 8 * 2)  # 2 GiB
+            raise AssertionError("the allocation should have failed")
+
+        problem.build = greedy
+        genome = problem.search_space.sample(np.random.default_rng(0))
+        result = problem.evaluate([genome], np.array([0]), {})[0]
+        queue.put((result.fitness, result.error))
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    proc = context.Process(target=worker, args=(queue,))
+    proc.start()
+    fitness, error = queue.get(timeout=60)
+    proc.join()
+    assert np.isnan(fitness) and error.startswith("out of memory (max_memory_mb")
