@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .bench-venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: run test test-fast lint data bench-setup bench bench-engine bench-nas bench-nas2 bench-neat bench-optim clean
+.PHONY: run test test-fast lint data bench-setup bench bench-engine bench-nas bench-nas2 bench-neat bench-optim bench-tabular clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,14 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -x -m "not slow" --durations=10
 
-# Fashion-MNIST for examples/nas-fashion.yaml: Debian's package (as root), unless its files are there.
+# Data for examples and benchmarks (never needed by the tests): Fashion-MNIST for
+# examples/nas-fashion.yaml, the UCI tables of r-cran-mlbench for the tabular benchmark. Debian's
+# packages (installed as root) unless their files are there.
 data:
 	@test -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || \
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)
+	@test -f /usr/lib/R/site-library/mlbench/data/Sonar.rda || \
+		(apt-get update -qq && apt-get install -y -qq r-cran-mlbench)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check evoforge tests benchmarks
@@ -44,6 +48,10 @@ $(BENCH_STAMP): benchmarks/requirements.txt pyproject.toml
 	touch $(BENCH_STAMP)
 
 bench-setup: $(BENCH_STAMP)
+
+# Pipelines on tables against TPOT, FLAML and the untuned defaults (`make data` first).
+bench-tabular: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python benchmarks/harness.py tabular
 
 # Every benchmark runs through benchmarks/harness.py (settings: benchmarks/configs/SUITE.yaml,
 # results: benchmarks/results/SUITE[-NAME].json, the table printed for BENCHMARKS.md).
