@@ -130,6 +130,7 @@ PROBLEMS: Registry[type[Problem]] = Registry(
         "classification": "evoforge.problems.classification:ClassificationProblem",
         "double_pole": "evoforge.problems.double_pole:DoublePoleProblem",
         "function": "evoforge.problems.functions:FunctionProblem",
+        "gan": "evoforge.problems.gan:GanProblem",
         "gym": "evoforge.problems.gym:GymProblem",
         "optimizer_search": "evoforge.problems.optimizer_search:OptimizerSearchProblem",
         "tabular": "evoforge.problems.tabular:TabularProblem",
@@ -150,6 +151,7 @@ BACKENDS: Registry[type[Backend]] = Registry(
 GENOMES: dict[str, str] = {
     "cell": "evoforge.spaces.cell",
     "chain": "evoforge.spaces.chain",
+    "gan": "evoforge.spaces.gan",
     "neat": "evoforge.spaces.neat",
     "pipeline": "evoforge.spaces.pipeline",
     "tree": "evoforge.spaces.tree",

@@ -1,0 +1,196 @@
+"""Evolving GANs: a candidate is a whole GAN (architectures, losses, optimizers; see
+:mod:`evoforge.spaces.gan`), trained for a fixed number of generator steps and scored on samples of
+its generator.
+
+Toy data (``ring8``: 8 Gaussians on a circle of radius 2, standard deviation 0.02, as in Metz et al.
+2017; ``grid25``: 25 Gaussians on the grid {-4, -2, 0, 2, 4}^2, standard deviation 0.05, as in
+PacGAN, Lin et al. 2018): of ``samples`` generated points, a point is *high quality* if it lies
+within 3 standard deviations of a mode, and a mode is *covered* if at least ``cover`` high-quality
+points are nearest to it (20 of 2,000 / 2,500, PacGAN's rule).
+
+Fitness, the mean over ``seeds`` training runs (each seeded by the evaluation): half the share of
+modes covered plus half the share of high-quality samples, less 0.25 if the generator collapsed (one
+mode or fewer covered, or samples spread less than a tenth of the data's spread) and less 0.1 if the
+discriminator dominated (it told real from fake on at least 99% of a fresh batch after training while
+the generator's loss rose over the last half of training). A GAN whose losses become NaN or infinite
+fails and is scored worst.
+
+The run's test trains the reported GAN from scratch again with ``test_episodes`` fresh seeds.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult
+from evoforge.core.space import SearchSpace
+from evoforge.problems.base import SpaceProblem
+from evoforge.spaces.gan import GanGenome, GanSpace, GanSpaceConfig
+
+__all__ = ["GanConfig", "GanProblem", "ToyData", "toy_data", "toy_scores"]
+
+
+class ToyData:
+    """A mixture of equally weighted isotropic Gaussians in 2-D."""
+
+    def __init__(self, modes: np.ndarray, std: float):
+        self.modes, self.std = np.asarray(modes, dtype=np.float64), float(std)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        which = rng.integers(len(self.modes), size=n)
+        return self.modes[which] + self.std * rng.standard_normal((n, 2))
+
+    @property
+    def spread(self) -> float:
+        """Standard deviation of the data (over both coordinates)."""
+        return float(np.sqrt(self.modes.var(axis=0).mean() + self.std**2))
+
+
+def toy_data(name: str) -> ToyData:
+    if name == "ring8":
+        angles = 2 * np.pi * np.arange(8) / 8
+        return ToyData(2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1), 0.02)
+    if name == "grid25":
+        grid = np.array([(x, y) for x in (-4, -2, 0, 2, 4) for y in (-4, -2, 0, 2, 4)], dtype=np.float64)
+        return ToyData(grid, 0.05)
+    raise ValueError(f"unknown toy data {name!r} (ring8 or grid25)")
+
+
+def toy_scores(points: np.ndarray, data: ToyData, cover: int) -> dict[str, float]:
+    """Quality and diversity of generated ``points`` (n, 2): the share within 3 standard deviations
+    of a mode, the modes covered (at least ``cover`` such points nearest to it), and the samples'
+    spread relative to the data's."""
+    points = np.asarray(points, dtype=np.float64)
+    if not np.all(np.isfinite(points)):
+        return {"quality": 0.0, "modes": 0.0, "spread": 0.0}
+    distance = np.linalg.norm(points[:, None, :] - data.modes[None, :, :], axis=2)
+    nearest = distance.argmin(axis=1)
+    good = distance[np.arange(len(points)), nearest] <= 3 * data.std
+    counts = np.bincount(nearest[good], minlength=len(data.modes))
+    spread = float(np.sqrt(points.var(axis=0).mean())) / data.spread
+    return {"quality": float(good.mean()), "modes": float((counts >= cover).sum()), "spread": spread}
+
+
+class GanConfig(ProblemConfig):
+    """Whole GANs trained for a budget of generator steps and scored on their samples."""
+
+    kind: Literal["gan"] = "gan"
+    data: Literal["ring8", "grid25"] = Field(
+        "ring8", description="The toy distribution (see the module docstring)."
+    )
+    steps: int = Field(2000, ge=1, description="Generator steps of one training run.")
+    seeds: int = Field(1, ge=1, le=10, description="Training runs averaged into one fitness.")
+    samples: int | None = Field(
+        None,
+        ge=100,
+        description="Points generated to score a GAN (default 2,000 for ring8, 2,500 for grid25).",
+    )
+    cover: int = Field(20, ge=1, description="High-quality points a mode needs to count as covered.")
+    space: GanSpaceConfig = Field(GanSpaceConfig(), description="Genes held fixed.")
+    threads: int | None = Field(1, ge=1, description="Torch CPU threads per evaluation.")
+    device: str = Field("cpu", description="cpu, cuda or cuda:N.")
+
+
+class GanProblem(SpaceProblem):
+    """GANs scored by mode coverage and sample quality (see the module docstring)."""
+
+    kind = "gan"
+    config_class = GanConfig
+    example = {"kind": "gan", "steps": 30, "samples": 500}
+    direction = "maximize"
+    spaces: ClassVar[tuple[type[SearchSpace], ...]] = (GanSpace,)
+    candidates_per_chunk: ClassVar[int | None] = 1  # training runs of uneven length
+    recorded_metrics = ("modes", "quality", "train_seconds")
+    config: GanConfig
+
+    def __init__(self, config: GanConfig, shared: dict[str, np.ndarray] | None = None):
+        super().__init__(config, shared)
+        self.data = toy_data(config.data)
+        self.samples = config.samples or (2000 if config.data == "ring8" else 2500)
+
+    @functools.cached_property
+    def search_space(self) -> GanSpace:  # type: ignore[override]
+        return GanSpace(self.config.space)
+
+    def score_run(self, genome: GanGenome, seed: int) -> dict[str, float]:
+        """Train ``genome`` once (seed ``seed``) and score its generator."""
+        from evoforge.problems.gan_train import train_gan
+
+        trained = train_gan(genome, self.data, self.config.steps, seed, self.config.device)
+        rng = np.random.default_rng(seed + 1)
+        points = trained.sample(self.samples, rng)
+        scores = toy_scores(points, self.data, self.config.cover)
+        collapsed = scores["modes"] <= 1 or scores["spread"] < 0.1
+        dominated = trained.d_accuracy >= 0.99 and trained.g_loss_rising
+        fitness = (
+            0.5 * scores["modes"] / len(self.data.modes)
+            + 0.5 * scores["quality"]
+            - 0.25 * collapsed
+            - 0.1 * dominated
+        )
+        return {
+            "fitness": fitness,
+            **scores,
+            "collapsed": float(collapsed),
+            "dominated": float(dominated),
+            "d_accuracy": trained.d_accuracy,
+        }
+
+    def _score(self, genome: GanGenome, seeds: list[int]) -> tuple[float, dict[str, float]]:
+        from evoforge.problems.gan_train import DivergedError
+
+        started = time.perf_counter()
+        runs = []
+        for seed in seeds:
+            try:
+                runs.append(self.score_run(genome, seed))
+            except DivergedError as exc:
+                raise DivergedError(f"seed {seed}: {exc}") from None
+        metrics = {k: float(np.mean([r[k] for r in runs])) for k in runs[0] if k != "fitness"}
+        metrics["train_seconds"] = time.perf_counter() - started
+        return float(np.mean([r["fitness"] for r in runs])), metrics
+
+    def evaluate(self, params: list[Any], seeds: np.ndarray, context: Context) -> list[EvalResult]:
+        import torch
+
+        from evoforge.problems.gan_train import DivergedError
+
+        if self.config.threads is not None:
+            torch.set_num_threads(self.config.threads)
+        out = []
+        for genome, seed in zip(params, seeds, strict=True):
+            base = int(seed) % 2**31
+            try:
+                fitness, metrics = self._score(genome, [base + 7919 * k for k in range(self.config.seeds)])
+            except DivergedError as exc:
+                out.append(EvalResult(float("nan"), error=f"diverged: {exc}"))
+                continue
+            out.append(EvalResult(fitness, metrics))
+        return out
+
+    def test(self, params: Any, seed: int, cases: int, context: Context) -> TestResult:
+        """Train the GAN from scratch ``cases`` times with fresh seeds; the mean fitness, each run's,
+        and the mean modes covered and quality."""
+        from evoforge.problems.gan_train import DivergedError
+
+        base = seed % 2**31
+        scores, runs = [], []
+        for k in range(cases):
+            try:
+                run = self.score_run(params, base + 104_729 * (k + 1))
+            except DivergedError:
+                run = {"fitness": math.nan, "modes": 0.0, "quality": 0.0}
+            runs.append(run)
+            scores.append(run["fitness"])
+        metrics = {
+            "modes": float(np.mean([r["modes"] for r in runs])),
+            "quality": float(np.mean([r["quality"] for r in runs])),
+            "all_modes_runs": float(sum(r["modes"] == len(self.data.modes) for r in runs)),
+        }
+        return TestResult(float(np.mean(scores)), [float(s) for s in scores], metrics)

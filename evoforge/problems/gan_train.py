@@ -1,0 +1,186 @@
+"""Training one GAN of :mod:`evoforge.spaces.gan` on 2-D toy data with torch (imported only here).
+
+The five adversarial losses, with ``r`` and ``f`` the discriminator's raw outputs on real and
+generated points (softplus(x) = log(1 + e^x)):
+
+* minimax (Goodfellow et al. 2014): D minimises softplus(-r) + softplus(f), G minimises -softplus(f);
+* nonsaturating (the same paper's practical form): G minimises softplus(-f);
+* least_squares (LSGAN, Mao et al. 2017): D minimises (r - 1)^2 / 2 + f^2 / 2, G (f - 1)^2 / 2;
+* hinge (Lim & Ye 2017; Miyato et al. 2018): D minimises relu(1 - r) + relu(1 + f), G -f;
+* wgan_gp (Gulrajani et al. 2017): D minimises f - r + gp_weight (|grad D(x_hat)| - 1)^2 on points
+  between real and generated ones, G -f.
+
+A run is deterministic for its seed on the CPU (one torch thread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from evoforge.spaces.gan import GanGenome
+
+__all__ = ["DivergedError", "TrainedGan", "build_generator", "build_discriminator", "train_gan"]
+
+
+class DivergedError(RuntimeError):
+    """A loss became NaN or infinite."""
+
+
+_ACT: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+}
+
+
+def _mlp(inputs: int, outputs: int, layers: int, width: int, activation: str, norm: str) -> nn.Sequential:
+    modules: list[nn.Module] = []
+    size = inputs
+    for _ in range(layers):
+        linear = nn.Linear(size, width)
+        modules.append(nn.utils.parametrizations.spectral_norm(linear) if norm == "spectral" else linear)
+        if norm == "batch":
+            modules.append(nn.BatchNorm1d(width))
+        elif norm == "layer":
+            modules.append(nn.LayerNorm(width))
+        modules.append(_ACT[activation]())
+        size = width
+    last = nn.Linear(size, outputs)
+    modules.append(nn.utils.parametrizations.spectral_norm(last) if norm == "spectral" else last)
+    return nn.Sequential(*modules)
+
+
+def build_generator(genome: GanGenome, outputs: int = 2) -> nn.Sequential:
+    g = genome.as_dict()
+    return _mlp(g["latent_dim"], outputs, g["g_layers"], g["g_width"], g["g_activation"], g["g_norm"])
+
+
+def build_discriminator(genome: GanGenome, inputs: int = 2) -> nn.Sequential:
+    g = genome.as_dict()
+    return _mlp(inputs, 1, g["d_layers"], g["d_width"], g["d_activation"], g["d_norm"])
+
+
+def latent(genome: GanGenome, n: int, generator: torch.Generator) -> torch.Tensor:
+    dim = genome["latent_dim"]
+    if genome["latent"] == "uniform":
+        return torch.rand(n, dim, generator=generator) * 2 - 1
+    return torch.randn(n, dim, generator=generator)
+
+
+def _optimizer(name: str, params: Any, lr: float, beta1: float, beta2: float) -> torch.optim.Optimizer:
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=beta2)
+    return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2))
+
+
+def _d_loss(loss: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    softplus = nn.functional.softplus
+    if loss in ("minimax", "nonsaturating"):
+        return softplus(-real).mean() + softplus(fake).mean()
+    if loss == "least_squares":
+        return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
+    if loss == "hinge":
+        return torch.relu(1 - real).mean() + torch.relu(1 + fake).mean()
+    return fake.mean() - real.mean()  # wgan_gp (its penalty is added by the caller)
+
+
+def _g_loss(loss: str, fake: torch.Tensor) -> torch.Tensor:
+    softplus = nn.functional.softplus
+    if loss == "minimax":
+        return -softplus(fake).mean()
+    if loss == "nonsaturating":
+        return softplus(-fake).mean()
+    if loss == "least_squares":
+        return 0.5 * ((fake - 1) ** 2).mean()
+    return -fake.mean()  # hinge, wgan_gp
+
+
+def _gradient_penalty(
+    d: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    alpha = torch.rand(real.shape[0], 1, generator=generator)
+    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    grad = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)[0]
+    return ((grad.norm(dim=1) - 1) ** 2).mean()
+
+
+@dataclass
+class TrainedGan:
+    """A trained generator and how its training ended."""
+
+    generator: nn.Module
+    genome: GanGenome
+    d_accuracy: (
+        float  # share of a fresh batch of real and generated points D tells apart (sign of its output)
+    )
+    g_loss_rising: bool  # the generator's loss rose from the first to the second half of its last half
+    seed: int
+
+    @torch.no_grad()
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        self.generator.eval()
+        return self.generator(latent(self.genome, n, gen)).double().numpy()
+
+
+def train_gan(genome: GanGenome, data: Any, steps: int, seed: int, device: str = "cpu") -> TrainedGan:
+    """Train ``genome``'s GAN for ``steps`` generator steps on samples of ``data`` (a
+    :class:`~evoforge.problems.gan.ToyData`); :class:`DivergedError` if a loss stops being finite."""
+    g = genome.as_dict()
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    modes = torch.as_tensor(data.modes, dtype=torch.float32)
+    std = float(data.std)
+
+    def real_batch(n: int) -> torch.Tensor:
+        which = torch.randint(len(modes), (n,), generator=gen)
+        return modes[which] + std * torch.randn(n, 2, generator=gen)
+
+    generator, discriminator = build_generator(genome).to(device), build_discriminator(genome).to(device)
+    opt_g = _optimizer(g["g_optimizer"], generator.parameters(), g["g_lr"], g["beta1"], g["beta2"])
+    opt_d = _optimizer(g["d_optimizer"], discriminator.parameters(), g["d_lr"], g["beta1"], g["beta2"])
+    batch, loss = g["batch_size"], g["loss"]
+    g_losses = np.empty(steps)
+    for step in range(steps):
+        for _ in range(g["d_steps"]):
+            real = real_batch(batch).to(device)
+            with torch.no_grad():
+                fake = generator(latent(genome, batch, gen).to(device))
+            d_loss = _d_loss(loss, discriminator(real), discriminator(fake))
+            if loss == "wgan_gp":
+                d_loss = d_loss + g["gp_weight"] * _gradient_penalty(discriminator, real, fake, gen)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+        g_loss = _g_loss(loss, discriminator(generator(latent(genome, batch, gen).to(device))))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        g_losses[step] = g_loss.item()
+        if not (np.isfinite(g_losses[step]) and np.isfinite(d_loss.item())):
+            raise DivergedError(
+                f"the losses became {d_loss.item()} (D) and {g_losses[step]} (G) at step {step}"
+            )
+    with torch.no_grad():
+        real = real_batch(512).to(device)
+        fake = generator(latent(genome, 512, gen).to(device))
+        if loss == "wgan_gp":  # a critic's sign means nothing: split at the midpoint of its outputs
+            r, f = discriminator(real), discriminator(fake)
+            cut = (r.median() + f.median()) / 2
+            accuracy = float(((r > cut).float().mean() + (f <= cut).float().mean()) / 2)
+        else:
+            accuracy = float(
+                ((discriminator(real) > 0).float().mean() + (discriminator(fake) <= 0).float().mean()) / 2
+            )
+    last = g_losses[steps // 2 :]
+    rising = len(last) >= 4 and float(np.mean(last[len(last) // 2 :])) > float(
+        np.mean(last[: len(last) // 2])
+    )
+    return TrainedGan(generator.cpu(), genome, accuracy, rising, seed)

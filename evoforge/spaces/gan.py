@@ -1,0 +1,190 @@
+"""GANs as genomes: the generator's and the discriminator's architecture, each one's optimizer and
+learning rate, the latent distribution and size, the adversarial loss, discriminator steps per
+generator step, normalisation and batch size, as typed genes (:data:`GENES`).
+
+A genome is a frozen mapping of gene to value; the space samples every gene, mutates one or two
+(an Int or Float a step of about a fifth of its range, a Choice to another value) and recombines
+gene by gene, so every genome it makes is a GAN that trains. :func:`default_gan` is the untuned
+baseline a user starts from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from evoforge.core.genome import register_genome
+from evoforge.core.space import SearchSpace
+from evoforge.spaces.params import Choice, Float, Int, Spec
+
+__all__ = ["GENES", "LOSSES", "GanGenome", "GanSpace", "GanSpaceConfig", "default_gan"]
+
+LOSSES = ("minimax", "nonsaturating", "least_squares", "hinge", "wgan_gp")
+_WIDTHS = (32, 64, 128, 256, 512)
+_ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu")
+
+#: every gene and its range
+GENES: dict[str, Spec] = {
+    "g_layers": Int(1, 4),
+    "g_width": Choice(_WIDTHS),
+    "g_activation": Choice(_ACTIVATIONS),
+    "g_norm": Choice(("none", "batch", "layer")),
+    "d_layers": Int(1, 4),
+    "d_width": Choice(_WIDTHS),
+    "d_activation": Choice(_ACTIVATIONS),
+    "d_norm": Choice(("none", "layer", "spectral")),  # batch norm mixes real and fake batches: left out
+    "latent_dim": Choice((2, 4, 8, 16, 32, 64)),
+    "latent": Choice(("normal", "uniform")),
+    "loss": Choice(LOSSES),
+    "gp_weight": Float(0.1, 10.0, log=True),  # wgan_gp's gradient-penalty weight
+    "d_steps": Int(1, 5),
+    "g_optimizer": Choice(("adam", "rmsprop")),
+    "g_lr": Float(1e-5, 1e-2, log=True),
+    "d_optimizer": Choice(("adam", "rmsprop")),
+    "d_lr": Float(1e-5, 1e-2, log=True),
+    "beta1": Choice((0.0, 0.5, 0.9)),
+    "beta2": Choice((0.9, 0.99, 0.999)),
+    "batch_size": Choice((32, 64, 128, 256)),
+}
+
+
+@register_genome
+@dataclass(frozen=True)
+class GanGenome:
+    """A value for every gene of :data:`GENES`, as sorted (name, value) pairs."""
+
+    encoding: ClassVar[str] = "gan"
+    genes: tuple[tuple[str, Any], ...]
+
+    def __getitem__(self, name: str) -> Any:
+        return dict(self.genes)[name]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.genes)
+
+    def with_genes(self, **changes: Any) -> GanGenome:
+        return GanGenome(tuple(sorted({**dict(self.genes), **changes}.items())))
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.genes)
+
+    @classmethod
+    def from_json(cls, data: Any) -> GanGenome:
+        """A genome of ``to_json``'s form; ``ValueError`` (one line) naming a missing, unknown or
+        out-of-range gene."""
+        if not isinstance(data, dict):
+            raise ValueError("gan: expected a mapping of genes")
+        unknown = sorted(set(data) - set(GENES))
+        if unknown:
+            raise ValueError(f"gan: unknown gene {unknown[0]!r}")
+        missing = sorted(set(GENES) - set(data))
+        if missing:
+            raise ValueError(f"gan: gene {missing[0]!r} is missing")
+        for name, value in data.items():
+            if not GENES[name].check(value):
+                raise ValueError(f"gan: gene {name}={value!r} is outside {GENES[name]}")
+        return cls(tuple(sorted(data.items())))
+
+    def __str__(self) -> str:
+        g = self.as_dict()
+        parts = [
+            f"G {g['g_layers']}x{g['g_width']} {g['g_activation']}"
+            + (f" {g['g_norm']}" if g["g_norm"] != "none" else ""),
+            f"D {g['d_layers']}x{g['d_width']} {g['d_activation']}"
+            + (f" {g['d_norm']}" if g["d_norm"] != "none" else ""),
+            f"z {g['latent']}({g['latent_dim']})",
+            g["loss"] + (f"(gp {g['gp_weight']:g})" if g["loss"] == "wgan_gp" else ""),
+            f"{g['d_steps']} D steps",
+            f"G {g['g_optimizer']} {g['g_lr']:.2g}, D {g['d_optimizer']} {g['d_lr']:.2g}, betas ({g['beta1']}, {g['beta2']})",
+            f"batch {g['batch_size']}",
+        ]
+        return ", ".join(parts)
+
+
+def default_gan() -> GanGenome:
+    """The GAN a user writes first: 3 hidden layers of 128 (ReLU in G, leaky ReLU in D), a 16-d
+    normal latent, the non-saturating loss, one D step per G step, torch's Adam defaults (learning
+    rate 1e-3, betas 0.9 and 0.999) for both, batch 64."""
+    return GanGenome.from_json(
+        {
+            "g_layers": 3,
+            "g_width": 128,
+            "g_activation": "relu",
+            "g_norm": "none",
+            "d_layers": 3,
+            "d_width": 128,
+            "d_activation": "leaky_relu",
+            "d_norm": "none",
+            "latent_dim": 16,
+            "latent": "normal",
+            "loss": "nonsaturating",
+            "gp_weight": 10.0,
+            "d_steps": 1,
+            "g_optimizer": "adam",
+            "g_lr": 1e-3,
+            "d_optimizer": "adam",
+            "d_lr": 1e-3,
+            "beta1": 0.9,
+            "beta2": 0.999,
+            "batch_size": 64,
+        }
+    )
+
+
+class GanSpaceConfig(BaseModel):
+    """Restrictions of the GAN space: the genes held fixed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fixed: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Genes held at a value, e.g. {loss: wgan_gp, batch_size: 64}; the rest evolve.",
+    )
+    mutation_genes: int = Field(2, ge=1, le=len(GENES), description="Most genes one mutation changes.")
+
+    @field_validator("fixed")
+    @classmethod
+    def _known(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, v in value.items():
+            if name not in GENES:
+                raise ValueError(f"unknown gene {name!r} (genes: {', '.join(GENES)})")
+            if not GENES[name].check(v):
+                raise ValueError(f"gene {name}={v!r} is outside {GENES[name]}")
+        return value
+
+
+class GanSpace(SearchSpace):
+    """Every GAN of :data:`GENES` (less the genes held fixed)."""
+
+    offers = frozenset({"sample", "mutate", "crossover"})
+    describes = "GAN"
+    export_name = "best_gan.json"
+
+    def __init__(self, config: GanSpaceConfig):
+        self.config = config
+        self.free = [name for name in GENES if name not in config.fixed]
+
+    def sample(self, rng: np.random.Generator) -> GanGenome:
+        genes = {name: GENES[name].sample(rng) for name in GENES}
+        return GanGenome(tuple(sorted({**genes, **self.config.fixed}.items())))
+
+    def mutate(self, genome: GanGenome, rng: np.random.Generator) -> GanGenome:
+        count = int(rng.integers(1, self.config.mutation_genes + 1))
+        names = rng.choice(len(self.free), size=min(count, len(self.free)), replace=False)
+        changes = {self.free[k]: GENES[self.free[k]].perturb(genome[self.free[k]], rng) for k in names}
+        return genome.with_genes(**changes)
+
+    def crossover(self, a: GanGenome, b: GanGenome, rng: np.random.Generator) -> GanGenome:
+        """Each gene from one parent or the other (the generator's genes travel together, and so do
+        the discriminator's: a network's layers, width, activation and normalisation fit each other)."""
+        groups = {"g": "g_", "d": "d_"}
+        pick = {key: rng.random() < 0.5 for key in groups}
+        genes = {}
+        for name in GENES:
+            group = next((k for k, prefix in groups.items() if name.startswith(prefix)), None)
+            take_a = pick[group] if group else rng.random() < 0.5
+            genes[name] = a[name] if take_a else b[name]
+        return GanGenome(tuple(sorted(genes.items())))

@@ -1,0 +1,122 @@
+"""GAN evolution: the toy metrics on hand-made sample sets, the collapse penalty, a diverging GAN
+contained, variation keeping genomes valid, and seeded reproducibility."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evoforge.problems.gan import GanConfig, GanProblem, toy_data, toy_scores
+from evoforge.spaces.gan import GENES, GanGenome, GanSpace, GanSpaceConfig, default_gan
+
+
+@pytest.mark.parametrize("name, modes", [("ring8", 8), ("grid25", 25)])
+def test_metrics_on_hand_made_sample_sets(name, modes):
+    data = toy_data(name)
+    rng = np.random.default_rng(0)
+    every = data.sample(2000, rng)  # the data itself: every mode, nearly all within 3 sd
+    scores = toy_scores(every, data, cover=20)
+    assert scores["modes"] == modes and scores["quality"] > 0.98 and 0.9 < scores["spread"] < 1.1
+    one = data.modes[0] + data.std * rng.standard_normal((2000, 2))  # total collapse onto one mode
+    scores = toy_scores(one, data, cover=20)
+    assert scores["modes"] == 1 and scores["quality"] > 0.98 and scores["spread"] < 0.05
+    noise = rng.uniform(-6, 6, size=(2000, 2))  # spread everywhere, near no mode
+    scores = toy_scores(noise, data, cover=20)
+    assert scores["quality"] < 0.05 and scores["modes"] < modes / 2
+    half = data.modes[: modes // 2][rng.integers(modes // 2, size=2000)] + data.std * rng.standard_normal(
+        (2000, 2)
+    )
+    assert toy_scores(half, data, cover=20)["modes"] == modes // 2  # partial collapse
+    assert toy_scores(np.full((10, 2), np.nan), data, cover=1) == {
+        "quality": 0.0,
+        "modes": 0.0,
+        "spread": 0.0,
+    }
+
+
+class _FixedGenerator:
+    """Stands in for a trained GAN: its samples are given."""
+
+    def __init__(self, points, accuracy=0.7, rising=False):
+        self.points, self.d_accuracy, self.g_loss_rising = points, accuracy, rising
+
+    def sample(self, n, rng):
+        return self.points[:n]
+
+
+def test_collapse_and_a_dominating_discriminator_are_penalised(monkeypatch):
+    import evoforge.problems.gan_train as gan_train
+
+    problem = GanProblem(GanConfig(samples=2000))
+    data, rng = problem.data, np.random.default_rng(1)
+    covering = data.sample(2000, rng)
+    collapsed = data.modes[3] + data.std * rng.standard_normal((2000, 2))
+    fitness = {}
+    for label, points, accuracy, rising in [
+        ("covering", covering, 0.7, False),
+        ("collapsed", collapsed, 0.7, False),
+        ("dominated", covering, 1.0, True),
+    ]:
+        monkeypatch.setattr(
+            gan_train, "train_gan", lambda *a, p=points, q=accuracy, r=rising: _FixedGenerator(p, q, r)
+        )
+        fitness[label] = problem.score_run(default_gan(), 0)["fitness"]
+    # a collapsed generator is of high quality (every point on a mode) yet ranks far below a covering one
+    assert fitness["covering"] > 0.95
+    assert fitness["collapsed"] < fitness["covering"] - 0.5
+    assert fitness["dominated"] == pytest.approx(fitness["covering"] - 0.1)
+
+
+def test_diverging_gan_is_recorded_and_scored_worst():
+    problem = GanProblem(GanConfig(steps=40, samples=500))
+    wild = default_gan().with_genes(
+        loss="wgan_gp", g_lr=1e-2, d_lr=1e-2, gp_weight=0.1, d_optimizer="rmsprop", g_optimizer="rmsprop"
+    )
+    genomes = [
+        wild.with_genes(
+            g_width=512, d_width=512, g_layers=4, d_layers=4, g_activation="elu", d_activation="elu"
+        )
+    ]
+    import evoforge.problems.gan_train as gan_train
+
+    original = gan_train._g_loss
+
+    def exploding(loss, fake):  # a generator loss that overflows, as a diverging GAN's does
+        return original(loss, fake) * float("inf")
+
+    try:
+        gan_train._g_loss = exploding
+        result = problem.evaluate(genomes, np.array([3]), {})[0]
+    finally:
+        gan_train._g_loss = original
+    assert np.isnan(result.fitness) and result.error.startswith("diverged: seed")
+
+
+def test_variation_keeps_genomes_valid():
+    space = GanSpace(GanSpaceConfig(fixed={"loss": "hinge"}))
+    rng = np.random.default_rng(2)
+    population = [space.sample(rng) for _ in range(8)]
+    for _ in range(200):
+        a, b = (population[i] for i in rng.integers(len(population), size=2))
+        child = space.mutate(space.crossover(a, b, rng), rng)
+        assert GanGenome.from_json(child.to_json()) == child  # every gene present and in range
+        assert child["loss"] == "hinge"
+        population[int(rng.integers(len(population)))] = child
+    with pytest.raises(ValueError, match="gene g_lr=1.0 is outside"):
+        GanGenome.from_json(dict(default_gan().to_json(), g_lr=1.0))
+    with pytest.raises(ValueError, match="unknown gene 'x'"):
+        GanSpaceConfig(fixed={"x": 1})
+    assert set(default_gan().as_dict()) == set(GENES)
+
+
+def test_seeded_training_reproduces():
+    problem = GanProblem(GanConfig(steps=60, samples=500))
+    genome = default_gan().with_genes(g_norm="batch", d_norm="spectral", loss="wgan_gp")
+    a = problem.evaluate([genome], np.array([11]), {})[0]
+    b = problem.evaluate([genome], np.array([11]), {})[0]
+    c = problem.evaluate([genome], np.array([12]), {})[0]
+    assert a.error is None and a.fitness == b.fitness
+    assert {k: v for k, v in a.metrics.items() if k != "train_seconds"} == {
+        k: v for k, v in b.metrics.items() if k != "train_seconds"
+    }
+    assert a.metrics != c.metrics
