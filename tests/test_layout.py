@@ -26,6 +26,7 @@ LAYERS = {
     "testing": 5,
     "engine": 4,
     "cli": 5,
+    "pipelines": 5,  # evoforge/pipelines.py: the estimator over the engine
     "(root)": 6,
 }
 
