@@ -91,7 +91,7 @@ class PipelineSearch:
     def fit(self, X: Any, y: Any) -> PipelineSearch:
         import pandas as pd
 
-        import evoforge
+        from evoforge.engine.loop import run
         from evoforge.problems.tabular_export import best_of, export
 
         frame = X.copy() if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X)).add_prefix("x")
@@ -108,7 +108,7 @@ class PipelineSearch:
         data = folder / "table.parquet"
         frame.to_parquet(data)
         self.run_dir_ = folder / "run"
-        self.result_ = evoforge.run(self._config(data, target), self.run_dir_)
+        self.result_ = run(self._config(data, target), self.run_dir_)
         export(self.run_dir_)
         self.report_ = json.loads((self.run_dir_ / "test_report.json").read_text())
         problem, genome, seed = best_of(self.run_dir_)
