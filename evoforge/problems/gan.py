@@ -26,14 +26,14 @@ import time
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult
 from evoforge.core.space import SearchSpace
 from evoforge.problems.base import SpaceProblem
 from evoforge.spaces.gan import GanGenome, GanSpace, GanSpaceConfig
 
-__all__ = ["GanConfig", "GanProblem", "ToyData", "toy_data", "toy_scores"]
+__all__ = ["EganConfig", "GanConfig", "GanProblem", "ToyData", "toy_data", "toy_scores"]
 
 
 class ToyData:
@@ -77,6 +77,19 @@ def toy_scores(points: np.ndarray, data: ToyData, cover: int) -> dict[str, float
     return {"quality": float(good.mean()), "modes": float((counts >= cover).sum()), "spread": spread}
 
 
+class EganConfig(BaseModel):
+    """E-GAN training (Wang et al. 2019; see :func:`evoforge.problems.gan_train.train_egan`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    parents: int = Field(1, ge=1, le=8, description="Generators that survive each step.")
+    selection: Literal["comma", "plus"] = Field(
+        "comma",
+        description="Survivors among the children alone ((mu, lambda)) or children and parents (elitism).",
+    )
+    gamma: float = Field(0.05, ge=0, description="Weight of the diversity term of a child's fitness.")
+
+
 class GanConfig(ProblemConfig):
     """Whole GANs trained for a budget of generator steps and scored on their samples."""
 
@@ -93,6 +106,12 @@ class GanConfig(ProblemConfig):
     )
     cover: int = Field(20, ge=1, description="High-quality points a mode needs to count as covered.")
     space: GanSpaceConfig = Field(GanSpaceConfig(), description="Genes held fixed.")
+    training: Literal["whole", "egan"] = Field(
+        "whole",
+        description="whole: each GAN trains as its genome says; egan: its generators evolve inside the run, "
+        "E-GAN style (the genome's loss gene then sets the discriminator's loss only).",
+    )
+    egan: EganConfig = Field(EganConfig(), description="E-GAN settings (training: egan).")
     threads: int | None = Field(1, ge=1, description="Torch CPU threads per evaluation.")
     device: str = Field("cpu", description="cpu, cuda or cuda:N.")
 
@@ -120,9 +139,15 @@ class GanProblem(SpaceProblem):
 
     def score_run(self, genome: GanGenome, seed: int) -> dict[str, float]:
         """Train ``genome`` once (seed ``seed``) and score its generator."""
-        from evoforge.problems.gan_train import train_gan
+        from evoforge.problems.gan_train import train_egan, train_gan
 
-        trained = train_gan(genome, self.data, self.config.steps, seed, self.config.device)
+        c = self.config
+        if c.training == "egan":
+            trained = train_egan(
+                genome, self.data, c.steps, seed, c.egan.parents, c.egan.selection, c.egan.gamma, c.device
+            )
+        else:
+            trained = train_gan(genome, self.data, c.steps, seed, c.device)
         rng = np.random.default_rng(seed + 1)
         points = trained.sample(self.samples, rng)
         scores = toy_scores(points, self.data, self.config.cover)

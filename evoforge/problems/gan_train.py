@@ -15,6 +15,7 @@ A run is deterministic for its seed on the CPU (one torch thread).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,15 @@ from torch import nn
 
 from evoforge.spaces.gan import GanGenome
 
-__all__ = ["DivergedError", "TrainedGan", "build_generator", "build_discriminator", "train_gan"]
+__all__ = [
+    "DivergedError",
+    "TrainedGan",
+    "build_generator",
+    "build_discriminator",
+    "train_gan",
+    "train_egan",
+    "EGAN_LOSSES",
+]
 
 
 class DivergedError(RuntimeError):
@@ -184,3 +193,123 @@ def train_gan(genome: GanGenome, data: Any, steps: int, seed: int, device: str =
         np.mean(last[: len(last) // 2])
     )
     return TrainedGan(generator.cpu(), genome, accuracy, rising, seed)
+
+
+# -- E-GAN: generators evolved inside one training run ---------------------------------------------
+#: the variation losses of E-GAN (Wang et al. 2019): each parent makes one child per loss
+EGAN_LOSSES = ("minimax", "nonsaturating", "least_squares")
+
+
+def _egan_fitness(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    genome: GanGenome,
+    real: torch.Tensor,
+    gen: torch.Generator,
+    gamma: float,
+) -> float:
+    """E-GAN's fitness of a child: quality, the mean probability the discriminator gives its samples,
+    plus ``gamma`` times diversity, minus the log of the norm of the discriminator's gradient on the
+    loss of telling them from ``real`` (a generator that spreads out leaves D a flatter loss)."""
+    z = latent(genome, real.shape[0], gen)
+    with torch.no_grad():
+        fake = generator(z)
+    out_fake = discriminator(fake)
+    quality = torch.sigmoid(out_fake).mean()
+    d_loss = nn.functional.softplus(-discriminator(real)).mean() + nn.functional.softplus(out_fake).mean()
+    grads = torch.autograd.grad(d_loss, [p for p in discriminator.parameters() if p.requires_grad])
+    norm = torch.sqrt(torch.stack([(g**2).sum() for g in grads]).sum())
+    return float(quality) - gamma * float(torch.log(norm + 1e-12))
+
+
+def train_egan(
+    genome: GanGenome,
+    data: Any,
+    steps: int,
+    seed: int,
+    parents: int = 1,
+    selection: str = "comma",
+    gamma: float = 0.05,
+    device: str = "cpu",
+) -> TrainedGan:
+    """E-GAN (Wang et al. 2019): ``parents`` generators share one discriminator; every step each
+    parent makes one child per loss of :data:`EGAN_LOSSES` (one generator step with that loss), the
+    children are scored by :func:`_egan_fitness` on a fresh batch, and the ``parents`` best survive:
+    among the children alone (``comma``, the (mu, lambda) rule) or among children and parents
+    (``plus``, elitism). Then the discriminator trains (``d_steps``, the genome's loss) against the
+    survivors' samples. The genome's own ``loss`` gene sets only the discriminator's loss."""
+    import copy
+
+    g = genome.as_dict()
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    modes = torch.as_tensor(data.modes, dtype=torch.float32)
+    std = float(data.std)
+
+    def real_batch(n: int) -> torch.Tensor:
+        which = torch.randint(len(modes), (n,), generator=gen)
+        return modes[which] + std * torch.randn(n, 2, generator=gen)
+
+    def new_optimizer(g_net: nn.Module) -> torch.optim.Optimizer:
+        return _optimizer(g["g_optimizer"], g_net.parameters(), g["g_lr"], g["beta1"], g["beta2"])
+
+    first = build_generator(genome).to(device)
+    population: list[tuple[nn.Module, torch.optim.Optimizer]] = [(first, new_optimizer(first))]
+    for _ in range(parents - 1):
+        twin = copy.deepcopy(first)
+        population.append((twin, new_optimizer(twin)))
+    discriminator = build_discriminator(genome).to(device)
+    opt_d = _optimizer(g["d_optimizer"], discriminator.parameters(), g["d_lr"], g["beta1"], g["beta2"])
+    batch, loss = g["batch_size"], g["loss"]
+    g_losses = np.empty(steps)
+    for step in range(steps):
+        for _ in range(g["d_steps"]):
+            real = real_batch(batch).to(device)
+            with torch.no_grad():
+                parent = population[int(torch.randint(len(population), (1,), generator=gen))][0]
+                fake = parent(latent(genome, batch, gen).to(device))
+            d_loss = _d_loss(loss, discriminator(real), discriminator(fake))
+            if loss == "wgan_gp":
+                d_loss = d_loss + g["gp_weight"] * _gradient_penalty(discriminator, real, fake, gen)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+        if not np.isfinite(d_loss.item()):
+            raise DivergedError(f"the discriminator's loss became {d_loss.item()} at step {step}")
+        candidates: list[tuple[float, nn.Module, torch.optim.Optimizer, float]] = []
+        real = real_batch(batch).to(device)
+        if selection == "plus":
+            for net, opt in population:
+                candidates.append(
+                    (_egan_fitness(net, discriminator, genome, real, gen, gamma), net, opt, math.nan)
+                )
+        for net, opt in population:
+            for child_loss in EGAN_LOSSES:
+                child = copy.deepcopy(net)
+                child_opt = new_optimizer(child)
+                child_opt.load_state_dict(opt.state_dict())
+                value = _g_loss(child_loss, discriminator(child(latent(genome, batch, gen).to(device))))
+                child_opt.zero_grad(set_to_none=True)
+                value.backward()
+                child_opt.step()
+                if not np.isfinite(value.item()):
+                    continue  # a child whose loss overflowed does not survive
+                fitness = _egan_fitness(child, discriminator, genome, real, gen, gamma)
+                candidates.append((fitness, child, child_opt, value.item()))
+        if not candidates:
+            raise DivergedError(f"every child's loss overflowed at step {step}")
+        candidates.sort(key=lambda c: -c[0] if np.isfinite(c[0]) else math.inf)
+        population = [(net, opt) for _, net, opt, _ in candidates[:parents]]
+        g_losses[step] = next((c[3] for c in candidates if np.isfinite(c[3])), math.nan)
+    best = population[0][0]
+    with torch.no_grad():
+        real, fake = real_batch(512).to(device), best(latent(genome, 512, gen).to(device))
+        accuracy = float(
+            ((discriminator(real) > 0).float().mean() + (discriminator(fake) <= 0).float().mean()) / 2
+        )
+    last = g_losses[steps // 2 :]
+    last = last[np.isfinite(last)]
+    rising = len(last) >= 4 and float(np.mean(last[len(last) // 2 :])) > float(
+        np.mean(last[: len(last) // 2])
+    )
+    return TrainedGan(best.cpu(), genome, accuracy, rising, seed)

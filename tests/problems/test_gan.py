@@ -120,3 +120,20 @@ def test_seeded_training_reproduces():
         k: v for k, v in b.metrics.items() if k != "train_seconds"
     }
     assert a.metrics != c.metrics
+
+
+def test_egan_training_runs_reproduces_and_selection_matters():
+    from evoforge.problems.gan import EganConfig
+
+    def run(selection, seed=5):
+        problem = GanProblem(
+            GanConfig(steps=25, samples=400, training="egan", egan=EganConfig(parents=2, selection=selection))
+        )
+        return problem.evaluate([default_gan()], np.array([seed]), {})[0]
+
+    comma, again, plus = run("comma"), run("comma"), run("plus")
+    assert comma.error is None and plus.error is None
+    assert comma.fitness == again.fitness
+    assert {k: v for k, v in comma.metrics.items() if k != "train_seconds"} != {
+        k: v for k, v in plus.metrics.items() if k != "train_seconds"
+    }
