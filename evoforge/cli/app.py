@@ -34,6 +34,7 @@ def fail(message: str) -> NoReturn:
 COMMANDS: dict[str, str] = {
     "classification": "evoforge.cli.nas",  # nas, train-final
     "double_pole": "evoforge.cli.networks",  # draw, export
+    "gan": "evoforge.cli.gan",  # sample, what report adds
     "gym": "evoforge.cli.gym",  # play
     "optimizer_search": "evoforge.cli.optimizers",  # what report adds
     "tabular": "evoforge.cli.tabular",  # tabular, predict, what report adds

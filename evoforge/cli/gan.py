@@ -1,0 +1,46 @@
+"""``evoforge sample`` (points from a GAN search's saved generator) and what ``evoforge report`` adds
+for GAN searches (the generator saved as a state dict and TorchScript, its samples over the modes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from evoforge.cli.app import REPORTS, app, fail, out
+
+
+@app.command()
+def sample(
+    run_dir: Path = typer.Argument(..., help="A finished GAN search (after evoforge report)."),
+    n: int = typer.Option(1000, "--n", min=1, help="Points to generate."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the latent draws."),
+    output: Path | None = typer.Option(
+        None, "--output", "--out", help="A CSV file (default: standard output)."
+    ),
+) -> None:
+    """Generate points with the best generator of a GAN search."""
+    from evoforge.problems.gan_export import sample as draw
+
+    path = run_dir / "best_generator.pt"
+    if not path.is_file():
+        fail(f"{run_dir} holds no saved generator (best_generator.pt): run 'evoforge report {run_dir}' first")
+    points = draw(path, n, seed)
+    text = "x,y\n" + "".join(f"{x:.6g},{y:.6g}\n" for x, y in points)
+    if output is None:
+        out.print(text, end="", highlight=False, markup=False)
+    else:
+        output.write_text(text)
+        out.print(f"wrote {n} points to {output}", highlight=False)
+
+
+def report_gan(run_dir: Path, target: Path) -> list[Path]:
+    if not (run_dir / "best_gan.json").is_file():
+        return []
+    from evoforge.problems.gan_export import export
+
+    paths = export(run_dir)
+    return list(paths.values())
+
+
+REPORTS["gan"] = report_gan
