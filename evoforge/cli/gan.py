@@ -25,8 +25,9 @@ def sample(
     path = run_dir / "best_generator.pt"
     if not path.is_file():
         fail(f"{run_dir} holds no saved generator (best_generator.pt): run 'evoforge report {run_dir}' first")
-    points = draw(path, n, seed)
-    text = "x,y\n" + "".join(f"{x:.6g},{y:.6g}\n" for x, y in points)
+    points = draw(path, n, seed).reshape(n, -1)  # images: one row of pixels each, in [-1, 1]
+    header = "x,y" if points.shape[1] == 2 else ",".join(f"p{k}" for k in range(points.shape[1]))
+    text = header + "\n" + "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in points)
     if output is None:
         out.print(text, end="", highlight=False, markup=False)
     else:

@@ -127,6 +127,12 @@ class Problem(ABC):
         result = self.evaluate(params[None, :], np.array([seed]), context)[0]
         return TestResult(result.fitness, [result.fitness], result.metrics)
 
+    def validate(self, params: Any, seed: int, cases: int, context: Context) -> TestResult:
+        """Re-evaluate one individual on ``cases`` fresh validation cases, never the test's (default:
+        :meth:`test` with the validation seed, for problems whose cases are drawn from a seed; a problem
+        with a held-out test split overrides it)."""
+        return self.test(params, seed, cases, context)
+
     def initial_context(self) -> Context:
         return {}
 

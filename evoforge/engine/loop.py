@@ -117,7 +117,8 @@ class _Loop:
     def _retest(self, entry: Entry, purpose: str, cases: int) -> TestResult:
         """``entry`` re-evaluated on ``cases`` fresh cases drawn for ``purpose`` (validate or test)."""
         seed = derive_seed(self.config.seed, purpose)
-        return self.problem.test(self.decode(entry.genome), seed, cases, entry.context)
+        again = self.problem.validate if purpose == "validate" else self.problem.test
+        return again(self.decode(entry.genome), seed, cases, entry.context)
 
     def _validate_hof(
         self, hof: HallOfFame, validated: dict[str, float], only_reaching: float | None

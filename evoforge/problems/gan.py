@@ -31,13 +31,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult
 from evoforge.core.space import SearchSpace
 from evoforge.problems.base import SpaceProblem
-from evoforge.spaces.gan import GanGenome, GanSpace, GanSpaceConfig
+from evoforge.spaces.gan import IMAGE_GENES, TOY_GENES, GanGenome, GanSpace, GanSpaceConfig
 
 __all__ = ["EganConfig", "GanConfig", "GanProblem", "ToyData", "toy_data", "toy_scores"]
 
 
 class ToyData:
     """A mixture of equally weighted isotropic Gaussians in 2-D."""
+
+    shape = (2,)
 
     def __init__(self, modes: np.ndarray, std: float):
         self.modes, self.std = np.asarray(modes, dtype=np.float64), float(std)
@@ -94,15 +96,21 @@ class GanConfig(ProblemConfig):
     """Whole GANs trained for a budget of generator steps and scored on their samples."""
 
     kind: Literal["gan"] = "gan"
-    data: Literal["ring8", "grid25"] = Field(
-        "ring8", description="The toy distribution (see the module docstring)."
+    data: Literal["ring8", "grid25", "digits", "mnist", "fashion-mnist", "folder"] = Field(
+        "ring8", description="A toy distribution (ring8, grid25) or an image dataset (see evoforge.data)."
+    )
+    path: str | None = Field(None, description="Images: the dataset's file or folder (folder: required).")
+    feature_steps: int = Field(
+        1500,
+        ge=1,
+        description="Images: training steps (batches of 128) of the feature classifier behind the Frechet distance.",
     )
     steps: int = Field(2000, ge=1, description="Generator steps of one training run.")
     seeds: int = Field(1, ge=1, le=10, description="Training runs averaged into one fitness.")
     samples: int | None = Field(
         None,
         ge=100,
-        description="Points generated to score a GAN (default 2,000 for ring8, 2,500 for grid25).",
+        description="Points generated to score a GAN (default 2,000 for ring8, 2,500 for grid25, 1,000 images).",
     )
     cover: int = Field(20, ge=1, description="High-quality points a mode needs to count as covered.")
     space: GanSpaceConfig = Field(GanSpaceConfig(), description="Genes held fixed.")
@@ -125,17 +133,76 @@ class GanProblem(SpaceProblem):
     direction = "maximize"
     spaces: ClassVar[tuple[type[SearchSpace], ...]] = (GanSpace,)
     candidates_per_chunk: ClassVar[int | None] = 1  # training runs of uneven length
-    recorded_metrics = ("modes", "quality", "train_seconds")
+    recorded_metrics = ("train_seconds",)
     config: GanConfig
 
     def __init__(self, config: GanConfig, shared: dict[str, np.ndarray] | None = None):
         super().__init__(config, shared)
-        self.data = toy_data(config.data)
-        self.samples = config.samples or (2000 if config.data == "ring8" else 2500)
+        self.toy = config.data in ("ring8", "grid25")
+        if self.toy:
+            self.data: Any = toy_data(config.data)
+            self.samples = config.samples or (2000 if config.data == "ring8" else 2500)
+            return
+        self.samples = config.samples or 1000
+        self._images(shared)
+
+    def _images(self, shared: dict[str, np.ndarray] | None) -> None:
+        """Images, the feature classifier and the test images' features: from the driver's shared
+        inputs, or loaded and trained here (a fixed seed: every process gets the same classifier)."""
+        import torch
+
+        from evoforge.problems.gan_images import FeatureNet, ImageData, train_feature_net
+
+        if shared and "images" in shared:
+            self.data = ImageData(
+                torch.as_tensor(shared["images"]),
+                shared["labels"],
+                torch.as_tensor(shared["test_images"]),
+                shared["test_labels"],
+                int(shared["classes"]),
+            )
+            channels, side, _ = self.data.shape
+            self.features = FeatureNet(channels, side, self.data.classes)
+            self.features.load_state_dict(
+                {k[8:]: torch.as_tensor(v) for k, v in shared.items() if k.startswith("feature.")}
+            )
+            self.features.eval()
+        else:
+            from evoforge.data.datasets import DatasetSpec, load_dataset
+
+            dataset = load_dataset(DatasetSpec(name=self.config.data, path=self.config.path))
+            self.data = ImageData.from_dataset(dataset)
+            if (
+                len(self.data.shape) != 3
+                or self.data.shape[1] % 4
+                or self.data.shape[1] != self.data.shape[2]
+            ):
+                from evoforge.core.problem import InputError
+
+                raise InputError(
+                    f"GAN images must be square with a side divisible by 4, got {self.data.shape}"
+                )
+            self.features = train_feature_net(self.data, self.config.feature_steps, seed=0)
+        reference = self.data.test_images[:2000]
+        self.reference, _ = self.features.features_and_labels(reference)
+
+    def shared_inputs(self) -> dict[str, np.ndarray]:
+        if self.toy:
+            return {}
+        d = self.data
+        weights = {f"feature.{k}": v.numpy() for k, v in self.features.state_dict().items()}
+        return {
+            "images": d.images.numpy(),
+            "labels": d.labels,
+            "test_images": d.test_images.numpy(),
+            "test_labels": d.test_labels,
+            "classes": np.array(d.classes),
+            **weights,
+        }
 
     @functools.cached_property
     def search_space(self) -> GanSpace:  # type: ignore[override]
-        return GanSpace(self.config.space)
+        return GanSpace(self.config.space, TOY_GENES if self.toy else IMAGE_GENES)
 
     def score_run(self, genome: GanGenome, seed: int) -> dict[str, float]:
         """Train ``genome`` once (seed ``seed``) and score its generator."""
@@ -150,15 +217,19 @@ class GanProblem(SpaceProblem):
             trained = train_gan(genome, self.data, c.steps, seed, c.device)
         rng = np.random.default_rng(seed + 1)
         points = trained.sample(self.samples, rng)
-        scores = toy_scores(points, self.data, self.config.cover)
-        collapsed = scores["modes"] <= 1 or scores["spread"] < 0.1
         dominated = trained.d_accuracy >= 0.99 and trained.g_loss_rising
-        fitness = (
-            0.5 * scores["modes"] / len(self.data.modes)
-            + 0.5 * scores["quality"]
-            - 0.25 * collapsed
-            - 0.1 * dominated
-        )
+        if self.toy:
+            scores = toy_scores(points, self.data, self.config.cover)
+            collapsed = scores["modes"] <= 1 or scores["spread"] < 0.1
+            value = 0.5 * scores["modes"] / len(self.data.modes) + 0.5 * scores["quality"]
+        else:
+            from evoforge.problems.gan_images import image_scores
+
+            scores = image_scores(points, self.features, self.reference, self.data.classes)
+            data_spread = float(self.data.images.std(dim=0).mean())
+            collapsed = scores["coverage"] <= 1 / self.data.classes or scores["spread"] < 0.1 * data_spread
+            value = 0.5 * scores["coverage"] + 0.5 * scores["entropy"] - 0.1 * math.log1p(scores["frechet"])
+        fitness = value - 0.25 * collapsed - 0.1 * dominated
         return {
             "fitness": fitness,
             **scores,
@@ -210,12 +281,11 @@ class GanProblem(SpaceProblem):
             try:
                 run = self.score_run(params, base + 104_729 * (k + 1))
             except DivergedError:
-                run = {"fitness": math.nan, "modes": 0.0, "quality": 0.0}
+                run = {"fitness": math.nan}
             runs.append(run)
             scores.append(run["fitness"])
-        metrics = {
-            "modes": float(np.mean([r["modes"] for r in runs])),
-            "quality": float(np.mean([r["quality"] for r in runs])),
-            "all_modes_runs": float(sum(r["modes"] == len(self.data.modes) for r in runs)),
-        }
+        keys = ("modes", "quality") if self.toy else ("frechet", "coverage", "entropy")
+        metrics = {k: float(np.mean([r.get(k, math.nan) for r in runs])) for k in keys}
+        if self.toy:
+            metrics["all_modes_runs"] = float(sum(r["modes"] == len(self.data.modes) for r in runs))
         return TestResult(float(np.mean(scores)), [float(s) for s in scores], metrics)

@@ -1,7 +1,8 @@
 """What a GAN search hands back (:func:`export`): the reported GAN trained once more from scratch with
 the seed of the final test's first run, its generator saved as a state dict
 (``best_generator.pt``, loaded with ``torch.load(weights_only=True)``) and as TorchScript
-(``best_generator.ts``, usable without evoforge), and a figure of its samples over the true modes."""
+(``best_generator.ts``, usable without evoforge), and a figure of its samples: over the true modes
+for toy data, an 8 x 8 grid for images."""
 
 from __future__ import annotations
 
@@ -50,19 +51,29 @@ def export(run_dir: Path) -> dict[str, Path]:
         "samples": run_dir / "best_samples.png",
     }
     generator = trained.generator.eval()
-    torch.save({"genome": genome.to_json(), "state_dict": generator.state_dict()}, paths["state_dict"])
-    example = torch.zeros(2, genome["latent_dim"])
-    torch.jit.trace(generator, example).save(str(paths["torchscript"]))
-    points = trained.sample(problem.samples, np.random.default_rng(seed))
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.4, label="generated")
-    ax.scatter(
-        problem.data.modes[:, 0], problem.data.modes[:, 1], s=40, marker="x", color="red", label="modes"
+    shape = list(problem.data.shape)
+    torch.save(
+        {"genome": genome.to_json(), "shape": shape, "state_dict": generator.state_dict()},
+        paths["state_dict"],
     )
-    ax.set_title(str(genome)[:80], fontsize=7)
-    ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize=7)
+    example = torch.zeros(2, genome["latent_dim"])  # batch norm in eval mode: any batch traces
+    torch.jit.trace(generator, example).save(str(paths["torchscript"]))
+    plt = pyplot()
+    if problem.toy:
+        points = trained.sample(problem.samples, np.random.default_rng(seed))
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.4, label="generated")
+        modes = problem.data.modes
+        ax.scatter(modes[:, 0], modes[:, 1], s=40, marker="x", color="red", label="modes")
+        ax.set_aspect("equal")
+        ax.legend(loc="upper right", fontsize=7)
+    else:  # an 8 x 8 grid of generated images
+        images = trained.sample(64, np.random.default_rng(seed))
+        fig, axes = plt.subplots(8, 8, figsize=(6, 6))
+        for image, ax in zip(images, axes.ravel(), strict=True):
+            ax.imshow((image.transpose(1, 2, 0).squeeze() + 1) / 2, cmap="gray", vmin=0, vmax=1)
+            ax.axis("off")
+    fig.suptitle(str(genome)[:90], fontsize=6)
     fig.tight_layout()
     fig.savefig(paths["samples"], dpi=120)
     plt.close(fig)
@@ -76,7 +87,7 @@ def load_generator(path: Path) -> Any:
     from evoforge.problems.gan_train import build_generator
 
     saved = torch.load(path, weights_only=True)
-    generator = build_generator(GanGenome.from_json(saved["genome"]))
+    generator = build_generator(GanGenome.from_json(saved["genome"]), tuple(saved["shape"]))
     generator.load_state_dict(saved["state_dict"])
     return generator.eval()
 

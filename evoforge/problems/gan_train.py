@@ -66,14 +66,98 @@ def _mlp(inputs: int, outputs: int, layers: int, width: int, activation: str, no
     return nn.Sequential(*modules)
 
 
-def build_generator(genome: GanGenome, outputs: int = 2) -> nn.Sequential:
-    g = genome.as_dict()
-    return _mlp(g["latent_dim"], outputs, g["g_layers"], g["g_width"], g["g_activation"], g["g_norm"])
+class _Reshape(nn.Module):
+    def __init__(self, *shape: int):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
 
 
-def build_discriminator(genome: GanGenome, inputs: int = 2) -> nn.Sequential:
+def _norm2d(norm: str, channels: int, side: int) -> list[nn.Module]:
+    if norm == "batch":
+        return [nn.BatchNorm2d(channels)]
+    if norm == "layer":
+        return [nn.LayerNorm([channels, side, side])]
+    return []
+
+
+def _conv_generator(g: dict[str, Any], shape: tuple[int, ...]) -> nn.Sequential:
+    """DCGAN-style: a dense layer to (4c, H/4, W/4), two doublings of the side (transposed 4x4
+    convolutions, or nearest upsampling then a 3x3 convolution) to 2c then c channels, a 3x3
+    convolution to the image's channels, tanh."""
+    channels, height, width = shape
+    c, act = g["g_channels"], _ACT[g["g_activation"]]
+    side = height // 4
+    modules: list[nn.Module] = [nn.Linear(g["latent_dim"], 4 * c * side * side), _Reshape(4 * c, side, side)]
+    modules += _norm2d(g["g_norm"], 4 * c, side) + [act()]
+    for k_in, k_out in ((4 * c, 2 * c), (2 * c, c)):
+        side *= 2
+        if g["upsample"] == "transpose":
+            modules.append(nn.ConvTranspose2d(k_in, k_out, 4, stride=2, padding=1))
+        else:
+            modules += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(k_in, k_out, 3, padding=1)]
+        modules += _norm2d(g["g_norm"], k_out, side) + [act()]
+    modules += [nn.Conv2d(c, channels, 3, padding=1), nn.Tanh()]
+    return nn.Sequential(*modules)
+
+
+def _conv_discriminator(g: dict[str, Any], shape: tuple[int, ...]) -> nn.Sequential:
+    """A 3x3 convolution to c channels, two 4x4 stride-2 convolutions to 2c and 4c, a dense output."""
+    channels, height, width = shape
+    c, act, norm = g["d_channels"], _ACT[g["d_activation"]], g["d_norm"]
+
+    def conv(k_in: int, k_out: int, kernel: int, stride: int) -> nn.Module:
+        layer = nn.Conv2d(k_in, k_out, kernel, stride=stride, padding=1)
+        return nn.utils.parametrizations.spectral_norm(layer) if norm == "spectral" else layer
+
+    side = height
+    modules: list[nn.Module] = [conv(channels, c, 3, 1), act()]
+    for k_in, k_out in ((c, 2 * c), (2 * c, 4 * c)):
+        side //= 2
+        modules.append(conv(k_in, k_out, 4, 2))
+        if norm == "layer":
+            modules.append(nn.LayerNorm([k_out, side, side]))
+        modules.append(act())
+    last = nn.Linear(4 * c * side * side, 1)
+    modules += [nn.Flatten(), nn.utils.parametrizations.spectral_norm(last) if norm == "spectral" else last]
+    return nn.Sequential(*modules)
+
+
+def build_generator(genome: GanGenome, shape: tuple[int, ...] = (2,)) -> nn.Sequential:
+    """The generator for points of ``shape``: (2,) for toy data (an MLP), (C, H, W) for images (H and
+    W multiples of 4)."""
     g = genome.as_dict()
-    return _mlp(inputs, 1, g["d_layers"], g["d_width"], g["d_activation"], g["d_norm"])
+    if len(shape) == 3:
+        return _conv_generator(g, shape)
+    return _mlp(g["latent_dim"], shape[0], g["g_layers"], g["g_width"], g["g_activation"], g["g_norm"])
+
+
+def build_discriminator(genome: GanGenome, shape: tuple[int, ...] = (2,)) -> nn.Sequential:
+    g = genome.as_dict()
+    if len(shape) == 3:
+        return _conv_discriminator(g, shape)
+    return _mlp(shape[0], 1, g["d_layers"], g["d_width"], g["d_activation"], g["d_norm"])
+
+
+def real_sampler(data: Any, gen: torch.Generator) -> Callable[[int], torch.Tensor]:
+    """Draws of ``n`` real points: Gaussian-mixture toy data, or images of ``data.images``."""
+    if hasattr(data, "images"):
+        images = data.images
+
+        def draw(n: int) -> torch.Tensor:
+            return images[torch.randint(len(images), (n,), generator=gen)]
+
+        return draw
+    modes = torch.as_tensor(data.modes, dtype=torch.float32)
+    std = float(data.std)
+
+    def mixture(n: int) -> torch.Tensor:
+        which = torch.randint(len(modes), (n,), generator=gen)
+        return modes[which] + std * torch.randn(n, 2, generator=gen)
+
+    return mixture
 
 
 def latent(genome: GanGenome, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -114,10 +198,10 @@ def _g_loss(loss: str, fake: torch.Tensor) -> torch.Tensor:
 def _gradient_penalty(
     d: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
-    alpha = torch.rand(real.shape[0], 1, generator=generator)
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=generator)
     mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     grad = torch.autograd.grad(d(mixed).sum(), mixed, create_graph=True)[0]
-    return ((grad.norm(dim=1) - 1) ** 2).mean()
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
 @dataclass
@@ -134,25 +218,27 @@ class TrainedGan:
 
     @torch.no_grad()
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` generated points (n, 2), or images (n, C, H, W) in [-1, 1]."""
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
         self.generator.eval()
-        return self.generator(latent(self.genome, n, gen)).double().numpy()
+        return (
+            torch.cat([self.generator(latent(self.genome, min(500, n - k), gen)) for k in range(0, n, 500)])
+            .double()
+            .numpy()
+        )
 
 
 def train_gan(genome: GanGenome, data: Any, steps: int, seed: int, device: str = "cpu") -> TrainedGan:
-    """Train ``genome``'s GAN for ``steps`` generator steps on samples of ``data`` (a
-    :class:`~evoforge.problems.gan.ToyData`); :class:`DivergedError` if a loss stops being finite."""
+    """Train ``genome``'s GAN for ``steps`` generator steps on samples of ``data`` (toy data with
+    ``modes``, ``std`` and ``shape`` (2,), or images with ``images`` in [-1, 1] and ``shape``
+    (C, H, W)); :class:`DivergedError` if a loss stops being finite."""
     g = genome.as_dict()
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    modes = torch.as_tensor(data.modes, dtype=torch.float32)
-    std = float(data.std)
-
-    def real_batch(n: int) -> torch.Tensor:
-        which = torch.randint(len(modes), (n,), generator=gen)
-        return modes[which] + std * torch.randn(n, 2, generator=gen)
-
-    generator, discriminator = build_generator(genome).to(device), build_discriminator(genome).to(device)
+    real_batch = real_sampler(data, gen)
+    shape = tuple(data.shape)
+    generator = build_generator(genome, shape).to(device)
+    discriminator = build_discriminator(genome, shape).to(device)
     opt_g = _optimizer(g["g_optimizer"], generator.parameters(), g["g_lr"], g["beta1"], g["beta2"])
     opt_d = _optimizer(g["d_optimizer"], discriminator.parameters(), g["d_lr"], g["beta1"], g["beta2"])
     batch, loss = g["batch_size"], g["loss"]
@@ -243,22 +329,18 @@ def train_egan(
     g = genome.as_dict()
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    modes = torch.as_tensor(data.modes, dtype=torch.float32)
-    std = float(data.std)
-
-    def real_batch(n: int) -> torch.Tensor:
-        which = torch.randint(len(modes), (n,), generator=gen)
-        return modes[which] + std * torch.randn(n, 2, generator=gen)
+    real_batch = real_sampler(data, gen)
+    shape = tuple(data.shape)
 
     def new_optimizer(g_net: nn.Module) -> torch.optim.Optimizer:
         return _optimizer(g["g_optimizer"], g_net.parameters(), g["g_lr"], g["beta1"], g["beta2"])
 
-    first = build_generator(genome).to(device)
+    first = build_generator(genome, shape).to(device)
     population: list[tuple[nn.Module, torch.optim.Optimizer]] = [(first, new_optimizer(first))]
     for _ in range(parents - 1):
         twin = copy.deepcopy(first)
         population.append((twin, new_optimizer(twin)))
-    discriminator = build_discriminator(genome).to(device)
+    discriminator = build_discriminator(genome, shape).to(device)
     opt_d = _optimizer(g["d_optimizer"], discriminator.parameters(), g["d_lr"], g["beta1"], g["beta2"])
     batch, loss = g["batch_size"], g["loss"]
     g_losses = np.empty(steps)

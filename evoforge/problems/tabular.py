@@ -293,6 +293,32 @@ class TabularProblem(SpaceProblem):
         }
         return EvalResult(self.sign * value, metrics)
 
+    def validate(self, params: Any, seed: int, cases: int, context: Context) -> TestResult:
+        """Cross-validation of the search part again, ``cases`` times, each with folds shuffled by a
+        fresh seed (never the test part): a fitter estimate for the hall of fame than the one noisy
+        score it was selected on (``validation_episodes``)."""
+        from sklearn.model_selection import KFold, StratifiedKFold
+        from threadpoolctl import threadpool_limits
+
+        y = self.table.y[self.search_rows]
+        values = []
+        with threadpool_limits(self.config.threads), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for k in range(cases):
+                shuffle = (seed + 7919 * k) % 2**31
+                if self.table.task == "classification":
+                    splitter: Any = StratifiedKFold(self.config.folds, shuffle=True, random_state=shuffle)
+                else:
+                    splitter = KFold(self.config.folds, shuffle=True, random_state=shuffle)
+                folds = [
+                    (self.search_rows[a], self.search_rows[b]) for a, b in splitter.split(np.zeros(len(y)), y)
+                ]
+                values.append(
+                    float(np.mean([self._fit_score(params, shuffle, a, b, self.table) for a, b in folds]))
+                )
+        scores = [self.sign * v for v in values]
+        return TestResult(float(np.mean(scores)), scores, {self.metric: float(np.mean(values))})
+
     def test(self, params: Any, seed: int, cases: int, context: Context) -> TestResult:
         """Fit on the whole search part, score the test part (once)."""
         from threadpoolctl import threadpool_limits

@@ -20,7 +20,16 @@ from evoforge.core.genome import register_genome
 from evoforge.core.space import SearchSpace
 from evoforge.spaces.params import Choice, Float, Int, Spec
 
-__all__ = ["GENES", "LOSSES", "GanGenome", "GanSpace", "GanSpaceConfig", "default_gan"]
+__all__ = [
+    "GENES",
+    "IMAGE_GENES",
+    "LOSSES",
+    "TOY_GENES",
+    "GanGenome",
+    "GanSpace",
+    "GanSpaceConfig",
+    "default_gan",
+]
 
 LOSSES = ("minimax", "nonsaturating", "least_squares", "hinge", "wgan_gp")
 _WIDTHS = (32, 64, 128, 256, 512)
@@ -48,7 +57,33 @@ GENES: dict[str, Spec] = {
     "beta1": Choice((0.0, 0.5, 0.9)),
     "beta2": Choice((0.9, 0.99, 0.999)),
     "batch_size": Choice((32, 64, 128, 256)),
+    # images only: DCGAN-style convolutional networks (two resolution steps each way)
+    "g_channels": Choice((16, 32, 64, 128)),
+    "d_channels": Choice((16, 32, 64, 128)),
+    "upsample": Choice(("transpose", "nearest")),
 }
+
+#: the genes that shape a 2-D toy GAN, and an image GAN (the others keep their default values there)
+_COMMON = {
+    "latent_dim",
+    "latent",
+    "loss",
+    "gp_weight",
+    "d_steps",
+    "g_optimizer",
+    "g_lr",
+    "d_optimizer",
+    "d_lr",
+    "beta1",
+    "beta2",
+    "batch_size",
+    "g_activation",
+    "d_activation",
+    "g_norm",
+    "d_norm",
+}
+TOY_GENES = frozenset(_COMMON | {"g_layers", "g_width", "d_layers", "d_width"})
+IMAGE_GENES = frozenset(_COMMON | {"g_channels", "d_channels", "upsample"})
 
 
 @register_genome
@@ -107,7 +142,8 @@ class GanGenome:
 def default_gan() -> GanGenome:
     """The GAN a user writes first: 3 hidden layers of 128 (ReLU in G, leaky ReLU in D), a 16-d
     normal latent, the non-saturating loss, one D step per G step, torch's Adam defaults (learning
-    rate 1e-3, betas 0.9 and 0.999) for both, batch 64."""
+    rate 1e-3, betas 0.9 and 0.999) for both, batch 64; for images a DCGAN-style pair with 32 base
+    channels and transposed convolutions."""
     return GanGenome.from_json(
         {
             "g_layers": 3,
@@ -130,6 +166,9 @@ def default_gan() -> GanGenome:
             "beta1": 0.9,
             "beta2": 0.999,
             "batch_size": 64,
+            "g_channels": 32,
+            "d_channels": 32,
+            "upsample": "transpose",
         }
     )
 
@@ -163,13 +202,16 @@ class GanSpace(SearchSpace):
     describes = "GAN"
     export_name = "best_gan.json"
 
-    def __init__(self, config: GanSpaceConfig):
+    def __init__(self, config: GanSpaceConfig, relevant: frozenset[str] = frozenset(GENES)):
+        """``relevant``: the genes that shape this problem's GANs; the rest keep :func:`default_gan`'s
+        values (so two genomes that build the same GAN are the same genome)."""
         self.config = config
-        self.free = [name for name in GENES if name not in config.fixed]
+        self.held = {n: v for n, v in default_gan().as_dict().items() if n not in relevant} | config.fixed
+        self.free = [name for name in GENES if name not in self.held]
 
     def sample(self, rng: np.random.Generator) -> GanGenome:
         genes = {name: GENES[name].sample(rng) for name in GENES}
-        return GanGenome(tuple(sorted({**genes, **self.config.fixed}.items())))
+        return GanGenome(tuple(sorted({**genes, **self.held}.items())))
 
     def mutate(self, genome: GanGenome, rng: np.random.Generator) -> GanGenome:
         count = int(rng.integers(1, self.config.mutation_genes + 1))

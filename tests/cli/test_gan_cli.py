@@ -9,12 +9,12 @@ import yaml
 from conftest import cli, kill_then_resume, outcome
 
 
-def _config(tmp_path, **extra):
+def _config(tmp_path, problem=None, **extra):
     raw = {
         "seed": 1,
         "generations": 2,
         "strategy": {"name": "regularized_evolution", "population_size": 4, "sample_size": 2},
-        "problem": {"kind": "gan", "steps": 20, "samples": 400},
+        "problem": {"kind": "gan", "steps": 20, "samples": 400, **(problem or {})},
         "test_episodes": 2,
         **extra,
     }
@@ -23,10 +23,13 @@ def _config(tmp_path, **extra):
     return path
 
 
-def test_search_report_and_sample(tmp_path):
+@pytest.mark.parametrize(
+    "problem, width", [({}, 2), ({"data": "digits", "feature_steps": 100}, 64)], ids=["ring", "digits"]
+)
+def test_search_report_and_sample(tmp_path, problem, width):
     import torch
 
-    config = _config(tmp_path)
+    config = _config(tmp_path, problem)
     assert cli("run", config, "--out", tmp_path / "run", "--quiet").returncode == 0
     done = cli("report", tmp_path / "run", "--out", tmp_path / "report")
     assert done.returncode == 0, done.stderr
@@ -38,13 +41,15 @@ def test_search_report_and_sample(tmp_path):
     # the TorchScript file and the state dict are the same generator
     scripted = torch.jit.load(str(run / "best_generator.ts"))
     generator = load_generator(run / "best_generator.pt")
-    z = torch.randn(16, generator[0].in_features)
+    z = torch.randn(16, generator[0].in_features)  # the first layer is dense in both kinds
     torch.testing.assert_close(scripted(z), generator(z))
     done = cli("sample", run, "--n", "50", "--out", tmp_path / "points.csv")
     assert done.returncode == 0, done.stderr
     points = np.loadtxt(tmp_path / "points.csv", delimiter=",", skiprows=1)
-    assert points.shape == (50, 2)
-    np.testing.assert_allclose(points, sample(run / "best_generator.pt", 50), rtol=1e-5)
+    assert points.shape == (50, width)
+    np.testing.assert_allclose(
+        points, sample(run / "best_generator.pt", 50).reshape(50, -1), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_sample_without_a_generator_is_one_line(tmp_path):

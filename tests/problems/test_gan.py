@@ -137,3 +137,38 @@ def test_egan_training_runs_reproduces_and_selection_matters():
     assert {k: v for k, v in comma.metrics.items() if k != "train_seconds"} != {
         k: v for k, v in plus.metrics.items() if k != "train_seconds"
     }
+
+
+@pytest.fixture(scope="module")
+def digits_gan():
+    return GanProblem(GanConfig(data="digits", steps=20, samples=300, feature_steps=300))
+
+
+def test_image_metrics_on_hand_made_sets(digits_gan):
+    from evoforge.problems.gan_images import image_scores
+
+    p = digits_gan
+    real = p.data.images[:1000].numpy()  # training images: every class, close to the test images
+    one = np.repeat(real[:1], 300, axis=0)  # total collapse
+    noise = np.random.default_rng(0).uniform(-1, 1, size=(300, *p.data.shape)).astype(np.float32)
+    scores = {
+        name: image_scores(x, p.features, p.reference, 10)
+        for name, x in [("real", real), ("one", one), ("noise", noise)]
+    }
+    assert scores["real"]["coverage"] == 1.0 and scores["real"]["entropy"] > 0.95
+    assert scores["one"]["coverage"] == 0.1 and scores["one"]["entropy"] == 0.0
+    assert (
+        scores["real"]["frechet"] < scores["one"]["frechet"]
+        and scores["real"]["frechet"] < scores["noise"]["frechet"]
+    )
+
+
+def test_image_gan_trains_and_workers_share_the_classifier(digits_gan):
+    p = digits_gan
+    again = GanProblem(p.config, shared=p.shared_inputs())  # what a worker builds from shared inputs
+    np.testing.assert_array_equal(again.reference, p.reference)
+    genome = p.search_space.sample(np.random.default_rng(3))
+    a, b = p.evaluate([genome], np.array([1]), {})[0], again.evaluate([genome], np.array([1]), {})[0]
+    assert a.error is None and a.fitness == b.fitness and np.isfinite(a.metrics["frechet"])
+    # genes that do not shape an image GAN are held, so they never tell two genomes apart
+    assert genome["g_layers"] == default_gan()["g_layers"] and genome["d_width"] == default_gan()["d_width"]

@@ -272,3 +272,21 @@ def test_candidate_that_blows_memory_is_recorded_not_fatal(mixed):
     fitness, error = queue.get(timeout=60)
     proc.join()
     assert np.isnan(fitness) and error.startswith("out of memory (max_memory_mb")
+
+
+def test_validation_never_touches_the_test_part(mixed, monkeypatch):
+    """validation_episodes re-scores the hall of fame by cross-validation with fresh folds; the test
+    part is scored by the final test alone."""
+    seen = []
+    original = type(mixed)._fit_score
+
+    def spy(self, genome, seed, train, test, table):
+        seen.append(set(test.tolist()))
+        return original(self, genome, seed, train, test, table)
+
+    monkeypatch.setattr(type(mixed), "_fit_score", spy)
+    genome = mixed.search_space.sample(np.random.default_rng(7))
+    result = mixed.validate(genome, 11, 2, {})
+    assert len(result.scores) == 2 and len(seen) == 2 * mixed.config.folds
+    assert all(rows <= set(mixed.search_rows.tolist()) for rows in seen)
+    assert seen[0] != set(mixed.folds[0][1].tolist())  # fresh folds, not the search's own
