@@ -204,6 +204,26 @@ def _gradient_penalty(
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
+def _d_step(
+    genome: GanGenome,
+    discriminator: nn.Module,
+    opt_d: torch.optim.Optimizer,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    gen: torch.Generator,
+) -> float:
+    """One discriminator step on a real and a generated batch, with the genome's loss (and, for
+    wgan_gp, its gradient penalty); the loss before the step."""
+    loss = genome["loss"]
+    d_loss = _d_loss(loss, discriminator(real), discriminator(fake))
+    if loss == "wgan_gp":
+        d_loss = d_loss + genome["gp_weight"] * _gradient_penalty(discriminator, real, fake, gen)
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    return float(d_loss.item())
+
+
 @dataclass
 class TrainedGan:
     """A trained generator and how its training ended."""
@@ -248,20 +268,15 @@ def train_gan(genome: GanGenome, data: Any, steps: int, seed: int, device: str =
             real = real_batch(batch).to(device)
             with torch.no_grad():
                 fake = generator(latent(genome, batch, gen).to(device))
-            d_loss = _d_loss(loss, discriminator(real), discriminator(fake))
-            if loss == "wgan_gp":
-                d_loss = d_loss + g["gp_weight"] * _gradient_penalty(discriminator, real, fake, gen)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
+            d_loss = _d_step(genome, discriminator, opt_d, real, fake, gen)
         g_loss = _g_loss(loss, discriminator(generator(latent(genome, batch, gen).to(device))))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
         g_losses[step] = g_loss.item()
-        if not (np.isfinite(g_losses[step]) and np.isfinite(d_loss.item())):
+        if not (np.isfinite(g_losses[step]) and np.isfinite(d_loss)):
             raise DivergedError(
-                f"the losses became {d_loss.item()} (D) and {g_losses[step]} (G) at step {step}"
+                f"the losses became {d_loss} (D) and {g_losses[step]} (G) at step {step}"
             )
     with torch.no_grad():
         real = real_batch(512).to(device)
@@ -342,7 +357,7 @@ def train_egan(
         population.append((twin, new_optimizer(twin)))
     discriminator = build_discriminator(genome, shape).to(device)
     opt_d = _optimizer(g["d_optimizer"], discriminator.parameters(), g["d_lr"], g["beta1"], g["beta2"])
-    batch, loss = g["batch_size"], g["loss"]
+    batch = g["batch_size"]
     g_losses = np.empty(steps)
     for step in range(steps):
         for _ in range(g["d_steps"]):
@@ -350,14 +365,9 @@ def train_egan(
             with torch.no_grad():
                 parent = population[int(torch.randint(len(population), (1,), generator=gen))][0]
                 fake = parent(latent(genome, batch, gen).to(device))
-            d_loss = _d_loss(loss, discriminator(real), discriminator(fake))
-            if loss == "wgan_gp":
-                d_loss = d_loss + g["gp_weight"] * _gradient_penalty(discriminator, real, fake, gen)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-        if not np.isfinite(d_loss.item()):
-            raise DivergedError(f"the discriminator's loss became {d_loss.item()} at step {step}")
+            d_loss = _d_step(genome, discriminator, opt_d, real, fake, gen)
+        if not np.isfinite(d_loss):
+            raise DivergedError(f"the discriminator's loss became {d_loss} at step {step}")
         candidates: list[tuple[float, nn.Module, torch.optim.Optimizer, float]] = []
         real = real_batch(batch).to(device)
         if selection == "plus":

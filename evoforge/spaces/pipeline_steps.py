@@ -364,6 +364,11 @@ _KNN: dict[str, Spec] = {
 }
 
 
+def _for_task(facts: Facts, stem: str) -> str:
+    """``stem`` + Classifier or Regressor, as the table's task asks."""
+    return stem + ("Classifier" if facts.task == "classification" else "Regressor")
+
+
 def _lightgbm(task: Task, p: dict[str, Any], seed: int) -> Make:
     cls = "lightgbm:LGBMClassifier" if task == "classification" else "lightgbm:LGBMRegressor"
     # bagging needs a frequency to take effect; one thread per worker; no chatter
@@ -407,13 +412,6 @@ def _models() -> list[Step]:
             applies=lambda f: clf(f) and f.samples <= 20_000,
         ),
         Step(
-            "knn",
-            "model",
-            _KNN,
-            lambda p, f, s: _new("sklearn.neighbors:KNeighborsClassifier", **p),
-            applies=clf,
-        ),
-        Step(
             "random_forest",
             "model",
             {**_TREES, "criterion": Choice(("gini", "entropy"))},
@@ -425,13 +423,6 @@ def _models() -> list[Step]:
             "model",
             {**_TREES, "criterion": Choice(("gini", "entropy"))},
             lambda p, f, s: _new("sklearn.ensemble:ExtraTreesClassifier", **p, random_state=s, n_jobs=1),
-            applies=clf,
-        ),
-        Step(
-            "hist_gradient_boosting",
-            "model",
-            _BOOSTING,
-            lambda p, f, s: _new("sklearn.ensemble:HistGradientBoostingClassifier", **p, random_state=s),
             applies=clf,
         ),
         # regression
@@ -455,13 +446,6 @@ def _models() -> list[Step]:
             applies=lambda f: reg(f) and f.samples <= 20_000,
         ),
         Step(
-            "knn",
-            "model",
-            _KNN,
-            lambda p, f, s: _new("sklearn.neighbors:KNeighborsRegressor", **p),
-            applies=reg,
-        ),
-        Step(
             "random_forest",
             "model",
             _TREES,
@@ -475,12 +459,18 @@ def _models() -> list[Step]:
             lambda p, f, s: _new("sklearn.ensemble:ExtraTreesRegressor", **p, random_state=s, n_jobs=1),
             applies=reg,
         ),
+        # either task: the class follows the task
+        Step(
+            "knn",
+            "model",
+            _KNN,
+            lambda p, f, s: _new(_for_task(f, "sklearn.neighbors:KNeighbors"), **p),
+        ),
         Step(
             "hist_gradient_boosting",
             "model",
             _BOOSTING,
-            lambda p, f, s: _new("sklearn.ensemble:HistGradientBoostingRegressor", **p, random_state=s),
-            applies=reg,
+            lambda p, f, s: _new(_for_task(f, "sklearn.ensemble:HistGradientBoosting"), **p, random_state=s),
         ),
         # either task, where the library is installed
         Step(
