@@ -275,9 +275,7 @@ def train_gan(genome: GanGenome, data: Any, steps: int, seed: int, device: str =
         opt_g.step()
         g_losses[step] = g_loss.item()
         if not (np.isfinite(g_losses[step]) and np.isfinite(d_loss)):
-            raise DivergedError(
-                f"the losses became {d_loss} (D) and {g_losses[step]} (G) at step {step}"
-            )
+            raise DivergedError(f"the losses became {d_loss} (D) and {g_losses[step]} (G) at step {step}")
     with torch.no_grad():
         real = real_batch(512).to(device)
         fake = generator(latent(genome, 512, gen).to(device))

@@ -58,8 +58,8 @@ GENES: dict[str, Spec] = {
     "beta2": Choice((0.9, 0.99, 0.999)),
     "batch_size": Choice((32, 64, 128, 256)),
     # images only: DCGAN-style convolutional networks (two resolution steps each way)
-    "g_channels": Choice((16, 32, 64, 128)),
-    "d_channels": Choice((16, 32, 64, 128)),
+    "g_channels": Choice((8, 16, 32, 64)),  # base channels (the first layer has 4x): CPU-sized
+    "d_channels": Choice((8, 16, 32, 64)),
     "upsample": Choice(("transpose", "nearest")),
 }
 

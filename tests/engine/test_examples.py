@@ -72,6 +72,25 @@ def test_every_example_config_is_valid_runs_and_reproduces_its_recorded_result(t
                 space=space,
             )
             update["stop"] = {}
+        if raw["problem"]["kind"] == "gan":  # a few short trainings (the feature classifier too)
+            update["strategy"] = dict(raw["strategy"], population_size=4)
+            small = {
+                "g_channels": 8,
+                "d_channels": 8,
+                "batch_size": 32,
+                "d_steps": 1,
+                "g_width": 32,
+                "d_width": 32,
+            }
+            update["problem"] = dict(
+                raw["problem"], steps=20, samples=300, feature_steps=30, space={"fixed": small}
+            )
+            update["test_episodes"] = 1
+        if raw["problem"]["kind"] == "tabular":  # generations, not a time budget: reproducible
+            update["strategy"] = dict(raw["strategy"], population_size=4)
+            update["problem"] = dict(raw["problem"], folds=3)
+            update["stop"] = {}
+            update["asynchronous"] = False
         if raw["problem"]["kind"] == "optimizer_search":
             update["strategy"] = dict(raw["strategy"], population_size=4)
             update["problem"] = dict(raw["problem"], budget=0.05, test_seeds=1, lr_grid=[1e-3, 1e-2])
