@@ -8,6 +8,9 @@ import pytest
 import yaml
 from conftest import cli, kill_then_resume, outcome
 
+#: image GANs held small, so the test trains in seconds
+_SMALL = {"g_channels": 8, "d_channels": 8, "batch_size": 32, "d_steps": 1}
+
 
 def _config(tmp_path, problem=None, **extra):
     raw = {
@@ -24,7 +27,9 @@ def _config(tmp_path, problem=None, **extra):
 
 
 @pytest.mark.parametrize(
-    "problem, width", [({}, 2), ({"data": "digits", "feature_steps": 100}, 64)], ids=["ring", "digits"]
+    "problem, width",
+    [({}, 2), ({"data": "digits", "feature_steps": 100, "space": {"fixed": _SMALL}}, 64)],
+    ids=["ring", "digits"],
 )
 def test_search_report_and_sample(tmp_path, problem, width):
     import torch

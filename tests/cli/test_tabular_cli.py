@@ -96,9 +96,9 @@ def test_killed_search_resumes_to_the_same_result(tmp_path):
     data = mixed_csv(tmp_path)
     raw = {
         "seed": 4,
-        "generations": 6,
-        "strategy": {"name": "regularized_evolution", "population_size": 6, "sample_size": 3},
-        "problem": {"kind": "tabular", "data": data, "target": "label", "folds": 3},
+        "generations": 4,
+        "strategy": {"name": "regularized_evolution", "population_size": 4, "sample_size": 2},
+        "problem": {"kind": "tabular", "data": data, "target": "label", "folds": 2},
         "checkpoint_interval": 0,
         "test_episodes": 1,
     }

@@ -44,7 +44,7 @@ def test_every_sampled_pipeline_fits_a_mixed_table(mixed):
     rng = np.random.default_rng(1)
     space = mixed.search_space
     seen = {slot: set() for slot in SLOTS}
-    for k in range(40):
+    for k in range(25):
         genome = space.sample(rng)
         for slot in SLOTS:
             seen[slot].add(genome.step(slot)[0])
@@ -231,9 +231,9 @@ def test_seeded_search_reproduces(tmp_path):
 
     cfg = evoforge.RunConfig(
         seed=5,
-        generations=3,
-        strategy={"name": "regularized_evolution", "population_size": 5, "sample_size": 2},
-        problem={"kind": "tabular", "data": "sklearn:wine", "folds": 3},
+        generations=2,
+        strategy={"name": "regularized_evolution", "population_size": 4, "sample_size": 2},
+        problem={"kind": "tabular", "data": "sklearn:wine", "folds": 2},
         test_episodes=1,
     )
     evoforge.run(cfg, tmp_path / "a")
