@@ -26,6 +26,7 @@ def _config(tmp_path, problem=None, **extra):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "problem, width",
     [({}, 2), ({"data": "digits", "feature_steps": 100, "space": {"fixed": _SMALL}}, 64)],

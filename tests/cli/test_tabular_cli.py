@@ -25,6 +25,7 @@ def finished(tmp_path_factory):
     return data, run_dir, done.stdout
 
 
+@pytest.mark.slow
 def test_search_hands_back_model_script_and_report(finished):
     data, run_dir, stdout = finished
     for name in ("best_pipeline.json", "best_pipeline.skops", "best_pipeline.py", "test_report.json"):
@@ -44,6 +45,7 @@ def test_search_hands_back_model_script_and_report(finished):
     assert "best untuned default" in stdout
 
 
+@pytest.mark.slow
 def test_script_rebuilds_the_saved_model_exactly(finished):
     from evoforge.problems.tabular_export import best_of, load_fitted
 
@@ -58,6 +60,7 @@ def test_script_rebuilds_the_saved_model_exactly(finished):
     np.testing.assert_array_equal(rebuilt.predict(x), saved.predict(x))
 
 
+@pytest.mark.slow
 def test_predict_and_report(finished, tmp_path):
     data, run_dir, _ = finished
     done = cli("predict", run_dir, "--data", data, "--out", tmp_path / "p.csv")

@@ -183,6 +183,7 @@ def test_catalogue_covers_the_issue():
     assert {"logistic_regression", "ridge", "knn", "lightgbm", "xgboost"} <= names["model"]
 
 
+@pytest.mark.slow
 def test_pipeline_search_estimator(tmp_path):
     import pandas as pd
 
@@ -202,6 +203,7 @@ def test_pipeline_search_estimator(tmp_path):
     assert 0 <= search.report_["test"] <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "strategy",
     [
@@ -224,6 +226,7 @@ def test_other_strategies_search_pipelines(tmp_path, strategy):
     assert result.failed == 0 and result.evaluations >= 6 and 0.5 < result.best_fitness <= 1.0
 
 
+@pytest.mark.slow
 def test_seeded_search_reproduces(tmp_path):
     from conftest import outcome
 
