@@ -127,16 +127,10 @@ class PipelineSearch:
         import pandas as pd
 
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X)).add_prefix("x")
-        frame = frame.rename(columns=str)
+        from evoforge.data.tables import typed_frame
+
         t = self._table
-        return pd.DataFrame(
-            {c: frame[c].to_numpy(dtype=np.float64) for c in t.numeric_names}
-            | {
-                c: np.array([None if pd.isna(v) else str(v) for v in frame[c]], dtype=object)
-                for c in t.categorical_names
-            },
-            columns=t.numeric_names + t.categorical_names,
-        )
+        return typed_frame(frame.rename(columns=str), t.numeric_names, t.categorical_names)
 
     def predict(self, X: Any) -> np.ndarray:
         pred = self.pipeline_.predict(self._frame(X))

@@ -21,7 +21,7 @@ import numpy as np
 
 from evoforge.core.problem import InputError
 
-__all__ = ["Table", "TableError", "BUNDLED", "load_table", "read_frame", "infer_task"]
+__all__ = ["Table", "TableError", "BUNDLED", "load_table", "read_frame", "infer_task", "typed_frame"]
 
 Task = Literal["classification", "regression"]
 
@@ -65,6 +65,24 @@ class Table:
         data.update({n: self.categorical[take, k] for k, n in enumerate(self.categorical_names)})
         columns = [*self.numeric_names, *self.categorical_names]
         return pd.DataFrame(data, columns=columns)
+
+
+def typed_frame(frame: Any, numeric: list[str], categorical: list[str]) -> Any:
+    """The feature columns of a DataFrame typed as evoforge types a table's: ``numeric`` as float64,
+    ``categorical`` as str or None; ``TableError`` for a missing column or text in a numeric one."""
+    import pandas as pd
+
+    missing = [c for c in numeric + categorical if c not in frame.columns]
+    if missing:
+        raise TableError(f"no column {missing[0]!r} (the pipeline needs {', '.join(numeric + categorical)})")
+    try:
+        numbers = {c: frame[c].to_numpy(dtype=np.float64) for c in numeric}
+    except (TypeError, ValueError) as exc:
+        raise TableError(f"a numeric column holds text ({exc})") from None
+    strings = {
+        c: np.array([None if pd.isna(v) else str(v) for v in frame[c]], dtype=object) for c in categorical
+    }
+    return pd.DataFrame(numbers | strings, columns=numeric + categorical)
 
 
 def _check_rows(path: Path, sep: str) -> None:

@@ -202,7 +202,9 @@ class TabularProblem(SpaceProblem):
         search, test = train_test_split(rows, test_size=fraction, random_state=_SPLIT_SEED, stratify=stratify)
         return np.sort(search), np.sort(test)
 
-    def _folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _folds(self, shuffle: int = _SPLIT_SEED) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Rows (training, held-out) of each fold of the search part, shuffled by ``shuffle``
+        (stratified for classification); the search's own folds use the fixed split seed."""
         from sklearn.model_selection import KFold, StratifiedKFold
 
         y = self.table.y[self.search_rows]
@@ -213,9 +215,9 @@ class TabularProblem(SpaceProblem):
                     f"{self.config.data}: a class has {smallest} rows in the search part, fewer than the "
                     f"{self.config.folds} folds (lower folds)"
                 )
-            splitter: Any = StratifiedKFold(self.config.folds, shuffle=True, random_state=_SPLIT_SEED)
+            splitter: Any = StratifiedKFold(self.config.folds, shuffle=True, random_state=shuffle)
         else:
-            splitter = KFold(self.config.folds, shuffle=True, random_state=_SPLIT_SEED)
+            splitter = KFold(self.config.folds, shuffle=True, random_state=shuffle)
         return [(self.search_rows[a], self.search_rows[b]) for a, b in splitter.split(np.zeros(len(y)), y)]
 
     @functools.cached_property
@@ -297,22 +299,14 @@ class TabularProblem(SpaceProblem):
         """Cross-validation of the search part again, ``cases`` times, each with folds shuffled by a
         fresh seed (never the test part): a fitter estimate for the hall of fame than the one noisy
         score it was selected on (``validation_episodes``)."""
-        from sklearn.model_selection import KFold, StratifiedKFold
         from threadpoolctl import threadpool_limits
 
-        y = self.table.y[self.search_rows]
         values = []
         with threadpool_limits(self.config.threads), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for k in range(cases):
                 shuffle = (seed + 7919 * k) % 2**31
-                if self.table.task == "classification":
-                    splitter: Any = StratifiedKFold(self.config.folds, shuffle=True, random_state=shuffle)
-                else:
-                    splitter = KFold(self.config.folds, shuffle=True, random_state=shuffle)
-                folds = [
-                    (self.search_rows[a], self.search_rows[b]) for a, b in splitter.split(np.zeros(len(y)), y)
-                ]
+                folds = self._folds(shuffle)
                 values.append(
                     float(np.mean([self._fit_score(params, shuffle, a, b, self.table) for a, b in folds]))
                 )

@@ -27,7 +27,7 @@ import numpy as np
 import yaml
 
 from evoforge.core.rng import derive_seed
-from evoforge.data.tables import TableError, read_frame
+from evoforge.data.tables import TableError, read_frame, typed_frame
 from evoforge.problems.tabular import TabularConfig, TabularProblem, score
 from evoforge.spaces.pipeline import Pipeline, describe_pipeline, python_source
 
@@ -266,23 +266,10 @@ def predict(run_dir: Path, data: str) -> Any:
     fitted = load_fitted(Path(run_dir) / "best_pipeline.skops")
     frame = read_frame(data)
     branches = {name: list(cols) for name, _, cols in fitted.named_steps["prepare"].transformers}
-    numeric, categorical = branches.get("numeric", []), branches.get("categorical", [])
-    missing = [c for c in numeric + categorical if c not in frame.columns]
-    if missing:
-        raise TableError(
-            f"{data}: no column {missing[0]!r} (the pipeline needs {', '.join(numeric + categorical)})"
-        )
     try:
-        x = pd.DataFrame(
-            {c: frame[c].to_numpy(dtype=np.float64) for c in numeric}
-            | {
-                c: np.array([None if pd.isna(v) else str(v) for v in frame[c]], dtype=object)
-                for c in categorical
-            },
-            columns=numeric + categorical,
-        )
-    except (TypeError, ValueError) as exc:
-        raise TableError(f"{data}: a numeric column holds text ({exc})") from None
+        x = typed_frame(frame, branches.get("numeric", []), branches.get("categorical", []))
+    except TableError as exc:
+        raise TableError(f"{data}: {exc}") from None
     pred = fitted.predict(x)
     if report["classes"]:
         pred = [report["classes"][int(p)] for p in pred]
