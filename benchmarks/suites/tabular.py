@@ -3,7 +3,8 @@ wall time, on the same outer splits.
 
     .bench-venv/bin/python benchmarks/harness.py tabular      (`make data` first: Debian's r-cran-mlbench)
 
-Every table is split ``repeats`` times (stratified for classification; 25% test, split seed 100 + r).
+Every table is split ``repeats`` times (stratified for classification; 25% test, split seed
+``split_seed`` + r; a validation study cuts the training part again with ``split_seed`` + 100 + r).
 Each system gets the training part alone and ``budget_minutes`` of wall time on both cores, then
 predicts the test part once; the test metric (accuracy, or R2 for regression) is computed here, the
 same way for all. Each system runs in a fresh process; its time is the wall time of its search and
@@ -11,8 +12,8 @@ final fit (start-up and imports excluded alike), its peak memory the largest res
 process tree (sampled every 0.2 s).
 
 * evoforge: ``tabular`` problem on the training part written as CSV, 5-fold CV of the metric,
-  regularized evolution asynchronous on the process backend (one worker per core), ``stop.seconds``
-  the budget; its final test is the reported pipeline refitted on the training part. Settings:
+  regularized evolution asynchronous on the process backend (one worker per core), starting from the
+  four untuned defaults, ``stop.seconds`` the budget; its final test is the reported pipeline refitted on the training part. Settings:
   ``evoforge_overrides`` (chosen on validation data, see BENCHMARKS.md).
 * TPOT 1.1: ``TPOTClassifier`` / ``TPOTRegressor`` with its defaults except ``max_time_mins`` (the
   budget), ``n_jobs`` (the cores), the metric as its scorer, ``random_state``, and its own
@@ -85,18 +86,18 @@ def load(name: str):
     return frame, target, task
 
 
-def split(frame, target: str, task: str, repeat: int, validation: bool):
-    """(training part, evaluation part): the test part, or with ``validation`` a part of the
-    training part."""
+def split(frame, target: str, task: str, repeat: int, validation: bool, base: int = 100):
+    """(training part, evaluation part): the test part (cut by seed ``base + repeat``), or with
+    ``validation`` a part of the training part (cut by ``base + 100 + repeat``)."""
     from sklearn.model_selection import train_test_split
 
     def cut(data, seed):
         stratify = data[target] if task == "classification" else None
         return train_test_split(data, test_size=0.25, random_state=seed, stratify=stratify)
 
-    train, test = cut(frame, 100 + repeat)
+    train, test = cut(frame, base + repeat)
     if validation:
-        train, test = cut(train, 200 + repeat)
+        train, test = cut(train, base + 100 + repeat)
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
@@ -284,12 +285,14 @@ def _defaults(train, test, target, task, seconds, seed, overrides, work: Path) -
 SYSTEMS = {"defaults": _defaults, "evoforge": _evoforge, "tpot": _tpot, "flaml": _flaml}
 
 
-def child(system: str, table: str, repeat: str, seconds: str, validation: str, overrides: str) -> dict:
+def child(
+    system: str, table: str, repeat: str, seconds: str, validation: str, overrides: str, base: str = "100"
+) -> dict:
     import warnings
 
     warnings.simplefilter("ignore")
     frame, target, task = load(table)
-    train, test = split(frame, target, task, int(repeat), validation == "1")
+    train, test = split(frame, target, task, int(repeat), validation == "1", int(base))
     with tempfile.TemporaryDirectory() as work:
         return SYSTEMS[system](
             train, test, target, task, float(seconds), int(repeat), json.loads(overrides), Path(work)
@@ -329,13 +332,14 @@ def run(settings: dict, save) -> dict:
     seconds = 60 * float(settings["budget_minutes"])
     validation = "1" if settings.get("validation") else "0"
     overrides = json.dumps(list(settings.get("evoforge_overrides") or []))
+    base = str(int(settings.get("split_seed", 100)))
     for table in settings["tables"]:
         for repeat in range(int(settings["repeats"])):
             for system in settings["systems"]:
                 key = f"{table}/{repeat}/{system}"
                 if key in results["runs"]:
                     continue
-                args = [system, table, str(repeat), str(seconds), validation, overrides]
+                args = [system, table, str(repeat), str(seconds), validation, overrides, base]
                 results["runs"][key] = _measured(args, timeout=3 * seconds + 600)
                 print(
                     key,

@@ -45,6 +45,12 @@ class SearchSpace:
     def sample(self, rng: np.random.Generator) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not sample")
 
+    def first(self, index: int, rng: np.random.Generator) -> Any:
+        """Member ``index`` of a first population. A space with known good starting points (a
+        pipeline space's untuned library defaults) returns them first, so a search never does worse
+        than they do for lack of trying them; otherwise, and after them, a sample."""
+        return self.sample(rng)
+
     def mutate(self, genome: Any, rng: np.random.Generator) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not mutate")
 

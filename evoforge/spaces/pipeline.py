@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evoforge.core.genome import register_genome
 from evoforge.core.space import SearchSpace
-from evoforge.spaces.pipeline_steps import SLOTS, STEPS, Facts, Make, Ref, Step, steps_for
+from evoforge.spaces.pipeline_steps import SLOTS, STARTS, STEPS, Facts, Make, Ref, Step, steps_for
 
 __all__ = [
     "Pipeline",
@@ -171,6 +171,44 @@ class PipelineSpace(SearchSpace):
                 (slot, name, tuple(sorted(self.choices[slot][name].sample(rng, self.facts).items())))
             )
         return Pipeline(tuple(steps))
+
+    def first(self, index: int, rng: np.random.Generator) -> Pipeline:
+        """The untuned defaults of :data:`STARTS` that this space offers, then samples."""
+        starts = self.starts()
+        return starts[index] if index < len(starts) else self.sample(rng)
+
+    def starts(self) -> list[Pipeline]:
+        """The pipelines of :data:`STARTS` whose steps this space offers, in that order."""
+        found = []
+        encode = "onehot" if self.facts.categorical else "none"
+        for model, scale in STARTS[self.facts.task]:
+            step = self.choices["model"].get(model)
+            wanted = {
+                "impute": "median",
+                "encode": encode,
+                "scale": scale,
+                "select": "none",
+                "extract": "none",
+            }
+            if (
+                step is None
+                or step.defaults is None
+                or any(name not in self.choices[slot] for slot, name in wanted.items())
+            ):
+                continue
+            params = {
+                "encode": {"min_frequency": None} if encode == "onehot" else {},
+                "model": step.defaults(self.facts),
+            }
+            found.append(
+                Pipeline(
+                    tuple(
+                        (slot, wanted.get(slot, model), tuple(sorted(params.get(slot, {}).items())))
+                        for slot in SLOTS
+                    )
+                )
+            )
+        return [p for p in found if self.violation(p) is None]
 
     def mutate(self, genome: Pipeline, rng: np.random.Generator) -> Pipeline:
         """One slot changes: its step (with fresh hyperparameters) or one hyperparameter."""

@@ -25,7 +25,7 @@ import numpy as np
 
 from evoforge.spaces.params import Choice, Float, Int, Spec
 
-__all__ = ["SLOTS", "STEPS", "Facts", "Float", "Int", "Choice", "Step", "Make", "Ref", "steps_for"]
+__all__ = ["SLOTS", "STARTS", "STEPS", "Facts", "Float", "Int", "Choice", "Step", "Make", "Ref", "steps_for"]
 
 SLOTS = ("impute", "encode", "scale", "select", "extract", "model")
 Task = Literal["classification", "regression"]
@@ -67,6 +67,9 @@ class Step:
     applies: Callable[[Facts], bool] = lambda facts: True
     #: whether the step is a real transformation (counts toward a pipeline's size)
     active: bool = True
+    #: the library's own defaults, as hyperparameters of this space, for a model a search starts
+    #: from (:data:`STARTS`); None for steps that are not such a start
+    defaults: Callable[[Facts], dict[str, Any]] | None = None
 
     def sample(self, rng: np.random.Generator, facts: Facts) -> dict[str, Any]:
         return {k: self.spec(k, facts).sample(rng) for k in sorted(self.params)}
@@ -357,6 +360,20 @@ _XGBOOST: dict[str, Spec] = {
     "colsample_bytree": Float(0.3, 1.0),
     "reg_lambda": Float(1e-6, 10.0, log=True),
 }
+#: scikit-learn's forest defaults (max_features and criterion differ by task)
+_FOREST: dict[str, Any] = {
+    "n_estimators": 100,
+    "min_samples_leaf": 1,
+    "min_samples_split": 2,
+    "bootstrap": True,
+}
+
+
+def _gamma(facts: Facts) -> float:
+    """scikit-learn's ``gamma="scale"`` on standardised columns (1 / their number), in range."""
+    return float(min(1.0, max(1e-4, round(1.0 / max(facts.encoded, 1), 4))))
+
+
 _KNN: dict[str, Spec] = {
     "n_neighbors": Int(1, 50, log=True),
     "weights": Choice(("uniform", "distance")),
@@ -395,6 +412,7 @@ def _models() -> list[Step]:
             {"C": Float(1e-4, 1e4, log=True), "class_weight": Choice((None, "balanced"))},
             lambda p, f, s: _new("sklearn.linear_model:LogisticRegression", **p, max_iter=2000),
             applies=clf,
+            defaults=lambda f: {"C": 1.0, "class_weight": None},
         ),
         Step(
             "svc",
@@ -410,6 +428,7 @@ def _models() -> list[Step]:
                 "sklearn.svm:SVC", **p, degree=2, probability=f.proba, random_state=s, cache_size=500
             ),
             applies=lambda f: clf(f) and f.samples <= 20_000,
+            defaults=lambda f: {"C": 1.0, "kernel": "rbf", "gamma": _gamma(f), "class_weight": None},
         ),
         Step(
             "random_forest",
@@ -417,6 +436,7 @@ def _models() -> list[Step]:
             {**_TREES, "criterion": Choice(("gini", "entropy"))},
             lambda p, f, s: _new("sklearn.ensemble:RandomForestClassifier", **p, random_state=s, n_jobs=1),
             applies=clf,
+            defaults=lambda f: {**_FOREST, "max_features": "sqrt", "criterion": "gini"},
         ),
         Step(
             "extra_trees",
@@ -432,6 +452,7 @@ def _models() -> list[Step]:
             {"alpha": Float(1e-4, 1e4, log=True)},
             lambda p, f, s: _new("sklearn.linear_model:Ridge", **p),
             applies=reg,
+            defaults=lambda f: {"alpha": 1.0},
         ),
         Step(
             "svr",
@@ -444,6 +465,7 @@ def _models() -> list[Step]:
             },
             lambda p, f, s: _new("sklearn.svm:SVR", **p, degree=2, cache_size=500),
             applies=lambda f: reg(f) and f.samples <= 20_000,
+            defaults=lambda f: {"C": 1.0, "epsilon": 0.1, "kernel": "rbf", "gamma": _gamma(f)},
         ),
         Step(
             "random_forest",
@@ -451,6 +473,7 @@ def _models() -> list[Step]:
             _TREES,
             lambda p, f, s: _new("sklearn.ensemble:RandomForestRegressor", **p, random_state=s, n_jobs=1),
             applies=reg,
+            defaults=lambda f: {**_FOREST, "max_features": 1.0},
         ),
         Step(
             "extra_trees",
@@ -471,6 +494,14 @@ def _models() -> list[Step]:
             "model",
             _BOOSTING,
             lambda p, f, s: _new(_for_task(f, "sklearn.ensemble:HistGradientBoosting"), **p, random_state=s),
+            # scikit-learn's defaults but l2_regularization, whose 0 lies below the range (1e-6)
+            defaults=lambda f: {
+                "learning_rate": 0.1,
+                "max_leaf_nodes": 31,
+                "min_samples_leaf": 20,
+                "l2_regularization": 1e-6,
+                "max_iter": 100,
+            },
         ),
         # either task, where the library is installed
         Step(
@@ -489,6 +520,25 @@ def _models() -> list[Step]:
         ),
     ]
 
+
+#: the pipelines a search starts from, by task: the untuned defaults users compare against (a scaled
+#: linear model, a scaled SVM, a random forest, gradient boosting), as (model, scaler) pairs; the
+#: other slots take median imputation, one-hot encoding of string columns and no selection or
+#: extraction
+STARTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "classification": (
+        ("logistic_regression", "standard"),
+        ("svc", "standard"),
+        ("random_forest", "none"),
+        ("hist_gradient_boosting", "none"),
+    ),
+    "regression": (
+        ("ridge", "standard"),
+        ("svr", "standard"),
+        ("random_forest", "none"),
+        ("hist_gradient_boosting", "none"),
+    ),
+}
 
 #: every step of every slot (a slot's steps for one table: :func:`steps_for`)
 STEPS: dict[str, list[Step]] = {

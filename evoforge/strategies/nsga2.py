@@ -73,7 +73,7 @@ class NSGA2(GenomePopulation):
         population = state.population
         n = self.population_size
         if not population:
-            return Asked(state, [self.space.sample(rng) for _ in range(n)], [()] * n)
+            return Asked(state, [self.space.first(i, rng) for i in range(n)], [()] * n)
         rank, crowd = rank_and_crowding(state.fitness)
         children: list[Genome] = []
         parents: list[tuple[str, ...]] = []

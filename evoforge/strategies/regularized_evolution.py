@@ -2,7 +2,8 @@
 Image Classifier Architecture Search", AAAI, Algorithm 1).
 
 The population is a queue of the ``population_size`` most recently evaluated architectures. The
-first ``population_size`` individuals are random; after that, each child is a mutant of the fittest
+first ``population_size`` individuals come from the space's ``first`` (random, or its known
+starting points first, such as a pipeline space's untuned defaults); after that, each child is a mutant of the fittest
 of ``sample_size`` members drawn uniformly without replacement, and joining it pushes the *oldest*
 member out, whatever its fitness: an architecture survives only by having fit descendants, so one
 lucky proxy score cannot rule for ever (section 2).
@@ -51,7 +52,7 @@ class RegularizedEvolution(StepwiseGenerations, GenomePopulation):
         state = state.with_(asked=state.asked + 1)
         population = state.population
         if state.asked <= self.population_size or not population:
-            return state, self.space.sample(rng), ()
+            return state, self.space.first(state.asked - 1, rng), ()
         k = min(self.config.sample_size, len(population))
         sample = rng.choice(len(population), size=k, replace=False)
         fitness = np.asarray(state.fitness)

@@ -69,7 +69,7 @@ class TournamentGA(GenomePopulation):
     def ask(self, state: PopulationState, rng: np.random.Generator) -> Asked:
         n, population = self.population_size, state.population
         if not population:
-            return Asked(state, [self.space.sample(rng) for _ in range(n)], [()] * n)
+            return Asked(state, [self.space.first(i, rng) for i in range(n)], [()] * n)
         fitness = np.asarray(state.fitness, dtype=np.float64)
         order = np.argsort(-fitness, kind="stable")
         cfg = self.config

@@ -293,3 +293,58 @@ def test_validation_never_touches_the_test_part(mixed, monkeypatch):
     assert len(result.scores) == 2 and len(seen) == 2 * mixed.config.folds
     assert all(rows <= set(mixed.search_rows.tolist()) for rows in seen)
     assert seen[0] != set(mixed.folds[0][1].tolist())  # fresh folds, not the search's own
+
+
+# scikit-learn's defaults a start may change: speed and seeding (LogisticRegression's max_iter is raised
+# so that unscaled columns converge; SVC's gamma "scale" is written as its value on scaled columns, its
+# probability follows the metric)
+_SET_BY_US = {
+    "max_iter",
+    "random_state",
+    "n_jobs",
+    "cache_size",
+    "degree",
+    "gamma",
+    "l2_regularization",
+    "probability",
+}
+
+
+@pytest.mark.parametrize(
+    "data, target, models",
+    [
+        ("mixed", "label", ["logistic_regression", "svc", "random_forest", "hist_gradient_boosting"]),
+        ("sklearn:diabetes", None, ["ridge", "svr", "random_forest", "hist_gradient_boosting"]),
+    ],
+)
+def test_search_starts_from_the_untuned_defaults(mixed, data, target, models):
+    problem = mixed if data == "mixed" else TabularProblem(TabularConfig(data=data, folds=3))
+    space = problem.search_space
+    starts = space.starts()
+    assert [g.step("model")[0] for g in starts] == models
+    rng = np.random.default_rng(0)
+    assert [space.first(i, rng) for i in range(4)] == starts  # a first population begins with them
+    assert space.first(4, rng) not in starts
+    for genome in starts:
+        model = problem.build(genome, 0).steps[-1][1]
+        ours = model.get_params()
+        library = type(model)().get_params()
+        changed = {k for k in library if k not in _SET_BY_US and ours[k] != library[k]}
+        assert not changed, f"{genome}: {changed} differ from scikit-learn's defaults"
+        result = problem.evaluate([genome], np.array([0]), {})[0]
+        assert result.error is None
+
+
+def test_regularized_evolution_asks_the_starts_first(mixed):
+    from evoforge.strategies.regularized_evolution import RegularizedEvolution, RegularizedEvolutionConfig
+
+    strategy = RegularizedEvolution(
+        RegularizedEvolutionConfig(name="regularized_evolution", population_size=6, sample_size=2),
+        mixed.search_space,
+    )
+    rng = np.random.default_rng(0)
+    state, asked = strategy.init(rng), []
+    for _ in range(5):
+        state, genome, _ = strategy.ask_one(state, rng)
+        asked.append(genome)
+    assert asked[:4] == mixed.search_space.starts() and asked[4] not in asked[:4]
