@@ -1,5 +1,6 @@
 """``evoforge sample`` (points from a GAN search's saved generator) and what ``evoforge report`` adds
-for GAN searches (the generator saved as a state dict and TorchScript, its samples over the modes)."""
+for GAN searches (the generator saved as a state dict and TorchScript, its samples over the modes,
+and the best GAN of a few generations side by side)."""
 
 from __future__ import annotations
 
@@ -38,10 +39,11 @@ def sample(
 def report_gan(run_dir: Path, target: Path) -> list[Path]:
     if not (run_dir / "best_gan.json").is_file():
         return []
-    from evoforge.problems.gan_export import export
+    from evoforge.problems.gan_export import export, progress
 
-    paths = export(run_dir)
-    return list(paths.values())
+    paths = list(export(run_dir).values())
+    shown = progress(run_dir)
+    return paths + ([shown] if shown is not None else [])
 
 
 REPORTS["gan"] = report_gan

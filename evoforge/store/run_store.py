@@ -354,6 +354,21 @@ class RunStore:
             for gid, f, m in rows.fetchall()
         ]
 
+    def generation_bests(self, sign: float = 1.0) -> list[tuple[int, str, float]]:
+        """The best individual evaluated in each generation as ``(generation, genome_id, fitness)``,
+        in generation order: the highest ``sign * fitness`` (the first evaluated on ties); failures and
+        cache hits never count."""
+        rows = self.db.execute(
+            "SELECT generation, genome_id, fitness FROM individuals "
+            "WHERE cached = 0 AND fitness IS NOT NULL ORDER BY generation, rowid"
+        )
+        best: dict[int, tuple[int, str, float]] = {}
+        for generation, gid, fitness in rows.fetchall():
+            held = best.get(generation)
+            if held is None or sign * fitness > sign * held[2]:
+                best[generation] = (int(generation), gid, float(fitness))
+        return [best[g] for g in sorted(best)]
+
     # -- generations and checkpoints ------------------------------------------------------------
     def record_generation(self, generation: int, stats: dict[str, Any]) -> None:
         """Record a generation's statistics (batched with its individuals)."""

@@ -40,7 +40,13 @@ def test_search_report_and_sample(tmp_path, problem, width):
     done = cli("report", tmp_path / "run", "--out", tmp_path / "report")
     assert done.returncode == 0, done.stderr
     run = tmp_path / "run"
-    for name in ("best_gan.json", "best_generator.pt", "best_generator.ts", "best_samples.png"):
+    for name in (
+        "best_gan.json",
+        "best_generator.pt",
+        "best_generator.ts",
+        "best_samples.png",
+        "generations.png",
+    ):
         assert (run / name).is_file(), name
     from evoforge.problems.gan_export import load_generator, sample
 
