@@ -64,7 +64,7 @@ def _train(args: tuple) -> dict:
     problem = GanProblem(GanConfig.model_validate(config))
     started = time.perf_counter()
     try:
-        out = problem.score_run(GanGenome.from_json(genome), seed)
+        out = problem.score_run(GanGenome.from_json(genome), seed, test=True)
     except Exception as exc:  # a diverging GAN: recorded, scored worst
         out = {"fitness": float("nan"), "modes": 0.0, "quality": 0.0, "error": str(exc)[:200]}
     return dict(out, seconds=time.perf_counter() - started)

@@ -147,7 +147,7 @@ class GanProblem(SpaceProblem):
         self._images(shared)
 
     def _images(self, shared: dict[str, np.ndarray] | None) -> None:
-        """Images, the feature classifier and the test images' features: from the driver's shared
+        """Images, the feature classifier and the reference features: from the driver's shared
         inputs, or loaded and trained here (a fixed seed: every process gets the same classifier)."""
         import torch
 
@@ -183,8 +183,11 @@ class GanProblem(SpaceProblem):
                     f"GAN images must be square with a side divisible by 4, got {self.data.shape}"
                 )
             self.features = train_feature_net(self.data, self.config.feature_steps, seed=0)
-        reference = self.data.test_images[:2000]
-        self.reference, _ = self.features.features_and_labels(reference)
+        # the search's Frechet distance is to training images (a fixed draw of 2,000), the final
+        # test's to the test images, which no selection sees
+        draw = np.random.default_rng(0).permutation(len(self.data.images))[:2000]
+        self.reference, _ = self.features.features_and_labels(self.data.images[np.sort(draw)])
+        self.test_reference, _ = self.features.features_and_labels(self.data.test_images[:2000])
 
     def shared_inputs(self) -> dict[str, np.ndarray]:
         if self.toy:
@@ -204,8 +207,9 @@ class GanProblem(SpaceProblem):
     def search_space(self) -> GanSpace:  # type: ignore[override]
         return GanSpace(self.config.space, TOY_GENES if self.toy else IMAGE_GENES)
 
-    def score_run(self, genome: GanGenome, seed: int) -> dict[str, float]:
-        """Train ``genome`` once (seed ``seed``) and score its generator."""
+    def score_run(self, genome: GanGenome, seed: int, test: bool = False) -> dict[str, float]:
+        """Train ``genome`` once (seed ``seed``) and score its generator (images: the Frechet distance
+        to training images, or with ``test`` to the test images)."""
         from evoforge.problems.gan_train import train_egan, train_gan
 
         c = self.config
@@ -225,7 +229,8 @@ class GanProblem(SpaceProblem):
         else:
             from evoforge.problems.gan_images import image_scores
 
-            scores = image_scores(points, self.features, self.reference, self.data.classes)
+            reference = self.test_reference if test else self.reference
+            scores = image_scores(points, self.features, reference, self.data.classes)
             data_spread = float(self.data.images.std(dim=0).mean())
             collapsed = scores["coverage"] <= 1 / self.data.classes or scores["spread"] < 0.1 * data_spread
             value = 0.5 * scores["coverage"] + 0.5 * scores["entropy"] - 0.1 * math.log1p(scores["frechet"])
@@ -279,7 +284,7 @@ class GanProblem(SpaceProblem):
         scores, runs = [], []
         for k in range(cases):
             try:
-                run = self.score_run(params, base + 104_729 * (k + 1))
+                run = self.score_run(params, base + 104_729 * (k + 1), test=True)
             except DivergedError:
                 run = {"fitness": math.nan}
             runs.append(run)

@@ -106,7 +106,8 @@ def progress(run_dir: Path, shown: int = 6) -> Path | None:
     try:
         bests = store.generation_bests()
         picks = sorted({round(k) for k in np.linspace(0, len(bests) - 1, min(shown, len(bests)))})
-        chosen = [(bests[k], store.genome_of(bests[k][1])) for k in picks]
+        genomes = [(bests[k], store.genome_of(bests[k][1])) for k in picks]
+        chosen = [(best, genome) for best, genome in genomes if genome is not None]
     finally:
         store.close()
     if not chosen:

@@ -3,7 +3,8 @@ trained once on the dataset's training split (a fixed seed), supplies the featur
 predictions.
 
 * Frechet distance (Heusel et al. 2017's FID, in this classifier's 64-d penultimate features instead
-  of Inception's): between the generated images and the dataset's test images;
+  of Inception's): between the generated images and real ones (a search scores against training
+  images, a final test against the dataset's test images);
 * class coverage: the share of classes that receive at least half their fair share (n / 2k) of the
   generated images' predicted labels;
 * class entropy: the entropy of the predicted-label histogram over log k (1: every class equally

@@ -163,6 +163,26 @@ def test_image_metrics_on_hand_made_sets(digits_gan):
     )
 
 
+def test_search_never_scores_against_the_test_images(digits_gan, monkeypatch):
+    import evoforge.problems.gan_images as images
+
+    p, seen, score = digits_gan, [], images.image_scores
+
+    def spy(points, features, reference, classes):
+        seen.append(reference)
+        return score(points, features, reference, classes)
+
+    monkeypatch.setattr(images, "image_scores", spy)
+    genome = p.search_space.sample(np.random.default_rng(4))
+    assert p.evaluate([genome], np.array([0]), {})[0].error is None
+    p.test(genome, 5, 1, {})
+    assert seen[0] is p.reference and seen[1] is p.test_reference
+    test_features, _ = p.features.features_and_labels(p.data.test_images[:2000])
+    np.testing.assert_array_equal(p.test_reference, test_features)
+    train_features, _ = p.features.features_and_labels(p.data.images[:2000])  # digits: fewer than 2,000
+    np.testing.assert_array_equal(p.reference, train_features)
+
+
 def test_image_gan_trains_and_workers_share_the_classifier(digits_gan):
     p = digits_gan
     again = GanProblem(p.config, shared=p.shared_inputs())  # what a worker builds from shared inputs
