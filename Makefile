@@ -17,12 +17,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/evoforge demo
 
+# Two pytest-xdist workers, one per core (tests that start Ray share one worker: tests/conftest.py).
 test: $(STAMP)
-	$(PY) -m pytest -q -x --durations=10
+	$(PY) -m pytest -q -x -n 2 --dist loadgroup --durations=10
 
 # The suite without the tests marked slow (kill-and-resume loops, Ray, examples at full budget).
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -x -m "not slow" --durations=10
+	$(PY) -m pytest -q -x -n 2 --dist loadgroup -m "not slow" --durations=10
 
 # Data for examples and benchmarks (never needed by the tests): Fashion-MNIST for
 # examples/nas-fashion.yaml, the UCI tables of r-cran-mlbench for the tabular benchmark. Debian's

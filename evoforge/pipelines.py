@@ -56,6 +56,7 @@ class PipelineSearch:
 
     def _config(self, data: Path, target: str) -> Any:
         from evoforge.engine.config import RunConfig
+        from evoforge.problems.tabular import VALIDATION_CASES, search_seconds
 
         space = {"steps": {"model": list(self.models)}} if self.models else {}
         steady = self.generations is None or self.minutes is not None
@@ -79,12 +80,13 @@ class PipelineSearch:
                     "test_fraction": self.test_fraction,
                     "space": space,
                 },
-                "stop": {"seconds": 60 * self.minutes} if self.minutes is not None else {},
+                "stop": {"seconds": search_seconds(self.minutes)} if self.minutes is not None else {},
                 "asynchronous": steady and self.backend != "serial",
                 "backend": self.backend,
                 "workers": self.workers,
                 "evaluation": {"timeout": self.timeout, "retries": 0},
                 "test_episodes": 1,
+                "validation_episodes": VALIDATION_CASES,
             }
         )
 

@@ -28,6 +28,14 @@ os.environ["EVOFORGE_DATA"] = os.path.join(_NO_DATA, "cache")
 atexit.register(shutil.rmtree, _NO_DATA, ignore_errors=True)
 
 
+def pytest_collection_modifyitems(config, items):
+    """``make test`` runs the suite on two pytest-xdist workers (``--dist loadgroup``): the tests that
+    start a Ray instance share one group, so two never start at once on a 2-core machine."""
+    for item in items:
+        if "ray" in Path(str(item.fspath)).name or "ray" in item.name:
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 @pytest.fixture
 def run_dir(tmp_path):
     return tmp_path / "run"

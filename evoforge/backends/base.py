@@ -227,13 +227,19 @@ class Backend(ABC):
         """Chunks submitted and not yet returned by :meth:`poll`."""
         return len(self._waiting) + len(self._running)
 
-    def poll(self) -> list[tuple[Any, ChunkResult]]:
-        """Wait until at least one chunk finishes; return ``(tag, result)`` for every finished chunk."""
+    def poll(self, timeout: float | None = None) -> list[tuple[Any, ChunkResult]]:
+        """Wait until at least one chunk finishes, or ``timeout`` seconds have passed (then the list may
+        be empty); return ``(tag, result)`` for every finished chunk."""
         out: list[tuple[Any, ChunkResult]] = []
+        end = None if timeout is None else time.monotonic() + timeout
         while not out and self.pending():
             self._fill()
             handles = list(self._running)
-            done = self._wait(handles, self._until_next_limit())
+            wait = self._until_next_limit()
+            if end is not None:
+                left = max(0.0, end - time.monotonic())
+                wait = left if wait is None else min(wait, left)
+            done = self._wait(handles, wait)
             lost: list[tuple[_Task, WorkerLostError]] = []
             for handle in done:
                 task = self._running.pop(handle)
@@ -257,6 +263,8 @@ class Backend(ABC):
                     self._reset()
                 for lost_task, why in lost:
                     out.extend(self._recover(lost_task, why))
+            if end is not None and time.monotonic() >= end:
+                break
         return out
 
     def _recover(self, task: _Task, exc: WorkerLostError) -> list[tuple[Any, ChunkResult]]:

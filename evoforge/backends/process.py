@@ -6,9 +6,13 @@ Each worker builds the problem once from its config and keeps it (and its
 environments) between chunks. A worker that dies breaks the whole pool (that
 is how :class:`concurrent.futures.ProcessPoolExecutor` works): the pool is
 rebuilt and the lost chunks re-run, suspects one at a time (see :class:`Backend`).
-Time limits are enforced inside the workers only (see :class:`Job`). A worker
-ends itself within half a second of its run process being gone, however it went
-(SIGTERM, SIGKILL, a crash), so no worker outlives its run and keeps the cores.
+Time limits are enforced inside the workers (see :class:`Job`), and a chunk deaf to
+them (stuck in native code, where no signal reaches Python) is stopped at its hard
+limit: a pool cannot stop one worker, so every worker is ended, the stuck chunk is
+lost as stopped and the others are re-run. Work still in flight when a run ends is
+stopped the same way, never waited for. A worker ends itself within half a second
+of its run process being gone, however it went (SIGTERM, SIGKILL, a crash), so no
+worker outlives its run and keeps the cores.
 """
 
 from __future__ import annotations
@@ -38,12 +42,16 @@ class ProcessBackend(Backend):
 
     name = "process"
     crash_is_shared = True
+    can_stop = True
 
     def __init__(self, workers: int | None = None, chunks_per_worker: int = 1):
         super().__init__(workers, chunks_per_worker)
         self._pool: ProcessPoolExecutor | None = None
+        self._stopped: dict[Future, float] = {}  # chunks stopped at their hard limit: the limit
 
     def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is not None and getattr(self._pool, "_broken", False):
+            self.close()  # its workers were ended (work discarded, or a chunk stopped): a fresh pool
         if self._pool is None:
             saved = {k: os.environ.get(k) for k in _THREAD_VARS}
             for k in _THREAD_VARS:
@@ -78,18 +86,43 @@ class ProcessBackend(Backend):
         return list(done)
 
     def _collect(self, handle: Future, task: _Task) -> ChunkResult:
+        limit = self._stopped.pop(handle, None)
         try:
             return handle.result()
         except BrokenProcessPool:
+            if limit is not None:
+                raise WorkerLostError(
+                    f"stopped at its hard time limit of {limit:g} s", stopped=True
+                ) from None
             raise WorkerLostError("a worker process died") from None
+
+    def _stop(self, handle: Any) -> None:
+        if handle.done():
+            return
+        task = self._running.get(handle)
+        self._stopped[handle] = task.hard_limit if task is not None and task.hard_limit else 0.0
+        self._end_workers()
+
+    def _end_workers(self) -> None:
+        """Kill every worker of the pool; the pool then reports itself broken, and every chunk in it
+        ends with :class:`BrokenProcessPool`."""
+        if self._pool is not None:
+            processes = getattr(self._pool, "_processes", None) or {}
+            for process in list(processes.values()):
+                if process.is_alive():
+                    process.kill()
 
     def _reset(self) -> None:
         self.close()
 
     def close(self) -> None:
+        """Release the workers: stop what still runs (its results would be dropped), then shut down."""
         if self._pool is not None:
+            if any(not f.done() for f in self._running):
+                self._end_workers()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self._stopped.clear()
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -30,7 +30,10 @@ def tabular(
         help="accuracy, balanced_accuracy, f1_macro, roc_auc, log_loss; r2, rmse, mae (default: accuracy or r2).",
     ),
     time_budget: float | None = typer.Option(
-        None, "--time-budget", help=f"Minutes of search (default {DEFAULT_MINUTES:g} unless --generations)."
+        None,
+        "--time-budget",
+        help=f"Minutes of the whole run: the search, then validating its hall of fame on reshuffled "
+        f"folds (default {DEFAULT_MINUTES:g} unless --generations).",
     ),
     generations: int | None = typer.Option(None, "--generations", help="Generations to run."),
     popsize: int | None = typer.Option(None, "--popsize", help="Population size."),
@@ -63,6 +66,8 @@ def tabular(
 
     The flags are overrides of the one config path every command uses (``--config``, or a tabular
     problem searched by asynchronous regularized evolution on every core)."""
+    from evoforge.problems.tabular import VALIDATION_CASES, search_seconds
+
     budget = time_budget if time_budget is not None or generations is not None else DEFAULT_MINUTES
     flags = {
         "problem.data": data,
@@ -75,7 +80,7 @@ def tabular(
         "problem.space.steps.model": None
         if models is None
         else [m.strip() for m in models.split(",") if m.strip()],
-        "stop.seconds": None if budget is None else 60 * budget,
+        "stop.seconds": None if budget is None else search_seconds(budget),
         "generations": generations if generations is not None else (100_000 if budget is not None else None),
         "strategy.name": strategy,
         "strategy.population_size": popsize,
@@ -91,6 +96,7 @@ def tabular(
         "backend": "process",
         "evaluation": {"timeout": 60, "retries": 0},
         "test_episodes": 1,
+        "validation_episodes": VALIDATION_CASES,
     }
     if config is None and data is None:
         fail("give --data FILE (and --target COLUMN), or --config FILE")

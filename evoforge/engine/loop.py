@@ -444,7 +444,11 @@ class _Loop:
                     busy.add(entry["id"])
             # one finished evaluation per step: the round may fill up before the next is told
             if not self._ready:
-                self._ready.extend(self.backend.poll())
+                # past the deadline, waiting ends there (the round has told someone: it can end)
+                left = None if deadline is None or not told_raw else deadline - time.perf_counter()
+                self._ready.extend(self.backend.poll(None if left is None else max(0.0, left)))
+                if not self._ready:
+                    continue  # the deadline passed while every worker was busy
             n, chunk = self._ready.pop(0)
             entry, result = by_number[n], chunk.results[0]
             eval_seconds += chunk.wall_seconds
@@ -562,6 +566,9 @@ class _Loop:
             raise RunFailedError(
                 f"every evaluation failed; nothing to report (errors: evoforge show {self.store.path})"
             )
+        # an asynchronous run's evaluations still in flight are dropped (never recorded) before the
+        # final validation and test, which then have the cores to themselves
+        self.backend.discard()
         if self.config.validation_episodes:
             self._validate_hof(s.hof, s.validated, only_reaching=None)
         best = self._reported(s)

@@ -277,7 +277,8 @@ def _children_named(pid: int, name: str) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_losing_the_local_ray_instance_stops_the_run_and_resume_recovers(tmp_path):
-    cfg = faulty_config(tmp_path, generations=12, seconds=0.05, checkpoint_interval=0)
+    # generations enough that the run is still going when its raylet is killed on a loaded machine
+    cfg = faulty_config(tmp_path, generations=30, seconds=0.05, checkpoint_interval=0)
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
     env = dict(

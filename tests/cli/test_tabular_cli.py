@@ -43,6 +43,20 @@ def test_search_hands_back_model_script_and_report(finished):
     result = json.loads((run_dir / "result.json").read_text())
     assert report["test"] == pytest.approx(result["test_score"])
     assert "best untuned default" in stdout
+    # the reported pipeline is the hall of fame's best on two reshuffled cross-validations
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["validation_episodes"] == 2
+    assert result["validation_score"] is not None
+
+
+def test_time_budget_covers_search_and_validation(tmp_path):
+    data = mixed_csv(tmp_path, rows=60)
+    done = cli(
+        "tabular", "--data", data, "--target", "label", "--time-budget", "0.05", "--popsize", "4",
+        "--backend", "serial", "--folds", "2", "--out", tmp_path / "run", "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert config["stop"]["seconds"] == pytest.approx(0.8 * 3.0) and config["validation_episodes"] == 2
 
 
 @pytest.mark.slow

@@ -1,0 +1,54 @@
+"""The process backend with candidates deaf to their time limit (stuck in native code, where no
+signal reaches Python): stopped at the hard limit during a run, and never waited for when a run
+ends with them still in flight."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import individuals
+from faulty import faulty_config
+
+import evoforge
+from evoforge.backends.process import ProcessBackend
+
+
+@pytest.mark.slow
+def test_a_candidate_deaf_to_its_time_limit_is_stopped_and_fails_alone(tmp_path):
+    cfg = faulty_config(
+        tmp_path, "stuck", above=1.5, generations=2, evaluation={"retries": 0, "timeout": 1.0},
+        backend="process", workers=2,
+    )  # fmt: skip
+    result = evoforge.run(cfg, tmp_path / "run")
+    got = individuals(tmp_path / "run", "generation, idx, fitness, error", fresh_only=True)
+    errors = [r[3] for r in got if r[3]]
+    # the stuck chunk is stopped whole, then its candidates run alone (limit 1 s, hard limit 3 s)
+    assert errors and all("stopped at its hard time limit of 3 s" in e for e in errors), errors
+    assert result.failed == len(errors) < result.evaluations
+    # the same candidates failing at once, serially: the healthy ones that went down with the stopped
+    # workers were run again with the same results, and only the stuck ones failed
+    raising = cfg.model_copy(
+        update={"backend": "serial", "problem": cfg.problem.model_copy(update={"mode": "raise"})}
+    )
+    evoforge.run(raising, tmp_path / "ref")
+    ref = individuals(tmp_path / "ref", "generation, idx, fitness, error", fresh_only=True)
+    assert [r[:3] for r in got if not r[3]] == [r[:3] for r in ref if not r[3]]
+    assert [r[:2] for r in got if r[3]] == [r[:2] for r in ref if r[3]]
+
+
+def test_a_finished_asynchronous_run_does_not_wait_for_work_in_flight(tmp_path):
+    strategy = {"name": "steady_ga", "population_size": 6, "sigma": 0.3}
+    cfg = faulty_config(
+        tmp_path, "stuck", above=0.0, strategy=strategy, generations=1000, asynchronous=True,
+        stop={"seconds": 2.0}, evaluation={"retries": 0, "timeout": 20.0}, backend="process", workers=2,
+    )  # fmt: skip
+    start = time.perf_counter()
+    with ProcessBackend(workers=2) as backend:
+        evoforge.run(cfg, tmp_path / "run", backend=backend)
+        # candidates stuck for 60 s (hard limit 60 s) were in flight at the stop: dropped, not awaited
+        assert time.perf_counter() - start < 15
+        assert backend.pending() == 0
+        # and the backend still works afterwards, on fresh workers
+        again = faulty_config(tmp_path, generations=2, backend="process", workers=2)
+        assert evoforge.run(again, tmp_path / "again", backend=backend).failed == 0
