@@ -131,11 +131,13 @@ class _Task:
     def hard_limit(self) -> float | None:
         """Seconds after which a backend that can stop a worker does, counted from when the chunk began to
         run (see :meth:`Backend._began`): the item limit for the batch as a whole, then for each item alone
-        (as :func:`evoforge.engine.evaluation.evaluate_chunk` re-runs an overrunning batch), plus a grace period."""
+        (as :func:`evoforge.engine.evaluation.evaluate_chunk` re-runs an overrunning batch of several), plus
+        a grace period."""
         limit = self.job.time_limit
         if limit is None:
             return None
-        return limit * (len(self.indices) + 1) + max(1.0, limit)
+        n = len(self.indices)
+        return limit * (n + 1 if n > 1 else 1) + max(1.0, limit)
 
 
 class Backend(ABC):

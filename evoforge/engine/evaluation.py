@@ -108,7 +108,9 @@ def evaluate_chunk(
         with _Deadline(timeout):
             params = problem.batch([decode(g) for g in genomes])
             results = problem.evaluate(params, np.asarray(seeds, dtype=np.uint64), context)
-    except Exception:  # noqa: BLE001  (isolate the failing candidate below)
+    except Exception as exc:  # noqa: BLE001  (isolate the failing candidate below)
+        if len(items) == 1:  # nothing to isolate: running it again would only spend its limit twice
+            return [_failure(exc)]
         results = []
         for genome, seed in items:
             try:

@@ -23,8 +23,8 @@ def test_a_candidate_deaf_to_its_time_limit_is_stopped_and_fails_alone(tmp_path)
     result = evoforge.run(cfg, tmp_path / "run")
     got = individuals(tmp_path / "run", "generation, idx, fitness, error", fresh_only=True)
     errors = [r[3] for r in got if r[3]]
-    # the stuck chunk is stopped whole, then its candidates run alone (limit 1 s, hard limit 3 s)
-    assert errors and all("stopped at its hard time limit of 3 s" in e for e in errors), errors
+    # the stuck chunk is stopped whole, then its candidates run alone (limit 1 s, hard limit 2 s)
+    assert errors and all("stopped at its hard time limit of 2 s" in e for e in errors), errors
     assert result.failed == len(errors) < result.evaluations
     # the same candidates failing at once, serially: the healthy ones that went down with the stopped
     # workers were run again with the same results, and only the stuck ones failed

@@ -230,3 +230,20 @@ def test_asynchronous_time_budget_stops_between_evaluations(tmp_path):
     assert result.stopped_early and result.generations == 1
     assert 4 <= result.evaluations <= 8
     assert result.wall_seconds < 2.5
+
+
+def test_a_lone_candidate_that_fails_is_not_run_twice(tmp_path):
+    from faulty import FaultyConfig
+
+    from evoforge.engine.evaluation import evaluate_chunk
+
+    # "flaky" fails on a candidate's first run only: a second run would hide the failure
+    config = FaultyConfig(mode="flaky", above=0.0, marker_dir=str(tmp_path))
+    genome = np.array([1.0, 0.0, 0.0])
+    [alone] = evaluate_chunk(config, {}, 5.0, [(genome, 0)])
+    assert alone.error is not None and "transient failure" in alone.error
+    # a failing batch of several is re-run one candidate at a time, to find who failed (here the
+    # flaky one's second run succeeds)
+    other = np.array([-1.0, 0.0, 0.0])
+    batch = evaluate_chunk(config, {}, 5.0, [(other, 1), (genome * 2, 2)])
+    assert [r.error for r in batch] == [None, None] and batch[1].fitness == 4.0
