@@ -135,6 +135,12 @@ def train_final_command(
 
     if (run_dir is None) == (arch is None):
         fail("give a run directory or --arch FILE (one of the two)")
+    from evoforge.problems.training import check_device
+
+    try:
+        check_device(device)
+    except ValueError as exc:
+        fail(f"--device: {exc}")
     spec: dict[str, Any] = {}
     if run_dir is not None:
         if not (run_dir / "config.yaml").is_file():

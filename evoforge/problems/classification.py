@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult
 from evoforge.core.space import SearchSpace
@@ -115,6 +115,13 @@ class ClassificationConfig(ProblemConfig):
     threads: int | None = Field(
         None, ge=1, description="Torch CPU threads per evaluation (default: torch's own choice)."
     )
+
+    @field_validator("device")
+    @classmethod
+    def _usable_device(cls, value: str) -> str:
+        from evoforge.problems.training import check_device
+
+        return check_device(value)
 
     @model_validator(mode="before")
     @classmethod

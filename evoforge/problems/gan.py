@@ -26,7 +26,7 @@ import time
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult
 from evoforge.core.space import SearchSpace
@@ -122,6 +122,13 @@ class GanConfig(ProblemConfig):
     egan: EganConfig = Field(EganConfig(), description="E-GAN settings (training: egan).")
     threads: int | None = Field(1, ge=1, description="Torch CPU threads per evaluation.")
     device: str = Field("cpu", description="cpu, cuda or cuda:N.")
+
+    @field_validator("device")
+    @classmethod
+    def _usable_device(cls, value: str) -> str:
+        from evoforge.problems.training import check_device
+
+        return check_device(value)
 
 
 class GanProblem(SpaceProblem):

@@ -29,6 +29,7 @@ __all__ = [
     "predict_with_loss",
     "classification_metrics",
     "resolve_device",
+    "check_device",
 ]
 
 METRICS = ("accuracy", "f1", "precision", "recall")
@@ -57,6 +58,27 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def check_device(name: str) -> str:
+    """``name`` if this machine's torch can compute on it (cpu, auto, cuda, cuda:N, mps), else
+    ``ValueError`` in one line: a run asked for a GPU it does not have fails before it starts, not
+    in every evaluation."""
+    if name in ("cpu", "auto"):
+        return name
+    kind, _, index = name.partition(":")
+    if kind not in ("cuda", "mps") or (index and not (kind == "cuda" and index.isdigit())):
+        raise ValueError(f"device {name!r} is not cpu, cuda, cuda:N, mps or auto")
+    if kind == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError("device 'mps' is not available on this machine (use cpu or auto)")
+        return name
+    if not torch.cuda.is_available():
+        build = "has no CUDA support" if torch.version.cuda is None else "finds no CUDA device"
+        raise ValueError(f"device {name!r}: this torch ({torch.__version__}) {build} (use cpu or auto)")
+    if index and int(index) >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return name
 
 
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:

@@ -529,6 +529,23 @@ def test_subcommands_misused(runs, tmp_path, capsys):
         ),
         (["nas", "--metric", "speed", "--output", tmp_path / "nas"], "problem.metric: Input should be"),
         (["nas", "--config", tmp_path / "none.yaml", "--output", tmp_path / "nas"], "none.yaml"),
+        # a device this machine lacks (a GPU machine has no 99th GPU either) or that is no device
+        (
+            ["nas", "--set", "problem.device=cuda:99", "--output", tmp_path / "nas"],
+            "problem.device: device 'cuda:99'",
+        ),
+        (
+            ["nas", "--set", "problem.device=gpu", "--output", tmp_path / "nas"],
+            "device 'gpu' is not cpu, cuda",
+        ),
+        (
+            ["train-final", "--arch", tmp_path / "none.json", "--dataset", "digits", "--device", "cuda:99"],
+            "--device: device 'cuda:99'",
+        ),
+        (
+            ["run", EXAMPLES / "gan-ring.yaml", "--set", "problem.device=cuda:99", "--out", tmp_path / "nas"],
+            "problem.device: device 'cuda:99'",
+        ),
         (["demo", "--bogus"], "No such option"),
     ]
     for args, message in cases:
