@@ -309,11 +309,16 @@ def summarise(run_dir: Path) -> dict[str, Any]:
         hof = read_hall_of_fame(store)
         stats = store.generation_stats()
         counts = store.counts()
+        errors = store.first_errors()
+        failed = None if result else store.read_json("failed.json")
     finally:
         store.close()
+    status = (
+        "finished" if result else "failed" if failed else "running_or_interrupted" if stats else "not_started"
+    )
     summary: dict[str, Any] = {
         "run_dir": str(run_dir),
-        "status": "finished" if result else ("running_or_interrupted" if stats else "not_started"),
+        "status": status,
         "strategy": cfg.strategy.name,
         "problem": cfg.problem.model_dump(mode="json"),
         "seed": cfg.seed,
@@ -331,6 +336,8 @@ def summarise(run_dir: Path) -> dict[str, Any]:
         else (stats[-1].get("wall_seconds", 0.0) if stats else 0.0),
         "stopped_early": result.stopped_early if result else False,
         "hall_of_fame": hof["entries"],
+        "failure": failed["reason"] if failed else None,
+        "first_errors": errors,
     }
     return summary
 
@@ -371,6 +378,15 @@ def show(
         for e in summary["hall_of_fame"]:
             hof.add_row(str(e["rank"]), _fmt(e["fitness"]), str(e["generation"]), e["genome_id"])
         out.print(hof)
+    if summary["failure"]:
+        out.print(f"[red]run failed:[/] {escape(summary['failure'])}")
+    if summary["first_errors"]:
+        errors = Table(title="first errors of failed evaluations")
+        errors.add_column("evaluations")
+        errors.add_column("error")
+        for e in summary["first_errors"]:
+            errors.add_row(str(e["count"]), escape(e["error"]))
+        out.print(errors)
 
 
 @app.command()

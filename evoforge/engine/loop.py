@@ -611,6 +611,11 @@ def _drive(loop: _Loop, backend: Backend | None, open_store: Callable[[], RunSto
         loop.store = open_store()
         try:
             return loop.execute()
+        except RunFailedError as exc:
+            # the run ended with nothing to report: say so where `evoforge show` looks
+            loop.store.flush()
+            loop.store.write_json("failed.json", {"reason": str(exc), "errors": loop.store.first_errors()})
+            raise
         finally:
             loop.store.close()
     finally:

@@ -354,6 +354,16 @@ class RunStore:
             for gid, f, m in rows.fetchall()
         ]
 
+    def first_errors(self, n: int = 5) -> list[dict[str, Any]]:
+        """The ``n`` distinct errors of failed evaluations that came first, each with how many
+        evaluations failed with it."""
+        rows = self.db.execute(
+            "SELECT error, COUNT(*) FROM individuals WHERE cached = 0 AND error IS NOT NULL "
+            "GROUP BY error ORDER BY MIN(rowid) LIMIT ?",
+            (n,),
+        )
+        return [{"error": e, "count": int(c)} for e, c in rows.fetchall()]
+
     def generation_bests(self, sign: float = 1.0) -> list[tuple[int, str, float]]:
         """The best individual evaluated in each generation as ``(generation, genome_id, fitness)``,
         in generation order: the highest ``sign * fitness`` (the first evaluated on ties); failures and

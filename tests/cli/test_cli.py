@@ -192,6 +192,14 @@ def test_a_run_where_every_evaluation_fails_ends_with_one_line_and_exit_1(tmp_pa
     assert proc.returncode == 1, proc.stderr
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert len(lines) == 1 and "every evaluation failed" in lines[0] and "Traceback" not in proc.stderr
+    # show names the run as failed, not as interrupted, and gives the errors
+    shown = subprocess.run(
+        [*EXE, "show", str(tmp_path / "r"), "--json"], capture_output=True, text=True, env=env, timeout=60
+    )
+    summary = json.loads(shown.stdout)
+    assert summary["status"] == "failed" and "every evaluation failed" in summary["failure"]
+    assert [e["count"] for e in summary["first_errors"]] == [summary["failed"]] == [summary["evaluations"]]
+    assert "candidate blew up" in summary["first_errors"][0]["error"]
 
 
 @pytest.mark.slow
