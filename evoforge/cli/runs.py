@@ -186,7 +186,7 @@ def _execute(fn, *args, quiet: bool = False, **kwargs):
 def _print_result(result) -> None:
     out.print(
         f"[bold green]finished[/] {result.run_dir}: best fitness {_fmt(result.best_fitness)}, "
-        f"test score {_fmt(result.test_score)} over {len(result.test_scores)} cases, "
+        f"{result.test_label} {_fmt(result.test_score)} over {len(result.test_scores)} case{'s' if len(result.test_scores) != 1 else ''}, "
         f"{result.generations} generations, {result.evaluations} evaluations "
         f"({result.failed} failed), {result.wall_seconds:.1f} s"
     )
@@ -326,6 +326,7 @@ def summarise(run_dir: Path) -> dict[str, Any]:
         if result
         else (hof["entries"][0]["fitness"] if hof["entries"] else None),
         "test_score": result.test_score if result else None,
+        "test_label": result.test_label if result else None,
         "test_scores": result.test_scores if result else None,
         "generations": len(stats),
         "evaluations": counts["evaluations"],
@@ -361,6 +362,7 @@ def show(
         "seed",
         "best_fitness",
         "test_score",
+        "test_label",
         "generations",
         "evaluations",
         "failed",

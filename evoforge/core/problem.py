@@ -86,6 +86,14 @@ class Problem(ABC):
     def __init__(self, config: ProblemConfig, shared: dict[str, np.ndarray] | None = None):
         self.config = config
 
+    @property
+    def test_label(self) -> str:
+        """What :meth:`test` measures, as results name it: "test score" only where it is measured on
+        cases (episodes, samples, splits, tasks) the search never saw."""
+        if self.deterministic:
+            return "final score (a deterministic task: the search's own cases)"
+        return "test score"
+
     def space_for(self, space_class: type[SearchSpace]) -> SearchSpace:
         """This problem's search space of class ``space_class`` (one of :attr:`spaces`): by default
         parameter vectors of :attr:`dim` drawn by :meth:`initial_params`."""

@@ -589,6 +589,7 @@ class _Loop:
             best_genome_id=best.genome_id,
             stopped_early=bool(s.stopped_early),
             validation_score=s.validated.get(best.genome_id),
+            test_label=self.problem.test_label,
         )
         # Every output is written here, from the final state, so a run resumed after a kill anywhere past
         # its last checkpoint writes the same files as one never interrupted; result.json comes last.

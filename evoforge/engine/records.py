@@ -77,6 +77,7 @@ class RunResult:
     best_genome_id: str
     stopped_early: bool = False
     validation_score: float | None = None
+    test_label: str = "test score"  # what test_score measures (Problem.test_label)
 
 
 def load_run_config(store: RunStore) -> RunConfig:

@@ -328,6 +328,10 @@ class ClassificationProblem(SpaceProblem):
             fitness -= 0.5 / len(self.val_idx) * (1.0 - math.exp(-val_loss))
         return EvalResult(fitness, metrics=metrics, aux=aux)
 
+    @property
+    def test_label(self) -> str:
+        return "validation score of the proxy retrained (the test split is train-final's)"
+
     def test(self, params: Any, seed: int, cases: int, context: Context) -> TestResult:
         """The proxy again with ``cases`` fresh training seeds, scored on the validation split: the test
         split is kept for ``train-final``."""

@@ -221,6 +221,12 @@ class OptimizerSearchProblem(SpaceProblem):
             return EvalResult(math.nan, metrics, f"diverged on every task: {'; '.join(diverged)}")
         return EvalResult(float(np.mean(scores)), metrics)
 
+    @property
+    def test_label(self) -> str:
+        if self.config.heldout_tasks:
+            return "test score (held-out tasks)"
+        return "score on the search tasks (none held out)"
+
     def test(self, params: Any, seed: int, cases: int, context: Context) -> TestResult:
         """The rule on the held-out tasks (``test_seeds`` seeds each), against Adam tuned there; the
         search tasks when nothing is held out."""

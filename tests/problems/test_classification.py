@@ -381,6 +381,10 @@ def test_cli_search_then_train_final(tmp_path):
         "--quiet",
     )
     assert proc.returncode == 0, proc.stderr
+    # the search's last number is measured on the validation split, and says so
+    said = " ".join(proc.stdout.split())
+    assert "validation score of the proxy retrained" in said and "test score" not in said
+    assert json.loads((run / "result.json").read_text())["test_label"].startswith("validation score")
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert cfg["problem"]["metric"] == "f1" and cfg["strategy"]["population_size"] == 4
     final = tmp_path / "final"
