@@ -9,7 +9,8 @@ budget of generator steps, and E-GAN's (mu, lambda) selection against elitism.
   and betas (0.5, 0.9); SNGAN's hinge loss with spectral normalisation; LSGAN at 1e-3); the best by
   mean fitness on ``selection_seeds`` training seeds is "the best hand-tuned setting".
 * evolved: ``examples/gan-ring.yaml`` on this task (its search trains each candidate once, with
-  seeds derived from the run seed), then its reported GAN.
+  seeds derived from the run seed), then its reported GAN; the search runs in ``RESULTS/gan-TASK-run``
+  and resumes there if a session stopped it.
 * E-GAN: the default GAN's settings trained E-GAN style with 1 and 2 parents, selection among the
   children alone (comma) or children and parents (plus).
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -109,16 +109,17 @@ def run(settings: dict, save) -> dict:
         raw = apply_overrides(yaml.safe_load(example("gan-ring").read_text()), list(settings["overrides"]))
         raw["problem"] = dict(raw["problem"], data=task, steps=steps)
         raw["test_episodes"] = 1
-        work = Path(tempfile.mkdtemp(prefix=f"bench-gan-{task}-"))
-        started = time.perf_counter()
-        result = evoforge.run(evoforge.RunConfig.model_validate(raw), work / "run")
-        search_seconds = time.perf_counter() - started
-        data = json.loads((work / "run" / "best_gan.json").read_text())
+        work = Path(save.out).parent / f"gan-{task}-run"
+        if (work / "config.yaml").is_file():
+            result = evoforge.resume(work)
+        else:
+            result = evoforge.run(evoforge.RunConfig.model_validate(raw), work)
+        data = json.loads((work / "best_gan.json").read_text())
         data.pop("genome_id")
         genome = GanGenome.from_json(data)
         results["evolved"] = {
             "genome": genome.to_json(),
-            "search_seconds": search_seconds,
+            "search_seconds": result.wall_seconds,
             "evaluations": result.evaluations,
             "failed": result.failed,
             "runs": trained(base, genome, _tests(seeds)),
