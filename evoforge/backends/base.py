@@ -317,6 +317,13 @@ class Backend(ABC):
         # a chunk whose limit counts from a later start is looked at again at least twice a second
         return min(max(0.0, min(left)) + 0.05, 0.5) if left else None
 
+    def hold(self) -> int:
+        """Start nothing more: drop the chunks submitted and not yet started (those running finish and
+        are polled as usual, within their time limits). Returns how many chunks were dropped."""
+        dropped = len(self._waiting)
+        self._waiting.clear()
+        return dropped
+
     def discard(self) -> None:
         """Forget every chunk submitted and not yet polled (their results, if any, are dropped)."""
         for handle in list(self._running):

@@ -1,7 +1,9 @@
 """Evaluate on a pool of local worker processes.
 
-Workers are started with ``spawn`` (no inherited locks or threads) and pinned
-to one BLAS thread each, so N workers use N cores without oversubscription.
+Workers are started with ``spawn`` (no inherited locks or threads) and given the
+cores divided among them as BLAS / OpenMP (so torch) threads, at least one each
+(OMP_NUM_THREADS and its kin, unless already set), so N workers use the cores
+without oversubscription.
 Each worker builds the problem once from its config and keeps it (and its
 environments) between chunks. A worker that dies breaks the whole pool (that
 is how :class:`concurrent.futures.ProcessPoolExecutor` works): the pool is
@@ -25,7 +27,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from evoforge.backends.base import Backend, ChunkResult, WorkerLostError, _Task, run_chunk
+from evoforge.backends.base import Backend, ChunkResult, WorkerLostError, _Task, default_workers, run_chunk
 
 __all__ = ["ProcessBackend"]
 
@@ -54,8 +56,9 @@ class ProcessBackend(Backend):
             self.close()  # its workers were ended (work discarded, or a chunk stopped): a fresh pool
         if self._pool is None:
             saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+            share = str(max(1, default_workers() // self.workers))  # cores per worker, never more
             for k in _THREAD_VARS:
-                os.environ.setdefault(k, "1")
+                os.environ.setdefault(k, share)
             try:
                 self._pool = ProcessPoolExecutor(
                     max_workers=self.workers,

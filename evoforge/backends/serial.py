@@ -24,6 +24,7 @@ class SerialBackend(Backend):
     def __init__(self) -> None:
         super().__init__(workers=1)
         self._handles = itertools.count()
+        self._not_started = 0  # chunks of the running job not yet run (what hold() drops)
 
     @classmethod
     def create(cls, workers: int | None = None, address: str | None = None) -> SerialBackend:
@@ -34,8 +35,18 @@ class SerialBackend(Backend):
         queue machinery of :class:`Backend` is skipped)."""
         if self.pending():
             raise RuntimeError("run() needs an idle backend; poll() the submitted work first")
-        for indices in split_chunks(len(job.items), self._chunks(job)):
+        chunks = split_chunks(len(job.items), self._chunks(job))
+        self._not_started = len(chunks)
+        for indices in chunks:
+            if not self._not_started:  # held
+                break
+            self._not_started -= 1
             yield run_chunk(job.fn, job.common, [job.items[i] for i in indices], indices)
+        self._not_started = 0
+
+    def hold(self) -> int:
+        dropped, self._not_started = self._not_started, 0
+        return dropped + super().hold()
 
     def _launch(self, task: _Task) -> Any:
         return next(self._handles)

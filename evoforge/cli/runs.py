@@ -111,12 +111,19 @@ def _check_writable(path: Path) -> None:
 
 # -- progress -------------------------------------------------------------------------------------
 class _ProgressView:
-    """Rich progress bar with generation, best and mean fitness and time left."""
+    """A run's progress: on a terminal a rich bar (generation, best and mean fitness, elapsed time and
+    the time left to whichever stop comes first: the generations, ``stop.evaluations`` or
+    ``stop.seconds``); elsewhere (a log file, a pipe) one plain line per generation, flushed as it is
+    written, so a log shows a long run as it goes."""
 
     def __init__(self, quiet: bool):
         self.quiet = quiet
         self.progress: Any = None
         self.task = None
+        self.plan: dict[str, Any] = {}
+        self.done = 0  # generations finished
+        self.wall = 0.0  # the run's seconds at the last generation
+        self.evaluations = 0
 
     def __call__(self, event: str, data: dict[str, Any]) -> None:
         if event == "warning":  # printed even when quiet: something the user must know
@@ -127,46 +134,93 @@ class _ProgressView:
         if self.quiet:
             return
         if event == "start":
-            from rich.progress import (
-                BarColumn,
-                Progress,
-                TaskProgressColumn,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self.progress = Progress(
-                TextColumn("[bold]gen {task.completed:>4.0f}/{task.total:.0f}"),
-                BarColumn(),
-                TaskProgressColumn(),
-                TextColumn("best {task.fields[best]}  mean {task.fields[mean]}"),
-                TimeElapsedColumn(),
-                TextColumn("left"),
-                TimeRemainingColumn(),
-                console=console,
-            )
-            self.progress.start()
-            self.task = self.progress.add_task(
-                "evolve",
-                total=data["generations"],
-                completed=data["generation"],
-                best="-",
-                mean="-",
-            )
-        elif event == "generation" and self.progress is not None:
-            self.progress.update(
-                self.task,
-                completed=data["generation"] + 1,
-                best=_fmt(data["best_ever"]),
-                mean=_fmt(data["mean"]),
-            )
+            self.plan = dict(data)
+            self.done, self.wall = data["generation"], data.get("wall_seconds", 0.0)
+            self.evaluations = data.get("evaluations", 0)
+            if console.is_terminal:
+                self._start_bar(data)
+        elif event == "generation":
+            self.done = data["generation"] + 1
+            self.wall = data["wall_seconds"]
+            self.evaluations += data["evaluations"]
+            left = self._left()
+            if self.progress is not None:
+                self.progress.update(
+                    self.task,
+                    completed=self.done,
+                    best=_fmt(data["best_ever"]),
+                    mean=_fmt(data["mean"]),
+                    left=left,
+                )
+            else:
+                console.print(
+                    f"gen {self.done}/{self.plan['generations']}  best {_fmt(data['best_ever'])}  "
+                    f"mean {_fmt(data['mean'])}  evaluations {self.evaluations}  "
+                    f"elapsed {_clock(self.wall)}  left {left}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                console.file.flush()
         elif event == "finish" and self.progress is not None:
             self.progress.stop()
+
+    def _start_bar(self, data: dict[str, Any]) -> None:
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]gen {task.completed:>4.0f}/{task.total:.0f}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("best {task.fields[best]}  mean {task.fields[mean]}"),
+            TimeElapsedColumn(),
+            TextColumn("left {task.fields[left]}"),
+            console=console,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task(
+            "evolve",
+            total=data["generations"],
+            completed=data["generation"],
+            best="-",
+            mean="-",
+            left=self._left(),
+        )
+
+    def _left(self) -> str:
+        """The time left to the first stop that will end the run, and which it is ("-" before the
+        first generation, without a time budget)."""
+        plan = self.plan
+        start_gen, start_wall = plan["generation"], plan.get("wall_seconds", 0.0)
+        gens = self.done - start_gen
+        per_gen = (self.wall - start_wall) / gens if gens > 0 else None
+        options: list[tuple[float, str]] = []
+        if per_gen is not None:
+            options.append(((plan["generations"] - self.done) * per_gen, "generations"))
+            budget = plan.get("stop_evaluations")
+            per_gen_evals = (self.evaluations - plan.get("evaluations", 0)) / gens
+            if budget is not None and per_gen_evals > 0:
+                more = math.ceil(max(0, budget - self.evaluations) / per_gen_evals)
+                options.append((more * per_gen, "evaluation budget"))
+        if plan.get("stop_seconds") is not None:
+            options.append((max(0.0, plan["stop_seconds"] - self.wall), "time budget"))
+        if not options:
+            return "-"
+        seconds, why = min(options)
+        return f"{_clock(seconds)} ({why})"
 
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+def _clock(seconds: float) -> str:
+    """``seconds`` as H:MM:SS.
+
+    >>> _clock(3725.4)
+    '1:02:05'
+    """
+    whole = int(round(seconds))
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 def _fmt(value: float | None) -> str:
@@ -190,6 +244,12 @@ def _print_result(result) -> None:
         f"{result.generations} generations, {result.evaluations} evaluations "
         f"({result.failed} failed), {result.wall_seconds:.1f} s"
     )
+    if result.stopped_by == "seconds":
+        out.print(
+            "stopped by its time budget (stop.seconds): where a wall-time budget stops depends on the "
+            "machine's load, so this run is not reproducible from its seed; stop.evaluations or "
+            "generations are"
+        )
 
 
 # -- commands -------------------------------------------------------------------------------------

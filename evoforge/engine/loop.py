@@ -100,6 +100,7 @@ class _Loop:
         self.shared = self.problem.shared_inputs() or None
         self._submitted: dict[int, int] = {}  # asynchronous mode: ask number -> retries, while running
         self._ready: list[tuple[int, Any]] = []  # asynchronous mode: finished, not yet told
+        self._timing = (0.0, 0)  # seconds and count of this process's evaluations
 
     @property
     def population_size(self) -> int:
@@ -161,6 +162,12 @@ class _Loop:
 
     # -- evaluation -----------------------------------------------------------------------------
     def _job(self, context: dict[str, Any], genomes: list[Genome], ids: list[str]) -> Job:
+        chunk = self.problem.candidates_per_chunk
+        if self.config.stop.seconds is not None:
+            # a time budget stops between chunks: four per worker, so it stops within about a
+            # quarter of a generation (chunks cost a few milliseconds each to ship)
+            quarter = math.ceil(len(genomes) / (4 * max(1, self.backend.slots)))
+            chunk = quarter if chunk is None else min(chunk, quarter)
         return evaluation_job(
             self.config.problem,
             context,
@@ -168,7 +175,7 @@ class _Loop:
             self._seeds(ids),
             timeout=self.config.evaluation.timeout,
             shared=self.shared,
-            chunk_size=self.problem.candidates_per_chunk,
+            chunk_size=chunk,
         )
 
     def _seeds(self, ids: list[str]) -> list[int]:
@@ -193,18 +200,27 @@ class _Loop:
         }
 
     def _evaluate(
-        self, gen: int, context: dict, items: list[tuple[int, str, Genome, tuple]], known: dict
-    ) -> float:
+        self,
+        gen: int,
+        context: dict,
+        items: list[tuple[int, str, Genome, tuple]],
+        known: dict,
+        deadline: float | None = None,
+    ) -> tuple[float, bool]:
         """Evaluate ``items`` (idx, id, genome, parents) on the backend, committing each chunk as it
-        arrives; failures are retried (``evaluation.retries``) before they are recorded. Returns the
-        evaluation seconds."""
+        arrives; failures are retried (``evaluation.retries``) before they are recorded. Once
+        ``deadline`` (``time.perf_counter``) passes, nothing more starts: the chunks running finish
+        and the rest are left out. Returns (evaluation seconds, whether some were left out)."""
         eval_seconds = 0.0
         todo = list(items)
+        cut = False
         for attempt in range(self.config.evaluation.retries + 1):
             last = attempt == self.config.evaluation.retries
             job = self._job(context, [it[2] for it in todo], [it[1] for it in todo])
             again = []
             for chunk in self.backend.run(job):
+                if deadline is not None and not cut and time.perf_counter() >= deadline:
+                    cut = self.backend.hold() > 0
                 rows = []
                 per = chunk.wall_seconds / max(1, len(chunk.indices))
                 for j, result in zip(chunk.indices, chunk.results, strict=True):
@@ -220,10 +236,34 @@ class _Loop:
                 self.store.flush_if_due()  # costly evaluations are committed as they arrive
                 eval_seconds += chunk.wall_seconds
                 self.callback("chunk", {"generation": gen, "done": len(rows)})
-            if not again:
+                self._timed(chunk.wall_seconds, len(chunk.indices))
+            if not again or cut:  # out of time, failures awaiting a retry are left out like the rest
                 break
             todo = sorted(again, key=lambda it: it[0])
-        return eval_seconds
+        return eval_seconds, cut
+
+    def _timed(self, seconds: float, n: int) -> None:
+        """Account ``n`` evaluations that took ``seconds`` (for the final phase's estimate)."""
+        self._timing = (self._timing[0] + seconds, self._timing[1] + n)
+
+    def _reserve(self) -> float:
+        """Seconds the final phase is expected to take: the re-evaluations of the reported individual
+        (and, with validation, of the hall of fame), one after another in this process, at this run's
+        mean seconds per evaluation. A time budget keeps them, so the whole run, final phase counted,
+        fits."""
+        total, n = self._timing
+        if not n:
+            return 0.0
+        finals = 1 + (self.config.hall_of_fame if self.config.validation_episodes else 0)
+        return total / n * finals
+
+    def _deadline(self, s: LoopState, started: float) -> float | None:
+        """When candidates stop starting (``time.perf_counter``): ``stop.seconds`` less the run's time
+        so far and the final phase's estimate. None without a time budget."""
+        budget = self.config.stop.seconds
+        if budget is None:
+            return None
+        return started + budget - s.wall_seconds - self._reserve()
 
     # -- one generation -------------------------------------------------------------------------
     def _generation(self, s: LoopState, started: float) -> tuple[LoopState, GenerationStats]:
@@ -248,7 +288,24 @@ class _Loop:
             return tuple(parents[i]) if i < len(genomes) else ()
 
         todo = [(i, ids[i], candidates[i], parents_of(i)) for i in fresh if ids[i] not in known]
-        eval_seconds = self._evaluate(gen, s.context, todo, known) if todo else 0.0
+        eval_seconds, cut = 0.0, False
+        if todo:
+            eval_seconds, cut = self._evaluate(gen, s.context, todo, known, self._deadline(s, started))
+        if cut:  # the time budget ran out with candidates not started: the run ends here
+            hof = s.hof
+            done = [i for i in fresh if ids[i] in known]
+            for i in done:
+                self._hof_add(hof, ids[i], candidates[i], known[ids[i]].fitness, gen, s.context)
+            elapsed = s.wall_seconds + (time.perf_counter() - started)
+            # the generation is not told: a resumed run asks it again and finds these in the store
+            partial = s.with_(
+                hof=hof,
+                wall_seconds=elapsed,
+                stopped_early=True,
+                stopped_by="seconds",
+                evaluations=s.evaluations + len(done),
+            )
+            return partial, None
         cached_rows = [
             (i, gid, parents_of(i), known[gid].fitness) for i, gid in enumerate(ids) if i not in fresh_set
         ]
@@ -342,16 +399,20 @@ class _Loop:
         solved = solver is not None
         budget = self.config.stop
         evaluations_so_far = s.evaluations + len(fresh_results)
-        out_of_budget = (budget.evaluations is not None and evaluations_so_far >= budget.evaluations) or (
-            budget.seconds is not None and elapsed >= budget.seconds
-        )
+        out_of_evaluations = budget.evaluations is not None and evaluations_so_far >= budget.evaluations
+        out_of_time = budget.seconds is not None and elapsed >= budget.seconds - self._reserve()
         validated = dict(s.validated)
         if stopped and self.config.validation_episodes:
             self._validate_hof(hof, validated, only_reaching=target)
             stopped = target is not None and any(
                 self.sign * v >= self.sign * target for v in validated.values()
             )
-        stopped = stopped or (self.config.stop.solved and solved)
+        solved_stop = self.config.stop.solved and solved
+        stopped_by = next(
+            (name for name, hit in (("fitness", stopped), ("solved", solved_stop),
+             ("evaluations", out_of_evaluations), ("seconds", out_of_time)) if hit),
+            "",
+        )  # fmt: skip
         new_state = s.with_(
             generation=gen + 1,
             strategy=strategy_state,
@@ -359,7 +420,8 @@ class _Loop:
             context=context,
             env_steps=s.env_steps + new_steps,
             wall_seconds=elapsed,
-            stopped_early=bool(stopped or out_of_budget),
+            stopped_early=bool(stopped_by),
+            stopped_by=stopped_by,
             validated=validated,
             evaluations=evaluations_so_far,
             solved=bool(solved),
@@ -390,8 +452,7 @@ class _Loop:
         eval_seconds = 0.0
         by_number = {e["n"]: e for e in in_flight}
         # a time budget ends the round (and so the run) between two evaluations, not at its end
-        budget = self.config.stop.seconds
-        deadline = None if budget is None else started + budget - s.wall_seconds
+        deadline = self._deadline(s, started)
 
         def tell(entry: dict[str, Any], result: Any, fresh: bool) -> None:
             nonlocal state, cached
@@ -452,6 +513,7 @@ class _Loop:
             n, chunk = self._ready.pop(0)
             entry, result = by_number[n], chunk.results[0]
             eval_seconds += chunk.wall_seconds
+            self._timed(chunk.wall_seconds, 1)
             if result.error is not None and submitted[n] < self.config.evaluation.retries:
                 submitted[n] += 1
                 self.backend.submit(self._job(entry["context"], [entry["genome"]], [entry["id"]]), tag=n)
@@ -514,6 +576,10 @@ class _Loop:
                 "generation": s.generation,
                 "generations": self.config.generations,
                 "direction": self.problem.direction,
+                "wall_seconds": s.wall_seconds,
+                "evaluations": s.evaluations,
+                "stop_seconds": self.config.stop.seconds,
+                "stop_evaluations": self.config.stop.evaluations,
             },
         )
         checkpointed = time.perf_counter()
@@ -521,8 +587,9 @@ class _Loop:
             s, stats = self._generation(s, started)
             base_wall = s.wall_seconds
             started = time.perf_counter()
-            row = stats.as_dict()
-            self.store.record_generation(stats.generation, row)
+            row = None if stats is None else stats.as_dict()  # None: cut short by the time budget
+            if row is not None:
+                self.store.record_generation(stats.generation, row)
             last = s.generation >= self.config.generations or s.stopped_early
             if last or self.config.asynchronous or started - checkpointed >= self.config.checkpoint_interval:
                 self.store.save_checkpoint(
@@ -533,7 +600,8 @@ class _Loop:
                 checkpointed = time.perf_counter()
             else:
                 self.store.flush_if_due()
-            self.callback("generation", row)
+            if row is not None:
+                self.callback("generation", row)
         return self._finish(s, base_wall + (time.perf_counter() - started))
 
     def _hof_summary(self, hof: HallOfFame) -> dict[str, Any]:
@@ -561,6 +629,7 @@ class _Loop:
         return {"objectives_minimised": list(self.objectives), "pareto_front": entries}
 
     def _finish(self, s: LoopState, wall: float) -> RunResult:
+        final_started = time.perf_counter()  # the final phase counts in the run's wall time
         hof: HallOfFame = s.hof
         if hof.best is None:
             raise RunFailedError(
@@ -585,9 +654,10 @@ class _Loop:
             evaluations=counts["evaluations"],
             failed=counts["failed"],
             env_steps=float(s.env_steps),
-            wall_seconds=float(wall),
+            wall_seconds=float(wall + time.perf_counter() - final_started),
             best_genome_id=best.genome_id,
             stopped_early=bool(s.stopped_early),
+            stopped_by=s.stopped_by,
             validation_score=s.validated.get(best.genome_id),
             test_label=self.problem.test_label,
         )

@@ -78,6 +78,9 @@ class RunResult:
     stopped_early: bool = False
     validation_score: float | None = None
     test_label: str = "test score"  # what test_score measures (Problem.test_label)
+    #: the stop rule that ended the run early: fitness, solved, evaluations or seconds (a wall-time
+    #: budget: where it stopped depends on the machine's load, so the run is not reproducible)
+    stopped_by: str = ""
 
 
 def load_run_config(store: RunStore) -> RunConfig:

@@ -18,7 +18,9 @@ class LoopState:
 
     ``validated`` maps genome ids to validation scores (filled in as members are validated);
     ``solver`` is the first individual that solved the task; ``in_flight`` and ``asked`` are the
-    asynchronous loop's individuals asked for and not yet told, and how many were asked in all."""
+    asynchronous loop's individuals asked for and not yet told, and how many were asked in all;
+    ``stopped_by`` names the stop rule that ended the run early (fitness, solved, evaluations,
+    seconds), empty while none has."""
 
     generation: int
     strategy: Any
@@ -33,6 +35,7 @@ class LoopState:
     solver: str | None = None
     in_flight: list[dict[str, Any]] = field(default_factory=list)
     asked: int = 0
+    stopped_by: str = ""
 
     def with_(self, **changes: Any) -> LoopState:
         return replace(self, **changes)
@@ -68,4 +71,5 @@ class LoopState:
             solver=tree.get("solver"),
             in_flight=in_flight,
             asked=int(tree.get("asked", 0)),
+            stopped_by=str(tree.get("stopped_by", "")),
         )

@@ -165,6 +165,23 @@ def test_process_backend_and_overrides_from_the_cli(tmp_path):
     assert resolved["strategy"]["sigma"] == 0.3 and resolved["seed"] == 4 and resolved["backend"] == "process"
 
 
+def test_progress_is_plain_lines_when_not_a_terminal_and_names_the_stop_that_ends_the_run(tmp_path):
+    # progress to a pipe (stderr): a line per generation, with the time left to the evaluation budget
+    # (16 of the 5 generations' 45 evaluations, the centre included), which is what ends the run
+    cfg = write(tmp_path, with_(lambda d: d.update(generations=5, stop={"evaluations": 16})))
+    proc = cli("run", cfg, "--out", tmp_path / "r", "--seed", "2")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("gen ")]
+    assert [line.split()[1] for line in lines] == ["1/5", "2/5"]
+    assert "evaluations 9 " in lines[0] and "(evaluation budget)" in lines[0]
+    assert "not reproducible" not in proc.stdout
+    # a time budget says that it makes the run load-dependent
+    timed = write(tmp_path, with_(lambda d: d.update(generations=10**6, stop={"seconds": 2})), "t.yaml")
+    proc = cli("run", timed, "--out", tmp_path / "t", "--seed", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "(time budget)" in proc.stderr and "not reproducible from its seed" in proc.stdout
+
+
 def test_demo_runs(tmp_path):
     proc = cli("demo", "--out", tmp_path / "demo", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -232,6 +232,25 @@ def test_asynchronous_time_budget_stops_between_evaluations(tmp_path):
     assert result.wall_seconds < 2.5
 
 
+def test_a_time_budget_starts_no_candidate_after_it(tmp_path):
+    # 0.2 s a candidate, one per chunk, 20 a generation: a budget of 1 s ends the first generation after
+    # about 5 candidates (less the final test's estimate, one candidate), not after the 20 a check at
+    # the end of the generation would wait for; the run is reported, and says what stopped it
+    cfg = faulty_config(
+        tmp_path,
+        strategy={"name": "ga", "population_size": 20, "sigma": 0.3, "elite_size": 1},
+        generations=5,
+        seconds=0.2,
+        stop={"seconds": 1.0},
+        test_episodes=1,
+    )
+    result = evoforge.run(cfg, tmp_path / "r")
+    assert result.stopped_early and result.stopped_by == "seconds" and result.generations == 0
+    assert 2 <= result.evaluations <= 10 and result.wall_seconds < 3.0
+    assert len(rows(tmp_path / "r")) == result.evaluations  # every candidate that ran is recorded
+    assert evoforge.resume(tmp_path / "r") == result  # a finished run stays finished
+
+
 def test_a_lone_candidate_that_fails_is_not_run_twice(tmp_path):
     from faulty import FaultyConfig
 
