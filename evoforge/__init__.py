@@ -27,6 +27,7 @@ __all__ = [
     "Strategy",
     "StrategyConfig",
     "get_strategy",
+    "load_model",
     "resume",
     "run",
 ]
@@ -39,6 +40,7 @@ _WHERE = {
     "run": "evoforge.engine.loop",
     "STRATEGIES": "evoforge.engine.registry",
     "get_strategy": "evoforge.engine.registry",
+    "load_model": "evoforge.problems.trained_model",
     "Strategy": "evoforge.core.strategy",
     "StrategyConfig": "evoforge.core.strategy",
 }
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from evoforge.engine.records import RunResult
     from evoforge.engine.registry import STRATEGIES, get_strategy
     from evoforge.pipelines import PipelineSearch
+    from evoforge.problems.trained_model import load_model
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from evoforge.cli.app import app, console, fail, out
-from evoforge.cli.runs import _open_store, launch, load_config
+from evoforge.cli.runs import _check_writable, _open_store, launch, load_config
 
 
 @app.command()
@@ -49,7 +49,15 @@ def nas(
     seed: int | None = typer.Option(None, "--seed", help="Run seed."),
     output: Path | None = typer.Option(None, "--output", "--out", help="Run directory."),
     backend: str | None = typer.Option(None, "--backend", help="serial, process or ray."),
-    workers: int | None = typer.Option(None, "--workers", help="Worker processes, or local Ray CPUs."),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Worker processes, or local Ray CPUs (default: one per core)."
+    ),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="Torch CPU threads per candidate (default: the cores divided among the workers).",
+    ),
     set_: list[str] = typer.Option([], "--set", help="Override any config value: key.sub=value."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -77,11 +85,13 @@ def nas(
         else [o.strip() for o in objectives.split(",") if o.strip()],
         "backend": backend,
         "workers": workers,
+        "problem.threads": threads,
     }
     overrides = [f"{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
     defaults = {
         "problem": {"kind": "classification"},
         "strategy": {"name": "regularized_evolution"},
+        "backend": "process",
         "test_episodes": 1,
     }
     cfg = load_config(config, [*overrides, *set_], seed, defaults=defaults, name=_nas_name)
@@ -187,3 +197,73 @@ def train_final_command(
         f"precision {metrics['precision']:.4f}, recall {metrics['recall']:.4f} on {metrics['test_examples']} "
         f"examples; {metrics['params']:,} parameters; {metrics['train_seconds']:.1f} s"
     )
+
+
+def predict_with_model(folder: Path, source: str):
+    """The predictions of the model in ``folder`` (written by train-final) for the inputs in
+    ``source``, as a pandas frame: input, predicted class, a probability column per class."""
+    import numpy as np
+    import pandas as pd
+
+    from evoforge.data.datasets import DatasetError, read_inputs
+    from evoforge.problems.trained_model import ModelError, load_model
+
+    try:
+        model = load_model(folder)
+        names, x = read_inputs(source, model.input_shape, model.divide_by)
+    except (ModelError, DatasetError) as exc:
+        fail(str(exc))
+    proba = model.predict_proba(x, scaled=True)
+    frame = pd.DataFrame({"input": names, "predicted": [model.class_names[k] for k in proba.argmax(axis=1)]})
+    for k, name in enumerate(model.class_names):
+        frame[f"p_{name}"] = np.round(proba[:, k], 6)
+    return frame
+
+
+@app.command("export-arch")
+def export_arch(
+    run_dir: Path = typer.Argument(..., help="An architecture search run."),
+    rank: int | None = typer.Option(
+        None, "--rank", min=1, help="The hall of fame's member N (1: the fittest; the default)."
+    ),
+    front_member: int | None = typer.Option(
+        None,
+        "--front-member",
+        min=1,
+        help="Member N of the Pareto front (multi-objective runs; 1: the fittest).",
+    ),
+    output: Path = typer.Option(
+        Path("arch.json"), "--output", "--out", help="The architecture file to write."
+    ),
+) -> None:
+    """Write one architecture of a search as a file for ``train-final --arch``."""
+    from evoforge.engine.records import read_hall_of_fame
+
+    if rank is not None and front_member is not None:
+        fail("give --rank or --front-member, not both")
+    if not (run_dir / "config.yaml").is_file():
+        fail(f"{run_dir} is not a run directory (no config.yaml)")
+    store = _open_store(run_dir)
+    try:
+        hof = read_hall_of_fame(store)
+    finally:
+        store.close()
+    if front_member is not None:
+        front = hof.get("pareto_front")
+        if not front:
+            fail(f"{run_dir} has no Pareto front (a single-objective run, or none evaluated yet); use --rank")
+        members, n, what = front, front_member, "Pareto front"
+    else:
+        members, n, what = hof["entries"], rank or 1, "hall of fame"
+    if n > len(members):
+        fail(f"{run_dir}: the {what} has {len(members)} members, no member {n}")
+    from evoforge.spaces import architecture_from_json
+
+    genome = members[n - 1].get("genome")
+    try:
+        architecture_from_json(genome)
+    except ValueError:
+        fail(f"{run_dir} is not an architecture search (its individuals are not architectures)")
+    _check_writable(output)
+    output.write_text(json.dumps(dict(genome, genome_id=members[n - 1]["genome_id"]), indent=1))
+    out.print(f"wrote {what} member {n} ({members[n - 1]['genome_id']}) to {output}", highlight=False)

@@ -131,22 +131,42 @@ def _export(run_dir: Path) -> None:
 
 @app.command()
 def predict(
-    run_dir: Path = typer.Argument(..., help="A finished tabular run."),
-    data: str = typer.Option(..., "--data", help="A CSV, TSV or Parquet file with the same columns."),
+    run_dir: Path = typer.Argument(
+        ..., help="A finished tabular run, or a model folder written by train-final."
+    ),
+    inputs: str | None = typer.Argument(None, help="The new data (the same as --data)."),
+    data: str | None = typer.Option(
+        None,
+        "--data",
+        help="Tabular run: a CSV, TSV or Parquet file with the same columns. Model folder: an image "
+        "or a folder of images, an IDX file, an .npz (array x) or a CSV of one input per row.",
+    ),
     output: Path | None = typer.Option(
         None, "--output", "--out", help="A CSV file (default: standard output)."
     ),
 ) -> None:
-    """Predict the target of new rows with a run's saved pipeline."""
+    """Predict new data with a tabular run's saved pipeline or a train-final model: a CSV of one row
+    per input (for a model: the input, the predicted class and each class's probability)."""
     from evoforge.data.tables import TableError
     from evoforge.problems.tabular_export import predict as predict_rows
 
-    if not (run_dir / "best_pipeline.skops").is_file():
-        fail(f"{run_dir} holds no saved pipeline (best_pipeline.skops): not a finished tabular run")
-    try:
-        frame = predict_rows(run_dir, data)
-    except (TableError, ValueError) as exc:
-        fail(str(exc).splitlines()[0])
+    if (inputs is None) == (data is None):
+        fail("give the new data once: as the second argument or as --data")
+    data = inputs if data is None else data
+    if (run_dir / "model.pt").is_file() and (run_dir / "metrics.json").is_file():
+        from evoforge.cli.nas import predict_with_model
+
+        frame = predict_with_model(run_dir, data)
+    elif not (run_dir / "best_pipeline.skops").is_file():
+        fail(
+            f"{run_dir} holds no saved pipeline (best_pipeline.skops) and no model (model.pt): not a "
+            "finished tabular run or a train-final output"
+        )
+    else:
+        try:
+            frame = predict_rows(run_dir, data)
+        except (TableError, ValueError) as exc:
+            fail(str(exc).splitlines()[0])
     if output is None:
         out.print(frame.to_csv(index=False), end="", highlight=False, markup=False)
     else:

@@ -17,7 +17,7 @@ import os
 import pickle
 import struct
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -96,6 +96,9 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...] = field(default=())
+    #: what raw inputs were divided by to give these (digits' 0..16: 16; 8-bit images: 255; 1 for
+    #: inputs taken as they are), so a trained model can be fed new raw data the same way
+    divide_by: float = 1.0
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -120,6 +123,10 @@ def load_dataset(spec: DatasetSpec) -> Dataset:
     }[spec.name]
     data = reader(spec)
     _check(data)
+    fixed = {"digits": 16.0, "fashion-mnist": 255.0, "mnist": 255.0, "cifar10": 255.0, "cifar100": 255.0,
+             "folder": 255.0}  # fmt: skip
+    if spec.name in fixed:
+        data = replace(data, divide_by=fixed[spec.name])
     return data
 
 
@@ -432,12 +439,16 @@ def _npz(spec: DatasetSpec) -> Dataset:
         xtr, xte = arrays["x_train"], arrays["x_test"]
         if len(xtr) != n or len(xte) != len(y) - n:
             raise DatasetError(f"{spec.path}: inputs and labels differ in length")
-        return Dataset("npz", _as_inputs(xtr, spec.path), y[:n], _as_inputs(xte, spec.path), y[n:], names)
+        scale = 255.0 if xtr.dtype == np.uint8 else 1.0
+        return Dataset(
+            "npz", _as_inputs(xtr, spec.path), y[:n], _as_inputs(xte, spec.path), y[n:], names, scale
+        )
     if {"x", "y"} <= arrays.keys():
         if len(arrays["x"]) != len(arrays["y"]):
             raise DatasetError(f"{spec.path}: {len(arrays['x'])} inputs but {len(arrays['y'])} labels")
         y, names = _labels(arrays["y"], spec.path)
-        return _split("npz", _as_inputs(arrays["x"], spec.path), y, spec.test_fraction, names)
+        data = _split("npz", _as_inputs(arrays["x"], spec.path), y, spec.test_fraction, names)
+        return replace(data, divide_by=255.0 if arrays["x"].dtype == np.uint8 else 1.0)
     raise DatasetError(
         f"{spec.path}: needs arrays x_train, y_train, x_test, y_test (or x, y); has {sorted(arrays)}"
     )
@@ -507,3 +518,101 @@ def _csv(spec: DatasetSpec) -> Dataset:
         raise DatasetError(f"{spec.test_path}: {xt.shape[1]} features, {spec.path} has {x.shape[1]}")
     y, names = _labels(np.concatenate([labels, labels_t]), spec.path)
     return Dataset("csv", x, y[: len(x)], xt, y[len(x) :], names)
+
+
+# -- new inputs for a trained model ---------------------------------------------------------------
+def read_inputs(source: str, input_shape: tuple[int, ...], divide_by: float) -> tuple[list[str], np.ndarray]:
+    """New inputs for a model trained on inputs of ``input_shape`` that were raw values divided by
+    ``divide_by``: (a name per input, float32 array ``(N, *input_shape)``). ``source`` is a PNG or
+    JPEG image or a folder of them (searched recursively; resized to the model's size, converted to
+    its channels; names are paths relative to the folder), an IDX file (``.gz`` too), a ``.npz``
+    (array ``x``, ``x_test`` or its only array) or a CSV of one input per row (``prod(input_shape)``
+    numeric columns, a header line optional). 8-bit arrays are divided by 255, other numbers by
+    ``divide_by``: inputs are given in the raw units of the training data (digits 0..16, pixels
+    0..255). :class:`DatasetError` with one line if the inputs cannot be read or do not fit."""
+    path = Path(source)
+    if not path.exists():
+        raise DatasetError(f"{source}: no such file or folder")
+    if path.is_dir() or path.suffix.lower() in _IMAGE_SUFFIXES:
+        names, x = _read_images(path, input_shape)
+    elif path.suffix.lower() == ".npz":
+        x = _npz_inputs(path)
+        names = [str(k) for k in range(len(x))]
+    elif path.suffix.lower() == ".csv":
+        x = _csv_inputs(path, int(np.prod(input_shape)))
+        names = [str(k) for k in range(len(x))]
+    else:  # IDX, as MNIST ships it
+        x = read_idx(path)
+        names = [str(k) for k in range(len(x))]
+    if len(x) == 0:
+        raise DatasetError(f"{source}: no inputs")
+    x = x.astype(np.float32) / (255.0 if x.dtype == np.uint8 else divide_by)
+    want = int(np.prod(input_shape))
+    if int(np.prod(x.shape[1:])) != want:
+        raise DatasetError(
+            f"{source}: inputs of shape {tuple(x.shape[1:])}, the model takes {tuple(input_shape)}"
+        )
+    x = x.reshape((len(x), *input_shape))
+    if not np.all(np.isfinite(x)):
+        raise DatasetError(f"{source}: the inputs contain NaN or infinite values")
+    return names, x
+
+
+def _read_images(path: Path, input_shape: tuple[int, ...]) -> tuple[list[str], np.ndarray]:
+    from PIL import Image, UnidentifiedImageError
+
+    if len(input_shape) != 3:
+        raise DatasetError(f"{path}: images, but the model takes vectors of {input_shape[0]} features")
+    channels, height, width = input_shape
+    files = (
+        [path]
+        if path.is_file()
+        else sorted(p for p in path.rglob("*") if p.suffix.lower() in _IMAGE_SUFFIXES)
+    )
+    if not files:
+        raise DatasetError(f"{path}: no PNG or JPEG images")
+    arrays = []
+    for f in files:
+        try:
+            with Image.open(f) as opened:
+                im = opened.convert("L" if channels == 1 else "RGB").resize((width, height))
+                arrays.append(np.asarray(im, dtype=np.uint8).reshape(height, width, channels))
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise DatasetError(f"{f}: unreadable image ({type(exc).__name__})") from None
+    names = [f.name if path.is_file() else str(f.relative_to(path)) for f in files]
+    return names, np.stack(arrays).transpose(0, 3, 1, 2)
+
+
+def _npz_inputs(path: Path) -> np.ndarray:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{path}: not a readable .npz file ({str(exc).splitlines()[0]})") from None
+    key = next((k for k in ("x", "x_test") if k in arrays), next(iter(arrays)) if len(arrays) == 1 else None)
+    if key is None:
+        raise DatasetError(f"{path}: needs an array x or x_test (or a single array); has {sorted(arrays)}")
+    x = arrays[key]
+    if x.dtype.kind not in "fiub" or x.ndim < 2:
+        raise DatasetError(f"{path}: inputs must be numeric, one input per row; got {x.dtype} {x.shape}")
+    return x
+
+
+def _csv_inputs(path: Path, features: int) -> np.ndarray:
+    import csv
+
+    try:
+        with open(path, newline="") as f:
+            rows = [r for r in csv.reader(f) if r]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from None
+    if rows and not all(_is_float(v) for v in rows[0]):
+        rows = rows[1:]  # a header line
+    for k, row in enumerate(rows):
+        if len(row) != features:
+            raise DatasetError(
+                f"{path}: row {k + 1} has {len(row)} columns, the model takes {features} inputs"
+            )
+        if not all(_is_float(v) for v in row):
+            raise DatasetError(f"{path}: row {k + 1} has a value that is not a number")
+    return np.array([[float(v) for v in row] for row in rows], dtype=np.float64).reshape(len(rows), features)

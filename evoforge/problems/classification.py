@@ -399,6 +399,9 @@ def train_final(
         total_seconds=time.perf_counter() - started,
         final_loss=log.losses[-1],
         class_names=list(data.class_names),
+        # what evoforge.load_model and evoforge predict need to feed the model new raw inputs
+        input_shape=list(data.input_shape),
+        divide_by=data.divide_by,
     )
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -33,9 +33,11 @@ from evoforge.spaces.recipe import (
     RecipeChoices,
     cross_recipes,
     mutate_recipe,
+    nearest,
     pick,
     random_recipe,
     recipe_genes,
+    start_recipe,
 )
 
 __all__ = ["ChainGenome", "ChainSpace", "ChainSpaceConfig", "Layer", "Recipe"]
@@ -229,6 +231,35 @@ class ChainSpace(ArchitectureSpace):
             _pick(rng, ("gap", "flatten")),
         )
         return self._repair(genome, rng)
+
+    def first(self, index: int, rng: np.random.Generator) -> ChainGenome:
+        """A first population's members: :meth:`start` first, then samples."""
+        return self.start(rng) if index == 0 else self.sample(rng)
+
+    def start(self, rng: np.random.Generator) -> ChainGenome:
+        """The network a practitioner writes first, within this space: for images two 3x3
+        convolutions (32 and 64 channels, batch norm, ReLU), max pooling and a dense layer of 128
+        with dropout 0.25; for vectors two dense layers (256, 128); trained by :func:`start_recipe`.
+        Each gene is the nearest choice the space offers; layers past ``max_layers`` or over the
+        parameter budget are dropped as any genome is repaired."""
+        cfg = self.config
+
+        def layer(**genes: Any) -> Layer:
+            wanted = {"activation": "relu", "norm": "batch", "dropout": 0.0, **genes}
+            for gene in ("channels", "units", "activation", "norm", "dropout"):
+                if gene in wanted:
+                    wanted[gene] = nearest(getattr(cfg, _LAYER_CHOICES[gene]), wanted[gene])
+            return Layer(**wanted)
+
+        if "conv" in self.layer_types:
+            layers = [layer(type="conv", channels=32), layer(type="conv", channels=64)]
+            if "pool" in self.layer_types:
+                layers.append(Layer(type="pool", pool_type="max"))
+        else:
+            layers = [layer(type="dense", units=256, norm="none")]
+        if "dense" in self.layer_types:
+            layers.append(layer(type="dense", units=128, norm="none", dropout=0.25))
+        return self._repair(ChainGenome(tuple(layers), start_recipe(cfg), "flatten"), rng)
 
     def _repair(self, genome: ChainGenome, rng: np.random.Generator) -> ChainGenome:
         """Drop random layers (then fall back to global pooling) until the genome is valid."""

@@ -84,6 +84,43 @@ class RecipeChoices(BaseModel):
     label_smoothings: tuple[float, ...] = Field((0.0, 0.05, 0.1), min_length=1)
 
 
+def nearest(options: tuple, wanted: Any) -> Any:
+    """The option equal to ``wanted``, else the numerically nearest (the first for non-numbers).
+
+    >>> nearest((16, 32, 64), 48), nearest(("sgd", "adamw"), "adam"), nearest((0.0, 0.1), 0.0)
+    (32, 'sgd', 0.0)
+    """
+    if wanted in options:
+        return wanted
+    if isinstance(wanted, bool) or not all(isinstance(o, (int, float)) for o in options):
+        return options[0]
+    return min(options, key=lambda o: (abs(o - wanted), o))
+
+
+def start_recipe(choices: RecipeChoices) -> Recipe:
+    """The textbook recipe, within ``choices``: Adam at 1e-3 (clipped into ``lr_range``), batches of
+    64, a cosine schedule over 20 epochs, no weight decay, augmentation or label smoothing (each gene
+    the nearest choice the space offers). A first population starts from it so the search never
+    does worse than the usual hand-written training for want of trying it."""
+    values = {
+        gene: nearest(getattr(choices, field), wanted)
+        for gene, field, wanted in (
+            ("optimizer", "optimizers", "adam"),
+            ("momentum", "momenta", 0.9),
+            ("weight_decay", "weight_decays", 0.0),
+            ("batch_size", "batch_sizes", 64),
+            ("schedule", "schedules", "cosine"),
+            ("shift", "shifts", 0),
+            ("flip", "flips", False),
+            ("cutout", "cutouts", 0.0),
+            ("label_smoothing", "label_smoothings", 0.0),
+        )
+    }
+    lo, hi = choices.lr_range
+    epochs = min(max(20, choices.epochs_range[0]), choices.epochs_range[1])
+    return Recipe(lr=float(min(max(1e-3, lo), hi)), epochs=epochs, **values)
+
+
 def pick(rng: np.random.Generator, options: tuple) -> Any:
     """One of ``options``, uniformly, as a plain Python value."""
     value = options[int(rng.integers(len(options)))]

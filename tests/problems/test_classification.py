@@ -279,8 +279,9 @@ def test_a_candidate_over_its_parameter_limit_fails_with_the_reason():
 def test_a_candidate_past_its_time_fails_alone():
     # proxy_epochs None: each candidate trains for its own recipe's epochs
     problem = ClassificationProblem(
-        ClassificationConfig(dataset={"name": "digits"}, proxy_epochs=None, max_seconds=2.0)
+        ClassificationConfig(dataset={"name": "digits"}, proxy_epochs=None, max_seconds=2.0, threads=1)
     )  # 2 s: the quick candidate trains in about 0.1 s quiet, and keeps a margin with both cores busy
+    # (on one thread: two torch threads on cores that other work keeps busy wait on each other)
     slow = ChainGenome.from_json(
         {"layers": [{"type": "conv", "channels": 128}] * 3, "recipe": {"epochs": 60}}
     )
@@ -378,6 +379,8 @@ def test_cli_search_then_train_final(tmp_path):
         "20000",
         "--output",
         str(run),
+        "--threads",
+        "1",
         "--quiet",
     )
     assert proc.returncode == 0, proc.stderr
@@ -387,6 +390,8 @@ def test_cli_search_then_train_final(tmp_path):
     assert json.loads((run / "result.json").read_text())["test_label"].startswith("validation score")
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert cfg["problem"]["metric"] == "f1" and cfg["strategy"]["population_size"] == 4
+    # candidates spread over a worker per core by default, on the threads asked for
+    assert cfg["backend"] == "process" and cfg["workers"] is None and cfg["problem"]["threads"] == 1
     final = tmp_path / "final"
     proc = cli(
         "train-final",
@@ -405,6 +410,99 @@ def test_cli_search_then_train_final(tmp_path):
     metrics = json.loads((final / "metrics.json").read_text())
     assert metrics["threads"] == 1
     assert metrics["epochs"] == 2 and {"accuracy", "f1", "precision", "recall", "confusion"} <= metrics.keys()
+    # the winner taken out of the hall of fame trains to the same result as train-final RUN
+    proc = cli("export-arch", str(run), "--rank", "1", "--output", str(tmp_path / "winner.json"))
+    assert proc.returncode == 0, proc.stderr
+    exported = json.loads((tmp_path / "winner.json").read_text())
+    assert exported == json.loads((run / "best_arch.json").read_text())
+    again = [
+        json.loads((tmp_path / name / "metrics.json").read_text())
+        for name, source in (("from-run", [str(run)]), ("from-file", ["--arch", str(tmp_path / "winner.json"),
+                                                                          "--dataset", "digits"]))
+        if cli("train-final", *source, "--epochs", "2", "--threads", "1", "--output", str(tmp_path / name)).returncode
+        == 0
+    ]  # fmt: skip
+    assert len(again) == 2 and again[0]["accuracy"] == again[1]["accuracy"] == metrics["accuracy"]
+    assert again[0]["confusion"] == again[1]["confusion"]
+    # no such member, no front, not a run: one line, exit 2
+    for args, message in (
+        (["--rank", "11"], "no member 11"),
+        (["--front-member", "1"], "has no Pareto front"),
+        (["--rank", "1", "--front-member", "1"], "not both"),
+    ):
+        proc = cli("export-arch", str(run), *args, "--output", str(tmp_path / "x.json"))
+        assert proc.returncode == 2 and message in proc.stderr and not (tmp_path / "x.json").exists()
+
+
+def test_load_model_and_predict_reproduce_train_final(tmp_path):
+    import evoforge
+
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps({"layers": [{"type": "conv", "channels": 8}, {"type": "dense", "units": 32}]}))
+    final = tmp_path / "final"
+    proc = cli("train-final", "--arch", str(arch), "--dataset", "digits", "--epochs", "3", "--threads", "1",
+               "--output", str(final))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((final / "metrics.json").read_text())
+    assert metrics["input_shape"] == [1, 8, 8] and metrics["divide_by"] == 16.0
+    data = load_dataset(DatasetSpec(name="digits"))
+    raw = data.x_test * 16  # digits as scikit-learn gives them: 0..16
+    model = evoforge.load_model(final)
+    assert model.class_names == tuple(str(c) for c in range(10))
+    assert (model.predict(raw) == data.y_test).mean() == metrics["accuracy"]  # exactly
+    assert np.array_equal(model.predict(raw.reshape(len(raw), 64)), model.predict(data.x_test, scaled=True))
+    # the command line, from an npz and from a CSV of one input per row
+    np.savez(tmp_path / "new.npz", x=raw)
+    np.savetxt(tmp_path / "new.csv", raw.reshape(len(raw), 64), delimiter=",", fmt="%g")
+    for source in ("new.npz", "new.csv"):
+        out = tmp_path / f"{source}.predictions.csv"
+        proc = cli("predict", str(final), str(tmp_path / source), "--output", str(out))
+        assert proc.returncode == 0, proc.stderr
+        rows = out.read_text().splitlines()
+        assert (
+            rows[0] == "input,predicted," + ",".join(f"p_{c}" for c in range(10))
+            and len(rows) == len(raw) + 1
+        )
+        predicted = np.array([int(r.split(",")[1]) for r in rows[1:]])
+        assert (predicted == data.y_test).mean() == metrics["accuracy"]
+    # inputs that do not fit: one line, exit 2
+    (tmp_path / "bad.csv").write_text("1,2,3\n")
+    for source, message in (("bad.csv", "row 1 has 3 columns, the model takes 64 inputs"),
+                            ("none.npz", "no such file or folder")):  # fmt: skip
+        proc = cli("predict", str(final), str(tmp_path / source))
+        assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_predict_reads_image_folders_like_the_training_data(tmp_path):
+    from PIL import Image
+
+    import evoforge
+
+    rng = np.random.default_rng(0)
+    images = {}
+    for label, brightness in (("dark", 40), ("light", 215)):
+        for part in ("train", "test"):
+            (tmp_path / "data" / part / label).mkdir(parents=True)
+            for k in range(12 if part == "train" else 4):
+                pixels = np.clip(rng.normal(brightness, 20, (10, 10)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(tmp_path / "data" / part / label / f"{k}.png")
+                images[f"{label}/{k}.png"] = pixels
+    final = tmp_path / "final"
+    proc = cli("train-final", "--arch", str(tmp_path / "a.json"), "--dataset", "folder", "--data-path",
+               str(tmp_path / "data"), "--epochs", "5", "--threads", "1", "--output", str(final))  # fmt: skip
+    assert proc.returncode == 2  # no such architecture file yet
+    (tmp_path / "a.json").write_text(json.dumps({"layers": [{"type": "dense", "units": 8}]}))
+    proc = cli("train-final", "--arch", str(tmp_path / "a.json"), "--dataset", "folder", "--data-path",
+               str(tmp_path / "data"), "--epochs", "5", "--threads", "1", "--output", str(final))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    proc = cli("predict", str(final), str(tmp_path / "data" / "test"), "--output", str(tmp_path / "p.csv"))
+    assert proc.returncode == 0, proc.stderr
+    rows = [r.split(",") for r in (tmp_path / "p.csv").read_text().splitlines()[1:]]
+    model = evoforge.load_model(final)
+    expected = model.predict(np.stack([images[name][None] for name, *_ in rows]))  # raw 8-bit pixels
+    assert [model.class_names.index(r[1]) for r in rows] == expected.tolist()
+    accuracy = np.mean([r[0].split("/")[0] == r[1] for r in rows])
+    assert accuracy == json.loads((final / "metrics.json").read_text())["accuracy"]
 
 
 def test_train_final_bad_inputs_are_one_line_and_exit_2(tmp_path):
@@ -452,3 +550,26 @@ def test_asynchronous_regularized_evolution_reproduces_on_one_worker(tmp_path):
     evoforge.run(cfg, tmp_path / "b")
     assert outcome(tmp_path / "a") == outcome(tmp_path / "b")
     assert first.evaluations >= 12  # children of the aging population, not only the random start
+
+
+def test_a_chain_search_starts_from_the_textbook_network_within_its_constraints():
+    from evoforge.spaces.chain import ChainSpace, ChainSpaceConfig
+
+    rng = np.random.default_rng(0)
+    images = ChainSpace(ChainSpaceConfig(), (1, 8, 8), 10)
+    start = images.first(0, rng)
+    assert [layer.type for layer in start.layers] == ["conv", "conv", "pool", "dense"]
+    assert [start.layers[0].channels, start.layers[1].channels, start.layers[3].units] == [32, 64, 128]
+    assert (start.recipe.optimizer, start.recipe.lr, start.recipe.schedule) == ("adam", 1e-3, "cosine")
+    assert images.first(1, rng).content_bytes() != start.content_bytes()  # then samples
+    vectors = ChainSpace(ChainSpaceConfig(), (30,), 3).first(0, rng)
+    assert [(layer.type, layer.units) for layer in vectors.layers] == [("dense", 256), ("dense", 128)]
+    # every gene the nearest the space offers; over the budget, repaired like any genome
+    small = ChainSpaceConfig(max_layers=2, max_params=5000, channels=(8,), units=(16,), lr_range=(0.01, 0.1),
+                             optimizers=("sgd",), epochs_range=(30, 40))  # fmt: skip
+    space = ChainSpace(small, (1, 8, 8), 10)
+    fitted = space.first(0, rng)
+    assert (
+        space.valid(fitted) and len(fitted.layers) <= 2 and {layer.channels for layer in fitted.layers} == {8}
+    )
+    assert (fitted.recipe.optimizer, fitted.recipe.lr, fitted.recipe.epochs) == ("sgd", 0.01, 30)
