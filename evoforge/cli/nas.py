@@ -134,7 +134,18 @@ def train_final_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the initial weights, batches and augmentation."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
     threads: int | None = typer.Option(
-        None, "--threads", min=1, help="Torch CPU threads (default: torch's choice, one per core)."
+        None,
+        "--threads",
+        min=1,
+        help="Torch CPU threads (default: torch's choice, one per core; with --ensemble the cores "
+        "divided among the members trained side by side).",
+    ),
+    ensemble: int | None = typer.Option(
+        None,
+        "--ensemble",
+        min=2,
+        help="Train the hall of fame's top K (a run only), one per core side by side, and average "
+        "their class probabilities; reports the gain over the top one alone.",
     ),
 ) -> None:
     """Train an architecture from scratch on the full training data, then report test metrics."""
@@ -145,6 +156,8 @@ def train_final_command(
 
     if (run_dir is None) == (arch is None):
         fail("give a run directory or --arch FILE (one of the two)")
+    if ensemble is not None and run_dir is None:
+        fail("--ensemble needs a run directory (its hall of fame), not --arch")
     from evoforge.problems.training import check_device
 
     try:
@@ -184,6 +197,10 @@ def train_final_command(
         fail(str(exc))
     if (output / "metrics.json").exists():
         fail(f"{output} already holds a trained model; choose another --output")
+    if ensemble is not None:
+        assert run_dir is not None
+        _train_ensemble(run_dir, ensemble, spec, output, epochs, seed, device, threads)
+        return
     n = epochs or genome.recipe.epochs
 
     def progress(epoch: int, loss: float) -> None:
@@ -196,6 +213,37 @@ def train_final_command(
         f"[bold green]trained[/] {output}: test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['f1']:.4f}, "
         f"precision {metrics['precision']:.4f}, recall {metrics['recall']:.4f} on {metrics['test_examples']} "
         f"examples; {metrics['params']:,} parameters; {metrics['train_seconds']:.1f} s"
+    )
+
+
+def _train_ensemble(
+    run_dir: Path, k: int, spec: dict[str, Any], output: Path, epochs: int | None, seed: int, device: str,
+    threads: int | None,
+) -> None:  # fmt: skip
+    from evoforge.backends.base import default_workers
+    from evoforge.engine.records import read_hall_of_fame
+    from evoforge.problems.classification import train_ensemble
+    from evoforge.spaces import architecture_from_json
+
+    store = _open_store(run_dir)
+    try:
+        entries = read_hall_of_fame(store)["entries"]
+    finally:
+        store.close()
+    if len(entries) < k:
+        fail(f"{run_dir}: the hall of fame has {len(entries)} members, fewer than --ensemble {k}")
+    genomes = [architecture_from_json(e.get("genome")) for e in entries[:k]]
+    workers = min(k, default_workers())
+    share = threads or max(1, default_workers() // workers)
+    out.print(f"training the hall of fame's top {k}, {workers} side by side on {share} thread(s) each")
+    metrics = train_ensemble(genomes, spec, output, epochs=epochs, seed=seed, device=device, workers=workers,
+                             threads=share)  # fmt: skip
+    for n, member in enumerate(metrics["members"], start=1):
+        out.print(f"  member {n}: test accuracy {member['accuracy']:.4f}, {member['params']:,} parameters")
+    out.print(
+        f"[bold green]trained[/] {output}: ensemble of {k}, test accuracy {metrics['accuracy']:.4f} "
+        f"({metrics['gain_over_member_1']:+.4f} over member 1, the search's winner), macro F1 "
+        f"{metrics['f1']:.4f}; {metrics['total_seconds']:.1f} s"
     )
 
 

@@ -153,7 +153,7 @@ def predict(
     if (inputs is None) == (data is None):
         fail("give the new data once: as the second argument or as --data")
     data = inputs if data is None else data
-    if (run_dir / "model.pt").is_file() and (run_dir / "metrics.json").is_file():
+    if (run_dir / "metrics.json").is_file() and not (run_dir / "best_pipeline.skops").is_file():
         from evoforge.cli.nas import predict_with_model
 
         frame = predict_with_model(run_dir, data)

@@ -20,7 +20,7 @@ import numpy as np
 
 from evoforge.core.problem import InputError
 
-__all__ = ["ModelError", "TrainedModel", "load_model"]
+__all__ = ["EnsembleModel", "ModelError", "TrainedModel", "load_model"]
 
 _FILES = ("metrics.json", "arch.json", "model.pt")
 
@@ -65,14 +65,51 @@ class TrainedModel:
         return self.logits(x, scaled).argmax(axis=1)
 
 
-def load_model(folder: str | Path) -> TrainedModel:
-    """The model ``evoforge train-final`` wrote into ``folder``; weights are read with
-    ``torch.load(weights_only=True)``. :class:`ModelError` if the folder holds none."""
+@dataclass
+class EnsembleModel:
+    """A population ensemble (``train-final --ensemble K``): its members' class probabilities
+    averaged. The same interface as :class:`TrainedModel`; ``members`` are the members."""
+
+    members: list[TrainedModel]
+    metrics: dict[str, Any]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.members[0].input_shape
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.members[0].class_names
+
+    @property
+    def divide_by(self) -> float:
+        return self.members[0].divide_by
+
+    def predict_proba(self, x: np.ndarray, scaled: bool = False) -> np.ndarray:
+        return np.mean([m.predict_proba(x, scaled) for m in self.members], axis=0)
+
+    def predict(self, x: np.ndarray, scaled: bool = False) -> np.ndarray:
+        return self.predict_proba(x, scaled).argmax(axis=1)
+
+
+def load_model(folder: str | Path) -> TrainedModel | EnsembleModel:
+    """The model ``evoforge train-final`` wrote into ``folder`` (an ensemble if it was given
+    ``--ensemble``); weights are read with ``torch.load(weights_only=True)``. :class:`ModelError` if
+    the folder holds none."""
     import torch
 
     from evoforge.spaces import architecture_from_json, build_network
 
     folder = Path(folder)
+    ensemble = sorted(
+        folder.glob("member-*"), key=lambda p: int(p.name.split("-")[1]) if p.name[7:].isdigit() else 0
+    )
+    if (folder / "metrics.json").is_file() and ensemble and not (folder / "model.pt").exists():
+        try:
+            metrics = json.loads((folder / "metrics.json").read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{folder}: unreadable metrics.json ({str(exc).splitlines()[0]})") from None
+        return EnsembleModel([load_model(member) for member in ensemble], metrics)
     missing = [name for name in _FILES if not (folder / name).is_file()]
     if missing:
         raise ModelError(f"{folder}: not a train-final output (no {missing[0]})")

@@ -424,6 +424,20 @@ def test_cli_search_then_train_final(tmp_path):
     ]  # fmt: skip
     assert len(again) == 2 and again[0]["accuracy"] == again[1]["accuracy"] == metrics["accuracy"]
     assert again[0]["confusion"] == again[1]["confusion"]
+    # a population ensemble of the top 2: member 1 is train-final RUN's model, the rest average in
+    proc = cli("train-final", str(run), "--ensemble", "2", "--epochs", "2", "--threads", "1", "--output",
+               str(tmp_path / "ensemble"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    ens = json.loads((tmp_path / "ensemble" / "metrics.json").read_text())
+    assert ens["ensemble"] == 2 and ens["members"][0]["accuracy"] == again[0]["accuracy"]
+    assert ens["gain_over_member_1"] == ens["accuracy"] - again[0]["accuracy"]
+    import evoforge
+
+    data = load_dataset(DatasetSpec(name="digits"))
+    model = evoforge.load_model(tmp_path / "ensemble")
+    assert (
+        len(model.members) == 2 and (model.predict(data.x_test * 16) == data.y_test).mean() == ens["accuracy"]
+    )
     # no such member, no front, not a run: one line, exit 2
     for args, message in (
         (["--rank", "11"], "no member 11"),
