@@ -35,6 +35,7 @@ __all__ = [
     "WorkerLostError",
     "BackendLostError",
     "default_workers",
+    "idle_cores",
 ]
 
 
@@ -76,6 +77,28 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def idle_cores(seconds: float = 0.25) -> int:
+    """How many of this process's cores are idle now: the idle share of the machine's CPU time over
+    ``seconds`` (Linux ``/proc/stat``) times the core count, rounded, at least 1; the core count
+    where the system does not tell. For a single training that should use what other work leaves."""
+    cores = default_workers()
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return values[3] + values[4], sum(values)  # idle + iowait, total
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(seconds)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return cores
+    share = (idle1 - idle0) / max(1, total1 - total0)
+    machine = os.cpu_count() or cores
+    return max(1, min(cores, round(share * machine)))
 
 
 def run_chunk(

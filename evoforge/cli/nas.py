@@ -137,8 +137,9 @@ def train_final_command(
         None,
         "--threads",
         min=1,
-        help="Torch CPU threads (default: torch's choice, one per core; with --ensemble the cores "
-        "divided among the members trained side by side).",
+        help="Torch CPU threads (default: the cores idle when it starts, recorded in metrics.json: the "
+        "same count reproduces the result exactly; with --ensemble the cores divided among the members "
+        "trained side by side).",
     ),
     ensemble: int | None = typer.Option(
         None,

@@ -113,7 +113,10 @@ class ClassificationConfig(ProblemConfig):
     )
     device: str = Field("cpu", description="cpu, cuda, cuda:N or auto (CUDA when available).")
     threads: int | None = Field(
-        None, ge=1, description="Torch CPU threads per evaluation (default: torch's own choice)."
+        None,
+        ge=1,
+        description="Torch CPU threads per evaluation (default: on the process backend the cores divided "
+        "among its workers, otherwise 1).",
     )
 
     @field_validator("device")
@@ -205,9 +208,22 @@ class ClassificationProblem(SpaceProblem):
     def evaluate(self, params: list[Any], seeds: np.ndarray, context: Context) -> list[EvalResult]:
         import torch
 
-        if self.config.threads is not None:
-            torch.set_num_threads(self.config.threads)
+        torch.set_num_threads(self._threads)
         return [self._one(g, int(s), context) for g, s in zip(params, seeds, strict=True)]
+
+    @functools.cached_property
+    def _threads(self) -> int:
+        """Torch threads: the config's; in a worker the share of the cores its backend gave it
+        (OMP_NUM_THREADS); elsewhere (the serial backend, the final test) one. Fixed, never from
+        the machine's load, since results change in their last digits with the thread count, and
+        one thread never stalls on a core other work keeps busy (torch's one per core can, 100x)."""
+        import os
+
+        import torch
+
+        if self.config.threads is not None:
+            return self.config.threads
+        return torch.get_num_threads() if "OMP_NUM_THREADS" in os.environ else 1
 
     # -- learning-curve early stopping ------------------------------------------------------------
     def initial_context(self) -> Context:
@@ -352,7 +368,8 @@ def train_final(
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
     """Train ``genome`` from scratch on the whole training split with its recipe (``epochs`` overrides
-    the recipe's; ``threads`` sets torch's CPU threads, worth 1 on cores other work keeps busy), score it on the test split and write ``out_dir``: ``metrics.json`` (accuracy, macro
+    the recipe's; ``threads`` sets torch's CPU threads, by default the cores idle when it starts),
+    score it on the test split and write ``out_dir``: ``metrics.json`` (accuracy, macro
     F1, precision, recall, confusion matrix, size, time), ``model.pt`` (a state dict, loadable with
     ``torch.load(weights_only=True)``), ``model.ts`` (TorchScript) and ``arch.json``. Files are written
     to a temporary folder renamed into place, so an interrupted run leaves nothing half-written.
@@ -364,11 +381,13 @@ def train_final(
 
     import torch
 
+    from evoforge.backends.base import idle_cores
     from evoforge.problems.training import classification_metrics, predict, resolve_device, train
 
     dev = resolve_device(device)
-    if threads is not None:
-        torch.set_num_threads(threads)
+    # by default the cores idle now: torch's one thread per core stalls (100x and more) when other
+    # work keeps a core busy; metrics.json records the count, which --threads reproduces exactly
+    torch.set_num_threads(threads or idle_cores())
     torch.manual_seed(seed)
     built = build_network(genome, data.input_shape, data.classes)
     built.model.set_standardisation(data.x_train)
