@@ -46,6 +46,12 @@ def nas(
     objectives: str | None = typer.Option(
         None, "--objectives", help="nsga2: metrics minimised beside the fitness, e.g. params,latency_ms."
     ),
+    small_data: bool = typer.Option(
+        False,
+        "--small-data",
+        help="A handful of images per class: cross-validated fitness, small networks, heavy "
+        "augmentation (problem.small_data).",
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Run seed."),
     output: Path | None = typer.Option(None, "--output", "--out", help="Run directory."),
     backend: str | None = typer.Option(None, "--backend", help="serial, process or ray."),
@@ -86,6 +92,7 @@ def nas(
         "backend": backend,
         "workers": workers,
         "problem.threads": threads,
+        "problem.small_data": True if small_data else None,
     }
     overrides = [f"{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
     defaults = {

@@ -111,6 +111,21 @@ class ClassificationConfig(ProblemConfig):
         None,
         description="Stop hopeless candidates from their validation curve (None: train every one fully).",
     )
+    folds: int = Field(
+        0,
+        ge=0,
+        description="If >= 2, fitness is the mean over stratified cross-validation folds of the whole "
+        "training split (repeated fold_repeats times with fresh fold assignments) instead of one "
+        "validation split: for data too small for a trustworthy validation split.",
+    )
+    fold_repeats: int = Field(1, ge=1, description="How many times the folds are drawn afresh (with folds).")
+    small_data: bool = Field(
+        False,
+        description="Presets for a handful of images per class, each filled in only where the config "
+        "leaves it unset: 5 folds repeated twice as fitness, 30 proxy epochs, small networks "
+        "(max_params 30,000, channels 8/16/32, dense units 32/64, batches of 8/16/32) and heavy "
+        "augmentation genes (shifts 1-3, flips, cutout up to 0.35).",
+    )
     device: str = Field("cpu", description="cpu, cuda, cuda:N or auto (CUDA when available).")
     threads: int | None = Field(
         None,
@@ -129,9 +144,21 @@ class ClassificationConfig(ProblemConfig):
     @model_validator(mode="before")
     @classmethod
     def _chain_by_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("small_data"):
+            data = _small_data_presets(data)
         if isinstance(data, dict) and isinstance(data.get("space"), dict) and "kind" not in data["space"]:
             data = dict(data, space=dict(data["space"], kind="chain"))
         return data
+
+    @model_validator(mode="after")
+    def _folds_alone(self) -> ClassificationConfig:
+        if self.folds == 1:
+            raise ValueError("folds must be 0 (one validation split) or at least 2")
+        if self.folds and self.early_stop is not None:
+            raise ValueError(
+                "early_stop needs one validation split (folds 0): curves are not averaged over folds"
+            )
+        return self
 
     @model_validator(mode="after")
     def _early_stop_needs_fixed_epochs(self) -> ClassificationConfig:
@@ -140,6 +167,49 @@ class ClassificationConfig(ProblemConfig):
                 "early_stop needs proxy_epochs of at least 2 (curves are compared epoch by epoch)"
             )
         return self
+
+
+#: small_data: the problem's and the space's settings it fills in where the config leaves them unset
+_SMALL_DATA = {"folds": 5, "fold_repeats": 2, "proxy_epochs": 30}
+_SMALL_SPACE = {
+    "max_params": 30_000,
+    "channels": [8, 16, 32],
+    "units": [32, 64],
+    "batch_sizes": [8, 16, 32],
+    "shifts": [1, 2, 3],
+    "flips": [False, True],
+    "cutouts": [0.0, 0.2, 0.35],
+    "epochs_range": [30, 100],
+}
+
+
+def _small_data_presets(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the small-data presets where it sets nothing."""
+    space = data.get("space") or {}
+    if not isinstance(space, dict):
+        return data
+    space = {**{k: v for k, v in _SMALL_SPACE.items() if k not in space}, **space}
+    return {**{k: v for k, v in _SMALL_DATA.items() if k not in data}, **data, "space": space}
+
+
+def fold_splits(y: np.ndarray, folds: int, repeats: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(training, held-out) indices of ``repeats`` stratified ``folds``-fold splits with fixed seeds:
+    every example is held out once per repeat.
+
+    >>> splits = fold_splits(np.array([0, 0, 0, 1, 1, 1]), 3, 2)
+    >>> len(splits), sorted(np.concatenate([va for _, va in splits[:3]]).tolist())
+    (6, [0, 1, 2, 3, 4, 5])
+    """
+    out = []
+    for r in range(repeats):
+        rng = np.random.default_rng(_SPLIT_SEED + 1000 + r)
+        fold_of = np.zeros(len(y), dtype=np.int64)
+        for label in np.unique(y):
+            members = np.flatnonzero(y == label)
+            rng.shuffle(members)
+            fold_of[members] = (np.arange(len(members)) + int(rng.integers(folds))) % folds
+        out += [(np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)) for k in range(folds)]
+    return out
 
 
 class _HopelessError(Exception):
@@ -269,7 +339,34 @@ class ClassificationProblem(SpaceProblem):
             return None
         return float(context["best"][rule.k - 1]), np.asarray(context["gain"]) + rule.margin
 
+    @functools.cached_property
+    def folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The cross-validation splits of the training split (none without ``folds``)."""
+        if not self.config.folds:
+            return []
+        return fold_splits(self.y, self.config.folds, self.config.fold_repeats)
+
     def _one(self, genome: Any, seed: int, context: Context | None) -> EvalResult:
+        if not self.folds:
+            return self._fit(genome, seed, context, self.train_idx, self.val_idx)
+        results = []
+        for k, (train_idx, val_idx) in enumerate(self.folds):
+            result = self._fit(genome, seed + k, None, train_idx, val_idx)
+            if result.error is not None:
+                return result  # a candidate failing on one fold fails
+            results.append(result)
+        metrics = {
+            key: float(np.mean([r.metrics[key] for r in results]))
+            for key in results[0].metrics
+            if all(key in r.metrics for r in results)
+        }
+        metrics["fold_sd"] = float(np.std([r.metrics[self.config.metric] for r in results]))
+        return EvalResult(float(np.mean([r.fitness for r in results])), metrics=metrics)
+
+    def _fit(
+        self, genome: Any, seed: int, context: Context | None, train_idx: np.ndarray, val_idx: np.ndarray
+    ) -> EvalResult:
+        """``genome`` trained by its proxy on ``train_idx`` and scored on ``val_idx``."""
         import torch
 
         from evoforge.problems.training import (
@@ -287,11 +384,11 @@ class ClassificationProblem(SpaceProblem):
             return EvalResult(float("nan"), error=f"constraint: {violation}")
         torch.manual_seed(seed % 2**63)  # initial weights
         built = self.search_space.build(genome)
-        x_tr, y_tr = self.x[self.train_idx], self.y[self.train_idx]
+        x_tr, y_tr = self.x[train_idx], self.y[train_idx]
         built.model.set_standardisation(x_tr)
         sizes = {"params": float(built.params), "flops": float(built.flops)}
         device = resolve_device(self.device)
-        x_val, y_val = self.x[self.val_idx], self.y[self.val_idx]
+        x_val, y_val = self.x[val_idx], self.y[val_idx]
         epochs = self.config.proxy_epochs or genome.recipe.epochs
         threshold = self._threshold(context)
         curve: list[float] = []
@@ -341,11 +438,13 @@ class ClassificationProblem(SpaceProblem):
         fitness = metrics[self.config.metric]
         if self.config.tie_break:
             # less than half a validation example, so it only orders networks the metric cannot tell apart
-            fitness -= 0.5 / len(self.val_idx) * (1.0 - math.exp(-val_loss))
+            fitness -= 0.5 / len(val_idx) * (1.0 - math.exp(-val_loss))
         return EvalResult(fitness, metrics=metrics, aux=aux)
 
     @property
     def test_label(self) -> str:
+        if self.config.folds:
+            return "cross-validated score of the proxy retrained (the test split is train-final's)"
         return "validation score of the proxy retrained (the test split is train-final's)"
 
     def test(self, params: Any, seed: int, cases: int, context: Context) -> TestResult:

@@ -587,3 +587,43 @@ def test_a_chain_search_starts_from_the_textbook_network_within_its_constraints(
         space.valid(fitted) and len(fitted.layers) <= 2 and {layer.channels for layer in fitted.layers} == {8}
     )
     assert (fitted.recipe.optimizer, fitted.recipe.lr, fitted.recipe.epochs) == ("sgd", 0.01, 30)
+
+
+def test_small_data_presets_fill_only_what_the_config_leaves_unset():
+    preset = ClassificationConfig(small_data=True)
+    assert (preset.folds, preset.fold_repeats, preset.proxy_epochs) == (5, 2, 30)
+    assert preset.space.max_params == 30_000 and preset.space.channels == (8, 16, 32)
+    assert 0.35 in preset.space.cutouts and preset.space.kind == "chain"
+    mine = ClassificationConfig(small_data=True, folds=3, proxy_epochs=4, space={"max_params": 5000})
+    assert (mine.folds, mine.fold_repeats, mine.proxy_epochs, mine.space.max_params) == (3, 2, 4, 5000)
+    assert mine.space.batch_sizes == (8, 16, 32)
+    with pytest.raises(ValueError, match="folds must be 0"):
+        ClassificationConfig(folds=1)
+    with pytest.raises(ValueError, match="early_stop needs one validation split"):
+        ClassificationConfig(folds=3, early_stop={"k": 2}, proxy_epochs=3)
+
+
+def test_cross_validated_fitness_is_the_mean_over_folds_and_reproduces(tmp_path):
+    from evoforge.problems.classification import fold_splits
+
+    x = np.random.default_rng(0).normal(size=(60, 1, 8, 8)).astype(np.float32)
+    y = np.repeat(np.arange(3), 20)
+    x[y == 1] += 1.0
+    x[y == 2] -= 1.0
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x[:6], y_test=y[:6])
+    config = ClassificationConfig(dataset={"name": "npz", "path": str(tmp_path / "d.npz")}, folds=3,
+                                  fold_repeats=2, proxy_epochs=3, threads=1, tie_break=False)  # fmt: skip
+    problem = ClassificationProblem(config)
+    genome = ChainGenome.from_json({"layers": [{"type": "dense", "units": 16}]})
+    [a] = problem.evaluate([genome], np.array([5]), {})
+    [b] = problem.evaluate([genome], np.array([5]), {})
+    timing = ("train_seconds", "latency_ms")
+    assert a.fitness == b.fitness and "fold_sd" in a.metrics
+    assert {k: v for k, v in a.metrics.items() if k not in timing} == {
+        k: v for k, v in b.metrics.items() if k not in timing
+    }
+    splits = fold_splits(y, 3, 2)
+    assert len(splits) == 6 and all(19 <= len(va) <= 21 and len(np.unique(y[va])) == 3 for _, va in splits)
+    single = [problem._fit(genome, 5 + k, None, tr, va).fitness for k, (tr, va) in enumerate(splits)]
+    assert a.fitness == pytest.approx(np.mean(single), abs=1e-12)
+    assert problem.test_label.startswith("cross-validated score")
