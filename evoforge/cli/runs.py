@@ -396,6 +396,7 @@ def summarise(run_dir: Path) -> dict[str, Any]:
         if result
         else (stats[-1].get("wall_seconds", 0.0) if stats else 0.0),
         "stopped_early": result.stopped_early if result else False,
+        "stopped_by": result.stopped_by if result else "",
         "hall_of_fame": hof["entries"],
         "failure": failed["reason"] if failed else None,
         "first_errors": errors,
@@ -428,6 +429,7 @@ def show(
         "failed",
         "env_steps",
         "wall_seconds",
+        "stopped_by",
     ):
         value = summary[key]
         table.add_row(key, _fmt(value) if isinstance(value, float) else str(value))

@@ -180,6 +180,7 @@ def test_progress_is_plain_lines_when_not_a_terminal_and_names_the_stop_that_end
     proc = cli("run", timed, "--out", tmp_path / "t", "--seed", "2")
     assert proc.returncode == 0, proc.stderr
     assert "(time budget)" in proc.stderr and "not reproducible from its seed" in proc.stdout
+    assert json.loads(cli("show", tmp_path / "t", "--json").stdout)["stopped_by"] == "seconds"
 
 
 def test_demo_runs(tmp_path):
