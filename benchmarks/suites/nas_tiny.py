@@ -7,9 +7,10 @@ images, scored once on the draw's 200 test images.
 
     python benchmarks/harness.py nas_tiny
 
-digits: the 1,797 images of scikit-learn's digits, training and test drawn apart at random from the
-chosen classes; fashion-mnist: training images from its training split, test images from its test
-split. Each draw is a seed (first_draw + k): its classes, then its images.
+Training images come from the dataset's training split, test images from its test split (digits:
+evoforge's fixed 20% split, about 36 images a class); ``validation: true`` takes both from the
+training split, for choosing settings. Each draw is a seed (first_draw + k): its classes, then its
+images.
 """
 
 from __future__ import annotations
@@ -24,26 +25,27 @@ import numpy as np
 from common import timed_cli
 
 
-def draw(dataset: str, seed: int, classes: int, n_train: int, n_test: int) -> dict[str, np.ndarray]:
-    """The draw's arrays, inputs scaled to [0, 1] as evoforge reads them."""
-    rng = np.random.default_rng(seed)
-    if dataset == "digits":
-        from sklearn.datasets import load_digits
-
-        bunch = load_digits()
-        x, y = (bunch.images / 16.0).astype(np.float32)[:, None], bunch.target
-        chosen = rng.choice(10, classes, replace=False)
-        pool = rng.permutation(np.flatnonzero(np.isin(y, chosen)))
-        tr, te = pool[:n_train], pool[n_train : n_train + n_test]
-        return {"x_train": x[tr], "y_train": y[tr], "x_test": x[te], "y_test": y[te]}
+def draw(
+    dataset: str, seed: int, classes: int, n_train: int, n_test: int, validation: bool
+) -> dict[str, np.ndarray]:
+    """The draw's arrays, inputs scaled to [0, 1] as evoforge reads them: training images from the
+    dataset's training split, test images from its test split (digits: evoforge's fixed 20% split,
+    about 36 a class, so fewer than ``n_test`` for 4 classes); with ``validation`` both from the
+    training split, apart, so choosing settings never reads a test split."""
     from evoforge.data.datasets import DatasetSpec, load_dataset
 
+    rng = np.random.default_rng(seed)
     data = load_dataset(DatasetSpec(name=dataset))
     chosen = rng.choice(data.classes, classes, replace=False)
-    tr = rng.permutation(np.flatnonzero(np.isin(data.y_train, chosen)))[:n_train]
-    te = rng.permutation(np.flatnonzero(np.isin(data.y_test, chosen)))[:n_test]
-    return {"x_train": data.x_train[tr], "y_train": data.y_train[tr], "x_test": data.x_test[te],
-            "y_test": data.y_test[te]}  # fmt: skip
+    pool = rng.permutation(np.flatnonzero(np.isin(data.y_train, chosen)))
+    tr = pool[:n_train]
+    if validation:
+        te = pool[n_train : n_train + n_test]
+        x_te, y_te = data.x_train[te], data.y_train[te]
+    else:
+        te = rng.permutation(np.flatnonzero(np.isin(data.y_test, chosen)))[:n_test]
+        x_te, y_te = data.x_test[te], data.y_test[te]
+    return {"x_train": data.x_train[tr], "y_train": data.y_train[tr], "x_test": x_te, "y_test": y_te}
 
 
 def baselines(arrays: dict[str, np.ndarray], work: Path) -> dict[str, float]:
@@ -84,9 +86,8 @@ def run(settings: dict, save) -> dict:
         rows = list(results.get(dataset, []))
         for k in range(len(rows), int(settings["draws"])):
             seed = int(settings["first_draw"]) + k
-            arrays = draw(
-                dataset, seed, int(settings["classes"]), int(settings["train"]), int(settings["test"])
-            )
+            arrays = draw(dataset, seed, int(settings["classes"]), int(settings["train"]), int(settings["test"]),
+                          bool(settings.get("validation")))  # fmt: skip
             folder = work / f"{dataset}-{seed}"
             folder.mkdir()
             np.savez(folder / "draw.npz", **arrays)
