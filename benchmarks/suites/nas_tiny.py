@@ -1,5 +1,5 @@
 """Tiny data: random draws of a few classes with 50 training images in all. evoforge's small-data
-search (``nas --small-data``: cross-validated fitness, small networks, augmentation genes) plus
+search (``nas --small-data``: cross-validated fitness, small batches, augmentation genes) plus
 train-final against scaled logistic regression, scaled SVC and the default small CNN (the textbook
 network a chain search starts from, trained with train-final: Adam 1e-3, cosine, 100 epochs of
 batches of 16), all on the same 50

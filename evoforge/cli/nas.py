@@ -49,7 +49,7 @@ def nas(
     small_data: bool = typer.Option(
         False,
         "--small-data",
-        help="A handful of images per class: cross-validated fitness, small networks, heavy "
+        help="A handful of images per class: cross-validated fitness, small batches, heavy "
         "augmentation (problem.small_data).",
     ),
     seed: int | None = typer.Option(None, "--seed", help="Run seed."),

@@ -152,11 +152,11 @@ def predict(
 
     if (inputs is None) == (data is None):
         fail("give the new data once: as the second argument or as --data")
-    data = inputs if data is None else data
+    source: str = inputs if data is None else data  # type: ignore[assignment]  # one is given
     if (run_dir / "metrics.json").is_file() and not (run_dir / "best_pipeline.skops").is_file():
         from evoforge.cli.nas import predict_with_model
 
-        frame = predict_with_model(run_dir, data)
+        frame = predict_with_model(run_dir, source)
     elif not (run_dir / "best_pipeline.skops").is_file():
         fail(
             f"{run_dir} holds no saved pipeline (best_pipeline.skops) and no model (model.pt): not a "
@@ -164,7 +164,7 @@ def predict(
         )
     else:
         try:
-            frame = predict_rows(run_dir, data)
+            frame = predict_rows(run_dir, source)
         except (TableError, ValueError) as exc:
             fail(str(exc).splitlines()[0])
     if output is None:

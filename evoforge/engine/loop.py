@@ -266,7 +266,7 @@ class _Loop:
         return started + budget - s.wall_seconds - self._reserve()
 
     # -- one generation -------------------------------------------------------------------------
-    def _generation(self, s: LoopState, started: float) -> tuple[LoopState, GenerationStats]:
+    def _generation(self, s: LoopState, started: float) -> tuple[LoopState, GenerationStats | None]:
         if self.config.asynchronous:
             return self._async_round(s, started)
         gen, seed = s.generation, self.config.seed
@@ -292,14 +292,12 @@ class _Loop:
         if todo:
             eval_seconds, cut = self._evaluate(gen, s.context, todo, known, self._deadline(s, started))
         if cut:  # the time budget ran out with candidates not started: the run ends here
-            hof = s.hof
             done = [i for i in fresh if ids[i] in known]
             for i in done:
-                self._hof_add(hof, ids[i], candidates[i], known[ids[i]].fitness, gen, s.context)
+                self._hof_add(s.hof, ids[i], candidates[i], known[ids[i]].fitness, gen, s.context)
             elapsed = s.wall_seconds + (time.perf_counter() - started)
             # the generation is not told: a resumed run asks it again and finds these in the store
             partial = s.with_(
-                hof=hof,
                 wall_seconds=elapsed,
                 stopped_early=True,
                 stopped_by="seconds",
@@ -588,7 +586,7 @@ class _Loop:
             base_wall = s.wall_seconds
             started = time.perf_counter()
             row = None if stats is None else stats.as_dict()  # None: cut short by the time budget
-            if row is not None:
+            if stats is not None and row is not None:
                 self.store.record_generation(stats.generation, row)
             last = s.generation >= self.config.generations or s.stopped_early
             if last or self.config.asynchronous or started - checkpointed >= self.config.checkpoint_interval:

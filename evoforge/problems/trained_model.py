@@ -109,7 +109,10 @@ def load_model(folder: str | Path) -> TrainedModel | EnsembleModel:
             metrics = json.loads((folder / "metrics.json").read_text())
         except (ValueError, UnicodeDecodeError) as exc:
             raise ModelError(f"{folder}: unreadable metrics.json ({str(exc).splitlines()[0]})") from None
-        return EnsembleModel([load_model(member) for member in ensemble], metrics)
+        members = [load_model(member) for member in ensemble]
+        if not all(isinstance(m, TrainedModel) for m in members):
+            raise ModelError(f"{folder}: an ensemble member is itself an ensemble")
+        return EnsembleModel([m for m in members if isinstance(m, TrainedModel)], metrics)
     missing = [name for name in _FILES if not (folder / name).is_file()]
     if missing:
         raise ModelError(f"{folder}: not a train-final output (no {missing[0]})")

@@ -592,7 +592,7 @@ def test_a_chain_search_starts_from_the_textbook_network_within_its_constraints(
 def test_small_data_presets_fill_only_what_the_config_leaves_unset():
     preset = ClassificationConfig(small_data=True)
     assert (preset.folds, preset.fold_repeats, preset.proxy_epochs) == (5, 2, 30)
-    assert preset.space.max_params == 30_000 and preset.space.channels == (8, 16, 32)
+    assert preset.space.max_params == 1_000_000 and preset.space.batch_sizes == (8, 16, 32)
     assert 0.35 in preset.space.cutouts and preset.space.kind == "chain"
     mine = ClassificationConfig(small_data=True, folds=3, proxy_epochs=4, space={"max_params": 5000})
     assert (mine.folds, mine.fold_repeats, mine.proxy_epochs, mine.space.max_params) == (3, 2, 4, 5000)
