@@ -439,27 +439,30 @@ def _npz(spec: DatasetSpec) -> Dataset:
         xtr, xte = arrays["x_train"], arrays["x_test"]
         if len(xtr) != n or len(xte) != len(y) - n:
             raise DatasetError(f"{spec.path}: inputs and labels differ in length")
-        scale = 255.0 if xtr.dtype == np.uint8 else 1.0
         return Dataset(
-            "npz", _as_inputs(xtr, spec.path), y[:n], _as_inputs(xte, spec.path), y[n:], names, scale
+            "npz", _as_inputs(xtr, spec.path), y[:n], _as_inputs(xte, spec.path), y[n:], names, _divisor(xtr)
         )
     if {"x", "y"} <= arrays.keys():
         if len(arrays["x"]) != len(arrays["y"]):
             raise DatasetError(f"{spec.path}: {len(arrays['x'])} inputs but {len(arrays['y'])} labels")
         y, names = _labels(arrays["y"], spec.path)
         data = _split("npz", _as_inputs(arrays["x"], spec.path), y, spec.test_fraction, names)
-        return replace(data, divide_by=255.0 if arrays["x"].dtype == np.uint8 else 1.0)
+        return replace(data, divide_by=_divisor(arrays["x"]))
     raise DatasetError(
         f"{spec.path}: needs arrays x_train, y_train, x_test, y_test (or x, y); has {sorted(arrays)}"
     )
+
+
+def _divisor(x: np.ndarray, otherwise: float = 1.0) -> float:
+    """What raw inputs ``x`` are divided by: 255 for 8-bit images, else ``otherwise``."""
+    return 255.0 if x.dtype == np.uint8 else otherwise
 
 
 def _as_inputs(x: np.ndarray, source: str) -> np.ndarray:
     """Inputs as float32: (N, F) stays, (N, H, W) gains a channel, uint8 images are scaled to [0, 1]."""
     if x.dtype.kind not in "fiub":
         raise DatasetError(f"{source}: inputs must be numeric, got {x.dtype}")
-    scale = 255.0 if x.dtype == np.uint8 else 1.0
-    x = x.astype(np.float32) / scale
+    x = x.astype(np.float32) / _divisor(x)
     if x.ndim == 3:
         x = x[:, None]
     if x.ndim not in (2, 4):
@@ -546,7 +549,7 @@ def read_inputs(source: str, input_shape: tuple[int, ...], divide_by: float) -> 
         names = [str(k) for k in range(len(x))]
     if len(x) == 0:
         raise DatasetError(f"{source}: no inputs")
-    x = x.astype(np.float32) / (255.0 if x.dtype == np.uint8 else divide_by)
+    x = x.astype(np.float32) / _divisor(x, divide_by)
     want = int(np.prod(input_shape))
     if int(np.prod(x.shape[1:])) != want:
         raise DatasetError(

@@ -101,9 +101,8 @@ def load_model(folder: str | Path) -> TrainedModel | EnsembleModel:
     from evoforge.spaces import architecture_from_json, build_network
 
     folder = Path(folder)
-    ensemble = sorted(
-        folder.glob("member-*"), key=lambda p: int(p.name.split("-")[1]) if p.name[7:].isdigit() else 0
-    )
+    numbered = {p: p.name.removeprefix("member-") for p in folder.glob("member-*")}
+    ensemble = sorted((p for p, n in numbered.items() if n.isdigit()), key=lambda p: int(numbered[p]))
     if (folder / "metrics.json").is_file() and ensemble and not (folder / "model.pt").exists():
         try:
             metrics = json.loads((folder / "metrics.json").read_text())
