@@ -129,12 +129,31 @@ def after_checkpoints(run_dir: Path, action, count: int = 2, timeout: float = 60
     return thread, done
 
 
+# ``evoforge`` whose run never writes result.json: a run killed by kill_then_resume cannot have
+# finished first, however fast the machine (a 12-generation search once did, between two polls).
+_UNFINISHABLE_CLI = """
+import sys, time
+from evoforge.store.run_store import RunStore
+write_json = RunStore.write_json
+def held(self, name, data):
+    if name == "result.json":
+        time.sleep(3600)
+    write_json(self, name, data)
+RunStore.write_json = held
+from evoforge.cli import main
+sys.argv[0] = "evoforge"
+main()
+"""
+
+
 def kill_then_resume(config_path: Path, killed: Path, checkpoints: int = 2, settle: float = 0.05) -> None:
     """``evoforge run`` the config into ``killed``, SIGKILL it once ``checkpoints`` checkpoints exist
-    (after ``settle`` seconds, so that work is under way), then ``evoforge resume`` it to the end."""
+    (after ``settle`` seconds, so that work is under way; a run that gets to its end first waits
+    there, before its result is written), then ``evoforge resume`` it to the end."""
     exe = [sys.executable, "-m", "evoforge.cli"]
     proc = subprocess.Popen(
-        [*exe, "run", str(config_path), "--out", str(killed), "--quiet"], stdout=subprocess.DEVNULL
+        [sys.executable, "-c", _UNFINISHABLE_CLI, "run", str(config_path), "--out", str(killed), "--quiet"],
+        stdout=subprocess.DEVNULL,
     )
     deadline = time.time() + 120
     while time.time() < deadline:

@@ -1,6 +1,7 @@
 """The README's recipes run as written: the block after a ``<!-- ... tests/test_readme.py -->`` marker
 (its shell commands, then the Python block that follows), in a fresh folder."""
 
+import json
 import os
 import re
 import shlex
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -34,12 +36,56 @@ def test_using_the_model_recipe_runs_as_written(tmp_path):
         tmp_path / "new_digits.csv", load_digits().images[:20].reshape(20, 64), delimiter=",", fmt="%g"
     )
     env = dict(os.environ, COLUMNS="200")
+
+    def evoforge(*argv):
+        return subprocess.run([sys.executable, "-m", "evoforge.cli", *map(str, argv)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=900)  # fmt: skip
+
+    said = {}
     for command in commands:
         argv = shlex.split(command)
         assert argv[0] == "evoforge"
-        proc = subprocess.run([sys.executable, "-m", "evoforge.cli", *argv[1:]], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=900)  # fmt: skip
+        proc = evoforge(*argv[1:])
         assert proc.returncode == 0, (command, proc.stderr)
+        said[argv[1]] = said.get(argv[1], "") + proc.stdout
+    run, final = tmp_path / "runs" / "t3", tmp_path / "runs" / "t3-final"
+    # the search's last number is measured on the validation split, and says so
+    assert "validation score of the proxy retrained" in " ".join(said["nas"].split())
+    assert "test score" not in said["nas"]
+    assert json.loads((run / "result.json").read_text())["test_label"].startswith("validation score")
+    # candidates spread over a worker per core by default
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["backend"] == "process" and config["workers"] is None
+    # the winner taken out of the hall of fame trains to the same result as train-final RUN
+    assert evoforge("export-arch", run, "--rank", 1, "--output", "winner.json").returncode == 0
+    assert json.loads((tmp_path / "winner.json").read_text()) == json.loads(
+        (run / "best_arch.json").read_text()
+    )
+    proc = evoforge("train-final", "--arch", "winner.json", "--dataset", "digits", "--output", "winner-final")
+    assert proc.returncode == 0, proc.stderr
+    single, again = (
+        json.loads((folder / "metrics.json").read_text()) for folder in (final, tmp_path / "winner-final")
+    )
+    assert again["accuracy"] == single["accuracy"] and again["confusion"] == single["confusion"]
+    # the population ensemble: member 1 is train-final RUN's model, the rest average in
+    ensemble = json.loads((tmp_path / "runs" / "t3-ensemble" / "metrics.json").read_text())
+    assert ensemble["ensemble"] == 3 and ensemble["members"][0]["accuracy"] == single["accuracy"]
+    assert ensemble["gain_over_member_1"] == ensemble["accuracy"] - single["accuracy"]
+    import evoforge as api
+    from evoforge.data.datasets import DatasetSpec, load_dataset
+
+    data = load_dataset(DatasetSpec(name="digits"))
+    members = api.load_model(tmp_path / "runs" / "t3-ensemble")
+    assert len(members.members) == 3
+    assert (members.predict(data.x_test, scaled=True) == data.y_test).mean() == ensemble["accuracy"]
+    # no such member, no front: one line, exit 2, nothing written
+    for args, message in (
+        (["--rank", "11"], "no member 11"),
+        (["--front-member", "1"], "has no Pareto front"),
+        (["--rank", "1", "--front-member", "1"], "not both"),
+    ):
+        proc = evoforge("export-arch", run, *args, "--output", "x.json")
+        assert proc.returncode == 2 and message in proc.stderr and not (tmp_path / "x.json").exists()
     rows = (tmp_path / "predictions.csv").read_text().splitlines()
     assert len(rows) == 21 and rows[0].startswith("input,predicted,p_0")
     assert (

@@ -1,9 +1,10 @@
 """Learning-curve early stopping: candidate-training time saved at equal result.
 
     python benchmarks/harness.py nas_early_stop --set task=nas-digits [--set seeds=3 --set evaluations=150]
+    python benchmarks/harness.py nas_early_stop --set task=nas-digits --set 'rules=[max_gain, predictor]'
 
-Each seed runs the example twice with ``stop: {evaluations: N}``: as it is, and with
-``problem.early_stop`` on. The searches see the same candidates until the first stop changes a
+Each seed runs the example with ``stop: {evaluations: N}``: as it is, and with ``problem.early_stop``
+on under each of ``rules`` (the largest-gain rule, the fitted predictor). The searches see the same candidates until the first stop changes a
 fitness (stopped candidates score their partial metric), so the comparison is of whole searches:
 summed candidate-training seconds (the ``train_seconds`` metric, per-epoch validation included), wall
 time, how many candidates stopped and after how many epochs, and the best validation fitness and
@@ -48,15 +49,17 @@ def run(settings: dict, save) -> dict:
     base = apply_overrides(yaml.safe_load(example(settings["task"]).read_text()), list(settings["overrides"]))
     work = Path(tempfile.mkdtemp(prefix=f"bench-early-{settings['task']}-"))
     rows = list((save.previous or {}).get("rows", []))
-    for seed in range(len(rows) // 2, int(settings["seeds"])):
-        for mode in ("full", "early"):
+    modes = ["full", *settings["rules"]]
+    for seed in range(len(rows) // len(modes), int(settings["seeds"])):
+        for mode in modes:
             raw = dict(base, seed=seed, stop={"evaluations": int(settings["evaluations"])})
             problem = dict(raw["problem"])
             problem.pop("early_stop", None)
-            if mode == "early":
+            if mode != "full":
                 problem["early_stop"] = {
                     "k": int(settings["k"]),
                     "min_completed": int(settings["min_completed"]),
+                    "rule": mode,
                 }
             raw["problem"] = problem
             config, run_dir = work / f"{mode}-{seed}.yaml", work / f"{mode}-{seed}"
@@ -74,7 +77,8 @@ def table(results: dict, settings: dict) -> str:
         f"`examples/{settings['task']}.yaml`"
         + "".join(f", `{o}`" for o in settings["overrides"])
         + f" with `stop: {{evaluations: {settings['evaluations']}}}`, without and with `early_stop: "
-        f"{{k: {settings['k']}, min_completed: {settings['min_completed']}}}`.",
+        f"{{k: {settings['k']}, min_completed: {settings['min_completed']}, rule: RULE}}` for each rule "
+        f"({', '.join(settings['rules'])}).",
         "",
         "| seed | mode | candidate training (s) | wall (s) | stopped | mean epochs of stopped | best validation |"
         " winner |",
@@ -86,13 +90,18 @@ def table(results: dict, settings: dict) -> str:
         for r in rows
     ]
     full = [r for r in rows if r["mode"] == "full"]
-    early = [r for r in rows if r["mode"] == "early"]
-    saved = 1 - sum(r["train_s"] for r in early) / sum(r["train_s"] for r in full)
-    same = sum(a["winner"] == b["winner"] for a, b in zip(full, early, strict=True))
-    lines += [
-        "",
-        f"Candidate-training time saved: {saved:.1%} (summed over seeds). Mean best validation: full "
-        f"{statistics.mean(r['best'] for r in full):.4f}, early stopping "
-        f"{statistics.mean(r['best'] for r in early):.4f}; same winner in {same} of {len(full)} seeds.",
-    ]
+    for rule in settings["rules"]:
+        early = [r for r in rows if r["mode"] == rule]
+        if not early:
+            continue
+        pairs = list(zip(full, early, strict=False))
+        saved = 1 - sum(b["train_s"] for _, b in pairs) / sum(a["train_s"] for a, _ in pairs)
+        same = sum(a["winner"] == b["winner"] for a, b in pairs)
+        lines += [
+            "",
+            f"{rule}: candidate-training time saved {saved:.1%} (summed over seeds); candidates stopped "
+            f"{sum(b['stopped'] for _, b in pairs)} of {sum(b['evaluations'] for _, b in pairs)}; mean best "
+            f"validation: full {statistics.mean(a['best'] for a, _ in pairs):.4f}, {rule} "
+            f"{statistics.mean(b['best'] for _, b in pairs):.4f}; same winner in {same} of {len(pairs)} seeds.",
+        ]
     return "\n".join(lines)

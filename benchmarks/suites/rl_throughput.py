@@ -50,19 +50,37 @@ def split(params):
 
 
 # -- one measurement per library -------------------------------------------------------------------
+# Every library is timed the same way (:func:`timed`): one untimed call (environments made, code
+# compiled), then the median of ``REPS`` timed calls, each evaluating the whole population once.
+REPS = 5
+
+
+def timed(evaluate, reps: int = REPS, **extra) -> dict:
+    """Median-time call of ``evaluate() -> (valid steps, computed steps)``, after one untimed call."""
+    evaluate()
+    times, steps = [], (0.0, 0.0)
+    for _ in range(reps):
+        start = time.perf_counter()
+        steps = evaluate()
+        times.append(time.perf_counter() - start)
+    return {"valid_steps": steps[0], "computed_steps": steps[1], "seconds": sorted(times)[reps // 2], **extra}
+
+
 def bench_raw(scenario, seed):
     import gymnasium as gym
     import numpy as np
 
     venv = gym.make_vec("CartPole-v1", num_envs=POP, vectorization_mode="vector_entry_point")
-    venv.reset(seed=seed)
     rng = np.random.default_rng(seed)
     actions = rng.integers(0, 2, size=(500, POP))
-    start = time.perf_counter()
-    for t in range(500):
-        venv.step(actions[t])
-    dt = time.perf_counter() - start
-    return {"valid_steps": 500 * POP, "computed_steps": 500 * POP, "seconds": dt}
+
+    def evaluate():
+        venv.reset(seed=seed)
+        for t in range(500):
+            venv.step(actions[t])
+        return 500 * POP, 500 * POP
+
+    return timed(evaluate)
 
 
 def bench_evoforge(scenario, seed, episodes=1):
@@ -72,20 +90,13 @@ def bench_evoforge(scenario, seed, episodes=1):
 
     params = population(scenario, seed)
     problem = GymProblem(GymConfig(env_id="CartPole-v1", episodes=episodes, policy={"hidden": [HIDDEN]}))
-    problem.evaluate(params[:8], np.arange(8), {})  # warm-up: env creation
     seeds = np.arange(POP) + 1000 * seed
-    return repeated(lambda: problem.evaluate(params, seeds, {})) | {"episodes": POP * episodes}
+    return timed(lambda: _steps(problem.evaluate(params, seeds, {})), episodes=POP * episodes)
 
 
-def repeated(evaluate, reps: int = 5) -> dict:
-    """Median-time repeat of a cheap population evaluation (one run is ~0.1 s: too noisy alone)."""
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        results = evaluate()
-        times.append(time.perf_counter() - start)
+def _steps(results) -> tuple[float, float]:
     steps = sum(r.metrics["env_steps"] for r in results)
-    return {"valid_steps": steps, "computed_steps": steps, "seconds": sorted(times)[reps // 2]}
+    return steps, steps
 
 
 def bench_evoforge_gym_native(scenario, seed):
@@ -96,8 +107,7 @@ def bench_evoforge_gym_native(scenario, seed):
 
     params = population(scenario, seed)
     problem = GymProblem(GymConfig(env_id="CartPole-v1", vectorization="native", policy={"hidden": [HIDDEN]}))
-    problem.evaluate(params[:8], np.arange(8), {})
-    return repeated(lambda: problem.evaluate(params, np.arange(POP) + 1000 * seed, {}))
+    return timed(lambda: _steps(problem.evaluate(params, np.arange(POP) + 1000 * seed, {})))
 
 
 def bench_numpy_loop(scenario, seed):
@@ -107,24 +117,50 @@ def bench_numpy_loop(scenario, seed):
 
     params = population(scenario, seed)
     env = gym.make("CartPole-v1")
-    env.reset(seed=0)
-    steps = 0
-    start = time.perf_counter()
-    for i, p in enumerate(params):
+
+    def evaluate():
+        steps = 0
+        for i, p in enumerate(params):
+            w1, b1, w2, b2 = split(p)
+            obs, _ = env.reset(seed=1000 * seed + i)
+            done = False
+            while not done:
+                action = int(np.argmax(np.tanh(obs @ w1 + b1) @ w2 + b2))
+                obs, _, term, trunc, _ = env.step(action)
+                done = term or trunc
+                steps += 1
+        return steps, steps
+
+    return timed(evaluate)
+
+
+def _evotorch_batch(problem, scenario, seed):
+    import numpy as np
+    import torch
+
+    flat = []
+    for p in population(scenario, seed):
         w1, b1, w2, b2 = split(p)
-        obs, _ = env.reset(seed=1000 * seed + i)
-        done = False
-        while not done:
-            action = int(np.argmax(np.tanh(obs @ w1 + b1) @ w2 + b2))
-            obs, _, term, trunc, _ = env.step(action)
-            done = term or trunc
-            steps += 1
-    dt = time.perf_counter() - start
-    return {"valid_steps": steps, "computed_steps": steps, "seconds": dt}
+        flat.append(np.concatenate([w1.T.ravel(), b1, w2.T.ravel(), b2]))
+    batch = problem.generate_batch(POP)
+    batch.set_values(torch.as_tensor(np.stack(flat), dtype=torch.float32))
+    return batch
+
+
+def _evotorch_timed(problem, scenario, seed) -> dict:
+    """An EvoTorch problem (GymNE or VecGymNE) timed on the population, steps by its own count."""
+    batch = _evotorch_batch(problem, scenario, seed)
+
+    def evaluate():
+        before = problem.interaction_count
+        problem.evaluate(batch)
+        steps = problem.interaction_count - before
+        return steps, steps
+
+    return timed(evaluate)
 
 
 def bench_evotorch(scenario, seed):
-    import numpy as np
     import torch
     from evotorch.neuroevolution import GymNE
 
@@ -135,21 +171,24 @@ def bench_evotorch(scenario, seed):
         num_actors=0,
         num_episodes=1,
     )
-    params = population(scenario, seed)
-    flat = []
-    for p in params:
-        w1, b1, w2, b2 = split(p)
-        flat.append(np.concatenate([w1.T.ravel(), b1, w2.T.ravel(), b2]))
-    batch = problem.generate_batch(POP)
-    batch.set_values(torch.as_tensor(np.stack(flat), dtype=torch.float32))
-    warm = problem.generate_batch(4)
-    problem.evaluate(warm)
-    before = problem.interaction_count
-    start = time.perf_counter()
-    problem.evaluate(batch)
-    dt = time.perf_counter() - start
-    steps = problem.interaction_count - before
-    return {"valid_steps": steps, "computed_steps": steps, "seconds": dt}
+    return _evotorch_timed(problem, scenario, seed)
+
+
+def bench_evotorch_vec(scenario, seed):
+    """EvoTorch's vectorised path: VecGymNE runs the population on Gymnasium vector environments,
+    its policies as one batched torch forward per step."""
+    import torch
+    from evotorch.neuroevolution import VecGymNE
+
+    torch.set_num_threads(1)
+    problem = VecGymNE(
+        env="CartPole-v1",
+        network=f"Linear(obs_length, {HIDDEN}) >> Tanh() >> Linear({HIDDEN}, act_length)",
+        num_actors=0,
+        num_episodes=1,
+        device="cpu",
+    )
+    return _evotorch_timed(problem, scenario, seed)
 
 
 def bench_evosax(scenario, seed):
@@ -169,25 +208,19 @@ def bench_evosax(scenario, seed):
             "Dense_1": {"kernel": jnp.asarray(w2, jnp.float32), "bias": jnp.asarray(b2, jnp.float32)},
         }
     }
-    key = jax.random.key(seed)
-    state = problem.init(key)
+    holder = {"state": problem.init(jax.random.key(seed)), "k": 0}
     start = time.perf_counter()
-    fitness, state, _ = problem.eval(key, tree, state)
+    fitness, holder["state"], _ = problem.eval(jax.random.key(seed), tree, holder["state"])
     jax.block_until_ready(fitness)
-    compile_s = time.perf_counter() - start
-    fitness, state, _ = problem.eval(jax.random.key(seed + 1), tree, state)  # second trace (see ANCHORS.md)
-    jax.block_until_ready(fitness)
-    start = time.perf_counter()
-    fitness, state, _ = problem.eval(jax.random.key(seed + 2), tree, state)
-    jax.block_until_ready(fitness)
-    dt = time.perf_counter() - start
-    valid = float(np.asarray(fitness).sum())  # CartPole pays 1 per step while the episode runs
-    return {
-        "valid_steps": valid,
-        "computed_steps": POP * problem.episode_length,
-        "seconds": dt,
-        "compile_seconds": compile_s,
-    }
+    compile_s = time.perf_counter() - start  # the second trace (see ANCHORS.md) is timed's untimed call
+
+    def evaluate():
+        holder["k"] += 1
+        fitness, holder["state"], _ = problem.eval(jax.random.key(seed + holder["k"]), tree, holder["state"])
+        jax.block_until_ready(fitness)
+        return float(np.asarray(fitness).sum()), POP * problem.episode_length  # CartPole pays 1 per step
+
+    return timed(evaluate, compile_seconds=compile_s)
 
 
 def bench_neat(scenario, seed):
@@ -196,19 +229,22 @@ def bench_neat(scenario, seed):
 
     config, pop = neat_population("neat_cartpole.cfg", seed)
     env = gym.make("CartPole-v1")
-    steps = 0
-    start = time.perf_counter()
-    for i, genome in enumerate(pop.population.values()):
-        net = neat.nn.FeedForwardNetwork.create(genome, config)
-        obs, _ = env.reset(seed=1000 * seed + i)
-        done = False
-        while not done:
-            out = net.activate(obs)
-            obs, _, term, trunc, _ = env.step(int(out[1] > out[0]))
-            done = term or trunc
-            steps += 1
-    dt = time.perf_counter() - start
-    return {"valid_steps": steps, "computed_steps": steps, "seconds": dt}
+    genomes = list(pop.population.values())
+
+    def evaluate():
+        steps = 0
+        for i, genome in enumerate(genomes):
+            net = neat.nn.FeedForwardNetwork.create(genome, config)
+            obs, _ = env.reset(seed=1000 * seed + i)
+            done = False
+            while not done:
+                out = net.activate(obs)
+                obs, _, term, trunc, _ = env.step(int(out[1] > out[0]))
+                done = term or trunc
+                steps += 1
+        return steps, steps
+
+    return timed(evaluate)
 
 
 LIBRARIES = {
@@ -218,6 +254,7 @@ LIBRARIES = {
     "evoforge on Gymnasium's CartPoleVectorEnv (vectorization=native)": bench_evoforge_gym_native,
     "pycma-style loop (one env, numpy MLP per step)": bench_numpy_loop,
     "EvoTorch 0.6.1 GymNE (num_actors=0)": bench_evotorch,
+    "EvoTorch 0.6.1 VecGymNE (vector envs, batched forward)": bench_evotorch_vec,
     "evosax 0.3.2 GymnaxProblem (jit, fixed 500-step scan)": bench_evosax,
     "neat-python 2.0.0 (own random genomes, FeedForwardNetwork)": bench_neat,
 }
@@ -289,7 +326,8 @@ def run(settings: dict, save) -> dict:
 def table(results: dict, settings: dict) -> str:
     lines = [
         "Each cell is the median over seeds (each seed a fresh process pinned to one core, libraries "
-        "interleaved, single-threaded BLAS; evoforge's time per seed is the median of 5 evaluations). "
+        "interleaved, single-threaded BLAS; every library's time per seed is the median of 5 evaluations "
+        "of the whole population after one untimed call). "
         "Valid steps are steps of episodes still running; the policy forward pass is included. "
         "Ratio = evoforge (1 episode per policy) / that row, on valid steps per second.",
         "",

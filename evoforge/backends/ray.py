@@ -159,8 +159,9 @@ class RayBackend(Backend):
                 "runtime_env": {"env_vars": dict(_THREAD_VARS)},
             }
             if self.address is None:
-                # sized by workers; the driver itself needs no CPU of its own
-                _init_on_loopback(ray, num_cpus=self.workers, **kwargs)
+                # sized by workers; the driver itself needs no CPU of its own. "local": a new
+                # instance even when another runs on this machine (with None, Ray joins that one)
+                _init_on_loopback(ray, address="local", num_cpus=self.workers, **kwargs)
             else:
                 _check_reachable(self.address)
                 ray.init(address=self.address, **kwargs)

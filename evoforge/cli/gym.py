@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
 
 import typer
 
-from evoforge.cli.app import app, fail, out
+from evoforge.cli.app import REPORTS, app, fail, out
 from evoforge.cli.runs import _check_writable, _fmt, _open_store
 
 
@@ -65,10 +67,62 @@ def play(
     if gif is not None:
         _check_writable(gif)
     problem, params, best, _ = _best_policy(run_dir)
-    returns, frames = problem.play(params, seed, episodes, best.context, render=gif is not None)
+    try:
+        with (
+            warnings.catch_warnings()
+        ):  # GLFW warns before it fails without a display: the line below says it
+            warnings.filterwarnings("ignore", module="glfw")
+            returns, frames = problem.play(params, seed, episodes, best.context, render=gif is not None)
+    except Exception as exc:
+        if gif is None:
+            raise
+        env_id = problem.config.env_id
+        hint = ""
+        if "mujoco" in type(exc).__module__ + repr(exc).lower() or os.environ.get("MUJOCO_GL"):
+            hint = (
+                f" (MuJoCo renders headless through MUJOCO_GL={os.environ.get('MUJOCO_GL', 'egl')}: "
+                "install EGL, Debian's libegl1, or set MUJOCO_GL=osmesa with libosmesa6)"
+            )
+        fail(f"cannot render {env_id}: {type(exc).__name__}: {exc}{hint}")
     for k, r in enumerate(returns):
         out.print(f"episode {k}: return {_fmt(r)}")
     out.print(f"mean return {_fmt(sum(returns) / len(returns))} over {episodes} episodes")
     if gif is not None:
         save_gif(frames, gif)
         out.print(f"wrote {gif}")
+
+
+def report_gym(run_dir: Path, target: Path) -> list[Path]:
+    """Fitness against environment steps, with the validation and test scores and the stop target;
+    for locomotion the distance the best policy of each generation travelled."""
+    import math
+
+    from evoforge.engine.records import load_run_config, read_result
+    from evoforge.report.plots import plot_env_steps
+
+    store = _open_store(run_dir)
+    try:
+        stats = store.generation_stats()
+        config = load_run_config(store)
+        result = read_result(store)
+        rows = store.evaluations_by_generation()
+    finally:
+        store.close()
+    best: dict[int, tuple[float, dict]] = {}
+    for generation, fitness, metrics in rows:
+        if not math.isnan(fitness) and (generation not in best or fitness > best[generation][0]):
+            best[generation] = (fitness, metrics)
+    distance = None
+    if any("distance" in m for _, m in best.values()):
+        distance = [best.get(s["generation"], (0.0, {}))[1].get("distance", math.nan) for s in stats]
+    lines = {
+        "validation score": None if result is None else result.validation_score,
+        result.test_label if result is not None else "test score": None
+        if result is None
+        else result.test_score,
+        "stop target": config.stop.fitness,
+    }
+    return [plot_env_steps(stats, target / "env_steps.png", lines, distance)]
+
+
+REPORTS["gym"] = report_gym

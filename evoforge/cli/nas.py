@@ -52,6 +52,12 @@ def nas(
         help="A handful of images per class: cross-validated fitness, small batches, heavy "
         "augmentation (problem.small_data).",
     ),
+    inherit_weights: bool = typer.Option(
+        False,
+        "--inherit-weights",
+        help="Children start from their parent's trained weights where layers match "
+        "(problem.inherit_weights).",
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Run seed."),
     output: Path | None = typer.Option(None, "--output", "--out", help="Run directory."),
     backend: str | None = typer.Option(None, "--backend", help="serial, process or ray."),
@@ -93,6 +99,7 @@ def nas(
         "workers": workers,
         "problem.threads": threads,
         "problem.small_data": True if small_data else None,
+        "problem.inherit_weights": True if inherit_weights else None,
     }
     overrides = [f"{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
     defaults = {

@@ -244,6 +244,12 @@ def _print_result(result) -> None:
         f"{result.generations} generations, {result.evaluations} evaluations "
         f"({result.failed} failed), {result.wall_seconds:.1f} s"
     )
+    if result.env_steps:  # environment steps: the search's, and apart from them the re-evaluations'
+        extra = f", validation {result.validation_cases} episodes" if result.validation_cases else ""
+        out.print(
+            f"environment steps: search {result.env_steps:,.0f}; test {result.test_env_steps:,.0f} "
+            f"({result.test_cases} episodes){extra}, not counted in the search's"
+        )
     if result.stopped_by == "seconds":
         out.print(
             "stopped by its time budget (stop.seconds): where a wall-time budget stops depends on the "
@@ -453,6 +459,28 @@ def show(
         out.print(errors)
 
 
+def _plot_archive(run_dir: Path, config, stats: list[dict[str, Any]], path: Path) -> Path:
+    """The elites of a quality-diversity run's last checkpoint, by descriptor, and its coverage."""
+    import numpy as np
+
+    from evoforge.engine.loop import prepare
+    from evoforge.report.plots import plot_archive
+
+    store = _open_store(run_dir)
+    damaged: list[str] = []
+    try:
+        tree = store.load_checkpoint(damaged)
+    finally:
+        store.close()
+    _, strategy, _ = prepare(config)
+    elites = strategy.elites(strategy.state_from_tree(tree["strategy"])) if tree is not None else None
+    if elites is None:
+        return plot_archive(np.empty((0, 2)), np.empty(0), stats, path)
+    kept = elites.occupied
+    bounds = getattr(config.strategy, "descriptor_bounds", None)
+    return plot_archive(elites.descriptors[kept], elites.fitness[kept], stats, path, bounds)
+
+
 @app.command()
 def report(
     run_dir: Path = typer.Argument(..., help="A run directory."),
@@ -515,6 +543,8 @@ def report(
                     else "none"
                 )
             )
+    if any("coverage" in s.get("strategy", {}) for s in stats):  # quality diversity: its archive
+        written.append(_plot_archive(run_dir, config, stats, target / "archive.png"))
     extend = REPORTS.get(config.problem.kind)
     if extend is not None:  # what the problem kind adds (an optimizer search: its rule as math and code)
         written.extend(extend(run_dir, target))

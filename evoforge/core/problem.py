@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from evoforge.core.space import SearchSpace, VectorSpace
 
-__all__ = ["Problem", "ProblemConfig", "EvalResult", "TestResult", "Context", "InputError"]
+__all__ = ["Problem", "ProblemConfig", "EvalResult", "TestResult", "Context", "InputError", "Lineage"]
 
 Context = dict[str, Any]
 
@@ -64,6 +64,17 @@ class TestResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Lineage:
+    """Where a problem that hands trained state from parents to children (weight inheritance) keeps it:
+    ``folder`` holds one file per evaluated candidate, named by its content id; ``ids[i]`` is the i-th
+    candidate's content id and ``parents[i]`` its parents' ids (none for an initial individual)."""
+
+    folder: str
+    ids: list[str]
+    parents: list[tuple[str, ...]]
+
+
 class Problem(ABC):
     """Base class of every problem."""
 
@@ -82,6 +93,9 @@ class Problem(ABC):
     deterministic: ClassVar[bool] = False
     #: metrics every evaluation records, which multi-objective strategies may minimise
     recorded_metrics: ClassVar[tuple[str, ...]] = ()
+    #: numbers in the behaviour descriptor each evaluation records as metrics ``descriptor_0`` ...
+    #: (quality-diversity and novelty strategies are told them; 0: the problem records none)
+    descriptor_size: int = 0
 
     def __init__(self, config: ProblemConfig, shared: dict[str, np.ndarray] | None = None):
         self.config = config
@@ -130,6 +144,26 @@ class Problem(ABC):
     def evaluate(self, params: Any, seeds: np.ndarray, context: Context) -> list[EvalResult]:
         """Evaluate ``params`` (batch, dim); ``seeds[i]`` drives all randomness of individual i."""
 
+    @property
+    def inherits(self) -> bool:
+        """Whether this problem, as configured, starts candidates from their parents' trained state:
+        the engine then evaluates them with :meth:`evaluate_lineage` and a folder in the run directory."""
+        return False
+
+    @property
+    def records_transitions(self) -> bool:
+        """Whether, as configured, evaluations save each candidate's environment transitions for
+        strategies that learn from them (:attr:`Strategy.uses_transitions`): the engine then evaluates
+        with :meth:`evaluate_lineage`, whose folder takes one :func:`save_transitions` file per candidate."""
+        return False
+
+    def evaluate_lineage(
+        self, params: Any, seeds: np.ndarray, context: Context, lineage: Lineage
+    ) -> list[EvalResult]:
+        """:meth:`evaluate`, for a problem that :attr:`inherits`: it may read each candidate's parents'
+        state from ``lineage.folder`` and save its own there (by default the lineage is ignored)."""
+        return self.evaluate(params, seeds, context)
+
     def test(self, params: Any, seed: int, cases: int, context: Context) -> TestResult:
         """Re-evaluate one individual on ``cases`` fresh cases (default: one evaluation)."""
         result = self.evaluate(params[None, :], np.array([seed]), context)[0]
@@ -151,3 +185,31 @@ class Problem(ABC):
     def better(self, a: float, b: float) -> bool:
         """Whether raw fitness ``a`` is strictly better than ``b`` in this problem's direction."""
         return a > b if self.direction == "maximize" else a < b
+
+
+#: the arrays of a candidate's transitions, one row per environment step, in the order they happened
+TRANSITION_FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
+
+
+def save_transitions(folder: str, genome_id: str, transitions: dict[str, np.ndarray]) -> None:
+    """Write one candidate's transitions as ``folder/<genome_id>.npz``, atomically (a reader never sees
+    half a file: written under a temporary name, then renamed)."""
+    import os
+
+    path = os.path.join(folder, f"{genome_id}.npz")
+    tmp = os.path.join(folder, f".{genome_id}.tmp{os.getpid()}")
+    arrays: dict[str, Any] = {k: np.asarray(transitions[k]) for k in TRANSITION_FIELDS}
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
+def load_transitions(folder: str, genome_id: str) -> dict[str, np.ndarray] | None:
+    """The transitions :func:`save_transitions` wrote for ``genome_id`` (None if there are none)."""
+    import os
+
+    path = os.path.join(folder, f"{genome_id}.npz")
+    if not os.path.exists(path):
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in TRANSITION_FIELDS}

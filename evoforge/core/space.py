@@ -16,7 +16,10 @@ Capabilities:
 * ``vector``: genomes *are* float vectors of length ``dim`` (or seed chains of them), so a
   strategy may add Gaussian noise to them itself (the GAs of Such et al. 2017);
 * ``network``: NEAT genomes over ``inputs`` and ``outputs`` nodes, which a NEAT strategy grows
-  with its own innovation bookkeeping.
+  with its own innovation bookkeeping;
+* ``policy``: vectors that are the weights of a known MLP policy (its ``policy`` attribute gives the
+  layout, activation and action bounds), so a strategy with a gradient learner can rebuild it
+  (CEM-RL).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import numpy as np
 
 __all__ = ["SearchSpace", "VectorSpace", "CAPABILITIES"]
 
-CAPABILITIES = frozenset({"sample", "mutate", "crossover", "continuous", "vector", "network"})
+CAPABILITIES = frozenset({"sample", "mutate", "crossover", "continuous", "vector", "network", "policy"})
 
 
 class SearchSpace:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from evoforge.core.archive import Elites
 from evoforge.core.genome import Genome, genome_from_tree, genome_to_tree
 from evoforge.core.space import SearchSpace
 
@@ -121,6 +122,23 @@ class Strategy(ABC):
     requires: ClassVar[frozenset[str]] = frozenset({"continuous"})
     #: the budgets it must meet in the conformance suite (each strategy states its own)
     convergence: ClassVar[tuple[Convergence, ...]] = ()
+    #: whether ``tell`` is told behaviour descriptors (quality diversity, novelty): then its fitness
+    #: argument is a matrix, the fitness in column 0 and the descriptor's numbers after it (NaN where
+    #: a candidate failed or reported none); the length it expects is :meth:`descriptor_size`
+    uses_descriptors: ClassVar[bool] = False
+
+    def descriptor_size(self) -> int | None:
+        """Numbers in the behaviour descriptors it is to be told (None: it takes none)."""
+        return None
+
+    #: whether it learns from the environment transitions of the candidates it asked for (an RL
+    #: learner inside the strategy): the run then hands them to :meth:`observe` before each tell
+    uses_transitions: ClassVar[bool] = False
+
+    def observe(self, state: State, transitions: list[dict[str, np.ndarray] | None]) -> State:
+        """Take in the transitions of the candidates just evaluated, in population order (None for a
+        candidate not evaluated afresh: a cache hit); called before :meth:`tell`."""
+        return state
 
     def __init__(self, config: StrategyConfig, space: SearchSpace):
         if not isinstance(config, self.config_class):
@@ -181,6 +199,10 @@ class Strategy(ABC):
 
     def mean(self, state: State) -> np.ndarray | None:
         """The centre of the search distribution, for strategies that have one."""
+        return None
+
+    def elites(self, state: State) -> Elites | None:
+        """The archive of elites, for quality-diversity strategies (what reports draw)."""
         return None
 
 

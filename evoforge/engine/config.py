@@ -49,6 +49,12 @@ class StopConfig(BaseModel):
     evaluations: int | None = Field(
         None, ge=1, description="Stop after the generation in which this many evaluations have been made."
     )
+    env_steps: float | None = Field(
+        None,
+        gt=0,
+        description="Stop after the generation in which the search has taken this many environment "
+        "steps (problems that count them, such as gym; validation and test episodes not included).",
+    )
     seconds: float | None = Field(
         None,
         gt=0,

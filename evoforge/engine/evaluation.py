@@ -12,6 +12,7 @@ is lost comes back from the backend as :func:`lost`. The loop decides about retr
 
 from __future__ import annotations
 
+import functools
 import math
 import signal
 import threading
@@ -22,7 +23,7 @@ import numpy as np
 
 from evoforge.backends.base import Job
 from evoforge.core.genome import Genome, SeedChainDecoder
-from evoforge.core.problem import EvalResult, Problem, ProblemConfig
+from evoforge.core.problem import EvalResult, Lineage, Problem, ProblemConfig
 from evoforge.engine.registry import get_problem
 
 __all__ = ["EvalTimeoutError", "build_problem", "evaluate_chunk", "evaluation_job", "lost"]
@@ -93,30 +94,37 @@ def evaluate_chunk(
     problem_config: ProblemConfig,
     context: dict,
     timeout: float | None,
-    items: list[tuple[Genome, int]],
+    items: list[tuple],
     shared: dict[str, np.ndarray] | None = None,
+    states: str | None = None,
 ) -> list[EvalResult]:
-    """Evaluate one chunk of ``(genome, seed)`` items. ``timeout`` is each candidate's own limit,
+    """Evaluate one chunk of ``(genome, seed)`` items (``(genome, seed, id, parents)`` where the problem
+    inherits trained state, kept in the folder ``states``). ``timeout`` is each candidate's own limit,
     whatever chunk it rides in: the batch as a whole gets one candidate's limit, and a batch that
     overruns it (or raises) is re-run one candidate at a time, each with the limit, so only the
     candidates that overrun alone fail (and the same ones on every backend, however the work is
     chunked)."""
     problem, decode = _cached(problem_config, shared)
-    genomes = [g for g, _ in items]
-    seeds = [s for _, s in items]
+
+    def run(part: list[tuple]) -> list[EvalResult]:
+        params = problem.batch([decode(item[0]) for item in part])
+        seeds = np.asarray([item[1] for item in part], dtype=np.uint64)
+        if states is None:
+            return problem.evaluate(params, seeds, context)
+        lineage = Lineage(states, [item[2] for item in part], [tuple(item[3]) for item in part])
+        return problem.evaluate_lineage(params, seeds, context, lineage)
+
     try:
         with _Deadline(timeout):
-            params = problem.batch([decode(g) for g in genomes])
-            results = problem.evaluate(params, np.asarray(seeds, dtype=np.uint64), context)
+            results = run(items)
     except Exception as exc:  # noqa: BLE001  (isolate the failing candidate below)
         if len(items) == 1:  # nothing to isolate: running it again would only spend its limit twice
             return [_failure(exc)]
         results = []
-        for genome, seed in items:
+        for item in items:
             try:
                 with _Deadline(timeout):
-                    params = problem.batch([decode(genome)])
-                    results.extend(problem.evaluate(params, np.asarray([seed], dtype=np.uint64), context))
+                    results.extend(run([item]))
             except Exception as exc:  # noqa: BLE001  (a failing candidate is data, not a crash)
                 results.append(_failure(exc))
     for r in results:
@@ -133,12 +141,20 @@ def evaluation_job(
     timeout: float | None = None,
     shared: dict[str, np.ndarray] | None = None,
     chunk_size: int | None = None,
+    lineage: Lineage | None = None,
 ) -> Job:
-    """The backend job evaluating ``genomes`` (``seeds[i]`` drives all randomness of the i-th)."""
+    """The backend job evaluating ``genomes`` (``seeds[i]`` drives all randomness of the i-th; with
+    ``lineage``, the problem inherits trained state through its folder)."""
+    if lineage is None:
+        fn: Any = evaluate_chunk
+        items: list[tuple] = list(zip(genomes, seeds, strict=True))
+    else:
+        fn = functools.partial(evaluate_chunk, states=lineage.folder)
+        items = list(zip(genomes, seeds, lineage.ids, lineage.parents, strict=True))
     return Job(
-        evaluate_chunk,
+        fn,
         (problem, context, timeout),
-        list(zip(genomes, seeds, strict=True)),
+        items,
         time_limit=timeout,
         shared=shared,
         chunk_size=chunk_size,

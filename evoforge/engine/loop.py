@@ -38,7 +38,7 @@ from evoforge.core.genome import (
 )
 from evoforge.core.hall_of_fame import Entry, HallOfFame
 from evoforge.core.pareto import objective_matrix, pareto_front
-from evoforge.core.problem import InputError, Problem, TestResult
+from evoforge.core.problem import InputError, Lineage, Problem, TestResult, load_transitions
 from evoforge.core.rng import derive_rng, derive_seed, derive_seeds
 from evoforge.core.shaping import nan_to_worst
 from evoforge.core.strategy import Strategy
@@ -48,8 +48,11 @@ from evoforge.engine.records import (
     GenerationStats,
     RunFailedError,
     RunResult,
+    check_descriptors,
     check_memory,
     check_objectives,
+    check_transitions,
+    descriptor_columns,
     hof_summary,
     load_run_config,
     read_result,
@@ -82,6 +85,8 @@ def prepare(config: RunConfig) -> tuple[Problem, Strategy, tuple[str, ...]]:
         check_memory(strategy.population_size, problem.dim)
         # multi-objective strategies (NSGA-II) are told the fitness plus these metrics, each minimised
         objectives = check_objectives(config, problem)
+        check_descriptors(strategy, problem)  # quality-diversity strategies: told the descriptors too
+        check_transitions(strategy, problem)  # strategies with an RL learner: shown the transitions
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return problem, strategy, objectives
@@ -161,7 +166,9 @@ class _Loop:
         return max(scored, key=lambda t: (t[0], t[1]))[2]
 
     # -- evaluation -----------------------------------------------------------------------------
-    def _job(self, context: dict[str, Any], genomes: list[Genome], ids: list[str]) -> Job:
+    def _job(
+        self, context: dict[str, Any], genomes: list[Genome], ids: list[str], parents: list[tuple]
+    ) -> Job:
         chunk = self.problem.candidates_per_chunk
         if self.config.stop.seconds is not None:
             # a time budget stops between chunks: four per worker, so it stops within about a
@@ -176,7 +183,38 @@ class _Loop:
             timeout=self.config.evaluation.timeout,
             shared=self.shared,
             chunk_size=chunk,
+            lineage=self._lineage(ids, parents),
         )
+
+    def _lineage(self, ids: list[str], parents: list[tuple]) -> Lineage | None:
+        """For a problem that inherits trained state or records transitions: its folder in the run
+        directory (``states/`` or ``transitions/``, one file per evaluated candidate, by content id),
+        the candidates' ids and their parents'."""
+        if not (self.problem.inherits or self.problem.records_transitions):
+            return None
+        folder = self.store.path / ("states" if self.problem.inherits else "transitions")
+        folder.mkdir(exist_ok=True)
+        return Lineage(str(folder), list(ids), [tuple(p) for p in parents])
+
+    def _observe(self, state: Any, ids: list[str], fresh: set[int]) -> Any:
+        """Hand a strategy with a learner the transitions of the candidates evaluated in this
+        generation (read from their files, so a generation finished after a crash sees the same)."""
+        folder = str(self.store.path / "transitions")
+        return self.strategy.observe(
+            state, [load_transitions(folder, gid) if i in fresh else None for i, gid in enumerate(ids)]
+        )
+
+    def _prune_transitions(self) -> None:
+        """Delete the transition files of generations every kept checkpoint already holds (the
+        learner's replay buffer has them); later ones stay for a resume to replay."""
+        folder = self.store.path / "transitions"
+        kept = self.store.checkpoint_generations()
+        if not kept or not folder.is_dir():
+            return
+        files = {p.stem: p for p in folder.glob("*.npz")}
+        for gid, stored in self.store.lookup(list(files)).items():
+            if stored.generation < min(kept):  # a checkpoint of n covers generations 0..n-1
+                files[gid].unlink(missing_ok=True)
 
     def _seeds(self, ids: list[str]) -> list[int]:
         """Each candidate's evaluation seed, derived from the run seed and its content id (so identical
@@ -216,7 +254,7 @@ class _Loop:
         cut = False
         for attempt in range(self.config.evaluation.retries + 1):
             last = attempt == self.config.evaluation.retries
-            job = self._job(context, [it[2] for it in todo], [it[1] for it in todo])
+            job = self._job(context, [it[2] for it in todo], [it[1] for it in todo], [it[3] for it in todo])
             again = []
             for chunk in self.backend.run(job):
                 if deadline is not None and not cut and time.perf_counter() >= deadline:
@@ -317,6 +355,13 @@ class _Loop:
             metrics = [known[gid].metrics for gid in ids[: len(genomes)]]
             matrix = objective_matrix(population_raw, metrics, self.objectives, self.sign)
             told = np.column_stack([nan_to_worst(column) for column in matrix.T])
+        if self.strategy.uses_descriptors:
+            metrics = [known[gid].metrics for gid in ids[: len(genomes)]]
+            told = np.column_stack(
+                [told, descriptor_columns(population_raw, metrics, self.problem.descriptor_size)]
+            )
+        if self.strategy.uses_transitions:
+            strategy_state = self._observe(strategy_state, ids[: len(genomes)], fresh_set)
         strategy_state = self.strategy.tell(strategy_state, genomes, told)
         hof: HallOfFame = s.hof
         for gid, genome, fitness in zip(ids, candidates, raw, strict=True):
@@ -398,6 +443,7 @@ class _Loop:
         budget = self.config.stop
         evaluations_so_far = s.evaluations + len(fresh_results)
         out_of_evaluations = budget.evaluations is not None and evaluations_so_far >= budget.evaluations
+        out_of_steps = budget.env_steps is not None and s.env_steps + new_steps >= budget.env_steps
         out_of_time = budget.seconds is not None and elapsed >= budget.seconds - self._reserve()
         validated = dict(s.validated)
         if stopped and self.config.validation_episodes:
@@ -408,7 +454,7 @@ class _Loop:
         solved_stop = self.config.stop.solved and solved
         stopped_by = next(
             (name for name, hit in (("fitness", stopped), ("solved", solved_stop),
-             ("evaluations", out_of_evaluations), ("seconds", out_of_time)) if hit),
+             ("evaluations", out_of_evaluations), ("env_steps", out_of_steps), ("seconds", out_of_time)) if hit),
             "",
         )  # fmt: skip
         new_state = s.with_(
@@ -497,7 +543,8 @@ class _Loop:
             for entry in waiting:
                 if entry["id"] not in busy:  # an identical individual in flight: wait for its result
                     self.backend.submit(
-                        self._job(entry["context"], [entry["genome"]], [entry["id"]]), tag=entry["n"]
+                        self._job(entry["context"], [entry["genome"]], [entry["id"]], [entry["parents"]]),
+                        tag=entry["n"],
                     )
                     submitted[entry["n"]] = 0
                     busy.add(entry["id"])
@@ -514,7 +561,9 @@ class _Loop:
             self._timed(chunk.wall_seconds, 1)
             if result.error is not None and submitted[n] < self.config.evaluation.retries:
                 submitted[n] += 1
-                self.backend.submit(self._job(entry["context"], [entry["genome"]], [entry["id"]]), tag=n)
+                self.backend.submit(
+                    self._job(entry["context"], [entry["genome"]], [entry["id"]], [entry["parents"]]), tag=n
+                )
                 continue
             retried = submitted.pop(n)
             if retried:
@@ -593,6 +642,8 @@ class _Loop:
                 self.store.save_checkpoint(
                     s.generation, s.to_tree(self.strategy), self.config.checkpoints_kept
                 )
+                if self.strategy.uses_transitions:
+                    self._prune_transitions()
                 if not last:  # the final one is written by _finish, after validation
                     self.store.write_json("hall_of_fame.json", self._hof_summary(s.hof))
                 checkpointed = time.perf_counter()
@@ -658,6 +709,9 @@ class _Loop:
             stopped_by=s.stopped_by,
             validation_score=s.validated.get(best.genome_id),
             test_label=self.problem.test_label,
+            validation_cases=len(s.validated) * self.config.validation_episodes,
+            test_cases=len(test_scores),
+            test_env_steps=float(test.metrics.get("env_steps", 0.0)),
         )
         # Every output is written here, from the final state, so a run resumed after a kill anywhere past
         # its last checkpoint writes the same files as one never interrupted; result.json comes last.

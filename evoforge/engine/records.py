@@ -8,11 +8,13 @@ import platform
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
 import yaml
 
 from evoforge.core.genome import genome_encoding
 from evoforge.core.hall_of_fame import HallOfFame
 from evoforge.core.problem import Problem
+from evoforge.core.strategy import Strategy
 from evoforge.engine.config import RunConfig
 from evoforge.store.run_store import RunStore, StoreError
 
@@ -78,9 +80,15 @@ class RunResult:
     stopped_early: bool = False
     validation_score: float | None = None
     test_label: str = "test score"  # what test_score measures (Problem.test_label)
-    #: the stop rule that ended the run early: fitness, solved, evaluations or seconds (a wall-time
+    #: the stop rule that ended the run early: fitness, solved, evaluations, env_steps or seconds (a wall-time
     #: budget: where it stopped depends on the machine's load, so the run is not reproducible)
     stopped_by: str = ""
+    #: re-evaluations outside the search, counted apart from ``evaluations`` and ``env_steps``: the
+    #: cases (episodes, for gym) run to validate hall-of-fame members and to test the reported one,
+    #: and the environment steps of the test (problems that count steps)
+    validation_cases: int = 0
+    test_cases: int = 0
+    test_env_steps: float = 0.0
 
 
 def load_run_config(store: RunStore) -> RunConfig:
@@ -167,6 +175,48 @@ def check_objectives(config: RunConfig, problem: Problem) -> tuple[str, ...]:
                 f"objective {name!r} is not a metric problem {problem.kind!r} records (it records: {known})"
             )
     return names
+
+
+def check_descriptors(strategy: Strategy, problem: Problem) -> None:
+    """``ValueError``, one line, if ``strategy`` is told behaviour descriptors that ``problem`` does
+    not record, or of another length than it expects."""
+    if not strategy.uses_descriptors:
+        return
+    size, expected = problem.descriptor_size, strategy.descriptor_size()
+    if size == 0:
+        raise ValueError(
+            f"strategy {strategy.name!r} needs behaviour descriptors, and problem {problem.kind!r} records "
+            "none as configured (the gym problem: set problem.descriptor)"
+        )
+    if expected is not None and expected != size:
+        raise ValueError(
+            f"strategy {strategy.name!r} expects descriptors of {expected} numbers (its bounds), and "
+            f"problem {problem.kind!r} records {size}"
+        )
+
+
+def check_transitions(strategy: Strategy, problem: Problem) -> None:
+    """``ValueError``, one line, if ``strategy`` learns from transitions ``problem`` does not record."""
+    if strategy.uses_transitions and not problem.records_transitions:
+        raise ValueError(
+            f"strategy {strategy.name!r} learns from environment transitions, and problem {problem.kind!r} "
+            "records none as configured (the gym problem: set problem.transitions: true)"
+        )
+
+
+def descriptor_columns(fitness: np.ndarray, metrics: list[dict], size: int) -> np.ndarray:
+    """The ``(n, size)`` behaviour descriptors recorded in ``metrics`` (``descriptor_k``), NaN for a
+    failed candidate (non-finite fitness) or a missing or non-finite number.
+
+    >>> descriptor_columns(np.array([1.0, np.nan]), [{"descriptor_0": 0.5}, {"descriptor_0": 2.0}], 1).tolist()
+    [[0.5], [nan]]
+    """
+    out = np.full((len(metrics), size), np.nan)
+    for i, (f, m) in enumerate(zip(np.asarray(fitness, dtype=np.float64), metrics, strict=True)):
+        if np.isfinite(f):
+            out[i] = [float(m.get(f"descriptor_{k}", np.nan)) for k in range(size)]
+    out[~np.isfinite(out)] = np.nan
+    return out
 
 
 def hof_summary(hof: HallOfFame, pareto: dict[str, Any] | None = None, whole: bool = False) -> dict[str, Any]:

@@ -11,7 +11,24 @@ from evoforge.core.problem import Context, Problem, TestResult
 from evoforge.core.space import SearchSpace
 from evoforge.spaces.neat import NetworkSpace
 
-__all__ = ["NetworkProblem", "SpaceProblem"]
+__all__ = ["NetworkProblem", "SpaceProblem", "torch_threads"]
+
+
+def torch_threads(configured: int | None) -> int:
+    """The torch CPU threads a problem's training runs on: ``configured`` if set; in a worker the share
+    of the cores its backend gave it (``OMP_NUM_THREADS``); elsewhere one. Fixed, never read from the
+    machine's load or left at whatever the process last set, since results change in their last digits
+    with the thread count; and one thread never stalls on a core other work keeps busy (torch's one per
+    core can, 100x)."""
+    import os
+
+    if configured is not None:
+        return configured
+    if "OMP_NUM_THREADS" in os.environ:
+        import torch
+
+        return torch.get_num_threads()
+    return 1
 
 
 class NetworkProblem(Problem):

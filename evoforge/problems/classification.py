@@ -21,10 +21,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult
+from evoforge.core.problem import Context, EvalResult, Lineage, ProblemConfig, TestResult
 from evoforge.core.space import SearchSpace
 from evoforge.data.datasets import Dataset, DatasetSpec, load_dataset
-from evoforge.problems.base import SpaceProblem
+from evoforge.problems.base import SpaceProblem, torch_threads
+from evoforge.problems.curve_predictor import static_features
 from evoforge.spaces import ArchitectureSpaceConfig, build_network, make_space
 from evoforge.spaces.base import ArchitectureSpace
 from evoforge.spaces.chain import ChainSpaceConfig
@@ -45,14 +46,33 @@ _SPLIT_SEED = 7_391_113
 
 class EarlyStopConfig(BaseModel):
     """Learning-curve early stopping: after each proxy epoch t a candidate is scored on (a fixed
-    sample of) the validation split; it is stopped when even the largest gain from epoch t to the end
-    seen in any completed candidate (plus ``margin``) would leave it below the current ``k``-th best
-    completed candidate, on the same sample. The rule compares curves trained under the same proxy,
-    so a schedule that saves its gains for the last epochs (cosine decay) raises the allowed gain
-    instead of fooling an extrapolation. A candidate's fitness is always its metric on the whole
-    validation split; the sample only keeps the per-epoch scoring cheap."""
+    sample of) the validation split, and stopped once it cannot reach the current ``k``-th best
+    completed candidate on the same sample. Two rules say when it cannot:
+
+    * ``max_gain``: even the largest gain from epoch t to the end seen in any completed candidate
+      (plus ``margin``) would leave it below. Curves trained under the same proxy are compared, so a
+      schedule that saves its gains for the last epochs (cosine decay) raises the allowed gain instead
+      of fooling an extrapolation. Conservative: it stops only the clearly hopeless.
+    * ``predictor``: a regression from the partial curve and the candidate's size and learning rate to
+      its final score, fitted on the completed candidates (:mod:`evoforge.problems.curve_predictor`,
+      Baker et al. 2017), predicts below by more than ``z`` of its cross-validated misses (plus
+      ``margin``).
+
+    A candidate's fitness is always its metric on the whole validation split; the sample only keeps
+    the per-epoch scoring cheap."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule: Literal["max_gain", "predictor"] = Field(
+        "max_gain", description="max_gain (the largest gain seen) or predictor (a fitted regression)."
+    )
+    z: float = Field(
+        1.645,
+        ge=0,
+        description="predictor: how many cross-validated misses the prediction may be short by "
+        "(1.645: a 5% chance of stopping a candidate that would have reached the k-th best, for "
+        "Gaussian misses).",
+    )
 
     k: int = Field(10, ge=1, description="A candidate must still be able to reach the k-th best.")
     min_completed: int = Field(
@@ -125,6 +145,13 @@ class ClassificationConfig(ProblemConfig):
         "leaves it unset: 5 folds repeated twice as fitness, 30 proxy epochs, batches of 8/16/32 and heavy "
         "augmentation genes (shifts 1-3, flips, cutout up to 0.35).",
     )
+    inherit_weights: bool = Field(
+        False,
+        description="Weight inheritance (Real et al. 2017): a child starts from its parent's trained "
+        "weights wherever their layers match, so training accumulates down a lineage and short proxies "
+        "rank better; each candidate's trained weights are kept in the run's states/ folder. Off by "
+        "default: a candidate's score then depends on its ancestors, not on it alone.",
+    )
     device: str = Field("cpu", description="cpu, cuda, cuda:N or auto (CUDA when available).")
     threads: int | None = Field(
         None,
@@ -153,6 +180,8 @@ class ClassificationConfig(ProblemConfig):
     def _folds_alone(self) -> ClassificationConfig:
         if self.folds == 1:
             raise ValueError("folds must be 0 (one validation split) or at least 2")
+        if self.folds and self.inherit_weights:
+            raise ValueError("inherit_weights needs one validation split (folds 0): one model per candidate")
         if self.folds and self.early_stop is not None:
             raise ValueError(
                 "early_stop needs one validation split (folds 0): curves are not averaged over folds"
@@ -262,6 +291,7 @@ class ClassificationProblem(SpaceProblem):
         self.train_idx = train_idx
         self.input_shape = tuple(int(d) for d in self.x.shape[1:])
         self.device = config.device
+        self._predictor: tuple[int, Any] | None = None  # early stopping's predictor, per context
 
     def shared_inputs(self) -> dict[str, np.ndarray]:
         return {"x": self.x, "y": self.y, "classes": np.array(self.classes)}
@@ -277,40 +307,75 @@ class ClassificationProblem(SpaceProblem):
         torch.set_num_threads(self._threads)
         return [self._one(g, int(s), context) for g, s in zip(params, seeds, strict=True)]
 
-    @functools.cached_property
-    def _threads(self) -> int:
-        """Torch threads: the config's; in a worker the share of the cores its backend gave it
-        (OMP_NUM_THREADS); elsewhere (the serial backend, the final test) one. Fixed, never from
-        the machine's load, since results change in their last digits with the thread count, and
-        one thread never stalls on a core other work keeps busy (torch's one per core can, 100x)."""
-        import os
+    @property
+    def inherits(self) -> bool:
+        return self.config.inherit_weights
 
+    def evaluate_lineage(
+        self, params: list[Any], seeds: np.ndarray, context: Context, lineage: Lineage
+    ) -> list[EvalResult]:
+        """:meth:`evaluate`, each candidate starting from its parent's saved weights where its layers
+        match them (:mod:`evoforge.problems.inheritance`) and saving its own trained weights."""
         import torch
 
-        if self.config.threads is not None:
-            return self.config.threads
-        return torch.get_num_threads() if "OMP_NUM_THREADS" in os.environ else 1
+        torch.set_num_threads(self._threads)
+        return [
+            self._fit(
+                g, int(s), context, self.train_idx, self.val_idx, lineage=(lineage.folder, gid, parents)
+            )
+            for g, s, gid, parents in zip(params, seeds, lineage.ids, lineage.parents, strict=True)
+        ]
+
+    @functools.cached_property
+    def _threads(self) -> int:
+        return torch_threads(self.config.threads)
 
     # -- learning-curve early stopping ------------------------------------------------------------
     def initial_context(self) -> Context:
         if self.config.early_stop is None:
             return {}
         # best: the k best completed metrics, descending; gain[t]: the largest rise from after epoch
-        # t + 1 to the end among completed candidates; completed: how many finished the full proxy
+        # t + 1 to the end among completed candidates; completed: how many finished the full proxy;
+        # for the predictor also every completed curve and its candidate's static features
         epochs = self.config.proxy_epochs or 2  # early stopping needs proxy_epochs >= 2 (validated)
-        return {"best": np.zeros(0), "gain": np.zeros(epochs - 1), "completed": 0}
+        context: Context = {"best": np.zeros(0), "gain": np.zeros(epochs - 1), "completed": 0}
+        if self.config.early_stop.rule == "predictor":
+            context.update(curves=np.zeros((0, epochs)), static=np.zeros((0, 3)))
+        return context
 
     def update_context(self, context: Context, aux: list[dict[str, np.ndarray]]) -> Context:
-        curves = [a["curve"] for a in aux if "curve" in a]
-        if self.config.early_stop is None or not curves:
+        done = [a for a in aux if "curve" in a]
+        if self.config.early_stop is None or not done:
             return context
+        curves = [a["curve"] for a in done]
         best = np.concatenate([context["best"], [c[-1] for c in curves]])
         gain = np.max([context["gain"], *[c[-1] - c[:-1] for c in curves]], axis=0)
-        return {
+        updated: Context = {
             "best": np.sort(best)[::-1][: self.config.early_stop.k],
             "gain": gain,
             "completed": int(context["completed"]) + len(curves),
         }
+        if "curves" in context:
+            updated["curves"] = np.vstack([context["curves"], *curves])
+            updated["static"] = np.vstack([context["static"], *[a["static"] for a in done]])
+        return updated
+
+    def _hopeless(self, context: Context | None, curve: list[float], static: np.ndarray) -> bool:
+        """Whether a candidate whose validation curve so far is ``curve`` cannot reach the k-th best
+        completed candidate (:class:`EarlyStopConfig`); never before enough candidates completed."""
+        rule = self.config.early_stop
+        if rule is None or not context or int(context["completed"]) < rule.min_completed:
+            return False
+        kth, t = float(context["best"][rule.k - 1]), len(curve)
+        if rule.rule == "max_gain":
+            return curve[-1] + float(context["gain"][t - 1]) + rule.margin < kth
+        from evoforge.problems.curve_predictor import CurvePredictor
+
+        key = int(context["completed"])  # the context of one generation: the same completed count
+        if self._predictor is None or self._predictor[0] != key:
+            self._predictor = (key, CurvePredictor(context["curves"], context["static"]))
+        mean, miss = self._predictor[1].predict(t, np.asarray(curve), static)
+        return mean + rule.z * miss + rule.margin < kth
 
     @functools.cached_property
     def curve_idx(self) -> np.ndarray:
@@ -327,13 +392,6 @@ class ClassificationProblem(SpaceProblem):
         from evoforge.problems.training import classification_metrics
 
         return classification_metrics(y, pred, self.classes)[self.config.metric]
-
-    def _threshold(self, context: Context | None) -> tuple[float, np.ndarray] | None:
-        """(k-th best metric, allowed gain per epoch) once enough candidates completed, else None."""
-        rule = self.config.early_stop
-        if rule is None or not context or int(context["completed"]) < rule.min_completed:
-            return None
-        return float(context["best"][rule.k - 1]), np.asarray(context["gain"]) + rule.margin
 
     @functools.cached_property
     def folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -360,9 +418,16 @@ class ClassificationProblem(SpaceProblem):
         return EvalResult(float(np.mean([r.fitness for r in results])), metrics=metrics)
 
     def _fit(
-        self, genome: Any, seed: int, context: Context | None, train_idx: np.ndarray, val_idx: np.ndarray
+        self,
+        genome: Any,
+        seed: int,
+        context: Context | None,
+        train_idx: np.ndarray,
+        val_idx: np.ndarray,
+        lineage: tuple[str, str, tuple[str, ...]] | None = None,
     ) -> EvalResult:
-        """``genome`` trained by its proxy on ``train_idx`` and scored on ``val_idx``."""
+        """``genome`` trained by its proxy on ``train_idx`` and scored on ``val_idx``; with ``lineage``
+        (states folder, own id, parents' ids) it starts from a parent's weights and saves its own."""
         import torch
 
         from evoforge.problems.training import (
@@ -383,10 +448,15 @@ class ClassificationProblem(SpaceProblem):
         x_tr, y_tr = self.x[train_idx], self.y[train_idx]
         built.model.set_standardisation(x_tr)
         sizes = {"params": float(built.params), "flops": float(built.flops)}
+        if lineage is not None:
+            from evoforge.problems.inheritance import inherit, load_state
+
+            parent_state = load_state(lineage[0], lineage[2])
+            sizes["inherited"] = inherit(built.model, parent_state) if parent_state is not None else 0.0
         device = resolve_device(self.device)
         x_val, y_val = self.x[val_idx], self.y[val_idx]
         epochs = self.config.proxy_epochs or genome.recipe.epochs
-        threshold = self._threshold(context)
+        static = static_features(built.params, built.flops, genome.recipe.lr)
         curve: list[float] = []
         stopped: list[int] = []
         if self.config.early_stop is not None:
@@ -397,7 +467,7 @@ class ClassificationProblem(SpaceProblem):
                 return
             curve.append(self._curve_point(y_curve, predict_with_loss(built.model, x_curve, None, device)[0]))
             built.model.train()
-            if threshold is not None and curve[-1] + threshold[1][epoch - 1] < threshold[0]:
+            if self._hopeless(context, curve, static):
                 stopped.append(epoch)
                 raise _HopelessError
 
@@ -418,6 +488,10 @@ class ClassificationProblem(SpaceProblem):
             return EvalResult(float("nan"), metrics=sizes, error=str(exc))
         except _HopelessError:
             log = None
+        if lineage is not None:
+            from evoforge.problems.inheritance import save_state
+
+            save_state(built.model, lineage[0], lineage[1])
         pred, val_loss = predict_with_loss(built.model, x_val, y_val, device)
         scores = classification_metrics(y_val, pred, self.classes)
         metrics = {k: scores[k] for k in ("accuracy", "f1", "precision", "recall")}
@@ -429,6 +503,7 @@ class ClassificationProblem(SpaceProblem):
             metrics["final_loss"] = log.losses[-1]
             if self.config.early_stop is not None:
                 aux["curve"] = np.array([*curve, self._curve_point(y_curve, pred[self.curve_idx])])
+                aux["static"] = static
         else:
             metrics["early_stopped"] = 1.0
         fitness = metrics[self.config.metric]

@@ -318,7 +318,7 @@ def _egan_fitness(
     d_loss = nn.functional.softplus(-discriminator(real)).mean() + nn.functional.softplus(out_fake).mean()
     grads = torch.autograd.grad(d_loss, [p for p in discriminator.parameters() if p.requires_grad])
     norm = torch.sqrt(torch.stack([(g**2).sum() for g in grads]).sum())
-    return float(quality) - gamma * float(torch.log(norm + 1e-12))
+    return float(quality.detach()) - gamma * float(torch.log(norm + 1e-12))
 
 
 def train_egan(

@@ -19,6 +19,7 @@ return never depends on which other individuals share the batch or the worker.
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 from typing import Any, ClassVar, Literal
@@ -28,11 +29,20 @@ import numpy as np
 from gymnasium import spaces
 from pydantic import Field, field_validator
 
-from evoforge.core.problem import Context, EvalResult, Problem, ProblemConfig, TestResult
+from evoforge.core.problem import (
+    TRANSITION_FIELDS,
+    Context,
+    EvalResult,
+    Lineage,
+    Problem,
+    ProblemConfig,
+    TestResult,
+    save_transitions,
+)
 from evoforge.core.rng import derive_seed
 from evoforge.core.space import SearchSpace, VectorSpace
 from evoforge.problems.cartpole_kernel import CartPoleKernel
-from evoforge.problems.policy import MLPPolicy, PolicyConfig
+from evoforge.problems.policy import MLPPolicy, PolicyConfig, PolicySpace
 from evoforge.spaces.neat import NeatGenome, NetworkSpace
 from evoforge.spaces.neat_network import CompiledPopulation
 
@@ -56,6 +66,21 @@ class GymConfig(ProblemConfig):
     episodes: int = Field(1, ge=1, description="Episodes per fitness evaluation (fitness = mean return).")
     max_episode_steps: int | None = Field(None, ge=1, description="Override the environment's time limit.")
     policy: PolicyConfig = Field(PolicyConfig(), description="The policy network.")
+    descriptor: list[str] = Field(
+        [],
+        description="A behaviour descriptor per episode, for quality-diversity and novelty strategies "
+        "(recorded per individual as metrics descriptor_0, descriptor_1, ..., the mean over episodes): "
+        "names of numbers the environment's step info reports, taken at the episode's end (MuJoCo "
+        "locomotion: [x_position, y_position]), or one 'module:function' called with the episode's "
+        "observations (an array, one row per step, the first from reset) and step infos, returning "
+        "the descriptor's numbers.",
+    )
+    transitions: bool = Field(
+        False,
+        description="Save every evaluated candidate's environment transitions (observation, action, "
+        "reward, next observation, terminated) for strategies with a reinforcement-learning learner "
+        "(cem_rl); needs vectorization 'list' or 'auto', and no observation normalisation.",
+    )
     vectorization: Literal["auto", "kernel", "native", "list"] = Field(
         "auto",
         description="How slots step together. 'native': Gymnasium's NumPy vector env (CartPole only); "
@@ -67,6 +92,13 @@ class GymConfig(ProblemConfig):
     @classmethod
     def _known_env(cls, value: str) -> str:
         check_env_id(value)
+        return value
+
+    @field_validator("descriptor")
+    @classmethod
+    def _one_function(cls, value: list[str]) -> list[str]:
+        if any(":" in name for name in value) and len(value) > 1:
+            raise ValueError("a descriptor function ('module:function') comes alone, without info names")
         return value
 
 
@@ -103,7 +135,7 @@ class GymProblem(Problem):
     config_class = GymConfig
     example = {"kind": "gym", "env_id": "CartPole-v1", "episodes": 2, "policy": {"hidden": [4]}}
     direction = "maximize"
-    spaces: ClassVar[tuple[type[SearchSpace], ...]] = (VectorSpace, NetworkSpace)
+    spaces: ClassVar[tuple[type[SearchSpace], ...]] = (PolicySpace, NetworkSpace)
     config: GymConfig
 
     def __init__(self, config: GymConfig, shared: dict[str, np.ndarray] | None = None):
@@ -117,7 +149,29 @@ class GymProblem(Problem):
         if config.vectorization in ("native", "kernel") and not native:
             raise ValueError(f"{config.env_id} has no '{config.vectorization}' vectorization in evoforge")
         mode = config.vectorization
-        self._mode = ("kernel" if native else "list") if mode == "auto" else mode
+        if config.descriptor and mode in ("native", "kernel"):
+            raise ValueError(
+                "a behaviour descriptor needs vectorization 'list' (or 'auto'): it reads step infos"
+            )
+        if config.transitions and mode in ("native", "kernel"):
+            raise ValueError("recording transitions needs vectorization 'list' (or 'auto')")
+        if config.transitions and config.policy.obs_norm:
+            raise ValueError(
+                "recording transitions for a learner needs policy.obs_norm: false (the learner sees raw observations)"
+            )
+        stepwise = bool(config.descriptor) or config.transitions  # one env per slot, infos and all
+        self._mode = ("kernel" if native and not stepwise else "list") if mode == "auto" else mode
+        self._describe = _descriptor_function(config.descriptor)
+        _, first = self._probe.reset(seed=0)
+        self._locomotion = "x_position" in first  # distance travelled is recorded
+        if config.descriptor and self._describe is None:
+            info = self._probe.step(self._probe.action_space.sample())[4]
+            missing = [name for name in config.descriptor if name not in info]
+            if missing:
+                raise ValueError(
+                    f"descriptor {missing[0]!r} is not a number {config.env_id}'s step info reports "
+                    f"(it reports: {', '.join(sorted(info)) or 'nothing'})"
+                )
         self._envs: list[gym.Env] = []
         self._vec: dict[int, gym.vector.VectorEnv] = {}
 
@@ -128,7 +182,14 @@ class GymProblem(Problem):
             kwargs["max_episode_steps"] = self.config.max_episode_steps
         if render_mode is not None:
             kwargs["render_mode"] = render_mode
-        return gym.make(self.config.env_id, **kwargs)
+        try:
+            return gym.make(self.config.env_id, **kwargs)
+        except gym.error.DependencyNotInstalled as exc:
+            if "mujoco" in str(exc).lower():
+                raise ValueError(
+                    f"{self.config.env_id} needs MuJoCo: pip install 'evoforge[mujoco]'"
+                ) from None
+            raise
 
     def _list_envs(self, n: int) -> list[gym.Env]:
         while len(self._envs) < n:
@@ -157,6 +218,8 @@ class GymProblem(Problem):
     def space_for(self, space_class: type[SearchSpace]) -> SearchSpace:
         if space_class is NetworkSpace:
             return NetworkSpace(*self.network_io)
+        if space_class in (VectorSpace, PolicySpace):  # the MLP policy's weights
+            return PolicySpace(self.policy)
         return super().space_for(space_class)
 
     def batch(self, genomes: list) -> Any:
@@ -172,6 +235,24 @@ class GymProblem(Problem):
     @property
     def dim(self) -> int:
         return self.policy.n_params
+
+    @property
+    def recorded_metrics(self) -> tuple[str, ...]:  # depends on the config
+        return (
+            "env_steps",
+            "return_std",
+            *(("distance",) if self._locomotion else ()),
+            *(f"descriptor_{k}" for k in range(self.descriptor_size)),
+        )
+
+    @property
+    def descriptor_size(self) -> int:
+        """Numbers in a behaviour descriptor (0: none recorded)."""
+        if self._describe is None:
+            return len(self.config.descriptor)
+        obs, info = self._probe.reset(seed=0)  # an episode of no steps
+        probe = self._describe(np.asarray(obs, np.float32).reshape(1, -1), [info])
+        return len(np.atleast_1d(np.asarray(probe, dtype=np.float64)))
 
     def initial_params(self, rng: np.random.Generator) -> np.ndarray:
         return self.policy.initial_params(rng)
@@ -207,14 +288,19 @@ class GymProblem(Problem):
         var = np.maximum(context["obs_sumsq"] / count - mean**2, 1e-8)
         return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
 
-    def evaluate(self, params: np.ndarray, seeds: np.ndarray, context: Context) -> list[EvalResult]:
+    def evaluate(
+        self, params: np.ndarray, seeds: np.ndarray, context: Context, capture: bool = False
+    ) -> list[EvalResult]:
         params = params if isinstance(params, list) else np.atleast_2d(params)
         n, e = len(params), self.config.episodes
         slot_seeds = [derive_seed(int(s), k) for s in seeds for k in range(e)]
-        returns, steps, obs_stats = self.rollout(params, slot_seeds, e, context)
+        returns, steps, obs_stats, extra = self.rollout(params, slot_seeds, e, context, capture=capture)
         results = []
         for i in range(n):
             r = returns[i]
+            metrics = {"env_steps": float(steps[i].sum()), "return_std": float(r.std())}
+            for name, values in extra.items():  # distance, descriptor_k: (policies, episodes) each
+                metrics[name] = float(values[i].mean())
             aux = {}
             if obs_stats is not None:
                 aux = {
@@ -224,27 +310,47 @@ class GymProblem(Problem):
                 }
             fitness = float(r.mean())
             error = None if math.isfinite(fitness) else "non-finite return"
-            results.append(
-                EvalResult(
-                    fitness if error is None else math.nan,
-                    {"env_steps": float(steps[i].sum()), "return_std": float(r.std())},
-                    error,
-                    aux,
-                )
-            )
+            results.append(EvalResult(fitness if error is None else math.nan, metrics, error, aux))
+        return results
+
+    @property
+    def records_transitions(self) -> bool:
+        return self.config.transitions
+
+    def evaluate_lineage(
+        self, params: np.ndarray, seeds: np.ndarray, context: Context, lineage: Lineage
+    ) -> list[EvalResult]:
+        """:meth:`evaluate`, saving each candidate's transitions (all its episodes, in order) in the
+        lineage folder for the strategy's learner."""
+        results = self.evaluate(params, seeds, context, capture=True)
+        slots, e = self._captured, self.config.episodes
+        for i, gid in enumerate(lineage.ids):
+            mine = slots[i * e : (i + 1) * e]
+            joined = {k: np.concatenate([slot[k] for slot in mine]) for k in TRANSITION_FIELDS}
+            save_transitions(lineage.folder, gid, joined)
         return results
 
     def test(self, params: np.ndarray, seed: int, cases: int, context: Context) -> TestResult:
         slot_seeds = [derive_seed(seed, "test", k) for k in range(cases)]
-        returns, steps, _ = self.rollout(_one(params), slot_seeds, cases, context)
+        returns, steps, _, extra = self.rollout(_one(params), slot_seeds, cases, context)
         scores = [float(x) for x in returns[0]]
-        return TestResult(float(np.mean(scores)), scores, {"env_steps": float(steps.sum())})
+        metrics = {"env_steps": float(steps.sum())}
+        if "distance" in extra:
+            metrics["distance"] = float(extra["distance"][0].mean())
+        return TestResult(float(np.mean(scores)), scores, metrics)
 
     # -- rollouts -------------------------------------------------------------------------------
     def rollout(
-        self, params: np.ndarray, slot_seeds: list[int], episodes: int, context: Context
-    ) -> tuple[np.ndarray, np.ndarray, tuple | None]:
-        """Run one episode per slot; return per-(policy, episode) returns and valid step counts.
+        self,
+        params: np.ndarray,
+        slot_seeds: list[int],
+        episodes: int,
+        context: Context,
+        capture: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, tuple | None, dict[str, np.ndarray]]:
+        """Run one episode per slot; return per-(policy, episode) returns and valid step counts, the
+        observation statistics (``obs_norm``), and per-(policy, episode) distance and descriptor numbers
+        (:meth:`_ListBatch.extras`).
 
         Slots are laid out policy-major: slot ``i * episodes + k`` is episode k of policy i.
         On the native vector env, policies whose episodes have all ended are compacted away
@@ -270,6 +376,8 @@ class GymProblem(Problem):
         batch = {"kernel": _KernelBatch, "native": _NativeBatch, "list": _ListBatch}[self._mode](
             self, slot_seeds
         )
+        if capture:  # each slot's transitions, for a learner (list mode only: checked at build)
+            batch.capture()
         obs = batch.obs
         alive = np.ones(n, dtype=bool)
         gained = np.empty(n)
@@ -315,10 +423,13 @@ class GymProblem(Problem):
                     policies = policies[live]
                     controller = controller.keep(live)
         write_back()
+        extra = batch.extras(self, n_pol, episodes) if isinstance(batch, _ListBatch) else {}
+        if capture:
+            self._captured = batch.transitions()
         stats = None
         if collect:
             stats = (obs_sums.sum(axis=1), obs_sumsq.sum(axis=1), steps.sum(axis=1).astype(np.float64))
-        return returns, steps, stats
+        return returns, steps, stats, extra
 
     def _slot_states(self, slot_seeds: list[int]) -> np.ndarray:
         """CartPole states (4, n): where the single env starts with each slot's seed."""
@@ -334,7 +445,10 @@ class GymProblem(Problem):
     ) -> tuple[list[float], list[np.ndarray]]:
         """Run the policy one episode at a time on a single env; return returns and frames."""
         if render and not os.environ.get("DISPLAY"):
-            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless: render offscreen, no window
+            # headless: render offscreen, no window (pygame's dummy video driver; MuJoCo through EGL,
+            # where its default, GLFW, needs a display)
+            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+            os.environ.setdefault("MUJOCO_GL", "egl")
         env = self._make("rgb_array" if render else None)
         controller = self._controller(_one(params))
         norm = self._normaliser(context)
@@ -472,20 +586,99 @@ class _ListBatch:
     def __init__(self, problem: GymProblem, slot_seeds: list[int]):
         n = len(slot_seeds)
         self.envs = problem._list_envs(n)
-        self.obs = np.stack(
-            [
-                np.asarray(env.reset(seed=s)[0], np.float32).ravel()
-                for env, s in zip(self.envs, slot_seeds, strict=True)
-            ]
+        resets = [env.reset(seed=s) for env, s in zip(self.envs, slot_seeds, strict=True)]
+        self.obs = np.stack([np.asarray(o, np.float32).ravel() for o, _ in resets])
+        self.first_info = [info for _, info in resets]
+        self.last_info = list(self.first_info)
+        # a descriptor function sees the whole episode: every observation and info, kept per slot
+        self.trajectory = (
+            [([o], [info]) for o, info in zip(self.obs.copy(), self.first_info, strict=True)]
+            if problem._describe is not None
+            else None
         )
         self.reward = np.zeros(n)
         self.done = np.zeros(n, dtype=bool)
+        self.steps: list[list[tuple]] | None = None
+
+    def capture(self) -> None:
+        self.steps = [[] for _ in self.envs]
+
+    def transitions(self) -> list[dict[str, np.ndarray]]:
+        """Each slot's transitions: (obs, action, reward, next_obs, terminated) per step taken."""
+        out = []
+        for rows in self.steps or []:
+            obs, act, rew, nxt, term = zip(*rows, strict=True) if rows else ((),) * 5
+            out.append({
+                "obs": np.asarray(obs, np.float32).reshape(len(rows), -1),
+                "action": np.asarray(act, np.float32).reshape(len(rows), -1),
+                "reward": np.asarray(rew, np.float32),
+                "next_obs": np.asarray(nxt, np.float32).reshape(len(rows), -1),
+                "terminated": np.asarray(term, bool),
+            })  # fmt: skip
+        return out
 
     def step(self, actions: np.ndarray, alive: np.ndarray):
         self.reward[:] = 0.0
         for j in np.flatnonzero(alive):
-            o, r, term, trunc, _ = self.envs[j].step(actions[j])
+            o, r, term, trunc, info = self.envs[j].step(actions[j])
+            if self.steps is not None:  # terminated, not truncated: a time limit is no end state
+                self.steps[j].append(
+                    (self.obs[j].copy(), np.asarray(actions[j]).ravel(), r, np.ravel(o), term)
+                )
             self.obs[j] = np.asarray(o, np.float32).ravel()
             self.reward[j] = r
             self.done[j] = term or trunc
+            self.last_info[j] = info
+            if self.trajectory is not None:
+                self.trajectory[j][0].append(self.obs[j].copy())
+                self.trajectory[j][1].append(info)
         return self.obs, self.reward, self.done.copy()
+
+    def extras(self, problem: GymProblem, policies: int, episodes: int) -> dict[str, np.ndarray]:
+        """Per (policy, episode): the distance travelled along x (environments whose infos report
+        ``x_position``) and the behaviour descriptor's numbers (``descriptor_k``)."""
+        out: dict[str, np.ndarray] = {}
+        shape = (policies, episodes)
+        if problem._locomotion:
+            out["distance"] = np.array(
+                [
+                    float(b["x_position"]) - float(a["x_position"])
+                    for a, b in zip(self.first_info, self.last_info, strict=True)
+                ]
+            ).reshape(shape)
+        names = problem.config.descriptor
+        if not names:
+            return out
+        if self.trajectory is not None:
+            rows = [
+                np.atleast_1d(np.asarray(problem._describe(np.stack(obs), infos), dtype=np.float64))
+                for obs, infos in self.trajectory
+            ]
+        else:
+            rows = [np.array([_info_number(info, name) for name in names]) for info in self.last_info]
+        values = np.stack(rows).reshape(*shape, -1)
+        for k in range(values.shape[-1]):
+            out[f"descriptor_{k}"] = values[..., k]
+        return out
+
+
+def _info_number(info: dict, name: str) -> float:
+    """The number ``info[name]``; NaN (a failed descriptor) if the environment does not report it."""
+    try:
+        return float(info[name])
+    except (KeyError, TypeError, ValueError):
+        return math.nan
+
+
+def _descriptor_function(names: list[str]) -> Any:
+    """The user's descriptor function of ``module:function`` (the only name), or None for info names."""
+    if len(names) != 1 or ":" not in names[0]:
+        return None
+    module, _, attr = names[0].partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"descriptor function {names[0]!r} cannot be imported ({exc})") from None
+    if not callable(fn):
+        raise ValueError(f"descriptor function {names[0]!r} is not callable")
+    return fn

@@ -15,7 +15,9 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["PolicyConfig", "MLPPolicy", "ACTIVATIONS"]
+from evoforge.core.space import VectorSpace
+
+__all__ = ["PolicyConfig", "MLPPolicy", "PolicySpace", "ACTIVATIONS"]
 
 
 def _relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -154,3 +156,20 @@ class MLPPolicy:
         if self._bounded:
             return self._centre + self._half * out
         return out
+
+
+class PolicySpace(VectorSpace):
+    """Parameter vectors of an :class:`MLPPolicy` (``policy``): a vector space that also says whose
+    weights its vectors are, for strategies that train the policy by gradient (capability ``policy``).
+
+    >>> space = PolicySpace(MLPPolicy(3, 1, PolicyConfig(hidden=[4]), "continuous", [-2.0], [2.0]))
+    >>> space.dim, "policy" in space.offers
+    (21, True)
+    """
+
+    offers = VectorSpace.offers | {"policy"}
+    describes = "policy parameter vector"
+
+    def __init__(self, policy: MLPPolicy):
+        super().__init__(policy.n_params, policy.initial_params)
+        self.policy = policy

@@ -104,6 +104,23 @@ def _lr_factor(schedule: str, step: int, total: int) -> float:
     return 1.0
 
 
+def _standard_layout(t: torch.Tensor) -> torch.Tensor:
+    """``t`` with torch's standard row-major strides (a copy only when it has others).
+
+    With channels-last strides, oneDNN's backward of a 1x1 stride-2 convolution (the chain space's
+    projection) corrupts the heap in torch 2.13 on AVX2 CPUs with one thread (found on an AMD EPYC):
+    the process aborts. Image folders arrive channels-last (numpy keeps the layout of the transposed
+    stack) and so did shifted batches; contiguous() is not enough, as it keeps a 1-channel batch's
+    strides."""
+    standard, step = [], 1
+    for size in reversed(t.shape):
+        standard.append(step)
+        step *= size
+    if t.stride() == tuple(reversed(standard)):
+        return t
+    return t.clone(memory_format=torch.contiguous_format)
+
+
 def _augment(x: torch.Tensor, recipe: Recipe, gen: torch.Generator) -> torch.Tensor:
     """Random translation (zero padding) by up to ``shift`` pixels, horizontal flips and cutout, per
     image."""
@@ -118,7 +135,7 @@ def _augment(x: torch.Tensor, recipe: Recipe, gen: torch.Generator) -> torch.Ten
         rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]
         cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]
         batch = torch.arange(b, device=x.device)[:, None, None]
-        x = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+        x = _standard_layout(padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2))
     if recipe.flip:
         flip = (torch.rand(b, generator=gen) < 0.5).to(x.device)
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
@@ -153,7 +170,7 @@ def train(
     """
     gen = torch.Generator().manual_seed(int(seed) % 2**63)
     model.to(device).train()
-    xt = torch.as_tensor(x, dtype=torch.float32, device=device)
+    xt = _standard_layout(torch.as_tensor(x, dtype=torch.float32, device=device))
     yt = torch.as_tensor(y, dtype=torch.int64, device=device)
     n = len(xt)
     batch = max(1, min(recipe.batch_size, n))
@@ -222,25 +239,30 @@ def _predict(model, x, y, device, batch) -> tuple[np.ndarray, float]:
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> dict:
-    """Accuracy and macro F1, precision and recall (scikit-learn; classes never predicted count 0),
-    plus the confusion matrix (rows: true class).
+    """Accuracy and macro F1, precision and recall (classes never predicted count 0), plus the
+    confusion matrix (rows: true class): scikit-learn's ``precision_recall_fscore_support(average=
+    "macro", zero_division=0)`` and ``confusion_matrix`` exactly (a test holds them to it), from the
+    confusion matrix in numpy, since importing scikit-learn's metrics costs every search worker 1.5 s
+    or more.
 
     >>> m = classification_metrics(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), 2)
     >>> m["accuracy"], round(m["recall"], 3), m["confusion"]
     (0.75, 0.75, [[1, 1], [0, 2]])
     """
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
-    labels = list(range(classes))
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, average="macro", zero_division=0
-    )
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    confusion = np.bincount(y_true * classes + y_pred, minlength=classes * classes).reshape(classes, classes)
+    tp = np.diag(confusion).astype(np.float64)
+    predicted, actual = confusion.sum(axis=0), confusion.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(actual > 0, tp / actual, 0.0)
+        f1 = np.where(predicted + actual > 0, 2 * tp / (predicted + actual), 0.0)  # 2TP / (2TP + FP + FN)
     return {
         "accuracy": float(np.mean(y_true == y_pred)),
-        "f1": float(f1),
-        "precision": float(precision),
-        "recall": float(recall),
-        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "f1": float(f1.mean()),
+        "precision": float(precision.mean()),
+        "recall": float(recall.mean()),
+        "confusion": confusion.tolist(),
     }
 
 

@@ -1,5 +1,6 @@
 """Figures of a run: fitness over generations and run time, NEAT species over generations, the
-Pareto front of a multi-objective run, a NEAT network.
+Pareto front of a multi-objective run, a NEAT network, fitness against environment steps (policy
+search), and the archive of a quality-diversity run.
 
 Everything is drawn with matplotlib's Agg backend (no display needed) from the
 run store, so a report can be made of any run, finished or not.
@@ -12,7 +13,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_fitness", "plot_species", "plot_pareto", "draw_network", "layers", "pyplot"]
+__all__ = [
+    "plot_fitness",
+    "plot_species",
+    "plot_pareto",
+    "plot_env_steps",
+    "plot_archive",
+    "draw_network",
+    "layers",
+    "pyplot",
+]
 
 
 def pyplot():
@@ -38,6 +48,89 @@ def plot_fitness(stats: list[dict[str, Any]], out: Path, direction: str = "maxim
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"fitness ({direction}d)")
     axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def plot_env_steps(
+    stats: list[dict[str, Any]],
+    out: Path,
+    lines: dict[str, float | None] | None = None,
+    distance: list[float] | None = None,
+) -> Path:
+    """Fitness against environment steps of the search: best of each generation, the search
+    distribution's centre where the strategy has one, the best so far, and horizontal ``lines``
+    (validation and test scores, the stop target); beside it, with ``distance`` (the best individual's
+    distance travelled per generation), how far the fittest policy went: a policy that stands still
+    collecting an alive bonus shows as a return without a distance."""
+    plt = pyplot()
+    steps = np.cumsum([s.get("env_steps", 0.0) for s in stats])
+    panels = 2 if distance is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels + 1, 4), squeeze=False)
+    ax = axes[0][0]
+    ax.plot(steps, [s["best"] for s in stats], label="best of generation")
+    centre = [(x, s["centre"]) for x, s in zip(steps, stats, strict=True) if s.get("centre") is not None]
+    if centre:
+        ax.plot(*zip(*centre, strict=True), label="distribution mean", alpha=0.8)
+    ax.plot(steps, [s["best_ever"] for s in stats], label="best so far", linestyle="--")
+    for (name, value), style in zip((lines or {}).items(), (":", "-.", (0, (1, 3))), strict=False):
+        if value is not None and np.isfinite(value):
+            ax.axhline(value, color="grey", linestyle=style, label=f"{name} {value:.4g}")
+    ax.set_xlabel("environment steps of the search")
+    ax.set_ylabel("return")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if distance is not None:
+        ax = axes[0][1]
+        ax.plot(steps, distance, color="tab:green")
+        ax.axhline(0.0, color="grey", linewidth=0.5)
+        ax.set_xlabel("environment steps of the search")
+        ax.set_ylabel("distance travelled by the generation's best (x)")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def plot_archive(
+    descriptors: np.ndarray,
+    fitness: np.ndarray,
+    stats: list[dict[str, Any]],
+    out: Path,
+    bounds: list[tuple[float, float]] | None = None,
+) -> Path:
+    """A quality-diversity run: its elites at their behaviour descriptors (the first two numbers),
+    coloured by fitness, and the archive's coverage and QD-score over the generations."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    ax = axes[0]
+    if len(fitness):
+        d = np.asarray(descriptors, dtype=np.float64)
+        y = d[:, 1] if d.shape[1] > 1 else np.zeros(len(d))
+        points = ax.scatter(d[:, 0], y, c=fitness, cmap="viridis", s=14, marker="s")
+        fig.colorbar(points, ax=ax, label="fitness")
+    if bounds:  # the archive's box, widened to elites beyond it (they live in its edge cells)
+        d = np.asarray(descriptors, dtype=np.float64).reshape(len(fitness), -1)
+        for k, setter in enumerate((ax.set_xlim, ax.set_ylim)[: len(bounds)]):
+            low, high = bounds[k]
+            if len(d) and d.shape[1] > k:
+                low, high = min(low, float(d[:, k].min())), max(high, float(d[:, k].max()))
+            setter(low, high)
+    ax.set_xlabel("descriptor 0")
+    ax.set_ylabel("descriptor 1")
+    ax.set_title(f"{len(fitness)} elites")
+    gens = [s["generation"] for s in stats]
+    ax = axes[1]
+    ax.plot(gens, [s.get("strategy", {}).get("coverage", np.nan) for s in stats], color="tab:blue")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("coverage (share of cells filled)", color="tab:blue")
+    twin = ax.twinx()
+    twin.plot(gens, [s.get("strategy", {}).get("qd_score", np.nan) for s in stats], color="tab:orange")
+    twin.set_ylabel("QD-score", color="tab:orange")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)

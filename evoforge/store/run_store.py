@@ -354,6 +354,17 @@ class RunStore:
             for gid, f, m in rows.fetchall()
         ]
 
+    def evaluations_by_generation(self) -> list[tuple[int, float, dict[str, Any]]]:
+        """Every evaluated individual (not cache hits) as ``(generation, fitness, metrics)``, in
+        (generation, position) order; a failed one has fitness NaN."""
+        rows = self.db.execute(
+            "SELECT generation, fitness, metrics FROM individuals WHERE cached = 0 ORDER BY generation, idx"
+        )
+        return [
+            (int(g), float("nan") if f is None else float(f), json.loads(m) if m else {})
+            for g, f, m in rows.fetchall()
+        ]
+
     def first_errors(self, n: int = 5) -> list[dict[str, Any]]:
         """The ``n`` distinct errors of failed evaluations that came first, each with how many
         evaluations failed with it."""
@@ -404,6 +415,11 @@ class RunStore:
         save_state(self.checkpoint_dir / f"gen_{generation:06d}.npz", tree)
         for old in self._checkpoints()[:-keep]:
             old.unlink(missing_ok=True)
+
+    def checkpoint_generations(self) -> list[int]:
+        """The generation counts of the checkpoints kept (a checkpoint of n covers generations
+        0..n-1), oldest first."""
+        return [int(_CHECKPOINT.match(p.name).group(1)) for p in self._checkpoints()]  # type: ignore[union-attr]
 
     def _checkpoints(self) -> list[Path]:
         if not self.checkpoint_dir.is_dir():

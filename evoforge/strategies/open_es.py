@@ -16,6 +16,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from evoforge.core.ascent import adam_step
 from evoforge.core.genome import Genome
 from evoforge.core.shaping import centered_ranks
 from evoforge.core.space import VectorSpace  # noqa: F401  (the doctest's)
@@ -121,10 +122,7 @@ class OpenES(Strategy):
         grad = weights @ noise / (len(weights) * c.sigma) - c.weight_decay * mean
         t = state.generation + 1
         if c.optimizer == "adam":
-            m = c.beta1 * state.m + (1 - c.beta1) * grad
-            v = c.beta2 * state.v + (1 - c.beta2) * grad * grad
-            step_size = c.learning_rate * np.sqrt(1 - c.beta2**t) / (1 - c.beta1**t)
-            step = step_size * m / (np.sqrt(v) + c.epsilon)
+            step, m, v = adam_step(grad, state.m, state.v, t, c.learning_rate, c.beta1, c.beta2, c.epsilon)
         else:
             m = c.momentum * state.m + (1 - c.momentum) * grad
             v = state.v

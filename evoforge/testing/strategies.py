@@ -85,6 +85,11 @@ def _told(strategy: Strategy, task: Task, genomes: list, decode, failed: int | N
     if failed is not None:
         columns = [np.where(np.arange(len(c)) == failed, np.nan, c) for c in columns]
     told = np.column_stack([nan_to_worst(c) for c in columns])
+    if strategy.uses_descriptors:  # as the engine tells them: raw, NaN for the failed candidate
+        descriptors = task.describe(phenotypes, strategy.descriptor_size() or 2)
+        if failed is not None:
+            descriptors[failed] = np.nan
+        return np.column_stack([told, descriptors])
     return told if len(columns) > 1 else told[:, 0]
 
 

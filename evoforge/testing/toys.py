@@ -88,6 +88,21 @@ class Task:
     #: a second objective per genome (lower is better), for multi-objective strategies
     second: Any
 
+    def describe(self, genomes: list, size: int) -> np.ndarray:
+        """A behaviour descriptor of ``size`` numbers in [0, 1] per genome, for quality-diversity
+        strategies: the first coordinates squashed by the logistic function (parameter vectors) or the
+        share of ones in ``size`` stretches (bit strings)."""
+        if self.name in ("sphere", "rosenbrock"):
+            x = np.stack(genomes)
+            first = np.zeros((len(x), size))
+            first[:, : min(size, x.shape[1])] = x[:, :size]
+            return 1.0 / (1.0 + np.exp(-first))
+        if self.name == "onemax":
+            return np.array(
+                [[np.mean(part) for part in np.array_split(np.array(g.bits), size)] for g in genomes]
+            )
+        raise ValueError(f"task {self.name!r} has no behaviour descriptor")
+
 
 def _sphere(genomes: list) -> np.ndarray:
     x = np.stack(genomes)

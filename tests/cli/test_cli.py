@@ -253,3 +253,60 @@ def test_draw_needs_a_neat_run(tmp_path):
     proc = cli("draw", run_dir, "--out", tmp_path / "net.png")
     assert proc.returncode == 2 and "needs a NEAT run" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "net.png").exists()
+
+
+@pytest.mark.slow  # several CLI processes
+def test_mujoco_runs_and_plays_headless_to_a_gif(tmp_path):
+    """MuJoCo with no display: the GIF renders through EGL; a renderer that cannot work here (GLFW
+    needs a display) is one line and exit 2, with nothing written."""
+    import os
+
+    cfg = {
+        "generations": 1,
+        "strategy": {"name": "ars", "population_size": 4},
+        "problem": {"kind": "gym", "env_id": "Swimmer-v5", "max_episode_steps": 20, "policy": {"hidden": []}},
+        "test_episodes": 1,
+    }
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MUJOCO_GL")}
+
+    def run(*args, **extra):
+        return subprocess.run([*EXE, *map(str, args)], capture_output=True, text=True, timeout=300,
+                              env={**env, **extra})  # fmt: skip
+
+    assert run("run", tmp_path / "cfg.yaml", "--out", tmp_path / "r", "--quiet").returncode == 0
+    proc = run("play", tmp_path / "r", "--episodes", "1", "--gif", tmp_path / "a.gif")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "a.gif").read_bytes()[:6] == b"GIF89a"
+    proc = run("play", tmp_path / "r", "--episodes", "1", "--gif", tmp_path / "b.gif", MUJOCO_GL="glfw")
+    lines = [line for line in proc.stderr.splitlines() if "settotalmass" not in line and line.strip()]
+    assert (
+        proc.returncode == 2
+        and len(lines) == 1
+        and lines[0].startswith("evoforge: error: cannot render Swimmer-v5")
+    )
+    assert "MUJOCO_GL=glfw" in lines[0] and not (tmp_path / "b.gif").exists()
+
+
+@pytest.mark.slow  # several CLI processes
+def test_report_draws_a_quality_diversity_archive_and_the_steps_of_a_policy_search(tmp_path):
+    maze = {
+        "generations": 3,
+        "strategy": {"name": "map_elites", "population_size": 8, "descriptor_bounds": [[0, 200], [0, 200]],
+                     "cells": [4, 4]},
+        "problem": {"kind": "maze", "maze": "hard", "steps": 30, "policy": {"hidden": [2]}},
+        "test_episodes": 1,
+    }  # fmt: skip
+    (tmp_path / "maze.yaml").write_text(yaml.safe_dump(maze))
+    assert cli("run", tmp_path / "maze.yaml", "--out", tmp_path / "m", "--quiet").returncode == 0
+    proc = cli("report", tmp_path / "m")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "m" / "report" / "archive.png").read_bytes()[:4] == b"\x89PNG"
+    (tmp_path / "cp.yaml").write_text(
+        yaml.safe_dump({**GOOD, "validation_episodes": 2, "stop": {"fitness": 400}})
+    )
+    assert cli("run", tmp_path / "cp.yaml", "--out", tmp_path / "c", "--quiet").returncode == 0
+    proc = cli("report", tmp_path / "c")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "c" / "report" / "env_steps.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "c" / "report" / "archive.png").exists()

@@ -5,6 +5,8 @@ data this repository does not create."""
 import gzip
 import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +144,18 @@ def test_a_broken_dataset_is_one_line_and_exit_2_nothing_written(kind, tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr.replace("\n", "")
     assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_digits_are_scikit_learns_read_without_importing_it():
+    """The digits every search worker loads are load_digits' exactly, without scikit-learn's import."""
+    from sklearn.datasets import load_digits
+
+    from evoforge.data.datasets import _digits_arrays
+
+    images, target = _digits_arrays()
+    bunch = load_digits()
+    np.testing.assert_array_equal(images, bunch.images)
+    np.testing.assert_array_equal(target, bunch.target)
+    code = "import sys; from evoforge.data.datasets import _digits_arrays; _digits_arrays(); print('sklearn' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr

@@ -73,6 +73,28 @@ CONFIGS = {
         "test_episodes": 1,
         "checkpoint_interval": 0,
     },
+    # MAP-Elites on MuJoCo's Swimmer: an archive in the strategy's state, told the behaviour
+    # descriptors the store keeps with each evaluation (read back from it on resume)
+    "map_elites": {
+        "seed": 4,
+        "generations": 5,
+        "strategy": {
+            "name": "map_elites",
+            "population_size": 8,
+            "descriptor_bounds": [[-0.3, 0.3], [-0.3, 0.3]],
+            "cells": [4, 4],
+            "iso_sigma": 0.05,
+        },
+        "problem": {
+            "kind": "gym",
+            "env_id": "Swimmer-v5",
+            "max_episode_steps": 30,
+            "descriptor": ["x_position", "y_position"],
+            "policy": {"hidden": []},
+        },
+        "test_episodes": 1,
+        "checkpoint_interval": 0,
+    },
     # CMA-ES on CartPole with validation: a mean genome, validation and test re-evaluations, and only
     # the final checkpoint (the default interval outlasts the run), so most kills replay from the start
     "cma": {

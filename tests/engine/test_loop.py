@@ -216,3 +216,38 @@ def test_evaluation_budget_stops_the_run(tmp_path):
     )
     result = evoforge.run(cfg, tmp_path / "r")
     assert result.generations == 4 and result.evaluations == 40 and result.stopped_early
+
+
+def test_validation_and_test_episodes_are_counted_apart_from_the_search(tmp_path):
+    """CartPole pays 1 per step, so steps can be checked against returns: the search's steps are its
+    fresh evaluations' (2 episodes each), the test's and validation's are reported apart."""
+    from conftest import individuals
+
+    cfg = cartpole_config(
+        {"name": "open_es", "population_size": 8},
+        generations=3,
+        hall_of_fame=3,
+        test_episodes=4,
+        problem={"episodes": 2, "policy": {"hidden": [2]}},
+    ).model_copy(update={"validation_episodes": 5})
+    result = evoforge.run(cfg, tmp := tmp_path / "r")
+    fitness = [f for (f,) in individuals(tmp, "fitness", fresh_only=True)]
+    assert result.env_steps == pytest.approx(2 * sum(fitness))
+    assert result.test_cases == 4 and result.test_env_steps == pytest.approx(sum(result.test_scores))
+    assert result.validation_cases == 3 * 5  # every hall-of-fame member, 5 episodes each
+    saved = json.loads((tmp / "result.json").read_text())
+    assert saved["test_env_steps"] == result.test_env_steps and saved["validation_cases"] == 15
+
+
+def test_an_environment_step_budget_stops_the_search_in_the_generation_that_reaches_it(tmp_path):
+    cfg = cartpole_config(
+        {"name": "open_es", "population_size": 8},
+        generations=50,
+        problem={"episodes": 1, "policy": {"hidden": [2]}},
+    ).model_copy(update={"stop": evoforge.engine.config.StopConfig(env_steps=3000), "validation_episodes": 0})
+    result = evoforge.run(cfg, tmp_path / "r")
+    store = RunStore.open(tmp_path / "r")
+    steps = [row["env_steps"] for row in store.generation_stats()]
+    store.close()
+    assert result.stopped_by == "env_steps" and result.generations < 50
+    assert result.env_steps == sum(steps) >= 3000 > sum(steps[:-1])

@@ -31,7 +31,20 @@ def test_metrics_on_hand_made_sample_sets(name, modes):
         "quality": 0.0,
         "modes": 0.0,
         "spread": 0.0,
+        "balanced": 0.0,
     }
+    # the balanced mass: near 1 only with every mode covered evenly by good samples
+    assert toy_scores(every, data, cover=20)["balanced"] > 0.9
+    assert toy_scores(one, data, cover=20)["balanced"] == pytest.approx(1 / modes, abs=0.01)
+    assert toy_scores(noise, data, cover=20)["balanced"] < 0.05
+    assert toy_scores(half, data, cover=20)["balanced"] == pytest.approx((modes // 2) / modes, abs=0.05)
+    # what the old sum of coverage and quality ranked first on 25 modes: two modes, every sample good
+    two = data.modes[:2][rng.integers(2, size=2000)] + data.std * rng.standard_normal((2000, 2))
+    spread_thin = np.concatenate([every[:1000], noise[:1000]])  # every mode, half the samples good
+    assert (
+        toy_scores(spread_thin, data, cover=20)["balanced"]
+        > 1.5 * toy_scores(two, data, cover=20)["balanced"]
+    )
 
 
 class _FixedGenerator:
@@ -192,3 +205,19 @@ def test_image_gan_trains_and_workers_share_the_classifier(digits_gan):
     assert a.error is None and a.fitness == b.fitness and np.isfinite(a.metrics["frechet"])
     # genes that do not shape an image GAN are held, so they never tell two genomes apart
     assert genome["g_layers"] == default_gan()["g_layers"] and genome["d_width"] == default_gan()["d_width"]
+
+
+def test_the_feature_classifier_ignores_the_thread_count_the_process_had(digits_gan):
+    """A process that ran something on other thread counts first (a test worker, a notebook) trains the
+    same classifier: results change in their last digits with torch's thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        again = GanProblem(digits_gan.config.model_copy(update={"feature_steps": 301}))
+        torch.set_num_threads(1)
+        other = GanProblem(digits_gan.config.model_copy(update={"feature_steps": 301}))
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(again.reference, other.reference)

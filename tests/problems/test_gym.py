@@ -118,3 +118,107 @@ def test_kernel_and_gymnasium_native_give_identical_fitness():
             params = np.stack([problem.initial_params(rng) * rng.uniform(0.2, 4) for _ in range(100)])
         out[mode] = [r.fitness for r in problem.evaluate(params, np.arange(100), {})]
     assert out["kernel"] == out["native"] and max(out["kernel"]) > 100
+
+
+def test_locomotion_records_the_distance_travelled_and_info_descriptors():
+    """A standing policy is visible: the distance along x is recorded beside the return, and a
+    descriptor of info names is their value at the episode's end (mean over episodes). Swimmer: its
+    episodes follow the single environment's to float32 precision whatever the batch (HalfCheetah's
+    contacts turn the last bit of a batched product into another episode)."""
+    problem = GymProblem(
+        GymConfig(
+            env_id="Swimmer-v5",
+            episodes=2,
+            max_episode_steps=60,
+            descriptor=["x_position", "y_position"],
+            policy={"hidden": []},
+        )  # fmt: skip
+    )
+    assert problem.recorded_metrics == ("env_steps", "return_std", "distance", "descriptor_0", "descriptor_1")
+    params = np.stack([problem.initial_params(np.random.default_rng(i)) * 3 for i in range(2)])
+    params[0] = 0.0  # the zero policy: stays where it starts
+    results = problem.evaluate(params, np.array([7, 8]), {})
+    for i, result in enumerate(results):
+        first, last = [], []
+        for k in range(2):
+            env = gym.make("Swimmer-v5", max_episode_steps=60)
+            obs, info = env.reset(seed=derive_seed(7 + i, k))
+            first.append(info["x_position"])
+            layers, done = problem.policy.unflatten(params[i][None]), False
+            while not done:
+                action = problem.policy.act(layers, np.asarray(obs, np.float32).reshape(1, 1, -1))[0, 0]
+                obs, _, term, trunc, info = env.step(action)
+                done = term or trunc
+            last.append((info["x_position"], info["y_position"]))
+        x, y = np.mean(last, axis=0)
+        assert result.metrics["descriptor_0"] == pytest.approx(x, rel=1e-5, abs=1e-6)
+        assert result.metrics["descriptor_1"] == pytest.approx(y, rel=1e-5, abs=1e-6)
+        assert result.metrics["distance"] == pytest.approx(x - np.mean(first), rel=1e-5, abs=1e-6)
+    assert abs(results[0].metrics["distance"]) < 0.2 < abs(results[1].metrics["distance"])  # drift; swimming
+    assert "distance" in problem.test(params[1], 3, 2, {}).metrics
+
+
+def test_a_descriptor_function_sees_the_whole_episode_and_bad_descriptors_are_refused():
+    base = {"env_id": "CartPole-v1", "episodes": 2, "policy": {"hidden": [4]}}
+    described = GymProblem(GymConfig(**base, descriptor=["descriptors:cart_path"]))
+    plain = GymProblem(GymConfig(**base))
+    assert described.descriptor_size == 2 and plain.descriptor_size == 0
+    params = np.stack([plain.initial_params(np.random.default_rng(i)) for i in range(4)])
+    with_d, without = described.evaluate(params, np.arange(4), {}), plain.evaluate(params, np.arange(4), {})
+    for a, b in zip(with_d, without, strict=True):
+        assert a.fitness == b.fitness  # the list of envs reproduces the kernel exactly
+        assert a.metrics["descriptor_0"] == b.metrics["env_steps"] / 2 + 1  # steps + the reset row
+        assert 0 <= a.metrics["descriptor_1"] <= 2.4
+    for descriptor, message in (
+        (
+            ["x_pos"],
+            "descriptor 'x_pos' is not a number CartPole-v1's step info reports (it reports: nothing)",
+        ),
+        (["nowhere:f"], "descriptor function 'nowhere:f' cannot be imported"),
+        (["descriptors:cart_path", "x"], "a descriptor function ('module:function') comes alone"),
+    ):
+        with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            GymProblem(GymConfig(**base, descriptor=descriptor))
+    with pytest.raises(ValueError, match="needs vectorization 'list'"):
+        GymProblem(GymConfig(**base, descriptor=["descriptors:cart_path"], vectorization="kernel"))
+
+
+def test_missing_mujoco_names_the_extra_to_install(monkeypatch):
+    def no_mujoco(*args, **kwargs):
+        raise gym.error.DependencyNotInstalled(
+            'MuJoCo is not installed, run `pip install "gymnasium[mujoco]"`'
+        )
+
+    monkeypatch.setattr(gym, "make", no_mujoco)
+    with pytest.raises(ValueError, match=r"^HalfCheetah-v5 needs MuJoCo: pip install 'evoforge\[mujoco\]'$"):
+        GymProblem(GymConfig(env_id="HalfCheetah-v5"))
+
+
+def test_transitions_are_saved_per_candidate_in_step_order():
+    """For a learner: every step of every episode of a candidate, as the environment gave it, in a
+    file named by its content id; a time limit is not a terminal state."""
+    import tempfile
+
+    from evoforge.core.problem import Lineage, load_transitions
+
+    problem = GymProblem(
+        GymConfig(
+            env_id="Pendulum-v1", episodes=2, max_episode_steps=30, transitions=True, policy={"hidden": [4]}
+        )
+    )
+    params = np.stack([problem.initial_params(np.random.default_rng(i)) for i in range(3)])
+    folder = tempfile.mkdtemp()
+    results = problem.evaluate_lineage(params, np.arange(3), {}, Lineage(folder, ["a", "b", "c"], [()] * 3))
+    plain = problem.evaluate(params, np.arange(3), {})
+    for gid, result, again in zip("abc", results, plain, strict=True):
+        t = load_transitions(folder, gid)
+        assert result.fitness == again.fitness  # recording changes nothing
+        assert len(t["reward"]) == 60 and t["obs"].shape == (60, 3) and t["action"].shape == (60, 1)
+        assert t["reward"].sum() == pytest.approx(2 * result.fitness, rel=1e-5)
+        assert np.array_equal(t["obs"][1:30], t["next_obs"][:29])  # one episode, step after step
+        assert not t["terminated"].any()  # Pendulum only truncates
+    assert load_transitions(folder, "none") is None
+    for bad, message in (({"vectorization": "kernel"}, "needs vectorization 'list'"),
+                         ({"policy": {"obs_norm": True}}, "needs policy.obs_norm: false")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            GymProblem(GymConfig(**{"env_id": "CartPole-v1", "transitions": True, **bad}))

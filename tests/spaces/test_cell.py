@@ -126,6 +126,8 @@ def test_every_space_strategy_runs_on_the_cell_space(name):
         )
         if getattr(s, "multi_objective", False):
             fitness = np.column_stack([fitness, -np.arange(len(genomes))])
+        if s.uses_descriptors:  # quality diversity: toy descriptors in the default box [0, 1]^2
+            fitness = np.column_stack([fitness, fitness / 10, np.linspace(0, 1, len(genomes))])
         state = s.tell(state, genomes, fitness)
 
 
@@ -134,7 +136,7 @@ def test_cell_search_and_train_final_from_the_command_line(tmp_path):
     args = ["nas", "--dataset", "digits", "--search-space", "cell", "--generations", "2", "--popsize", "4"]
     args += ["--proxy-epochs", "1", "--proxy-fraction", "0.2", "--set", "problem.space.nodes=2"]
     args += ["--set", "problem.space.cells=2", "--set", "problem.space.channels=4", "--seed", "1"]
-    args += ["--set", "problem.threads=1"]
+    args += ["--set", "problem.threads=1", "--backend", "serial"]  # no worker start-up: not tested here
     proc = cli(*args, "--output", run, "--quiet")
     assert proc.returncode == 0, proc.stderr
     arch = json.loads((run / "best_arch.json").read_text())

@@ -149,6 +149,8 @@ def test_every_space_strategy_runs_on_the_tree_space(name):
         fitness = np.array([g.root.depth() for g in genomes], float)
         if getattr(s, "multi_objective", False):
             fitness = np.column_stack([fitness, -np.arange(len(genomes))])
+        if s.uses_descriptors:  # quality diversity: toy descriptors in the default box [0, 1]^2
+            fitness = np.column_stack([fitness, fitness / 10, np.linspace(0, 1, len(genomes))])
         state = s.tell(state, genomes, fitness)
 
 
@@ -157,6 +159,7 @@ def test_tree_search_from_the_command_line(tmp_path):
     args = ["nas", "--dataset", "digits", "--search-space", "tree", "--generations", "2", "--popsize", "4"]
     args += ["--proxy-epochs", "1", "--proxy-fraction", "0.2", "--set", "problem.space.max_depth=3"]
     args += ["--set", "problem.space.channels=[4, 8]", "--set", "problem.threads=1", "--seed", "2"]
+    args += ["--backend", "serial"]  # no worker start-up: not what this tests
     proc = cli(*args, "--output", run, "--quiet")
     assert proc.returncode == 0, proc.stderr
     arch = json.loads((run / "best_arch.json").read_text())

@@ -202,6 +202,7 @@ def test_nsga2_run_reproduces_under_a_seed(tmp_path):
 def test_nas_flag_form_takes_nsga2_objectives(tmp_path):
     args = ["nas", "--dataset", "digits", "--strategy", "nsga2", "--objectives", "flops,latency_ms"]
     args += ["--generations", "1", "--popsize", "4", "--proxy-epochs", "1", "--proxy-fraction", "0.1"]
+    args += ["--backend", "serial"]  # the backend is not what this tests: no worker start-up
     proc = cli(*args, "--max-layers", 2, "--max-params", 20_000, "--output", tmp_path / "r", "--quiet")
     assert proc.returncode == 0, proc.stderr
     hof = json.loads((tmp_path / "r" / "hall_of_fame.json").read_text())
@@ -283,6 +284,8 @@ def test_nas_flag_form_runs_cma_es_and_reproduces(tmp_path):
     def search(out):
         args = ["nas", "--dataset", "digits", "--strategy", "cmaes", "--generations", "2", "--popsize", "5"]
         args += [
+            "--backend",
+            "serial",
             "--proxy-epochs",
             "1",
             "--proxy-fraction",
@@ -356,6 +359,55 @@ def test_a_hopeless_candidate_is_stopped_and_recorded_as_such():
     assert "early_stopped" not in good.metrics and good.metrics["accuracy"] > 0.8
 
 
+def _completed_history(n=40, epochs=4, seed=0):
+    """Completed curves of n candidates: final scores 0.6-0.98, curves rising to them with noise, and
+    static features (log parameters, log FLOPs, log learning rate) in the ranges of digits networks."""
+    rng = np.random.default_rng(seed)
+    final = rng.uniform(0.6, 0.98, n)
+    shape = np.linspace(0.55, 1.0, epochs)
+    curves = np.clip(final[:, None] * shape + rng.normal(0, 0.01, (n, epochs)), 0, 1)
+    static = np.column_stack([rng.uniform(3, 5, n), rng.uniform(3, 6, n), rng.uniform(-4, -2, n)])
+    return curves, static
+
+
+def test_the_predictor_learns_where_a_curve_ends_and_how_far_it_may_miss():
+    from evoforge.problems.curve_predictor import CurvePredictor
+
+    curves, static = _completed_history(60)
+    predictor = CurvePredictor(curves, static)
+    fresh, fresh_static = _completed_history(20, seed=1)
+    for t in (1, 2, 3):
+        pairs = [predictor.predict(t, c, s) for c, s in zip(fresh, fresh_static, strict=True)]
+        errors = np.array([mean for mean, _ in pairs]) - fresh[:, -1]
+        miss = pairs[0][1]
+        assert np.sqrt(np.mean(errors**2)) < 0.05 and 0 < miss < 0.05, (t, errors, miss)
+    # the miss shrinks as the curve lengthens: the last points tell more
+    assert (
+        predictor.predict(3, fresh[0], fresh_static[0])[1]
+        < predictor.predict(1, fresh[0], fresh_static[0])[1]
+    )
+
+
+def test_the_predictor_rule_stops_a_hopeless_candidate_and_spares_a_promising_one():
+    from evoforge.spaces.chain import ChainGenome
+
+    p = _digits_problem(rule="predictor", k=2, min_completed=2)
+    curves, static = _completed_history(40)
+    history = p.initial_context()
+    assert history["curves"].shape == (0, 4) and history["static"].shape == (0, 3)
+    history = p.update_context(
+        history, [{"curve": c, "static": s} for c, s in zip(curves, static, strict=True)]
+    )
+    assert history["completed"] == 40 and history["curves"].shape == (40, 4)
+    weak = p.evaluate([ChainGenome.from_json(WEAK)], np.array([1]), history)[0]
+    assert weak.metrics["early_stopped"] == 1.0 and weak.metrics["epochs_trained"] == 1
+    good = p.evaluate([ChainGenome.from_json(GOOD)], np.array([1]), dict(history, best=np.array([0.8, 0.7])))[
+        0
+    ]
+    assert "early_stopped" not in good.metrics and good.metrics["accuracy"] > 0.8
+    assert good.aux["static"].shape == (3,) and len(good.aux["curve"]) == 4
+
+
 def test_curves_are_scored_on_a_fixed_validation_sample_and_fitness_on_the_whole_split():
     from evoforge.problems.classification import ClassificationConfig, ClassificationProblem
     from evoforge.spaces.chain import ChainGenome
@@ -396,11 +448,13 @@ def test_early_stop_needs_fixed_proxy_epochs_and_enough_history():
         ClassificationConfig(early_stop={"k": 5, "min_completed": 3})
 
 
-def test_a_search_with_early_stopping_reproduces_and_stops_only_below_the_bar(tmp_path):
+@pytest.mark.parametrize("rule", ["max_gain", "predictor"])
+def test_a_search_with_early_stopping_reproduces_and_stops_only_below_the_bar(tmp_path, rule):
     cfg = yaml.safe_load(_nsga2_run_config(tmp_path).read_text())
     cfg["strategy"] = {"name": "regularized_evolution", "population_size": 8, "sample_size": 3}
     cfg["generations"] = 3
-    cfg["problem"].update(proxy_epochs=3, proxy_fraction=1.0, early_stop={"k": 1, "min_completed": 4})
+    early = {"k": 1, "min_completed": 4, "rule": rule}
+    cfg["problem"].update(proxy_epochs=3, proxy_fraction=1.0, early_stop=early)
     path = tmp_path / "early.yaml"
     path.write_text(yaml.safe_dump(cfg))
     runs = []
