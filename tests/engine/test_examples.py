@@ -133,8 +133,11 @@ def test_every_example_config_is_valid_runs_and_reproduces_its_recorded_result(t
         assert have["decisions"] == want["decisions"], name  # every individual of every generation
         assert have["best_genome_id"] == want["best_genome_id"], name
         assert have["evaluations"] == want["evaluations"], name
+        # The choices above are exact; a score may differ in its last bits between CPUs that share a
+        # platform key: oneDNN picks its kernels by the CPU's own extensions (seen: AMX against plain
+        # AVX-512 moved nas-pareto-fashion's best fitness by 2.4e-9, relative, same decisions).
         for key in ("best_fitness", "test_score"):
-            assert math.isclose(have[key], want[key], rel_tol=1e-9, abs_tol=1e-12), (name, key)
+            assert math.isclose(have[key], want[key], rel_tol=1e-6, abs_tol=1e-9), (name, key)
 
 
 def platform() -> str:
