@@ -109,6 +109,7 @@ STRATEGIES: Registry[type[Strategy]] = Registry(
         "ga": "evoforge.strategies.ga:GA",
         "map_elites": "evoforge.strategies.map_elites:MAPElites",
         "neat": "evoforge.strategies.neat:NEAT",
+        "neat_reference": "evoforge.strategies.neat_reference:NEATReference",
         "ns_es": "evoforge.strategies.ns_es:NSES",
         "nsga2": "evoforge.strategies.nsga2:NSGA2",
         "one_plus_one_es": "evoforge.strategies.one_plus_one_es:OnePlusOneES",

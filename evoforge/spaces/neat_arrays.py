@@ -17,6 +17,7 @@ mutation gets the same numbers, handed out in row order.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -154,6 +155,53 @@ class NeatPopulation:
             out[name][:, :c] = getattr(self, name)
         out["hidden"][:, :h] = self.hidden
         return replace(self, **out)
+
+    def ids(self) -> list[str]:
+        """Every genome's content id, equal to :func:`evoforge.core.genome.genome_id` of
+        :meth:`genome` (the same bytes hashed, without building the genomes)."""
+        out = []
+        for p in range(len(self)):
+            n, h = int(self.count[p]), int(self.hidden_count[p])
+            header = repr((self.n_inputs, self.n_outputs, tuple(self.hidden[p, :h].tolist()), self.activation,
+                           self.feed_forward))  # fmt: skip
+            digest = hashlib.blake2b(NeatGenome.encoding.encode(), digest_size=8)
+            digest.update(header.encode())
+            for name in _GENES:
+                digest.update(np.ascontiguousarray(getattr(self, name)[p, :n]).tobytes())
+            out.append(digest.hexdigest())
+        return out
+
+    def to_tree(self) -> dict[str, Any]:
+        """The population as a state-tree value (arrays and scalars, see :mod:`evoforge.core.state_io`)."""
+        tree: dict[str, Any] = {
+            name: getattr(self, name) for name in (*_GENES, "hidden", "count", "hidden_count")
+        }
+        tree.update(inputs=self.n_inputs, outputs=self.n_outputs, activation=self.activation,
+                    feed_forward=self.feed_forward)  # fmt: skip
+        return tree
+
+    @classmethod
+    def from_tree(cls, tree: dict[str, Any]) -> NeatPopulation:
+        dtypes = {"innov": np.int64, "src": np.int64, "dst": np.int64, "weight": np.float64, "enabled": bool,
+                  "hidden": np.int64, "count": np.int64, "hidden_count": np.int64}  # fmt: skip
+        arrays = {name: np.asarray(tree[name], dtype) for name, dtype in dtypes.items()}
+        p = arrays["count"].size
+        for name in (*_GENES, "hidden"):  # an empty population or gene table comes back flat
+            arrays[name] = arrays[name].reshape(p, -1) if p else arrays[name].reshape(0, 0)
+        return cls(int(tree["inputs"]), int(tree["outputs"]), activation=str(tree["activation"]),
+                   feed_forward=bool(tree["feed_forward"]), **arrays)  # fmt: skip
+
+    def assign(self, rows: np.ndarray, other: NeatPopulation) -> NeatPopulation:
+        """This population with the genomes of ``rows`` replaced by ``other``'s, in order."""
+        c = max(self.innov.shape[1], other.innov.shape[1])
+        h = max(self.hidden.shape[1], other.hidden.shape[1])
+        a, b = self._padded(c, h), other._padded(c, h)
+        arrays: dict[str, Any] = {}
+        for name in (*_GENES, "hidden", "count", "hidden_count"):
+            column = getattr(a, name).copy()
+            column[rows] = getattr(b, name)
+            arrays[name] = column
+        return replace(self, **arrays)
 
     def max_innov(self) -> np.ndarray:
         """(P,) each genome's largest innovation number, -1 for a genome without genes."""

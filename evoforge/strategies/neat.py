@@ -1,6 +1,9 @@
 """NEAT: NeuroEvolution of Augmenting Topologies (Stanley & Miikkulainen 2002,
 "Evolving Neural Networks through Augmenting Topologies", Evolutionary
-Computation 10(2):99-127). Genome operators live in :mod:`evoforge.spaces.neat`.
+Computation 10(2):99-127). The population lives as padded arrays and every step runs on the
+whole population at once (:mod:`evoforge.spaces.neat_arrays`); the one-genome form of the same
+strategy, kept as the reference these arrays are tested against, is
+:mod:`evoforge.strategies.neat_reference`.
 
 Per generation (section 3.3, and the reproduction scheme of the authors' NEAT
 implementation that the paper's experiments ran):
@@ -30,32 +33,24 @@ package's values.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from evoforge.core.genome import genome_from_tree, genome_id, genome_to_tree
+from evoforge.core.genome import genome_from_tree
 from evoforge.core.space import SearchSpace
 from evoforge.core.strategy import Asked, Convergence, Strategy, StrategyConfig, TypedState
-from evoforge.spaces.neat import (
-    InnovationTracker,
-    NeatGenome,
-    NetworkSpace,  # noqa: F401  (the doctest's)
-    add_connection,
-    add_node,
-    crossover,
-    distance,
-    distance_matrix,
-    initial_genome,
-    mutate_weights,
-    toggle_enabled,
-)
+from evoforge.spaces import neat_arrays as ops
+from evoforge.spaces.neat import NetworkSpace  # noqa: F401  (the doctest's)
+from evoforge.spaces.neat_arrays import NeatPopulation
 
-__all__ = ["NEAT", "NEATConfig"]
+__all__ = ["NEAT", "NEATConfig", "NEATState"]
+
+#: add-connection attempts per genome (as :func:`evoforge.spaces.neat.add_connection`)
+ATTEMPTS = 20
 
 
 class NEATConfig(StrategyConfig):
@@ -129,31 +124,28 @@ class NEATConfig(StrategyConfig):
     )
 
 
-def _distance_to(distances: np.ndarray, member: int) -> float:
-    return float(distances[member])
-
-
 @dataclass(frozen=True)
 class NEATState(TypedState):
-    """A generation's networks and fitness (None before the first), its species (each a record of
-    ``id``, ``representative``, ``members`` (indices into the population), ``best`` and ``improved``,
-    the generation its best last rose), the compatibility threshold, and the next species id,
-    innovation number and node id."""
+    """A generation's networks (arrays) and fitness (None before the first), its species (each a
+    record of ``id``, ``members`` (indices into the population), ``best`` and ``improved``, the
+    generation its best last rose; species ``j``'s representative is row ``j`` of
+    ``representatives``), the compatibility threshold, and the next species id, innovation number
+    and node id."""
 
     generation: int
-    population: list[NeatGenome] | None
+    population: NeatPopulation | None
     fitness: np.ndarray | None
     species: list[dict[str, Any]]
+    representatives: NeatPopulation | None
     next_species: int
     threshold: float
     next_innov: int
     next_node: int
-    genome_fields: ClassVar[tuple[str, ...]] = ("population",)
-    array_fields: ClassVar[dict[str, str]] = {"fitness": "float64"}
 
 
 class NEAT(Strategy):
-    """NEAT over :class:`~evoforge.spaces.neat.NeatGenome` (needs a problem with network inputs/outputs).
+    """NEAT over a population of :class:`~evoforge.spaces.neat.NeatGenome` held as arrays (needs a
+    problem with network inputs/outputs).
 
     >>> neat = NEAT(NEATConfig(population_size=10), NetworkSpace(2, 1))
     >>> state, genomes, parents = neat.ask(neat.init(np.random.default_rng(0)), np.random.default_rng(1))
@@ -179,149 +171,213 @@ class NEAT(Strategy):
             population=None,
             fitness=None,
             species=[],
+            representatives=None,
             next_species=0,
             threshold=self.config.compatibility_threshold,
             next_innov=0,
             next_node=self.n_inputs + 1 + self.n_outputs,
         )
 
-    def _tracker(self, state: NEATState) -> InnovationTracker:
-        return InnovationTracker(self.n_inputs, self.n_outputs, state.next_innov, state.next_node)
-
     # -- ask: breed the next generation ---------------------------------------------------------------
     def ask(self, state: NEATState, rng: np.random.Generator) -> Asked:
-        c = self.config
-        tracker = self._tracker(state)
         if state.population is None:
-            genomes = [
-                initial_genome(
-                    self.n_inputs,
-                    self.n_outputs,
-                    rng,
-                    tracker,
-                    c.weight_init_std,
-                    c.activation,
-                    c.feed_forward,
-                )
-                for _ in range(self.population_size)
-            ]
-            parents: list[tuple[str, ...]] = [()] * len(genomes)
+            pop, next_node = self._initial(rng), state.next_node
+            next_innov = int(pop.count[0])  # the initial connections took 0 .. n - 1
+            parents: list[tuple[str, ...]] = [()] * len(pop)
         else:
-            genomes, parents = self._reproduce(state, rng, tracker)
-        new = state.with_(population=genomes, next_innov=tracker.next_innov, next_node=tracker.next_node)
-        return Asked(new, genomes, parents)
+            pop, parents, next_innov, next_node = self._reproduce(state, rng)
+        new = state.with_(population=pop, next_innov=next_innov, next_node=next_node)
+        return Asked(new, pop.genomes(), parents)
+
+    def _initial(self, rng: np.random.Generator) -> NeatPopulation:
+        """Every input and the bias connected to every output, no hidden node (section 3.4), with
+        innovation numbers 0.. in the order of :func:`evoforge.spaces.neat.initial_genome`."""
+        c, p = self.config, self.population_size
+        n_in, n_out = self.n_inputs, self.n_outputs
+        src = np.tile(np.arange(n_in + 1), n_out)
+        dst = np.repeat(np.arange(n_in + 1, n_in + 1 + n_out), n_in + 1)
+        n = src.size
+        return NeatPopulation(
+            n_in,
+            n_out,
+            count=np.full(p, n, np.int64),
+            innov=np.tile(np.arange(n, dtype=np.int64), (p, 1)),
+            src=np.tile(src, (p, 1)),
+            dst=np.tile(dst, (p, 1)),
+            weight=rng.normal(0.0, c.weight_init_std, (p, n)),
+            enabled=np.ones((p, n), bool),
+            hidden_count=np.zeros(p, np.int64),
+            hidden=np.zeros((p, 0), np.int64),
+            activation=c.activation,
+            feed_forward=c.feed_forward,
+        )
 
     def _reproduce(
-        self, state: NEATState, rng: np.random.Generator, tracker: InnovationTracker
-    ) -> tuple[list[NeatGenome], list[tuple[str, ...]]]:
+        self, state: NEATState, rng: np.random.Generator
+    ) -> tuple[NeatPopulation, list[tuple[str, ...]], int, int]:
         c = self.config
-        population, fitness = state.population or [], np.asarray(state.fitness, dtype=np.float64)
+        pop = state.population
+        assert pop is not None and state.fitness is not None
+        fitness = np.asarray(state.fitness, dtype=np.float64)
         gen = state.generation
-        best_species = max(state.species, key=lambda s: max(fitness[m] for m in s["members"]))
-        alive = [s for s in state.species if gen - s["improved"] < c.stagnation or s is best_species]
+        best_of = [float(fitness[s["members"]].max()) for s in state.species]
+        best_species = int(np.argmax(best_of))
+        alive = [
+            s for j, s in enumerate(state.species) if gen - s["improved"] < c.stagnation or j == best_species
+        ]
         # Sharing needs positive fitness: raw fitness as in the paper when it is, shifted above zero
         # only when some fitness is negative (returns of RL tasks).
         shifted = fitness - min(0.0, float(fitness.min())) + 1e-9
         shares = np.array([shifted[s["members"]].sum() / len(s["members"]) for s in alive])  # eq. 2 summed
         counts = _apportion(shares, self.population_size)
-        ranked = {id(s): sorted(s["members"], key=lambda m: -fitness[m]) for s in alive}
-        survivors = {
-            id(s): ranked[id(s)][: max(1, math.ceil(c.survival_threshold * len(s["members"])))] for s in alive
-        }
-        ids = [genome_id(g) for g in population]
-        children: list[NeatGenome] = []
-        parents: list[tuple[str, ...]] = []
-        for s, count in zip(alive, counts, strict=True):
+        # members best first (ties: population order), and the best survival_threshold of them
+        ranked = [s["members"][np.argsort(-fitness[s["members"]], kind="stable")] for s in alive]
+        pools = [r[: max(1, math.ceil(c.survival_threshold * r.size))] for r in ranked]
+        sizes = np.array([p.size for p in pools])
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        flat_pool = np.concatenate(pools)
+        elite: list[int] = []
+        first: list[np.ndarray] = []
+        second: list[np.ndarray] = []
+        crossed: list[np.ndarray] = []
+        for k, (members, count) in enumerate(zip(ranked, counts, strict=True)):
             if count == 0:
                 continue
-            members = ranked[id(s)]
-            if len(members) > c.elitism_min_species_size:
-                children.append(population[members[0]])
-                parents.append((ids[members[0]],))
+            if members.size > c.elitism_min_species_size:
+                elite.append(sum(part.size for part in first))  # the child's position
+                first.append(members[:1])
+                second.append(members[:1])
+                crossed.append(np.zeros(1, bool))
                 count -= 1
-            pool = survivors[id(s)]
-            for _ in range(count):
-                a = pool[int(rng.integers(len(pool)))]
-                if len(pool) == 1 or rng.random() < c.mutation_only_prob:
-                    children.append(self._mutate(population[a], rng, tracker))
-                    parents.append((ids[a],))
-                    continue
-                if rng.random() < c.interspecies_prob and len(alive) > 1:
-                    others = [x for x in alive if x is not s]
-                    other_pool = survivors[id(others[int(rng.integers(len(others)))])]
-                    b = other_pool[int(rng.integers(len(other_pool)))]
-                else:
-                    b = pool[int(rng.integers(len(pool)))]
-                fitter, weaker = (a, b) if _fitter(population, fitness, a, b) else (b, a)
-                average = c.average_crossover_prob > 0 and rng.random() < c.average_crossover_prob
-                child = crossover(
-                    population[fitter], population[weaker], rng, c.disable_inherited_prob, average
-                )
-                if rng.random() >= c.mate_only_prob:
-                    child = self._mutate(child, rng, tracker)
-                children.append(child)
-                parents.append((ids[fitter], ids[weaker]))
-        return children, parents
-
-    def _mutate(self, g: NeatGenome, rng: np.random.Generator, tracker: InnovationTracker) -> NeatGenome:
-        c = self.config
-        if rng.random() < c.add_node_prob:
-            g = add_node(g, rng, tracker)
-        if rng.random() < c.add_connection_prob:
-            g = add_connection(g, rng, tracker, c.feed_forward, c.weight_init_std)
-        if rng.random() < c.weight_mutation_prob:
-            g = mutate_weights(
-                g, rng, c.weight_replace_prob, c.weight_perturb_std, c.weight_init_std, c.weight_limit
+            pool = pools[k]
+            a = pool[rng.integers(pool.size, size=count)]
+            mates = ~((pool.size == 1) | (rng.random(count) < c.mutation_only_prob))
+            b = pool[rng.integers(pool.size, size=count)]
+            if len(alive) > 1:  # a mate from another species, at interspecies_prob
+                other = rng.integers(len(alive) - 1, size=count)
+                other += other >= k
+                foreign = flat_pool[starts[other] + rng.integers(sizes[other])]
+                b = np.where(rng.random(count) < c.interspecies_prob, foreign, b)
+            first.append(a)
+            second.append(np.where(mates, b, a))
+            crossed.append(mates)
+        a, b, mates = np.concatenate(first), np.concatenate(second), np.concatenate(crossed)
+        is_elite = np.zeros(a.size, bool)
+        is_elite[elite] = True
+        # the fitter parent leads (ties: the smaller genome, as in the NEAT C++ package)
+        a_first = (fitness[a] > fitness[b]) | ((fitness[a] == fitness[b]) & (pop.count[a] <= pop.count[b]))
+        fitter, weaker = np.where(a_first, a, b), np.where(a_first, b, a)
+        children = pop.take(a)
+        rows = np.flatnonzero(mates)
+        if rows.size:
+            width = pop.innov.shape[1]
+            average = rng.random(rows.size) < c.average_crossover_prob
+            coin, disable = rng.random((rows.size, width)), rng.random((rows.size, width))
+            born = ops.crossover(
+                pop, fitter[rows], weaker[rows], coin, disable, average, c.disable_inherited_prob
             )
-        if rng.random() < c.toggle_enable_prob:
-            g = toggle_enabled(g, rng)
-        return g
+            children = children.assign(rows, born)
+        mutated = ~is_elite & (~mates | (rng.random(a.size) >= c.mate_only_prob))
+        children, next_innov, next_node = self._mutate(children, mutated, state, rng)
+        ids = pop.ids()
+        parents: list[tuple[str, ...]] = [
+            (ids[x],) if not m else (ids[f], ids[w])
+            for x, m, f, w in zip(a.tolist(), mates.tolist(), fitter.tolist(), weaker.tolist(), strict=True)
+        ]
+        return children, parents, next_innov, next_node
+
+    def _mutate(
+        self, pop: NeatPopulation, mutated: np.ndarray, state: NEATState, rng: np.random.Generator
+    ) -> tuple[NeatPopulation, int, int]:
+        """Per mutated child, in this order (as the reference's): add-node, add-connection, weights,
+        toggle, each with its chance; innovation numbers for this generation's splits first, then
+        for its new connections."""
+        c = self.config
+        p = len(pop)
+        u = rng.random((p, 4))
+        rows = np.flatnonzero(mutated & (u[:, 0] < c.add_node_prob))
+        n_on = pop.enabled.sum(axis=1)[rows]
+        pick = np.zeros(rows.size, np.int64)
+        pick[n_on > 0] = rng.integers(n_on[n_on > 0])
+        pop, next_node, next_innov = ops.add_node(pop, rows, pick, state.next_node, state.next_innov)
+        rows = np.flatnonzero(mutated & (u[:, 1] < c.add_connection_prob))
+        if rows.size:
+            sources = (pop.fixed + pop.hidden_count[rows])[:, None]
+            targets = (pop.n_outputs + pop.hidden_count[rows])[:, None]
+            s_pick = rng.integers(sources, size=(rows.size, ATTEMPTS))
+            t_pick = rng.integers(targets, size=(rows.size, ATTEMPTS))
+            z = rng.standard_normal(rows.size)
+            pop, next_innov = ops.add_connection(pop, rows, s_pick, t_pick, z, c.weight_init_std, next_innov)
+        weights = mutated & (u[:, 2] < c.weight_mutation_prob)
+        if weights.any():
+            shape = pop.innov.shape
+            replace_u, init_z, perturb_z = (
+                rng.random(shape),
+                rng.standard_normal(shape),
+                rng.standard_normal(shape),
+            )
+            pop = ops.mutate_weights(
+                pop, weights, replace_u, init_z, perturb_z,
+                c.weight_replace_prob, c.weight_perturb_std, c.weight_init_std, c.weight_limit,
+            )  # fmt: skip
+        rows = np.flatnonzero(mutated & (u[:, 3] < c.toggle_enable_prob) & (pop.count > 0))
+        if rows.size:
+            pop = ops.toggle_enabled(pop, rows, rng.integers(pop.count[rows]))
+        return pop, next_innov, next_node
 
     # -- tell: speciate ------------------------------------------------------------------------------
-    def tell(self, state: NEATState, genomes: list[NeatGenome], fitness: np.ndarray) -> NEATState:
+    def tell(self, state: NEATState, genomes: Any, fitness: np.ndarray) -> NEATState:
         c = self.config
+        pop = state.population
+        if pop is None or len(genomes) != len(pop):
+            raise ValueError("tell expects the genomes of the last ask")
         fitness = np.asarray(fitness, dtype=np.float64)
         gen = state.generation
-        species = [dict(s, members=[]) for s in state.species]
-        next_species = state.next_species
+        n_old = len(state.species)
         # Distances to the representatives (members of the previous generation), all at once; a genome
         # joins the first species within the threshold, else the first species founded in this call
         # within it, else founds one (the order of section 3.3).
-        to_rep = distance_matrix(
-            genomes, [s["representative"] for s in species], c.c1, c.c2, c.c3, c.small_genome
+        to_rep = (
+            ops.distance_matrix(pop, state.representatives, c.c1, c.c2, c.c3, c.small_genome)
+            if state.representatives is not None and n_old
+            else np.zeros((len(pop), 0))
         )
-        founded: list[dict] = []
-        for i, g in enumerate(genomes):
-            near = np.flatnonzero(to_rep[i] < state.threshold)
-            if near.size:
-                species[int(near[0])]["members"].append(i)
+        near = to_rep < state.threshold
+        joined = near.any(axis=1)
+        label = np.where(joined, np.argmax(near, axis=1), -1) if n_old else np.full(len(pop), -1)
+        # Founders: the first genome matching no species founds one, and every later unmatched genome
+        # within the threshold of it joins it; then the next unmatched genome, and so on.
+        founders: list[int] = []
+        left = np.flatnonzero(~joined)
+        while left.size:
+            founder = int(left[0])
+            d = ops.distance_matrix(
+                pop.take(left), pop.take(np.array([founder])), c.c1, c.c2, c.c3, c.small_genome
+            )
+            inside = d[:, 0] < state.threshold
+            inside[0] = True
+            label[left[inside]] = n_old + len(founders)
+            founders.append(founder)
+            left = left[~inside]
+        species, rep_rows = [], []
+        for j in range(n_old + len(founders)):
+            members = np.flatnonzero(label == j)
+            if members.size == 0:
                 continue
-            for s in founded:
-                if distance(g, s["representative"], c.c1, c.c2, c.c3, c.small_genome) < state.threshold:
-                    s["members"].append(i)
-                    break
-            else:
-                founded.append(
-                    {
-                        "id": next_species,
-                        "representative": g,
-                        "members": [i],
-                        "best": -math.inf,
-                        "improved": gen,
-                    }
-                )
-                next_species += 1
-        for j, s in enumerate(species):
-            if s["members"]:
+            if j < n_old:
+                old = state.species[j]
                 # the new representative: the member closest to the old one (deterministic, as
                 # neat-python); a founder stays its species' representative
-                closest = min(s["members"], key=functools.partial(_distance_to, to_rep[:, j]))
-                s["representative"] = genomes[closest]
-        species = [s for s in species if s["members"]] + founded
-        for s in species:
-            best = float(fitness[s["members"]].max())
-            if best > s["best"]:
-                s["best"], s["improved"] = best, gen
+                rep_rows.append(int(members[np.argmin(to_rep[members, j])]))
+                record = dict(old, members=members)
+            else:
+                rep_rows.append(founders[j - n_old])
+                record = {"id": state.next_species + j - n_old, "members": members, "best": -math.inf,
+                          "improved": gen}  # fmt: skip
+            best = float(fitness[members].max())
+            if best > record["best"]:
+                record["best"], record["improved"] = best, gen
+            species.append(record)
         threshold = state.threshold
         if c.target_species is not None:
             if len(species) > c.target_species:
@@ -330,54 +386,92 @@ class NEAT(Strategy):
                 threshold = max(c.threshold_step, threshold - c.threshold_step)
         return state.with_(
             generation=gen + 1,
-            population=list(genomes),
             fitness=fitness,
             species=species,
-            next_species=next_species,
+            representatives=pop.take(np.array(rep_rows, np.int64)),
+            next_species=state.next_species + len(founders),
             threshold=threshold,
         )
 
     def report(self, state: NEATState) -> dict:
         """Species sizes (id -> members), the compatibility threshold and the largest genome."""
-        population = state.population or []
+        pop = state.population
         return {
-            "species": {str(s["id"]): len(s["members"]) for s in state.species},
+            "species": {str(s["id"]): int(len(s["members"])) for s in state.species},
             "threshold": float(state.threshold),
-            "max_genes": max((len(g) for g in population), default=0),
-            "max_hidden": max((len(g.hidden) for g in population), default=0),
+            "max_genes": int(pop.count.max(initial=0)) if pop is not None else 0,
+            "max_hidden": int(pop.hidden_count.max(initial=0)) if pop is not None else 0,
         }
 
     # -- persistence ---------------------------------------------------------------------------------
     def state_to_tree(self, state: NEATState) -> dict[str, Any]:
         tree = state.to_tree()
-        tree["species"] = [
-            dict(sp, representative=genome_to_tree(sp["representative"]), best=_finite(sp["best"]))
-            for sp in state.species
-        ]
+        for name in ("population", "representatives"):
+            value = getattr(state, name)
+            tree[name] = None if value is None else value.to_tree()
+        tree["species"] = [dict(s, best=_finite(s["best"])) for s in state.species]
         return tree
 
     def state_from_tree(self, tree: dict[str, Any]) -> NEATState:
+        if "representatives" not in tree:  # a run checkpointed by the one-genome NEAT of earlier versions
+            return _from_reference_tree(tree)
+        pops = {
+            name: None if tree[name] is None else NeatPopulation.from_tree(tree[name])
+            for name in ("population", "representatives")
+        }
         species = [
             dict(
-                sp,
-                representative=genome_from_tree(sp["representative"]),
-                members=[int(m) for m in sp["members"]],
-                best=-math.inf if sp["best"] is None else float(sp["best"]),
+                s,
+                members=np.asarray(s["members"], np.int64),
+                best=-math.inf if s["best"] is None else float(s["best"]),
             )
-            for sp in tree["species"]
+            for s in tree["species"]
         ]
-        return NEATState.from_tree(dict(tree, species=[])).with_(species=species)
+        fitness = None if tree["fitness"] is None else np.asarray(tree["fitness"], np.float64)
+        return NEATState(
+            generation=int(tree["generation"]),
+            population=pops["population"],
+            fitness=fitness,
+            species=species,
+            representatives=pops["representatives"],
+            next_species=int(tree["next_species"]),
+            threshold=float(tree["threshold"]),
+            next_innov=int(tree["next_innov"]),
+            next_node=int(tree["next_node"]),
+        )
+
+
+def _from_reference_tree(tree: dict[str, Any]) -> NEATState:
+    """The array state of a checkpoint written by the one-genome NEAT (genomes as trees)."""
+    population = tree["population"]
+    pop = (
+        None if population is None else NeatPopulation.from_genomes([genome_from_tree(g) for g in population])
+    )
+    species = tree["species"]
+    reps = [genome_from_tree(s["representative"]) for s in species]
+    return NEATState(
+        generation=int(tree["generation"]),
+        population=pop,
+        fitness=None if tree["fitness"] is None else np.asarray(tree["fitness"], np.float64),
+        species=[
+            {
+                "id": s["id"],
+                "members": np.asarray(s["members"], np.int64),
+                "best": -math.inf if s["best"] is None else float(s["best"]),
+                "improved": s["improved"],
+            }
+            for s in species
+        ],  # fmt: skip
+        representatives=NeatPopulation.from_genomes(reps) if reps else None,
+        next_species=int(tree["next_species"]),
+        threshold=float(tree["threshold"]),
+        next_innov=int(tree["next_innov"]),
+        next_node=int(tree["next_node"]),
+    )
 
 
 def _finite(x: float) -> float | None:
     return None if not math.isfinite(x) else x
-
-
-def _fitter(population: list[NeatGenome], fitness: np.ndarray, a: int, b: int) -> bool:
-    """Whether ``a`` is the fitter parent (ties: the smaller genome, as in the NEAT C++ package)."""
-    if fitness[a] != fitness[b]:
-        return bool(fitness[a] > fitness[b])
-    return len(population[a]) <= len(population[b])
 
 
 def _apportion(shares: np.ndarray, total: int) -> list[int]:

@@ -193,3 +193,26 @@ def test_distance_matrix_equals_the_one_genome_distances():
     pairwise = np.array([[neat.distance(a, b, 1.0, 1.0, 0.4, 20) for b in reps] for a in genomes])
     assert np.allclose(got, pairwise, rtol=1e-12, atol=1e-12)
     assert (got > 0).sum() > got.size // 2
+
+
+def test_innovation_numbers_name_one_connection_each_across_a_run():
+    """Through generations of the array strategy: within a genome no number repeats, and across the
+    population one number always names the same source and target (section 3.2's historical
+    markings); hidden node ids likewise always come from the same split."""
+    from evoforge.spaces.neat import NetworkSpace
+    from evoforge.strategies.neat import NEAT, NEATConfig
+
+    strategy = NEAT(
+        NEATConfig(population_size=60, add_node_prob=0.2, add_connection_prob=0.3), NetworkSpace(2, 1)
+    )
+    state = strategy.init(np.random.default_rng(0))
+    names: dict[int, tuple[int, int]] = {}
+    for gen in range(12):
+        state, genomes, _ = strategy.ask(state, np.random.default_rng([1, gen]))
+        for g in genomes:
+            assert np.unique(g.innov).size == len(g)
+            for innov, s, d in zip(g.innov.tolist(), g.src.tolist(), g.dst.tolist(), strict=True):
+                assert names.setdefault(innov, (s, d)) == (s, d), innov
+        fitness = np.array([len(g) for g in genomes], float)  # any fitness: this is about bookkeeping
+        state = strategy.tell(state, genomes, fitness)
+    assert max(len(g.hidden) for g in genomes) >= 2 and len(names) > 20
