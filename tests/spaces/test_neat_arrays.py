@@ -216,3 +216,34 @@ def test_innovation_numbers_name_one_connection_each_across_a_run():
         fitness = np.array([len(g) for g in genomes], float)  # any fitness: this is about bookkeeping
         state = strategy.tell(state, genomes, fitness)
     assert max(len(g.hidden) for g in genomes) >= 2 and len(names) > 20
+
+
+def test_a_checkpoint_of_the_one_genome_neat_resumes_as_arrays(tmp_path):
+    """A run checkpointed by earlier versions (one genome at a time) loads into the array state and
+    breeds from the same population and species."""
+    from evoforge.core.state_io import load_state, save_state
+    from evoforge.spaces.neat import NetworkSpace
+    from evoforge.strategies.neat import NEAT, NEATConfig
+    from evoforge.strategies.neat_reference import NEATReference
+
+    config, space = NEATConfig(population_size=30), NetworkSpace(2, 1)
+    old = NEATReference(config, space)
+    state = old.init(np.random.default_rng(0))
+    for gen in range(4):
+        state, genomes, _ = old.ask(state, np.random.default_rng(gen))
+        state = old.tell(state, genomes, np.array([len(g) + 0.1 * k for k, g in enumerate(genomes)]))
+    save_state(tmp_path / "s.npz", old.state_to_tree(state))
+    new = NEAT(config, space)
+    loaded = new.state_from_tree(load_state(tmp_path / "s.npz"))
+    assert all(same(a, b) for a, b in zip(loaded.population.genomes(), state.population, strict=True))
+    assert [s["members"].tolist() for s in loaded.species] == [s["members"] for s in state.species]
+    assert all(
+        same(loaded.representatives.genome(j), s["representative"]) for j, s in enumerate(state.species)
+    )
+    assert (loaded.next_innov, loaded.next_node, loaded.threshold) == (
+        state.next_innov,
+        state.next_node,
+        state.threshold,
+    )
+    _, children, _ = new.ask(loaded, np.random.default_rng(9))
+    assert len(children) == 30
