@@ -25,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from evoforge.spaces.neat import NeatGenome
+from evoforge.spaces.neat_arrays import NeatPopulation
 
 __all__ = ["ACTIVATIONS", "CompiledPopulation", "reference_activate", "depth", "depth_of_nodes"]
 
@@ -77,9 +78,25 @@ class CompiledPopulation:
     (3, 4, 1)
     """
 
-    def __init__(self, genomes: list[NeatGenome]):
-        if not genomes:
+    def __init__(self, genomes: list[NeatGenome] | NeatPopulation):
+        if not len(genomes):
             raise ValueError("no genomes to compile")
+        if isinstance(genomes, NeatPopulation):
+            self._from_arrays(genomes)
+        else:
+            self._from_genomes(genomes)
+        fixed = self.n_inputs + 1
+        base = self.offsets[:, None]
+        self.inputs = base + np.arange(self.n_inputs)  # (P, I) node positions
+        self.bias = base[:, 0] + self.n_inputs
+        self.outputs = base + fixed + np.arange(self.n_outputs)  # outputs follow the bias
+        free = np.ones(self.total, bool)
+        free[self.inputs.ravel()] = False
+        free[self.bias] = False
+        self.free = np.flatnonzero(free)
+        self.depth = self._depth() if self.feed_forward else 1
+
+    def _from_genomes(self, genomes: list[NeatGenome]) -> None:
         first = genomes[0]
         feed_forward, activation = first.feed_forward, first.activation
         if any(g.feed_forward != feed_forward or g.activation != activation for g in genomes):
@@ -87,7 +104,6 @@ class CompiledPopulation:
         self.n_inputs, self.n_outputs = first.n_inputs, first.n_outputs
         self.feed_forward = feed_forward
         self.act = ACTIVATIONS[activation]
-        fixed = self.n_inputs + 1
         src, dst, weight, offsets = [], [], [], []
         total = 0
         for g in genomes:
@@ -105,15 +121,33 @@ class CompiledPopulation:
         self.src = np.concatenate(src)
         self.dst = np.concatenate(dst)
         self.weight = np.concatenate(weight)
-        base = np.asarray(offsets, np.int64)[:, None]
-        self.inputs = base + np.arange(self.n_inputs)  # (P, I) node positions
-        self.bias = base[:, 0] + self.n_inputs
-        self.outputs = base + fixed + np.arange(self.n_outputs)  # outputs follow the bias
-        free = np.ones(total, bool)
-        free[self.inputs.ravel()] = False
-        free[self.bias] = False
-        self.free = np.flatnonzero(free)
-        self.depth = self._depth() if feed_forward else 1
+
+    def _from_arrays(self, pop: NeatPopulation) -> None:
+        """The same arrays as :meth:`_from_genomes` builds, from the population's gene arrays at once:
+        enabled genes in genome then innovation order, node ids mapped to positions by one binary
+        search over every genome's hidden ids (keyed by genome)."""
+        self.n_inputs, self.n_outputs = pop.n_inputs, pop.n_outputs
+        self.feed_forward = pop.feed_forward
+        self.act = ACTIVATIONS[pop.activation]
+        fixed = pop.fixed
+        sizes = fixed + pop.hidden_count
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        on = pop.valid & pop.enabled
+        rows = np.nonzero(on)[0]
+        top = max(int(pop.src[on].max(initial=0)), int(pop.dst[on].max(initial=0)), fixed) + 1
+        has = np.arange(pop.hidden.shape[1])[None, :] < pop.hidden_count[:, None]
+        hidden_keys = np.nonzero(has)[0] * top + pop.hidden[has]  # sorted: rows ascend, ids ascend
+        hidden_start = np.concatenate([[0], np.cumsum(pop.hidden_count)[:-1]])
+
+        def position(ids: np.ndarray) -> np.ndarray:
+            rank = np.searchsorted(hidden_keys, rows * top + ids) - hidden_start[rows]
+            return offsets[rows] + np.where(ids < fixed, ids, fixed + rank)
+
+        self.total = int(sizes.sum())
+        self.offsets = offsets
+        self.src = position(pop.src[on])
+        self.dst = position(pop.dst[on])
+        self.weight = pop.weight[on]
 
     def _depth(self) -> int:
         """The largest :func:`depth` in the population, by relaxing longest paths over every genome's

@@ -247,3 +247,19 @@ def test_a_checkpoint_of_the_one_genome_neat_resumes_as_arrays(tmp_path):
     )
     _, children, _ = new.ask(loaded, np.random.default_rng(9))
     assert len(children) == 30
+
+
+@pytest.mark.parametrize("feed_forward", [True, False])
+def test_a_population_compiles_from_its_arrays_as_from_its_genomes(feed_forward):
+    from evoforge.spaces.neat_network import CompiledPopulation
+
+    genomes, _ = population(40, feed_forward=feed_forward)
+    a, b = CompiledPopulation(genomes), CompiledPopulation(na.NeatPopulation.from_genomes(genomes))
+    for name in ("offsets", "src", "dst", "weight", "free", "inputs", "outputs", "bias"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert (a.total, a.depth) == (b.total, b.depth)
+    x = np.random.default_rng(0).normal(size=(40, 5, 3))
+    if feed_forward:
+        assert np.array_equal(a.activate(x), b.activate(x))
+    else:
+        assert np.array_equal(a.step(x, a.initial_state(5))[0], b.step(x, b.initial_state(5))[0])
