@@ -29,6 +29,7 @@ __all__ = [
     "GanSpace",
     "GanSpaceConfig",
     "default_gan",
+    "relative_cost",
 ]
 
 LOSSES = ("minimax", "nonsaturating", "least_squares", "hinge", "wgan_gp")
@@ -173,8 +174,41 @@ def default_gan() -> GanGenome:
     )
 
 
+def _step_cost(genes: dict[str, Any], image: bool) -> float:
+    """Multiply-adds of one generator step, up to a constant: a network costs its base channels
+    squared (images: its convolutions dominate and grow with the square of the channels; nearest
+    upsampling's 3x3 convolutions at full resolution cost the generator about 2.25 times the
+    transposed ones) or its layers times its width squared (toy data). A discriminator step runs G
+    forward and D forward and backward on a real and a fake batch (6 D + G), the gradient penalty
+    another D backward (4 D more); a generator step runs both forward and backward (3 G + 3 D)."""
+    if image:
+        g = genes["g_channels"] ** 2 * (2.25 if genes["upsample"] == "nearest" else 1.0)
+        d = float(genes["d_channels"] ** 2)
+    else:
+        g = float(genes["g_layers"] * genes["g_width"] ** 2)
+        d = float(genes["d_layers"] * genes["d_width"] ** 2)
+    d_step = 6 * d + g + (4 * d if genes["loss"] == "wgan_gp" else 0.0)
+    return genes["batch_size"] * (genes["d_steps"] * d_step + 3 * g + 3 * d)
+
+
+def relative_cost(genome: GanGenome, image: bool) -> float:
+    """Compute per generator step as a multiple of :func:`default_gan`'s (an estimate from the genes,
+    see :func:`_step_cost`).
+
+    >>> relative_cost(default_gan(), image=True)
+    1.0
+    >>> relative_cost(default_gan().with_genes(batch_size=128, d_steps=2), image=True)
+    3.076923076923077
+    """
+    return _step_cost(genome.as_dict(), image) / _step_cost(default_gan().as_dict(), image)
+
+
+#: tries at a sample, mutation or crossover within ``max_cost`` before the space gives up on it
+_TRIES = 50
+
+
 class GanSpaceConfig(BaseModel):
-    """Restrictions of the GAN space: the genes held fixed."""
+    """Restrictions of the GAN space: the genes held fixed, and the most compute a GAN may take."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -183,6 +217,14 @@ class GanSpaceConfig(BaseModel):
         description="Genes held at a value, e.g. {loss: wgan_gp, batch_size: 64}; the rest evolve.",
     )
     mutation_genes: int = Field(2, ge=1, le=len(GENES), description="Most genes one mutation changes.")
+    max_cost: float | None = Field(
+        None,
+        ge=1.0,
+        description="Most compute per generator step, as a multiple of the default GAN's (estimated from the "
+        "genes: batch, discriminator steps, loss, channels or widths; see spaces/gan.py). No GAN above it is "
+        "sampled; a mutation or crossover that makes one is drawn again (the parent is kept after 50 tries). "
+        "Bounds a search's cost on a CPU: image GANs of the full space differ 50-fold in cost per step.",
+    )
 
     @field_validator("fixed")
     @classmethod
@@ -208,20 +250,51 @@ class GanSpace(SearchSpace):
         self.config = config
         self.held = {n: v for n, v in default_gan().as_dict().items() if n not in relevant} | config.fixed
         self.free = [name for name in GENES if name not in self.held]
+        self.image = "g_channels" in relevant
+        if (
+            config.max_cost is not None
+            and relative_cost(self._with_held(default_gan()), self.image) > config.max_cost
+        ):
+            raise ValueError(
+                f"max_cost {config.max_cost:g} is below the cost of the default GAN with the fixed genes "
+                f"({relative_cost(self._with_held(default_gan()), self.image):.3g})"
+            )
+
+    def _with_held(self, genome: GanGenome) -> GanGenome:
+        return genome.with_genes(**self.held)
+
+    def _affordable(self, genome: GanGenome) -> bool:
+        cap = self.config.max_cost
+        return cap is None or relative_cost(genome, self.image) <= cap
 
     def sample(self, rng: np.random.Generator) -> GanGenome:
-        genes = {name: GENES[name].sample(rng) for name in GENES}
-        return GanGenome(tuple(sorted({**genes, **self.held}.items())))
+        for _ in range(_TRIES):
+            genes = {name: GENES[name].sample(rng) for name in GENES}
+            genome = GanGenome(tuple(sorted({**genes, **self.held}.items())))
+            if self._affordable(genome):
+                return genome
+        return self._with_held(default_gan())  # within the cap (checked when the space was made)
 
     def mutate(self, genome: GanGenome, rng: np.random.Generator) -> GanGenome:
-        count = int(rng.integers(1, self.config.mutation_genes + 1))
-        names = rng.choice(len(self.free), size=min(count, len(self.free)), replace=False)
-        changes = {self.free[k]: GENES[self.free[k]].perturb(genome[self.free[k]], rng) for k in names}
-        return genome.with_genes(**changes)
+        for _ in range(_TRIES):
+            count = int(rng.integers(1, self.config.mutation_genes + 1))
+            names = rng.choice(len(self.free), size=min(count, len(self.free)), replace=False)
+            changes = {self.free[k]: GENES[self.free[k]].perturb(genome[self.free[k]], rng) for k in names}
+            child = genome.with_genes(**changes)
+            if self._affordable(child):
+                return child
+        return genome
 
     def crossover(self, a: GanGenome, b: GanGenome, rng: np.random.Generator) -> GanGenome:
         """Each gene from one parent or the other (the generator's genes travel together, and so do
         the discriminator's: a network's layers, width, activation and normalisation fit each other)."""
+        for _ in range(_TRIES):
+            child = self._cross(a, b, rng)
+            if self._affordable(child):
+                return child
+        return a
+
+    def _cross(self, a: GanGenome, b: GanGenome, rng: np.random.Generator) -> GanGenome:
         groups = {"g": "g_", "d": "d_"}
         pick = {key: rng.random() < 0.5 for key in groups}
         genes = {}

@@ -122,6 +122,27 @@ def test_variation_keeps_genomes_valid():
     assert set(default_gan().as_dict()) == set(GENES)
 
 
+def test_a_compute_cap_bounds_every_sampled_and_varied_gan():
+    from evoforge.spaces.gan import IMAGE_GENES, relative_cost
+
+    rng = np.random.default_rng(4)
+    free = GanSpace(GanSpaceConfig(), IMAGE_GENES)
+    assert np.mean([relative_cost(free.sample(rng), True) > 2 for _ in range(200)]) > 0.3  # the cap bites
+    space = GanSpace(GanSpaceConfig(max_cost=2.0), IMAGE_GENES)
+    population = [space.sample(rng) for _ in range(8)]
+    costs = []
+    for _ in range(200):
+        a, b = (population[i] for i in rng.integers(len(population), size=2))
+        child = space.mutate(space.crossover(a, b, rng), rng)
+        costs.append(relative_cost(child, True))
+        population[int(rng.integers(len(population)))] = child
+    assert max(costs) <= 2.0 and len({round(c, 6) for c in costs}) > 10  # bounded, and still varied
+    with pytest.raises(
+        ValueError, match=r"^max_cost 1.5 is below the cost of the default GAN with the fixed genes \(4\)$"
+    ):
+        GanSpace(GanSpaceConfig(fixed={"batch_size": 256}, max_cost=1.5), IMAGE_GENES)
+
+
 def test_seeded_training_reproduces():
     problem = GanProblem(GanConfig(steps=60, samples=500))
     genome = default_gan().with_genes(g_norm="batch", d_norm="spectral", loss="wgan_gp")
