@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from evoforge.spaces.neat import NeatGenome
+from evoforge.spaces.neat import _HEADER, NeatGenome
 
 __all__ = [
     "PAD",
@@ -169,6 +169,21 @@ class NeatPopulation:
             for name in _GENES:
                 digest.update(np.ascontiguousarray(getattr(self, name)[p, :n]).tobytes())
             out.append(digest.hexdigest())
+        return out
+
+    def row_bytes(self) -> list[bytes]:
+        """Every genome's run-store form, equal to :meth:`NeatGenome.to_bytes` of :meth:`genome`
+        (built from the arrays, without the genomes)."""
+        flag, name = self.feed_forward, self.activation.encode()
+        out = []
+        for p in range(len(self)):
+            n, h = int(self.count[p]), int(self.hidden_count[p])
+            parts = [
+                _HEADER.pack(self.n_inputs, self.n_outputs, h, n, flag, name),
+                self.hidden[p, :h].tobytes(),
+            ]
+            parts += [np.ascontiguousarray(getattr(self, col)[p, :n]).tobytes() for col in _GENES]
+            out.append(b"".join(parts))
         return out
 
     def to_tree(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ one-genome operator returns for that genome, innovation numbers and node ids inc
 import numpy as np
 import pytest
 
+from evoforge.core.genome import genome_id
 from evoforge.spaces import neat
 from evoforge.spaces import neat_arrays as na
 from evoforge.spaces.neat import InnovationTracker, add_connection, add_node, initial_genome, mutate_weights
@@ -67,6 +68,8 @@ def test_a_population_round_trips_through_the_arrays(feed_forward):
     pop = na.NeatPopulation.from_genomes(genomes)
     assert pop.innov.shape == (len(genomes), max(len(g) for g in genomes))
     assert all(same(pop.genome(p), g) for p, g in enumerate(genomes))
+    assert pop.row_bytes() == [g.to_bytes() for g in genomes]  # the run store's form
+    assert pop.ids() == [genome_id(g) for g in genomes]
     picked = pop.take(np.array([3, 3, 0]))
     assert [same(picked.genome(i), genomes[p]) for i, p in enumerate([3, 3, 0])] == [True] * 3
     assert picked.innov.shape[1] == max(len(genomes[3]), len(genomes[0]))  # cut to what they hold
