@@ -14,6 +14,11 @@ architectures). It is stored as JSON, hashed as JSON (or as the bytes of its
 ``content_bytes()``, where it has one) and passed to problems as is.
 
 Identical genomes share a content id, so nothing is evaluated twice.
+
+A strategy may also hand the engine a whole population as one :class:`GenomeBatch` (NEAT's padded
+arrays): the engine then takes the ids and store forms of all its genomes at once, hands problems
+that accept batches slices of it, and builds a genome object only for what it keeps (the hall of
+fame).
 """
 
 from __future__ import annotations
@@ -24,12 +29,15 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 __all__ = [
     "Genome",
+    "GenomeBatch",
+    "batch_blobs",
+    "is_batch",
     "SeedChain",
     "SeedChainDecoder",
     "genome_id",
@@ -140,6 +148,34 @@ def genome_id(genome: Genome) -> str:
     if _structured(genome):
         genome.__dict__["_content_id"] = content_id
     return content_id
+
+
+@runtime_checkable
+class GenomeBatch(Protocol):
+    """A population held as arrays (see the module docstring). ``genome(i)`` and ``ids()`` must agree
+    with :func:`genome_id`, ``row_bytes()`` with the genome class's ``to_bytes``."""
+
+    encoding: ClassVar[str]
+
+    def __len__(self) -> int: ...
+
+    def ids(self) -> list[str]: ...
+
+    def take(self, rows: np.ndarray) -> Any: ...
+
+    def genome(self, i: int) -> Any: ...
+
+    def row_bytes(self) -> list[bytes]: ...
+
+
+def is_batch(genomes: Any) -> bool:
+    """Whether a strategy handed over a :class:`GenomeBatch` rather than a list of genomes."""
+    return isinstance(genomes, GenomeBatch)
+
+
+def batch_blobs(batch: GenomeBatch) -> list[tuple[str, bytes]]:
+    """Every genome of ``batch`` as :func:`genome_to_blob` stores it."""
+    return [(batch.encoding, _BINARY + b) for b in batch.row_bytes()]
 
 
 def genome_encoding(genome: Genome) -> str:

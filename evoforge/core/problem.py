@@ -89,6 +89,9 @@ class Problem(ABC):
     candidates_per_chunk: ClassVar[int | None] = None
     #: a small config of this kind, for the conformance suite and as an example (fields of config_class)
     example: ClassVar[dict[str, Any]] = {}
+    #: whether :meth:`evaluate` also takes a slice of a :class:`~evoforge.core.genome.GenomeBatch`
+    #: (a population held as arrays) for ``params``; if not, the engine builds the genomes for it
+    accepts_batches: ClassVar[bool] = False
     #: whether evaluations ignore their seeds (the engine then derives none)
     deterministic: ClassVar[bool] = False
     #: metrics every evaluation records, which multi-objective strategies may minimise

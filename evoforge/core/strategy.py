@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from evoforge.core.archive import Elites
-from evoforge.core.genome import Genome, genome_from_tree, genome_to_tree
+from evoforge.core.genome import Genome, GenomeBatch, genome_from_tree, genome_to_tree
 from evoforge.core.space import SearchSpace
 
 __all__ = [
@@ -96,9 +96,11 @@ class Asked(tuple):
 
     ``parents[i]`` is a tuple of the content ids the i-th genome was made from
     (empty for individuals drawn from scratch or from a search distribution).
+    ``genomes`` is a list, or a whole population held as arrays (a
+    :class:`~evoforge.core.genome.GenomeBatch`; ``tell`` then gets the same batch).
     """
 
-    def __new__(cls, state: State, genomes: list[Genome], parents: list[tuple[str, ...]]):
+    def __new__(cls, state: State, genomes: list[Genome] | GenomeBatch, parents: list[tuple[str, ...]]):
         return super().__new__(cls, (state, genomes, parents))
 
 

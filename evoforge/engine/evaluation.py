@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from evoforge.backends.base import Job
-from evoforge.core.genome import Genome, SeedChainDecoder
+from evoforge.core.genome import Genome, GenomeBatch, SeedChainDecoder
 from evoforge.core.problem import EvalResult, Lineage, Problem, ProblemConfig
 from evoforge.engine.registry import get_problem
 
@@ -97,17 +97,25 @@ def evaluate_chunk(
     items: list[tuple],
     shared: dict[str, np.ndarray] | None = None,
     states: str | None = None,
+    batch: GenomeBatch | None = None,
 ) -> list[EvalResult]:
     """Evaluate one chunk of ``(genome, seed)`` items (``(genome, seed, id, parents)`` where the problem
     inherits trained state, kept in the folder ``states``). ``timeout`` is each candidate's own limit,
     whatever chunk it rides in: the batch as a whole gets one candidate's limit, and a batch that
     overruns it (or raises) is re-run one candidate at a time, each with the limit, so only the
     candidates that overrun alone fail (and the same ones on every backend, however the work is
-    chunked)."""
+    chunked). With ``batch``, an item's genome is its row in the batch: a problem that accepts
+    batches gets the chunk's rows as one slice of it."""
     problem, decode = _cached(problem_config, shared)
 
+    def genomes(part: list[tuple]) -> Any:
+        if batch is None:
+            return problem.batch([decode(item[0]) for item in part])
+        rows = batch.take(np.array([item[0] for item in part], np.int64))
+        return rows if problem.accepts_batches else problem.batch([rows.genome(k) for k in range(len(part))])
+
     def run(part: list[tuple]) -> list[EvalResult]:
-        params = problem.batch([decode(item[0]) for item in part])
+        params = genomes(part)
         seeds = np.asarray([item[1] for item in part], dtype=np.uint64)
         if states is None:
             return problem.evaluate(params, seeds, context)
@@ -142,14 +150,16 @@ def evaluation_job(
     shared: dict[str, np.ndarray] | None = None,
     chunk_size: int | None = None,
     lineage: Lineage | None = None,
+    batch: GenomeBatch | None = None,
 ) -> Job:
     """The backend job evaluating ``genomes`` (``seeds[i]`` drives all randomness of the i-th; with
-    ``lineage``, the problem inherits trained state through its folder)."""
+    ``lineage``, the problem inherits trained state through its folder; with ``batch``, the genomes
+    are rows of it, and each chunk carries the batch)."""
+    fn: Any = evaluate_chunk if batch is None else functools.partial(evaluate_chunk, batch=batch)
     if lineage is None:
-        fn: Any = evaluate_chunk
         items: list[tuple] = list(zip(genomes, seeds, strict=True))
     else:
-        fn = functools.partial(evaluate_chunk, states=lineage.folder)
+        fn = functools.partial(fn, states=lineage.folder)
         items = list(zip(genomes, seeds, lineage.ids, lineage.parents, strict=True))
     return Job(
         fn,

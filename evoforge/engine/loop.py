@@ -33,8 +33,11 @@ import yaml
 from evoforge.backends import Backend, Job
 from evoforge.core.genome import (
     Genome,
+    GenomeBatch,
     SeedChainDecoder,
+    batch_blobs,
     genome_id,
+    is_batch,
 )
 from evoforge.core.hall_of_fame import Entry, HallOfFame
 from evoforge.core.pareto import objective_matrix, pareto_front
@@ -167,7 +170,12 @@ class _Loop:
 
     # -- evaluation -----------------------------------------------------------------------------
     def _job(
-        self, context: dict[str, Any], genomes: list[Genome], ids: list[str], parents: list[tuple]
+        self,
+        context: dict[str, Any],
+        genomes: list[Genome],
+        ids: list[str],
+        parents: list[tuple],
+        batch: GenomeBatch | None = None,
     ) -> Job:
         chunk = self.problem.candidates_per_chunk
         if self.config.stop.seconds is not None:
@@ -184,6 +192,7 @@ class _Loop:
             shared=self.shared,
             chunk_size=chunk,
             lineage=self._lineage(ids, parents),
+            batch=batch,
         )
 
     def _lineage(self, ids: list[str], parents: list[tuple]) -> Lineage | None:
@@ -225,6 +234,7 @@ class _Loop:
 
     @staticmethod
     def _row(idx: int, gid: str, genome: Genome, parents: tuple, result: Any, wall: float) -> dict:
+        """A store row; ``genome`` may be its ``(encoding, blob)`` already (a batch's genome)."""
         return {
             "idx": idx,
             "genome_id": gid,
@@ -244,17 +254,25 @@ class _Loop:
         items: list[tuple[int, str, Genome, tuple]],
         known: dict,
         deadline: float | None = None,
+        batch: GenomeBatch | None = None,
     ) -> tuple[float, bool]:
         """Evaluate ``items`` (idx, id, genome, parents) on the backend, committing each chunk as it
         arrives; failures are retried (``evaluation.retries``) before they are recorded. Once
         ``deadline`` (``time.perf_counter``) passes, nothing more starts: the chunks running finish
-        and the rest are left out. Returns (evaluation seconds, whether some were left out)."""
+        and the rest are left out. Returns (evaluation seconds, whether some were left out). With
+        ``batch``, an item's genome is its row in the batch, and its store form comes from there."""
         eval_seconds = 0.0
         todo = list(items)
         cut = False
+        blobs: dict[int, tuple[str, bytes]] = {}
+        if batch is not None:
+            at = np.array([it[2] for it in todo], np.int64)
+            blobs = dict(zip(at.tolist(), batch_blobs(batch.take(at)), strict=True))
         for attempt in range(self.config.evaluation.retries + 1):
             last = attempt == self.config.evaluation.retries
-            job = self._job(context, [it[2] for it in todo], [it[1] for it in todo], [it[3] for it in todo])
+            job = self._job(
+                context, [it[2] for it in todo], [it[1] for it in todo], [it[3] for it in todo], batch
+            )
             again = []
             for chunk in self.backend.run(job):
                 if deadline is not None and not cut and time.perf_counter() >= deadline:
@@ -268,7 +286,8 @@ class _Loop:
                         continue
                     if attempt:
                         result.metrics = dict(result.metrics, attempts=attempt + 1)
-                    rows.append(self._row(idx, gid, genome, parents, result, per))
+                    stored = blobs[genome] if batch is not None else genome
+                    rows.append(self._row(idx, gid, stored, parents, result, per))
                     known[gid] = result
                 self.store.record_evaluations(gen, rows)
                 self.store.flush_if_due()  # costly evaluations are committed as they arrive
@@ -310,8 +329,20 @@ class _Loop:
         gen, seed = s.generation, self.config.seed
         strategy_state, genomes, parents = self.strategy.ask(s.strategy, derive_rng(seed, gen, "ask"))
         centre = self.strategy.mean(strategy_state)
-        candidates = list(genomes) + ([centre] if centre is not None else [])
-        ids = [genome_id(g) for g in candidates]
+        # a population held as arrays: ids at once, genome objects only for what the hall of fame keeps
+        batch: GenomeBatch | None = genomes if is_batch(genomes) else None
+        if batch is not None:
+            if centre is not None:
+                raise ValueError("a strategy that asks for a batch has no distribution mean to evaluate")
+            candidates: Any = batch
+            ids = batch.ids()
+        else:
+            candidates = list(genomes) + ([centre] if centre is not None else [])
+            ids = [genome_id(g) for g in candidates]
+
+        def genome_at(i: int) -> Genome:
+            return batch.genome(i) if batch is not None else candidates[i]
+
         known: dict[str, Any] = self.store.lookup(ids)
         first = {gid: i for i, gid in reversed(list(enumerate(ids)))}
         # Evaluated in this generation: new genomes, and those a crashed attempt at it already finished.
@@ -325,14 +356,18 @@ class _Loop:
         def parents_of(i: int) -> tuple[str, ...]:
             return tuple(parents[i]) if i < len(genomes) else ()
 
-        todo = [(i, ids[i], candidates[i], parents_of(i)) for i in fresh if ids[i] not in known]
+        todo = [
+            (i, ids[i], i if batch is not None else candidates[i], parents_of(i))
+            for i in fresh
+            if ids[i] not in known
+        ]
         eval_seconds, cut = 0.0, False
         if todo:
-            eval_seconds, cut = self._evaluate(gen, s.context, todo, known, self._deadline(s, started))
+            eval_seconds, cut = self._evaluate(gen, s.context, todo, known, self._deadline(s, started), batch)
         if cut:  # the time budget ran out with candidates not started: the run ends here
             done = [i for i in fresh if ids[i] in known]
             for i in done:
-                self._hof_add(s.hof, ids[i], candidates[i], known[ids[i]].fitness, gen, s.context)
+                self._hof_offer(s.hof, ids[i], genome_at, i, known[ids[i]].fitness, gen, s.context)
             elapsed = s.wall_seconds + (time.perf_counter() - started)
             # the generation is not told: a resumed run asks it again and finds these in the store
             partial = s.with_(
@@ -364,8 +399,8 @@ class _Loop:
             strategy_state = self._observe(strategy_state, ids[: len(genomes)], fresh_set)
         strategy_state = self.strategy.tell(strategy_state, genomes, told)
         hof: HallOfFame = s.hof
-        for gid, genome, fitness in zip(ids, candidates, raw, strict=True):
-            self._hof_add(hof, gid, genome, fitness, gen, s.context)
+        for i, (gid, fitness) in enumerate(zip(ids, raw.tolist(), strict=True)):
+            self._hof_offer(hof, gid, genome_at, i, fitness, gen, s.context)
         return self._wrap_up(
             s,
             strategy_state,
@@ -377,6 +412,14 @@ class _Loop:
             eval_seconds=eval_seconds,
             started=started,
         )
+
+    def _hof_offer(
+        self, hof: HallOfFame, gid: str, genome_at: Callable[[int], Genome], i: int, fitness: float, gen: int,
+        context: dict,
+    ) -> None:  # fmt: skip
+        """:meth:`_hof_add` for candidate ``i``, its genome built only if the hall of fame keeps it."""
+        if hof.would_keep(self.sign * fitness):
+            hof.add(Entry(gid, float(fitness), self.sign * float(fitness), gen, genome_at(i), context))
 
     def _hof_add(
         self, hof: HallOfFame, gid: str, genome: Genome, fitness: float, gen: int, context: dict

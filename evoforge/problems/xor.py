@@ -16,6 +16,7 @@ import numpy as np
 from evoforge.core.problem import Context, EvalResult, ProblemConfig
 from evoforge.problems.base import NetworkProblem
 from evoforge.spaces.neat import NeatGenome
+from evoforge.spaces.neat_arrays import NeatPopulation
 from evoforge.spaces.neat_network import CompiledPopulation
 
 __all__ = ["XORProblem", "XORConfig"]
@@ -44,13 +45,16 @@ class XORProblem(NetworkProblem):
     config_class = XORConfig
     example = {"kind": "xor"}
     deterministic = True
+    accepts_batches = True  # CompiledPopulation builds from a NeatPopulation's arrays
     direction = "maximize"
 
     @property
     def network_io(self) -> tuple[int, int]:
         return 2, 1
 
-    def evaluate(self, params: list[NeatGenome], seeds: np.ndarray, context: Context) -> list[EvalResult]:
+    def evaluate(
+        self, params: list[NeatGenome] | NeatPopulation, seeds: np.ndarray, context: Context
+    ) -> list[EvalResult]:
         net = CompiledPopulation(params)
         out = net.activate(np.broadcast_to(INPUTS, (net.size, 4, 2)))[..., 0]
         error = np.abs(out - TARGETS).sum(axis=1)

@@ -18,8 +18,9 @@ mutation gets the same numbers, handed out in row order.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -64,8 +65,16 @@ class NeatPopulation:
     activation: str = "sigmoid"
     feed_forward: bool = True
 
+    encoding: ClassVar[str] = NeatGenome.encoding  # a GenomeBatch of NeatGenomes (evoforge.core.genome)
+
     def __len__(self) -> int:
         return int(self.count.shape[0])
+
+    def __getitem__(self, p: int) -> NeatGenome:
+        return self.genome(p)
+
+    def __iter__(self) -> Iterator[NeatGenome]:
+        return (self.genome(p) for p in range(len(self)))
 
     @property
     def fixed(self) -> int:

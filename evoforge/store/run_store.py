@@ -288,7 +288,8 @@ class RunStore:
         now = time.time()
         values = []
         for r in rows:
-            encoding, blob = genome_to_blob(r["genome"])
+            genome = r["genome"]  # or its (encoding, blob) already: a batch's genomes come so
+            encoding, blob = genome if type(genome) is tuple else genome_to_blob(genome)
             fitness = r["fitness"]
             finite = fitness == fitness
             metrics = r["metrics"]

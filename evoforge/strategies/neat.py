@@ -187,7 +187,7 @@ class NEAT(Strategy):
         else:
             pop, parents, next_innov, next_node = self._reproduce(state, rng)
         new = state.with_(population=pop, next_innov=next_innov, next_node=next_node)
-        return Asked(new, pop.genomes(), parents)
+        return Asked(new, pop, parents)  # the population as one batch (evoforge.core.genome.GenomeBatch)
 
     def _initial(self, rng: np.random.Generator) -> NeatPopulation:
         """Every input and the bias connected to every output, no hidden node (section 3.4), with

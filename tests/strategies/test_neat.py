@@ -3,7 +3,7 @@ evaluation, speciation distances by hand, and seeded XOR runs (reproducible, res
 
 import numpy as np
 import pytest
-from conftest import outcome
+from conftest import individuals, outcome
 
 import evoforge
 from evoforge.core.genome import blob_to_genome, genome_id, genome_to_blob
@@ -188,6 +188,28 @@ def test_seeded_xor_run_reproduces_and_resumes_identically(tmp_path):
         evoforge.run(cfg, tmp_path / "c", callback=crash)
     evoforge.resume(tmp_path / "c")
     assert outcome(tmp_path / "c") == outcome(tmp_path / "a")
+
+
+@pytest.mark.parametrize("backend", ["serial", "process"])
+def test_the_population_batch_path_decides_and_stores_as_the_genome_list_path(tmp_path, monkeypatch, backend):
+    """NEAT hands the engine its population as arrays; handing the same genomes as a list of objects
+    (the path every other strategy takes) must give the same run, stored genomes included."""
+    from evoforge.core.strategy import Asked
+    from evoforge.strategies.neat import NEAT
+
+    cfg = evoforge.RunConfig(seed=3, backend=backend, workers=2, **dict(XOR, generations=12))
+    evoforge.run(cfg, tmp_path / "batch")
+    ask = NEAT.ask
+
+    def as_list(self, state, rng):
+        state, genomes, parents = ask(self, state, rng)
+        return Asked(state, list(genomes), parents)
+
+    monkeypatch.setattr(NEAT, "ask", as_list)
+    evoforge.run(cfg, tmp_path / "list")
+    assert outcome(tmp_path / "batch") == outcome(tmp_path / "list")
+    blobs = [individuals(tmp_path / name, "genome_id, genome", fresh_only=True) for name in ("batch", "list")]
+    assert blobs[0] == blobs[1] and len(blobs[0]) > 500
 
 
 def test_neat_needs_a_network_problem():
