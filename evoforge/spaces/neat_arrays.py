@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -167,7 +168,12 @@ class NeatPopulation:
 
     def ids(self) -> list[str]:
         """Every genome's content id, equal to :func:`evoforge.core.genome.genome_id` of
-        :meth:`genome` (the same bytes hashed, without building the genomes)."""
+        :meth:`genome` (the same bytes hashed, without building the genomes; hashed once: the
+        population is immutable, and the engine and the next generation's breeding both ask)."""
+        return list(self._ids)
+
+    @cached_property
+    def _ids(self) -> tuple[str, ...]:
         out = []
         for p in range(len(self)):
             n, h = int(self.count[p]), int(self.hidden_count[p])
@@ -178,7 +184,7 @@ class NeatPopulation:
             for name in _GENES:
                 digest.update(np.ascontiguousarray(getattr(self, name)[p, :n]).tobytes())
             out.append(digest.hexdigest())
-        return out
+        return tuple(out)
 
     def row_bytes(self) -> list[bytes]:
         """Every genome's run-store form, equal to :meth:`NeatGenome.to_bytes` of :meth:`genome`
