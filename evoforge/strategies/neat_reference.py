@@ -1,33 +1,10 @@
 """NEAT one genome at a time: the reference the array strategy :class:`evoforge.strategies.neat.NEAT`
 is tested and measured against (Stanley & Miikkulainen 2002, "Evolving Neural Networks through
-Augmenting Topologies", Evolutionary Computation 10(2):99-127). Genome operators live in
-:mod:`evoforge.spaces.neat`. Not registered: build it directly,
-``NEATReference(NEATConfig(...), NetworkSpace(inputs, outputs))``.
-
-Per generation (section 3.3, and the reproduction scheme of the authors' NEAT
-implementation that the paper's experiments ran):
-
-* ``tell`` speciates the evaluated population: each genome joins the first
-  species whose representative (a member of the previous generation) is within
-  the compatibility threshold, else founds a species (section 3.3). The
-  threshold can adapt toward a target number of species.
-* ``ask`` breeds the next one: a species that has not improved for
-  ``stagnation`` generations gets no offspring (the best species is spared);
-  offspring are shared out in proportion to each species' summed *adjusted*
-  fitness f_i / |S| (explicit fitness sharing, equation 2), with fitness shifted
-  to be positive; the champion of every species larger than
-  ``elitism_min_species_size`` is copied unchanged; parents are drawn from the
-  best ``survival_threshold`` of the species; ``mutation_only_prob`` of the
-  children are mutants of one parent, the rest crossovers (with another species
-  at ``interspecies_prob``), of which ``mate_only_prob`` are not mutated.
-
-Defaults are the paper's XOR settings (section 4.1, table of parameters):
-population 150, c1 = c2 = 1.0, c3 = 0.4, threshold 3.0, stagnation 15, weight
-mutation 0.8 (0.9 perturbed / 0.1 replaced), disabled-gene inheritance 0.75,
-25% mutation without crossover, interspecies mating 0.001, add-node 0.03,
-add-connection 0.05. Values the paper does not give (perturbation size, weight
-range, survival fraction) are fields too, with neat-python's or the NEAT C++
-package's values.
+Augmenting Topologies", Evolutionary Computation 10(2):99-127). The same scheme, settings and
+defaults (see :mod:`evoforge.strategies.neat`), with each genome an object and the operators of
+:mod:`evoforge.spaces.neat` applied one genome at a time. Registered as ``neat_reference`` so that a
+benchmark can run the two side by side (``strategy.name=neat_reference``). Not a subclass of the
+array strategy: its state is another type, so every method differs.
 """
 
 from __future__ import annotations
