@@ -424,8 +424,7 @@ class _Loop:
     def _hof_add(
         self, hof: HallOfFame, gid: str, genome: Genome, fitness: float, gen: int, context: dict
     ) -> None:
-        if hof.would_keep(self.sign * fitness):
-            hof.add(Entry(gid, float(fitness), self.sign * float(fitness), gen, genome, context))
+        self._hof_offer(hof, gid, lambda _: genome, 0, fitness, gen, context)
 
     def _wrap_up(
         self,
