@@ -36,6 +36,7 @@ from pydantic import Field
 from evoforge.core.problem import Context, EvalResult, ProblemConfig
 from evoforge.problems.base import NetworkProblem
 from evoforge.spaces.neat import NeatGenome
+from evoforge.spaces.neat_arrays import NeatPopulation
 
 __all__ = ["DoublePoleProblem", "DoublePoleConfig", "derivatives", "rk4_step", "simulate"]
 
@@ -134,17 +135,16 @@ class DoublePoleConfig(ProblemConfig):
 class _NetworkController:
     """Adapts a compiled NEAT population to :func:`simulate` (one trial per network)."""
 
-    def __init__(self, genomes: list[NeatGenome], trials_per_net: int = 1):
+    def __init__(self, genomes: list[NeatGenome] | NeatPopulation, trials_per_net: int = 1):
         from evoforge.spaces.neat_network import CompiledPopulation
 
-        self.genomes = list(genomes)
+        self.size = len(genomes)
         self.k = trials_per_net
-        self.net = CompiledPopulation(self.genomes)
+        self.net = CompiledPopulation(genomes)
         self.state = None if self.net.feed_forward else self.net.initial_state(trials_per_net)
-        self.live = np.ones((len(self.genomes), trials_per_net), bool)
 
     def __call__(self, obs: np.ndarray, alive: np.ndarray) -> np.ndarray:
-        p, k = len(self.genomes), self.k
+        p, k = self.size, self.k
         full = np.zeros((p * k, obs.shape[1]))
         full[alive] = obs
         x = full.reshape(p, k, -1)
@@ -159,6 +159,15 @@ def _starts(velocities: bool, n: int) -> np.ndarray:
     start = np.zeros((6, n))
     start[2] = START_ANGLE
     return start
+
+
+def _subset(
+    genomes: list[NeatGenome] | NeatPopulation, rows: np.ndarray
+) -> list[NeatGenome] | NeatPopulation:
+    """The genomes of ``rows``, in the form given (a list, or a slice of a population's arrays)."""
+    if isinstance(genomes, NeatPopulation):
+        return genomes.take(rows)
+    return [genomes[i] for i in rows]
 
 
 def generalization_starts() -> np.ndarray:
@@ -181,12 +190,15 @@ class DoublePoleProblem(NetworkProblem):
     deterministic = True
     direction = "maximize"
     config: DoublePoleConfig
+    accepts_batches = True  # a NeatPopulation slice compiles as a list of genomes does
 
     @property
     def network_io(self) -> tuple[int, int]:
         return (6 if self.config.velocities else 3), 1
 
-    def evaluate(self, params: list[NeatGenome], seeds: np.ndarray, context: Context) -> list[EvalResult]:
+    def evaluate(
+        self, params: list[NeatGenome] | NeatPopulation, seeds: np.ndarray, context: Context
+    ) -> list[EvalResult]:
         c = self.config
         n = len(params)
         if c.velocities:
@@ -200,11 +212,11 @@ class DoublePoleProblem(NetworkProblem):
         )
         metrics = [{"steps": float(t), "solved": 0.0} for t in lasted]
         balanced = np.flatnonzero(lasted >= c.fitness_steps)
-        for i, tests in zip(balanced, self._champion_tests([params[i] for i in balanced]), strict=True):
+        for i, tests in zip(balanced, self._champion_tests(_subset(params, balanced)), strict=True):
             metrics[i].update(tests)
         return [EvalResult(float(f), m) for f, m in zip(fitness, metrics, strict=True)]
 
-    def _champion_tests(self, genomes: list[NeatGenome]) -> list[dict[str, float]]:
+    def _champion_tests(self, genomes: list[NeatGenome] | NeatPopulation) -> list[dict[str, float]]:
         """DPNV, for every network that balanced the fitness trial: 100,000 steps from the start
         state, then, for those that last, the 625-start generalisation test. Each stage simulates all
         its networks in one batch (a network's result does not depend on its batch-mates)."""
@@ -218,7 +230,7 @@ class DoublePoleProblem(NetworkProblem):
         lasting = np.flatnonzero(long_run >= c.solve_steps)
         if lasting.size:
             starts = np.tile(generalization_starts(), (1, lasting.size))  # 625 trials per network
-            lasted, _ = simulate(_NetworkController([genomes[i] for i in lasting], 625), starts, 1_000, False)
+            lasted, _ = simulate(_NetworkController(_subset(genomes, lasting), 625), starts, 1_000, False)
             passed = (lasted.reshape(lasting.size, 625) >= 1_000).sum(axis=1)
             for i, score in zip(lasting, passed, strict=True):
                 out[i]["generalization"] = float(score)

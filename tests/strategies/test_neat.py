@@ -190,14 +190,25 @@ def test_seeded_xor_run_reproduces_and_resumes_identically(tmp_path):
     assert outcome(tmp_path / "c") == outcome(tmp_path / "a")
 
 
-@pytest.mark.parametrize("backend", ["serial", "process"])
-def test_the_population_batch_path_decides_and_stores_as_the_genome_list_path(tmp_path, monkeypatch, backend):
+# XOR; double pole without velocities (recurrent networks)
+DPNV = {"generations": 6, "strategy": {"name": "neat", "population_size": 150, "feed_forward": False, "c3": 3.0,
+        "compatibility_threshold": 4.0}, "problem": {"kind": "double_pole", "velocities": False}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "backend, task", [("serial", XOR), ("process", XOR), ("serial", DPNV)], ids=["xor", "xor-process", "dpnv"]
+)
+def test_the_population_batch_path_decides_and_stores_as_the_genome_list_path(
+    tmp_path, monkeypatch, backend, task
+):
     """NEAT hands the engine its population as arrays; handing the same genomes as a list of objects
     (the path every other strategy takes) must give the same run, stored genomes included."""
     from evoforge.core.strategy import Asked
     from evoforge.strategies.neat import NEAT
 
-    cfg = evoforge.RunConfig(seed=3, backend=backend, workers=2, **dict(XOR, generations=12))
+    cfg = evoforge.RunConfig(
+        seed=3, backend=backend, workers=2, **dict(task, generations=min(12, task["generations"]))
+    )
     evoforge.run(cfg, tmp_path / "batch")
     ask = NEAT.ask
 
