@@ -44,6 +44,7 @@ from evoforge.core.space import SearchSpace, VectorSpace
 from evoforge.problems.cartpole_kernel import CartPoleKernel
 from evoforge.problems.policy import MLPPolicy, PolicyConfig, PolicySpace
 from evoforge.spaces.neat import NeatGenome, NetworkSpace
+from evoforge.spaces.neat_arrays import NeatPopulation
 from evoforge.spaces.neat_network import CompiledPopulation
 
 __all__ = ["GymConfig", "GymProblem", "check_env_id"]
@@ -135,6 +136,7 @@ class GymProblem(Problem):
     config_class = GymConfig
     example = {"kind": "gym", "env_id": "CartPole-v1", "episodes": 2, "policy": {"hidden": [4]}}
     direction = "maximize"
+    accepts_batches = True  # NEAT populations as arrays: NeatController compiles a slice of them
     spaces: ClassVar[tuple[type[SearchSpace], ...]] = (PolicySpace, NetworkSpace)
     config: GymConfig
 
@@ -228,7 +230,7 @@ class GymProblem(Problem):
         return np.stack(genomes)
 
     def _controller(self, params: Any) -> Any:
-        if isinstance(params, list):
+        if isinstance(params, (list, NeatPopulation)):
             return NeatController(params, self.policy)
         return MLPController(self.policy, params)
 
@@ -291,7 +293,7 @@ class GymProblem(Problem):
     def evaluate(
         self, params: np.ndarray, seeds: np.ndarray, context: Context, capture: bool = False
     ) -> list[EvalResult]:
-        params = params if isinstance(params, list) else np.atleast_2d(params)
+        params = params if isinstance(params, (list, NeatPopulation)) else np.atleast_2d(params)
         n, e = len(params), self.config.episodes
         slot_seeds = [derive_seed(int(s), k) for s in seeds for k in range(e)]
         returns, steps, obs_stats, extra = self.rollout(params, slot_seeds, e, context, capture=capture)
@@ -497,11 +499,13 @@ class NeatController:
     outputs squashed into [0, 1] and scaled into the action bounds. Recurrent networks keep their
     node values from step to step, per episode."""
 
-    def __init__(self, genomes: list[NeatGenome], policy: MLPPolicy, state: np.ndarray | None = None):
+    def __init__(
+        self, genomes: list[NeatGenome] | NeatPopulation, policy: MLPPolicy, state: np.ndarray | None = None
+    ):
         self.genomes, self.policy = genomes, policy
         self.net = CompiledPopulation(genomes)
         self.state = state
-        activation = genomes[0].activation
+        activation = genomes.activation if isinstance(genomes, NeatPopulation) else genomes[0].activation
         self._unit = {"sigmoid": lambda y: y, "tanh": lambda y: (y + 1.0) / 2.0}.get(
             activation, lambda y: 1.0 / (1.0 + np.exp(-y))
         )
@@ -523,7 +527,11 @@ class NeatController:
         return (2.0 * unit - 1.0).astype(np.float32)
 
     def keep(self, live: np.ndarray) -> NeatController:
-        kept = [g for g, alive in zip(self.genomes, live, strict=True) if alive]
+        kept: list[NeatGenome] | NeatPopulation
+        if isinstance(self.genomes, NeatPopulation):
+            kept = self.genomes.take(np.flatnonzero(live))
+        else:
+            kept = [g for g, alive in zip(self.genomes, live, strict=True) if alive]
         state = None
         if self.state is not None:
             columns = np.concatenate([self.net.columns(p) for p in np.flatnonzero(live)])

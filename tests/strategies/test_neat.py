@@ -190,13 +190,18 @@ def test_seeded_xor_run_reproduces_and_resumes_identically(tmp_path):
     assert outcome(tmp_path / "c") == outcome(tmp_path / "a")
 
 
-# XOR; double pole without velocities (recurrent networks)
+# XOR; double pole without velocities and CartPole (recurrent networks; CartPole's episodes end apart,
+# so the batch is cut down to the live networks as they fall)
+CARTPOLE = {"generations": 5, "strategy": {"name": "neat", "population_size": 60, "feed_forward": False},
+            "problem": {"kind": "gym", "env_id": "CartPole-v1", "episodes": 2}}  # fmt: skip
 DPNV = {"generations": 6, "strategy": {"name": "neat", "population_size": 150, "feed_forward": False, "c3": 3.0,
         "compatibility_threshold": 4.0}, "problem": {"kind": "double_pole", "velocities": False}}  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    "backend, task", [("serial", XOR), ("process", XOR), ("serial", DPNV)], ids=["xor", "xor-process", "dpnv"]
+    "backend, task",
+    [("serial", XOR), ("process", XOR), ("serial", DPNV), ("serial", CARTPOLE)],
+    ids=["xor", "xor-process", "dpnv", "cartpole"],
 )
 def test_the_population_batch_path_decides_and_stores_as_the_genome_list_path(
     tmp_path, monkeypatch, backend, task
@@ -209,7 +214,7 @@ def test_the_population_batch_path_decides_and_stores_as_the_genome_list_path(
     cfg = evoforge.RunConfig(
         seed=3, backend=backend, workers=2, **dict(task, generations=min(12, task["generations"]))
     )
-    evoforge.run(cfg, tmp_path / "batch")
+    assert evoforge.run(cfg, tmp_path / "batch").failed == 0
     ask = NEAT.ask
 
     def as_list(self, state, rng):
@@ -220,7 +225,7 @@ def test_the_population_batch_path_decides_and_stores_as_the_genome_list_path(
     evoforge.run(cfg, tmp_path / "list")
     assert outcome(tmp_path / "batch") == outcome(tmp_path / "list")
     blobs = [individuals(tmp_path / name, "genome_id, genome", fresh_only=True) for name in ("batch", "list")]
-    assert blobs[0] == blobs[1] and len(blobs[0]) > 500
+    assert blobs[0] == blobs[1] and len(blobs[0]) > 200
 
 
 def test_neat_needs_a_network_problem():
