@@ -118,3 +118,20 @@ def best_at(curve: list, *, evals: int | None = None, seconds: float | None = No
 def mean_cell(values: list[float]) -> str:
     """A table cell: the mean over seeds, "-" while some run has no finished evaluation yet."""
     return "-" if any(v != v for v in values) else f"{statistics.mean(values):.4f}"
+
+
+def policy_actor(problem, context: dict, params):
+    """The action function of one MLP policy of a gym problem (``params``, flat), its observations
+    normalised as the run that found it normalised them (``context``)."""
+    import numpy as np
+
+    norm = problem._normaliser(context)
+    layers = problem.policy.unflatten(np.asarray(params)[None])
+
+    def act(obs):
+        x = np.asarray(obs, np.float32).reshape(1, 1, -1)
+        if norm is not None:
+            x = np.clip((x - norm[0]) / norm[1], -5, 5)
+        return problem.policy.act(layers, x)[0, 0]
+
+    return act

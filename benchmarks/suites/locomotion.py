@@ -23,7 +23,7 @@ import statistics
 import time
 from typing import Any
 
-from common import run_child
+from common import policy_actor, run_child
 
 TEST_SEEDS = [20_000 + k for k in range(10)]
 
@@ -91,15 +91,7 @@ def run_evoforge(env_id: str, seed: int, steps: int, settings: dict) -> dict:
             store.close()
         entry = next(e for e in hof if e.genome_id == result.best_genome_id)
         params = np.asarray(SeedChainDecoder(problem.initial_params)(entry.genome))
-    norm = problem._normaliser(entry.context)
-    layers = problem.policy.unflatten(params[None])
-
-    def act(obs):
-        x = np.asarray(obs, np.float32).reshape(1, 1, -1)
-        if norm is not None:
-            x = np.clip((x - norm[0]) / norm[1], -5, 5)
-        return problem.policy.act(layers, x)[0, 0]
-
+    act = policy_actor(problem, entry.context, params)
     return {**test_policy(act, env_id), "seconds": seconds, "env_steps": result.env_steps}
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from common import median, neat_population, run_child
+from common import median, neat_population, policy_actor, run_child
 
 THRESHOLDS = {"Acrobot-v1": -100.0, "LunarLander-v3": 200.0, "CartPole-v1": 475.0, "HalfCheetah-v5": None}
 # For environments without a threshold (None) every run uses its whole budget (--cap) and the
@@ -128,16 +128,7 @@ def run_evoforge(env_id: str, seed: int, cap: float) -> dict:
         finally:
             store.close()
         context = next(e.context for e in hof if e.genome_id == genome_id)
-        norm = problem._normaliser(context)
-        layers = problem.policy.unflatten(params[None])
-
-        def act(obs):
-            x = np.asarray(obs, np.float32).reshape(1, 1, -1)
-            if norm is not None:
-                x = np.clip((x - norm[0]) / norm[1], -5, 5)
-            return problem.policy.act(layers, x)[0, 0]
-
-        return act
+        return policy_actor(problem, context, params)
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "r"
