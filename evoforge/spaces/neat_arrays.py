@@ -135,13 +135,17 @@ class NeatPopulation:
         rows = np.asarray(rows, np.int64)
         count, hidden_count = self.count[rows], self.hidden_count[rows]
         c, h = int(count.max(initial=0)), int(hidden_count.max(initial=0))
-        return replace(
+        out = replace(
             self,
             count=count,
             hidden_count=hidden_count,
             **{name: getattr(self, name)[rows, :c] for name in _GENES},
             hidden=self.hidden[rows, :h],
         )
+        known = self.__dict__.get("_rows")
+        if known is not None:  # the rows' ids and store forms carry over (padding is not in them)
+            out.__dict__["_rows"] = tuple(tuple(part[r] for r in rows.tolist()) for part in known)
+        return out
 
     def concat(self, other: NeatPopulation) -> NeatPopulation:
         c = max(self.innov.shape[1], other.innov.shape[1])
@@ -170,36 +174,40 @@ class NeatPopulation:
         """Every genome's content id, equal to :func:`evoforge.core.genome.genome_id` of
         :meth:`genome` (the same bytes hashed, without building the genomes; hashed once: the
         population is immutable, and the engine and the next generation's breeding both ask)."""
-        return list(self._ids)
-
-    @cached_property
-    def _ids(self) -> tuple[str, ...]:
-        out = []
-        for p in range(len(self)):
-            n, h = int(self.count[p]), int(self.hidden_count[p])
-            header = repr((self.n_inputs, self.n_outputs, tuple(self.hidden[p, :h].tolist()), self.activation,
-                           self.feed_forward))  # fmt: skip
-            digest = hashlib.blake2b(NeatGenome.encoding.encode(), digest_size=8)
-            digest.update(header.encode())
-            for name in _GENES:
-                digest.update(np.ascontiguousarray(getattr(self, name)[p, :n]).tobytes())
-            out.append(digest.hexdigest())
-        return tuple(out)
+        return list(self._rows[0])
 
     def row_bytes(self) -> list[bytes]:
         """Every genome's run-store form, equal to :meth:`NeatGenome.to_bytes` of :meth:`genome`
         (built from the arrays, without the genomes)."""
-        flag, name = self.feed_forward, self.activation.encode()
-        out = []
-        for p in range(len(self)):
-            n, h = int(self.count[p]), int(self.hidden_count[p])
-            parts = [
-                _HEADER.pack(self.n_inputs, self.n_outputs, h, n, flag, name),
-                self.hidden[p, :h].tobytes(),
-            ]
-            parts += [np.ascontiguousarray(getattr(self, col)[p, :n]).tobytes() for col in _GENES]
-            out.append(b"".join(parts))
-        return out
+        return list(self._rows[1])
+
+    @cached_property
+    def _rows(self) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
+        """(content ids, store forms), both from one pass over the rows, each row's genes cut as
+        byte slices out of one buffer per column (numpy's per-row slicing costs more than the hash)."""
+        if len(self) == 0:
+            return (), ()
+        buffers = [np.ascontiguousarray(getattr(self, name)) for name in _GENES]
+        views = [memoryview(b.tobytes()) for b in buffers]
+        strides = [b.shape[1] * b.itemsize for b in buffers]
+        sizes = [b.itemsize for b in buffers]
+        hidden_bytes = memoryview(np.ascontiguousarray(self.hidden).tobytes())
+        hidden_stride = self.hidden.shape[1] * 8
+        hidden_lists = self.hidden.tolist()
+        flag, activation = self.feed_forward, self.activation
+        encoding = NeatGenome.encoding.encode()
+        ids, blobs = [], []
+        for p, (n, h) in enumerate(zip(self.count.tolist(), self.hidden_count.tolist(), strict=True)):
+            genes = [view[p * stride : p * stride + n * size] for view, stride, size in zip(views, strides, sizes)]
+            header = repr((self.n_inputs, self.n_outputs, tuple(hidden_lists[p][:h]), activation, flag))
+            digest = hashlib.blake2b(encoding, digest_size=8)
+            digest.update(header.encode())
+            for gene in genes:
+                digest.update(gene)
+            ids.append(digest.hexdigest())
+            head = _HEADER.pack(self.n_inputs, self.n_outputs, h, n, flag, activation.encode())
+            blobs.append(b"".join([head, hidden_bytes[p * hidden_stride : p * hidden_stride + h * 8], *genes]))
+        return tuple(ids), tuple(blobs)
 
     def to_tree(self) -> dict[str, Any]:
         """The population as a state-tree value (arrays and scalars, see :mod:`evoforge.core.state_io`)."""
