@@ -178,6 +178,12 @@ class Problem(ABC):
         with a held-out test split overrides it)."""
         return self.test(params, seed, cases, context)
 
+    def validate_all(self, params: list[Any], seed: int, cases: int, contexts: list[Context]) -> list[TestResult]:
+        """:meth:`validate` for each of several individuals (with its own context), all on the same
+        cases. A problem that can run them together overrides it; each result must equal what
+        :meth:`validate` returns for that individual alone."""
+        return [self.validate(p, seed, cases, c) for p, c in zip(params, contexts, strict=True)]
+
     def initial_context(self) -> Context:
         return {}
 

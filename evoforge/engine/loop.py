@@ -134,14 +134,20 @@ class _Loop:
     ) -> None:
         """Validation scores (into ``validated``) for hall-of-fame members: all, or those whose fitness
         reaches a target."""
-        for entry in hof:
-            if entry.genome_id in validated:
-                continue
-            if only_reaching is not None and entry.score < self.sign * only_reaching:
-                continue
-            validated[entry.genome_id] = self._retest(
-                entry, "validate", self.config.validation_episodes
-            ).score
+        due = [
+            e for e in hof
+            if e.genome_id not in validated and (only_reaching is None or e.score >= self.sign * only_reaching)
+        ]  # fmt: skip
+        if not due:
+            return
+        scores = self.problem.validate_all(
+            [self.decode(e.genome) for e in due],
+            derive_seed(self.config.seed, "validate"),
+            self.config.validation_episodes,
+            [e.context for e in due],
+        )
+        for entry, result in zip(due, scores, strict=True):
+            validated[entry.genome_id] = result.score
 
     def _reported(self, s: LoopState) -> Entry:
         """The individual a run reports: the first solver if the task was solved, else the best on

@@ -333,13 +333,38 @@ class GymProblem(Problem):
         return results
 
     def test(self, params: np.ndarray, seed: int, cases: int, context: Context) -> TestResult:
-        slot_seeds = [derive_seed(seed, "test", k) for k in range(cases)]
-        returns, steps, _, extra = self.rollout(_one(params), slot_seeds, cases, context)
-        scores = [float(x) for x in returns[0]]
-        metrics = {"env_steps": float(steps.sum())}
-        if "distance" in extra:
-            metrics["distance"] = float(extra["distance"][0].mean())
-        return TestResult(float(np.mean(scores)), scores, metrics)
+        return self._retest_batch(_one(params), seed, cases, context)[0]
+
+    def validate_all(
+        self, params: list[Any], seed: int, cases: int, contexts: list[Context]
+    ) -> list[TestResult]:
+        """The individuals that share a context (the same object: the same observation normaliser)
+        run their validation episodes in one rollout, which gives each exactly the returns it gets
+        alone (a policy's actions never depend on its batch-mates)."""
+        results: list[TestResult | None] = [None] * len(params)
+        groups: dict[int, list[int]] = {}
+        for i, context in enumerate(contexts):
+            groups.setdefault(id(context), []).append(i)
+        for members in groups.values():
+            batch = [params[i] for i in members]
+            together = batch if isinstance(batch[0], NeatGenome) else np.stack([np.asarray(p) for p in batch])
+            scored = self._retest_batch(together, seed, cases, contexts[members[0]])
+            for i, result in zip(members, scored, strict=True):
+                results[i] = result
+        return results  # type: ignore[return-value]
+
+    def _retest_batch(self, params: Any, seed: int, cases: int, context: Context) -> list[TestResult]:
+        """Each policy of ``params`` on the same ``cases`` episodes (drawn from ``seed``)."""
+        slot_seeds = [derive_seed(seed, "test", k) for k in range(cases)] * len(params)
+        returns, steps, _, extra = self.rollout(params, slot_seeds, cases, context)
+        out = []
+        for i in range(len(params)):
+            metrics = {"env_steps": float(steps[i].sum())}
+            if "distance" in extra:
+                metrics["distance"] = float(extra["distance"][i].mean())
+            scores = [float(x) for x in returns[i]]
+            out.append(TestResult(float(np.mean(scores)), scores, metrics))
+        return out
 
     # -- rollouts -------------------------------------------------------------------------------
     def rollout(

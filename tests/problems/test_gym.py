@@ -51,6 +51,30 @@ def test_an_individual_scores_the_same_whatever_shares_its_batch():
     assert len(set(together)) > 1
 
 
+@pytest.mark.parametrize("kind", ["mlp", "neat"])
+def test_validating_many_together_gives_each_what_it_gets_alone(kind):
+    """The hall of fame is validated in one rollout: each score must equal one validation at a time,
+    with the individuals sharing a normaliser run together and a different normaliser kept apart."""
+    if kind == "neat":
+        from evoforge.spaces.neat import InnovationTracker, add_node, initial_genome
+
+        problem = GymProblem(GymConfig(env_id="CartPole-v1"))
+        tracker = InnovationTracker(4, 2)
+        params = [initial_genome(4, 2, np.random.default_rng(i), tracker) for i in range(5)]
+        params[1] = add_node(params[1], np.random.default_rng(9), tracker)
+        contexts = [{}] * 5
+    else:
+        problem = GymProblem(GymConfig(env_id="CartPole-v1", policy={"hidden": [8], "obs_norm": True}))
+        params = [problem.initial_params(np.random.default_rng(i)) * 3 for i in range(5)]
+        first = problem.initial_context()
+        second = problem.update_context(first, [r.aux for r in problem.evaluate(np.stack(params), np.arange(5), first)])
+        contexts = [first, second, first, second, first]
+    together = problem.validate_all(params, 7, 4, contexts)
+    alone = [problem.validate(p, 7, 4, c) for p, c in zip(params, contexts, strict=True)]
+    assert [(r.score, r.scores, r.metrics) for r in together] == [(r.score, r.scores, r.metrics) for r in alone]
+    assert len({r.score for r in alone}) > 1
+
+
 def test_continuous_actions_stay_in_bounds():
     problem = GymProblem(GymConfig(env_id="Pendulum-v1", policy={"hidden": []}))
     layers = problem.policy.unflatten(np.full((1, problem.dim), 100.0))
