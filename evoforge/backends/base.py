@@ -50,7 +50,9 @@ class Job:
     ``time_limit`` is the seconds one item may take (None: no limit), from which a backend that can
     stop a worker sets its hard limit; ``chunk_size`` caps the items per chunk (None: one chunk per
     slot, the cheapest to ship; 1 for costly items of uneven cost, so a free worker always takes the
-    next one); ``on_lost(why)`` is the result of an item whose worker was lost twice.
+    next one); ``on_lost(why)`` is the result of an item whose worker was lost twice; ``cut(fn, items)``,
+    where given, turns ``fn`` and one chunk's items into that chunk's own (a population held as arrays
+    ships each chunk its own rows, not the whole population).
     """
 
     fn: Callable[..., list[Any]]
@@ -60,6 +62,12 @@ class Job:
     shared: Any = None
     chunk_size: int | None = None
     on_lost: Callable[[str], Any] = lambda why: None
+    cut: Callable[[Callable[..., list[Any]], list[Any]], tuple[Callable[..., list[Any]], list[Any]]] | None = None
+
+    def part(self, indices: list[int]) -> tuple[Callable[..., list[Any]], list[Any]]:
+        """The function and the items of the chunk ``indices``."""
+        items = [self.items[i] for i in indices]
+        return (self.fn, items) if self.cut is None else self.cut(self.fn, items)
 
 
 @dataclass
@@ -147,8 +155,8 @@ class _Task:
 
     def payload(self) -> tuple:
         """The arguments of :func:`run_chunk` for this chunk (``shared`` left to the backend)."""
-        job = self.job
-        return (job.fn, job.common, [job.items[i] for i in self.indices], self.indices)
+        fn, items = self.job.part(self.indices)
+        return (fn, self.job.common, items, self.indices)
 
     @property
     def hard_limit(self) -> float | None:

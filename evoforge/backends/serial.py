@@ -41,7 +41,8 @@ class SerialBackend(Backend):
             if not self._not_started:  # held
                 break
             self._not_started -= 1
-            yield run_chunk(job.fn, job.common, [job.items[i] for i in indices], indices)
+            fn, items = job.part(indices)
+            yield run_chunk(fn, job.common, items, indices)
         self._not_started = 0
 
     def hold(self) -> int:

@@ -154,8 +154,8 @@ def evaluation_job(
 ) -> Job:
     """The backend job evaluating ``genomes`` (``seeds[i]`` drives all randomness of the i-th; with
     ``lineage``, the problem inherits trained state through its folder; with ``batch``, the genomes
-    are rows of it, and each chunk carries the batch)."""
-    fn: Any = evaluate_chunk if batch is None else functools.partial(evaluate_chunk, batch=batch)
+    are row numbers of it, and each chunk carries its own rows of the batch)."""
+    fn: Any = evaluate_chunk
     if lineage is None:
         items: list[tuple] = list(zip(genomes, seeds, strict=True))
     else:
@@ -169,4 +169,11 @@ def evaluation_job(
         shared=shared,
         chunk_size=chunk_size,
         on_lost=lost,
+        cut=None if batch is None else functools.partial(_cut_batch, batch),
     )
+
+
+def _cut_batch(batch: GenomeBatch, fn: Any, items: list[tuple]) -> tuple[Any, list[tuple]]:
+    """One chunk's rows of ``batch`` bound to ``fn``, its items renumbered to those rows."""
+    rows = batch.take(np.array([item[0] for item in items], np.int64))
+    return functools.partial(fn, batch=rows), [(k, *item[1:]) for k, item in enumerate(items)]

@@ -228,6 +228,28 @@ def test_the_population_batch_path_decides_and_stores_as_the_genome_list_path(
     assert blobs[0] == blobs[1] and len(blobs[0]) > 200
 
 
+def test_each_chunk_of_a_population_carries_only_its_own_rows():
+    """A worker gets its chunk's rows of the arrays (not the whole population) and scores them as the
+    whole population's evaluation does."""
+    from evoforge.backends.base import _Task, run_chunk
+    from evoforge.engine.evaluation import evaluate_chunk, evaluation_job
+    from evoforge.spaces.neat import InnovationTracker, initial_genome
+    from evoforge.spaces.neat_arrays import NeatPopulation
+
+    problem = evoforge.RunConfig(strategy={"name": "neat"}, problem={"kind": "xor"}).problem
+    tracker = InnovationTracker(2, 1)
+    pop = NeatPopulation.from_genomes([initial_genome(2, 1, np.random.default_rng(k), tracker) for k in range(10)])
+    seeds = list(range(100, 110))
+    whole = evaluate_chunk(problem, {}, None, list(zip(range(10), seeds, strict=True)), batch=pop)
+    job = evaluation_job(problem, {}, list(range(10)), seeds, batch=pop, chunk_size=4)
+    fn, _, items, indices = _Task(0, job, [4, 5, 6]).payload()
+    assert len(fn.keywords["batch"]) == 3 and [item[0] for item in items] == [0, 1, 2]
+    got = run_chunk(fn, job.common, items, indices)
+    assert got.indices == [4, 5, 6]
+    assert [r.fitness for r in got.results] == [r.fitness for r in whole[4:7]]
+    assert len({r.fitness for r in whole}) > 1
+
+
 def test_neat_needs_a_network_problem():
     with pytest.raises(
         ValueError,
