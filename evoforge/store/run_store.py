@@ -302,7 +302,7 @@ class RunStore:
                     0,
                     fitness if finite else None,
                     r["error"],
-                    json.dumps(metrics) if metrics else None,
+                    _metrics_json(metrics) if metrics else None,
                     r["wall_seconds"],
                     encoding,
                     blob,
@@ -470,6 +470,23 @@ class RunStore:
 def _parents_json(parents: tuple[str, ...] | list[str]) -> str:
     """Content ids (hex digits) as a JSON list, without the JSON encoder's cost per row."""
     return "[" + ",".join(f'"{p}"' for p in parents) + "]"
+
+
+_KEYS: dict[str, str] = {}  # metric names as JSON strings, encoded once
+
+
+def _metrics_json(metrics: dict[str, Any]) -> str:
+    """``json.dumps(metrics)``, the same text, built directly when every value is a finite float (the
+    common case, a few times cheaper than the encoder: it runs once per individual)."""
+    parts = []
+    for key, value in metrics.items():
+        if type(key) is not str or type(value) is not float or value - value != 0.0:  # NaN, inf: the encoder
+            return json.dumps(metrics)
+        name = _KEYS.get(key)
+        if name is None:
+            name = _KEYS[key] = json.dumps(key)
+        parts.append(f"{name}: {value!r}")
+    return "{" + ", ".join(parts) + "}"
 
 
 def _json_default(value: Any) -> Any:

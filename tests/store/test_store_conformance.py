@@ -21,3 +21,23 @@ def create(path):
 )
 def test_sqlite_store(check, tmp_path):
     check(create, RunStore.open, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "metrics",
+    [
+        {"error": 0.1 + 0.2, "solved": 1.0, "tiny": 5e-324, "big": -1.7976931348623157e308},
+        {"env_steps": 500.0, "ünïcode \"name\"": 2.5},
+        {"nan": float("nan")},
+        {"inf": float("inf"), "x": 1.0},
+        {"count": 3, "flag": True, "x": 1.0},
+        {"nested": {"a": 1.0}},
+        {1: 2.0},
+    ],
+)
+def test_metrics_are_stored_as_the_json_encoder_writes_them(metrics):
+    import json
+
+    from evoforge.store.run_store import _metrics_json
+
+    assert _metrics_json(metrics) == json.dumps(metrics)
