@@ -518,6 +518,10 @@ def _sorted_rows(pop: NeatPopulation, rows: np.ndarray) -> NeatPopulation:
 
 
 # -- compatibility distance ------------------------------------------------------------------------
+#: the cells of the distance's dense table of matching genes and its (P, S) arrays together: 2**21
+_TABLE_CELLS = 2**21
+
+
 def distance_matrix(
     pop: NeatPopulation, reps: NeatPopulation, c1: float, c2: float, c3: float, small: int = 20
 ) -> np.ndarray:
@@ -528,6 +532,15 @@ def distance_matrix(
     p, s = len(pop), len(reps)
     if p == 0 or s == 0:
         return np.zeros((p, s))
+    # matching genes can only lie among the representatives' innovations: a dense (genomes x those
+    # innovations) table. With many genomes and representatives, the tables and the (P, S) arrays
+    # are built for a block of representatives at a time, so memory stays bounded; a column's numbers
+    # do not depend on the other columns (summed over the same (P, genes) array), so they are the same.
+    universe = np.unique(reps.innov[reps.valid])
+    if s > 1 and p * (universe.size + 8 * s) > _TABLE_CELLS:  # about 8 (P, S) arrays live at once
+        width = max(1, min(s // 2, _TABLE_CELLS // (p * (int(reps.count.max(initial=1)) + 8))))
+        blocks = [reps.take(np.arange(a, min(a + width, s))) for a in range(0, s, width)]
+        return np.concatenate([distance_matrix(pop, b, c1, c2, c3, small) for b in blocks], axis=1)
     stride = _stride(pop, reps)
     na, nb = pop.count, reps.count
     la, lb = pop.max_innov(), reps.max_innov()
@@ -543,8 +556,6 @@ def distance_matrix(
         np.searchsorted(keys_b, np.arange(s)[:, None] * stride + la[None, :], side="right") - start_b[:, None]
     )
     excess = (na[:, None] - upto_a) + (nb[:, None] - upto_b).T
-    # matching genes can only lie among the representatives' innovations: a dense table over them
-    universe = np.unique(reps.innov[reps.valid])
     present = np.zeros((p, universe.size), bool)
     weight = np.zeros((p, universe.size))
     valid = pop.valid

@@ -198,6 +198,17 @@ def test_distance_matrix_equals_the_one_genome_distances():
     assert (got > 0).sum() > got.size // 2
 
 
+def test_distance_matrix_in_blocks_equals_it_whole(monkeypatch):
+    """A large population's distances are computed a block of representatives at a time (bounded
+    memory): the same numbers, whatever the block size."""
+    genomes, _ = population(40)
+    pop, reps = na.NeatPopulation.from_genomes(genomes), na.NeatPopulation.from_genomes(genomes[::7])
+    whole = na.distance_matrix(pop, reps, 1.0, 1.0, 0.4, 20)
+    for cells in (1, 50, 333):
+        monkeypatch.setattr(na, "_TABLE_CELLS", cells)
+        assert np.array_equal(na.distance_matrix(pop, reps, 1.0, 1.0, 0.4, 20), whole)
+
+
 def test_innovation_numbers_name_one_connection_each_across_a_run():
     """Through generations of the array strategy: within a genome no number repeats, and across the
     population one number always names the same source and target (section 3.2's historical
