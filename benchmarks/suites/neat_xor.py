@@ -2,7 +2,8 @@
 4,755 evaluations on average, worst 13,459): `examples/neat-xor.yaml` (the paper's settings, with
 the compatibility threshold adapted toward 10 species), seeds 0..runs-1, each run stopping in the
 generation in which a network classifies all four patterns. Runs are split over ``processes``
-processes; ``overrides`` (``strategy.KEY=VALUE``) make a sweep."""
+processes; ``overrides`` (``strategy.KEY=VALUE``) make a sweep, run on the seeds from ``first_seed``
+(1000 and up: settings are chosen there, and seeds 0..99 score the chosen ones once)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ for seed in json.loads(sys.argv[3]):
 def run(settings: dict, save) -> dict:
     runs, processes = int(settings["runs"]), int(settings["processes"])
     overrides = list(settings.get("overrides") or [])
-    shares = [list(range(k, runs, processes)) for k in range(processes)]
+    first = int(settings.get("first_seed", 0))
+    shares = [list(range(first + k, first + runs, processes)) for k in range(processes)]
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", _CHILD, str(EXAMPLE), json.dumps(overrides), json.dumps(share)],
