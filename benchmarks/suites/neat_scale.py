@@ -108,7 +108,13 @@ def run(settings: dict, save) -> dict:
     rows = dict((save.previous or {}).get("rows") or {})
     for lib in LIBRARIES:
         if lib not in rows:
-            args = [settings["task"], lib, str(settings["population"]), str(settings["generations"]), str(settings["seed"])]
+            args = [
+                settings["task"],
+                lib,
+                str(settings["population"]),
+                str(settings["generations"]),
+                str(settings["seed"]),
+            ]
             rows[lib] = run_child("neat_scale", args, core=0, timeout=6 * 3600)
             print(lib, rows[lib], flush=True)
             save({"rows": rows})
@@ -130,7 +136,12 @@ def table(results: dict, settings: dict) -> str:
             lines.append(f"| {lib} | failed: {r['error']} | | |")
             continue
         per[lib] = median(r["per_generation"])
-        lines.append(f"| {lib} | {per[lib]:.3f} | {r['rss_peak_mib']:,.0f} | {r['rss_peak_mib'] - r['rss_base_mib']:,.0f} |")
+        lines.append(
+            f"| {lib} | {per[lib]:.3f} | {r['rss_peak_mib']:,.0f} | {r['rss_peak_mib'] - r['rss_base_mib']:,.0f} |"
+        )
     if len(per) == 2:
-        lines += ["", f"Time per generation, neat-python / evoforge: {per[LIBRARIES[0]] / per[LIBRARIES[1]]:.1f}x."]
+        lines += [
+            "",
+            f"Time per generation, neat-python / evoforge: {per[LIBRARIES[0]] / per[LIBRARIES[1]]:.1f}x.",
+        ]
     return "\n".join(lines)

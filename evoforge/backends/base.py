@@ -62,7 +62,9 @@ class Job:
     shared: Any = None
     chunk_size: int | None = None
     on_lost: Callable[[str], Any] = lambda why: None
-    cut: Callable[[Callable[..., list[Any]], list[Any]], tuple[Callable[..., list[Any]], list[Any]]] | None = None
+    cut: (
+        Callable[[Callable[..., list[Any]], list[Any]], tuple[Callable[..., list[Any]], list[Any]]] | None
+    ) = None
 
     def part(self, indices: list[int]) -> tuple[Callable[..., list[Any]], list[Any]]:
         """The function and the items of the chunk ``indices``."""

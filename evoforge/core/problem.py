@@ -178,7 +178,9 @@ class Problem(ABC):
         with a held-out test split overrides it)."""
         return self.test(params, seed, cases, context)
 
-    def validate_all(self, params: list[Any], seed: int, cases: int, contexts: list[Context]) -> list[TestResult]:
+    def validate_all(
+        self, params: list[Any], seed: int, cases: int, contexts: list[Context]
+    ) -> list[TestResult]:
         """:meth:`validate` for each of several individuals (with its own context), all on the same
         cases. A problem that can run them together overrides it; each result must equal what
         :meth:`validate` returns for that individual alone."""

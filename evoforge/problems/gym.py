@@ -351,7 +351,7 @@ class GymProblem(Problem):
             scored = self._retest_batch(together, seed, cases, contexts[members[0]])
             for i, result in zip(members, scored, strict=True):
                 results[i] = result
-        return results  # type: ignore[return-value]
+        return results
 
     def _retest_batch(self, params: Any, seed: int, cases: int, context: Context) -> list[TestResult]:
         """Each policy of ``params`` on the same ``cases`` episodes (drawn from ``seed``)."""

@@ -198,7 +198,10 @@ class NeatPopulation:
         encoding = NeatGenome.encoding.encode()
         ids, blobs = [], []
         for p, (n, h) in enumerate(zip(self.count.tolist(), self.hidden_count.tolist(), strict=True)):
-            genes = [view[p * stride : p * stride + n * size] for view, stride, size in zip(views, strides, sizes)]
+            genes = [
+                view[p * stride : p * stride + n * size]
+                for view, stride, size in zip(views, strides, sizes, strict=True)
+            ]
             header = repr((self.n_inputs, self.n_outputs, tuple(hidden_lists[p][:h]), activation, flag))
             digest = hashlib.blake2b(encoding, digest_size=8)
             digest.update(header.encode())
@@ -206,7 +209,9 @@ class NeatPopulation:
                 digest.update(gene)
             ids.append(digest.hexdigest())
             head = _HEADER.pack(self.n_inputs, self.n_outputs, h, n, flag, activation.encode())
-            blobs.append(b"".join([head, hidden_bytes[p * hidden_stride : p * hidden_stride + h * 8], *genes]))
+            blobs.append(
+                b"".join([head, hidden_bytes[p * hidden_stride : p * hidden_stride + h * 8], *genes])
+            )
         return tuple(ids), tuple(blobs)
 
     def to_tree(self) -> dict[str, Any]:

@@ -67,11 +67,15 @@ def test_validating_many_together_gives_each_what_it_gets_alone(kind):
         problem = GymProblem(GymConfig(env_id="CartPole-v1", policy={"hidden": [8], "obs_norm": True}))
         params = [problem.initial_params(np.random.default_rng(i)) * 3 for i in range(5)]
         first = problem.initial_context()
-        second = problem.update_context(first, [r.aux for r in problem.evaluate(np.stack(params), np.arange(5), first)])
+        second = problem.update_context(
+            first, [r.aux for r in problem.evaluate(np.stack(params), np.arange(5), first)]
+        )
         contexts = [first, second, first, second, first]
     together = problem.validate_all(params, 7, 4, contexts)
     alone = [problem.validate(p, 7, 4, c) for p, c in zip(params, contexts, strict=True)]
-    assert [(r.score, r.scores, r.metrics) for r in together] == [(r.score, r.scores, r.metrics) for r in alone]
+    assert [(r.score, r.scores, r.metrics) for r in together] == [
+        (r.score, r.scores, r.metrics) for r in alone
+    ]
     assert len({r.score for r in alone}) > 1
 
 

@@ -27,7 +27,7 @@ def test_sqlite_store(check, tmp_path):
     "metrics",
     [
         {"error": 0.1 + 0.2, "solved": 1.0, "tiny": 5e-324, "big": -1.7976931348623157e308},
-        {"env_steps": 500.0, "ünïcode \"name\"": 2.5},
+        {"env_steps": 500.0, 'ünïcode "name"': 2.5},
         {"nan": float("nan")},
         {"inf": float("inf"), "x": 1.0},
         {"count": 3, "flag": True, "x": 1.0},

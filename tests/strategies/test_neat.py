@@ -238,7 +238,9 @@ def test_each_chunk_of_a_population_carries_only_its_own_rows():
 
     problem = evoforge.RunConfig(strategy={"name": "neat"}, problem={"kind": "xor"}).problem
     tracker = InnovationTracker(2, 1)
-    pop = NeatPopulation.from_genomes([initial_genome(2, 1, np.random.default_rng(k), tracker) for k in range(10)])
+    pop = NeatPopulation.from_genomes(
+        [initial_genome(2, 1, np.random.default_rng(k), tracker) for k in range(10)]
+    )
     seeds = list(range(100, 110))
     whole = evaluate_chunk(problem, {}, None, list(zip(range(10), seeds, strict=True)), batch=pop)
     job = evaluation_job(problem, {}, list(range(10)), seeds, batch=pop, chunk_size=4)
