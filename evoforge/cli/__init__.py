@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from evoforge.cli import demo, runs  # noqa: F401  (each registers its commands on app)
+from evoforge.cli import dashboard, demo, runs  # noqa: F401  (each registers its commands on app)
 from evoforge.cli.app import COMMANDS, EXIT_USAGE, UserError, app, console
 
 for _module in dict.fromkeys(COMMANDS.values()):  # the commands of each problem kind

@@ -129,6 +129,7 @@ class RunStore:
         self._committed = time.monotonic()
         self._session: dict[str, StoredEvaluation] = {}  # this session's evaluations, by genome id
         self._sequence = 0
+        self.read_only = False  # opened to watch a run: the database is opened read-only
 
     # -- lifecycle ------------------------------------------------------------------------------
     @classmethod
@@ -164,13 +165,16 @@ class RunStore:
         return store
 
     @classmethod
-    def open(cls, path: Path, check: bool = True) -> RunStore:
+    def open(cls, path: Path, check: bool = True, read_only: bool = False) -> RunStore:
         """The run directory at ``path``; ``FileNotFoundError`` if it is none, :class:`StoreError` if its
-        database is missing or damaged (``check``: a quick integrity check of every page). Only reads."""
+        database is missing or damaged (``check``: a quick integrity check of every page). Only reads.
+        ``read_only``: SQLite opens the database read-only (a watcher of a run another process writes:
+        it can neither write nor change the journal mode; WAL lets it read while the run commits)."""
         path = Path(path)
         if not (path / "config.yaml").is_file():
             raise FileNotFoundError(f"{path} is not an evoforge run directory (no config.yaml)")
         store = cls(path)
+        store.read_only = read_only
         database = path / "evoforge.sqlite"
         if not database.is_file():
             raise StoreError(f"{database}: missing (the run's history is gone)")
@@ -201,6 +205,9 @@ class RunStore:
         return store
 
     def _connect(self) -> sqlite3.Connection:
+        if self._db is None and self.read_only:
+            uri = (self.path / "evoforge.sqlite").resolve().as_uri() + "?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, timeout=30)
         if self._db is None:
             self._db = sqlite3.connect(self.path / "evoforge.sqlite", timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")

@@ -1,0 +1,202 @@
+"""What the dashboard shows, read from run directories without ever writing to them.
+
+Each run directory is opened through the run store in read-only mode (SQLite refuses every write;
+WAL lets it read while the run commits), once per request and closed again, so a dashboard never holds
+a lock a running search waits on. Runs are addressed by their position in the list the dashboard was
+started with, never by a path from the request: nothing outside those directories can be named.
+
+>>> Catalog([]).runs()
+[]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from evoforge.engine.records import load_run_config, read_hall_of_fame, read_result
+from evoforge.store.run_store import RunStore, StoreError
+
+__all__ = ["Catalog", "UnknownError"]
+
+#: rows a page lists at most (failed candidates, lineage steps): pages stay fast on any run
+LIMIT = 200
+
+
+class UnknownError(LookupError):
+    """A run number or genome id the dashboard does not know (a 404, never a traceback)."""
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: they go out as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+class Catalog:
+    """The run directories a dashboard watches, numbered in the order given."""
+
+    def __init__(self, run_dirs: list[Path]):
+        self.run_dirs = [Path(p) for p in run_dirs]
+
+    @contextmanager
+    def _store(self, run: int) -> Iterator[RunStore]:
+        if not 0 <= run < len(self.run_dirs):
+            raise UnknownError(f"no run {run}")
+        store = RunStore.open(self.run_dirs[run], check=False, read_only=True)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    # -- the list of runs ------------------------------------------------------------------------
+    def runs(self) -> list[dict[str, Any]]:
+        """One row per run: what it is, how far it has got, its best. A run directory that cannot be
+        read is listed with the one-line reason."""
+        return [self._row(k) for k in range(len(self.run_dirs))]
+
+    def _row(self, run: int) -> dict[str, Any]:
+        row: dict[str, Any] = {"run": run, "path": str(self.run_dirs[run]), "name": self.run_dirs[run].name}
+        try:
+            with self._store(run) as store:
+                row.update(self._summary(store))
+        except (FileNotFoundError, StoreError, sqlite3.Error) as exc:
+            row.update(status="unreadable", error=str(exc).splitlines()[0])
+        return _finite(row)
+
+    def _summary(self, store: RunStore) -> dict[str, Any]:
+        config = load_run_config(store)
+        result = read_result(store)
+        last = store.db.execute(
+            "SELECT generation, stats FROM generations ORDER BY generation DESC LIMIT 1"
+        ).fetchone()
+        stats = json.loads(last[1]) if last else {}
+        counts = store.counts()
+        failed = None if result else store.read_json("failed.json")
+        status = (
+            "finished"
+            if result
+            else "failed"
+            if failed
+            else "running or interrupted"
+            if last
+            else "not started"
+        )
+        generations = last[0] + 1 if last else 0
+        wall = result.wall_seconds if result else stats.get("wall_seconds", 0.0)
+        best = result.best_fitness if result else stats.get("best_ever")
+        return {
+            "status": status,
+            "strategy": config.strategy.name,
+            "problem": config.problem.kind,
+            "seed": config.seed,
+            "best": best,
+            "test_score": result.test_score if result else None,
+            "generations": generations,
+            "evaluations": counts["evaluations"],
+            "failed": counts["failed"],
+            "wall_seconds": wall,
+            "progress": _progress(config, generations, counts["evaluations"], wall, result is not None),
+            "failure": failed.get("reason") if failed else None,
+        }
+
+    # -- one run ---------------------------------------------------------------------------------
+    def run(self, run: int) -> dict[str, Any]:
+        """The run's row, its resolved config (YAML text) and its hall of fame."""
+        with self._store(run) as store:
+            row = {"run": run, "path": str(self.run_dirs[run]), "name": self.run_dirs[run].name}
+            row.update(self._summary(store))
+            row["config"] = store.read_config_yaml()
+            row["hall_of_fame"] = read_hall_of_fame(store)["entries"]
+            row["first_errors"] = store.first_errors()
+        return _finite(row)
+
+    def curve(self, run: int, since: int = 0) -> list[dict[str, Any]]:
+        """Per-generation statistics from generation ``since`` on (a live page asks for what is new)."""
+        with self._store(run) as store:
+            rows = store.db.execute(
+                "SELECT stats FROM generations WHERE generation >= ? ORDER BY generation", (since,)
+            ).fetchall()
+        return _finite([json.loads(r[0]) for r in rows])
+
+    def failures(self, run: int) -> list[dict[str, Any]]:
+        """The failed candidates (exception, NaN, timeout), newest first, at most :data:`LIMIT`."""
+        with self._store(run) as store:
+            rows = store.db.execute(
+                "SELECT generation, idx, genome_id, error, wall_seconds FROM individuals "
+                "WHERE cached = 0 AND fitness IS NULL ORDER BY rowid DESC LIMIT ?",
+                (LIMIT,),
+            ).fetchall()
+        keys = ("generation", "idx", "genome_id", "error", "wall_seconds")
+        return _finite([dict(zip(keys, r, strict=True)) for r in rows])
+
+    def genome(self, run: int, genome_id: str) -> dict[str, Any]:
+        """One evaluated genome: where and how it scored, its metrics and parents, and the genome itself
+        as its space writes it (JSON), or a description where it has no JSON form."""
+        with self._store(run) as store:
+            row = store.db.execute(
+                "SELECT generation, idx, parents, fitness, error, metrics, wall_seconds FROM individuals "
+                "WHERE genome_id = ? AND cached = 0 ORDER BY rowid LIMIT 1",
+                (genome_id,),
+            ).fetchone()
+            if row is None:
+                raise UnknownError(f"no genome {genome_id!r} in run {run}")
+            genome = store.genome_of(genome_id)
+        generation, idx, parents, fitness, error, metrics, seconds = row
+        to_json = getattr(genome, "to_json", None)
+        if to_json is not None:
+            body: Any = to_json()
+        else:  # a parameter vector: its size and a few numbers, not a million floats
+            flat = [float(x) for x in getattr(genome, "ravel", lambda: [])()]
+            body = {"parameters": len(flat), "first": flat[:8]}
+        return _finite({
+            "genome_id": genome_id, "generation": generation, "idx": idx, "parents": json.loads(parents),
+            "fitness": fitness, "error": error, "metrics": json.loads(metrics) if metrics else {},
+            "wall_seconds": seconds, "genome": body,
+        })  # fmt: skip
+
+    def lineage(self, run: int, genome_id: str) -> list[dict[str, Any]]:
+        """The ancestry of ``genome_id``: it, then its first parent, that one's first parent, and so on
+        to the first generation (at most :data:`LIMIT` steps), each with its generation and fitness."""
+        steps: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        with self._store(run) as store:
+            gid: str | None = genome_id
+            while gid is not None and gid not in seen and len(steps) < LIMIT:
+                seen.add(gid)
+                row = store.db.execute(
+                    "SELECT generation, parents, fitness FROM individuals WHERE genome_id = ? "
+                    "ORDER BY rowid LIMIT 1",
+                    (gid,),
+                ).fetchone()
+                if row is None:
+                    if not steps:
+                        raise UnknownError(f"no genome {genome_id!r} in run {run}")
+                    break
+                parents = json.loads(row[1])
+                steps.append({"genome_id": gid, "generation": row[0], "fitness": row[2], "parents": parents})
+                gid = parents[0] if parents else None
+        return _finite(steps)
+
+
+def _progress(config: Any, generations: int, evaluations: int, seconds: float, finished: bool) -> float:
+    """How far the run is toward whichever of its limits it will reach first, from 0 to 1."""
+    if finished:
+        return 1.0
+    shares = [generations / config.generations]
+    stop = config.stop
+    if stop.evaluations:
+        shares.append(evaluations / stop.evaluations)
+    if stop.seconds:
+        shares.append(seconds / stop.seconds)
+    return float(min(1.0, max(shares)))

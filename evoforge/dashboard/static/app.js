@@ -1,0 +1,125 @@
+// The dashboard's pages: each polls the read-only JSON API and redraws what changed.
+"use strict";
+const evoforge = (() => {
+  const refresh = Number(document.body.dataset.refresh) || 2000;
+  const get = async (url) => {
+    const r = await fetch(url, { cache: "no-store" });
+    if (!r.ok) throw new Error((await r.json()).error || r.statusText);
+    return r.json();
+  };
+  const text = (v) => document.createTextNode(v === null || v === undefined ? "" : String(v));
+  const num = (v) => (v === null || v === undefined ? "" : Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(3) : +v.toFixed(4));
+  const clock = (s) => {
+    s = Math.round(s || 0);
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    return (h ? h + ":" + String(m).padStart(2, "0") : m) + ":" + String(r).padStart(2, "0");
+  };
+  const row = (cells, onClick) => {
+    const tr = document.createElement("tr");
+    for (const c of cells) {
+      const td = document.createElement("td");
+      td.appendChild(c instanceof Node ? c : text(c));
+      tr.appendChild(td);
+    }
+    if (onClick) { tr.className = "clickable"; tr.addEventListener("click", onClick); }
+    return tr;
+  };
+  const fill = (tbody, rows) => { tbody.replaceChildren(...rows); };
+  const every = (fn) => { fn(); setInterval(fn, refresh); };
+
+  // -- the list of runs ---------------------------------------------------------------------------
+  function runList() {
+    const body = document.querySelector("#runs tbody");
+    const ticked = new Set();
+    every(async () => {
+      const runs = await get("/api/runs");
+      fill(body, runs.map((r) => {
+        const box = document.createElement("input");
+        box.type = "checkbox"; box.checked = ticked.has(r.run);
+        box.addEventListener("click", (e) => { e.stopPropagation(); box.checked ? ticked.add(r.run) : ticked.delete(r.run); });
+        const status = document.createElement("span");
+        status.className = "status-" + String(r.status).split(" ")[0];
+        status.textContent = r.status + (r.error ? ": " + r.error : "") + (r.failure ? ": " + r.failure : "");
+        const bar = document.createElement("span");
+        bar.className = "bar"; bar.title = Math.round(100 * (r.progress || 0)) + "%";
+        const inner = document.createElement("span"); inner.style.width = (100 * (r.progress || 0)) + "%";
+        bar.appendChild(inner);
+        const link = document.createElement("a"); link.href = "/run/" + r.run; link.textContent = r.name;
+        return row([box, link, status, r.strategy, r.problem, r.seed, num(r.best), num(r.test_score), r.generations,
+                    r.evaluations, r.failed, clock(r.wall_seconds), bar]);
+      }));
+    });
+    document.getElementById("compare").addEventListener("click", () => {
+      if (ticked.size) location.href = "/compare?runs=" + [...ticked].sort((a, b) => a - b).join(",");
+    });
+  }
+
+  // -- one run --------------------------------------------------------------------------------------
+  function runPage() {
+    const run = Number(location.pathname.split("/").pop());
+    const layout = (x, y) => ({ margin: { t: 10 }, xaxis: { title: { text: x } }, yaxis: { title: { text: y } }, legend: { orientation: "h" } });
+    const names = ["best", "mean", "best_ever"];
+    let next = 0, drawn = false, species = {};
+    const points = { x: [], t: [], y: Object.fromEntries(names.map((n) => [n, []])) };
+    const showGenome = async (gid) => {
+      const [genome, lineage] = await Promise.all([get(`/api/runs/${run}/genomes/${gid}`), get(`/api/runs/${run}/genomes/${gid}/lineage`)]);
+      document.getElementById("genome-section").hidden = false;
+      document.getElementById("genome-id").textContent = gid;
+      document.getElementById("genome").textContent = JSON.stringify(genome, null, 1);
+      fill(document.querySelector("#lineage tbody"), lineage.map((s) => row([s.generation, num(s.fitness), s.genome_id], () => showGenome(s.genome_id))));
+    };
+    const summary = async () => {
+      const r = await get(`/api/runs/${run}`);
+      document.getElementById("title").textContent = `${r.name}: ${r.strategy} on ${r.problem}`;
+      document.title = "evoforge: " + r.name;
+      const keys = ["status", "seed", "best", "test_score", "generations", "evaluations", "failed", "wall_seconds", "failure"];
+      fill(document.querySelector("#summary tbody"), keys.filter((k) => r[k] !== null && r[k] !== undefined)
+        .map((k) => row([k, k === "wall_seconds" ? clock(r[k]) : typeof r[k] === "number" ? num(r[k]) : r[k]])));
+      fill(document.querySelector("#hall-of-fame tbody"), r.hall_of_fame.map((e) => row([e.rank, num(e.fitness), e.generation, e.genome_id], () => showGenome(e.genome_id))));
+      document.getElementById("config").textContent = r.config;
+      const f = await get(`/api/runs/${run}/failures`);
+      fill(document.querySelector("#failures tbody"), f.map((e) => row([e.generation, e.idx, e.genome_id, e.error, num(e.wall_seconds)])));
+    };
+    const curve = async () => {
+      const stats = await get(`/api/runs/${run}/curve?since=${next}`);
+      if (!stats.length && drawn) return;
+      for (const s of stats) {
+        points.x.push(s.generation); points.t.push(s.wall_seconds);
+        for (const n of names) points.y[n].push(s[n]);
+        for (const [id, size] of Object.entries((s.strategy || {}).species || {})) {
+          (species[id] = species[id] || { x: [], y: [] }).x.push(s.generation);
+          species[id].y.push(size);
+        }
+        next = s.generation + 1;
+      }
+      const traces = (x) => names.map((n) => ({ x, y: points.y[n], name: n.replace("_", " "), mode: "lines+markers" }));
+      Plotly.react("by-generation", traces(points.x), layout("generation", "fitness"));
+      Plotly.react("by-time", traces(points.t), layout("wall time (s)", "fitness"));
+      const ids = Object.keys(species);
+      if (ids.length) {
+        document.getElementById("species-section").hidden = false;
+        Plotly.react("species", ids.map((id) => ({ x: species[id].x, y: species[id].y, name: "species " + id, stackgroup: "s" })),
+          layout("generation", "members"));
+      }
+      drawn = true;
+      document.body.dataset.points = String(points.x.length);  // read by the browser tests
+    };
+    every(async () => { await Promise.all([summary(), curve()]); });
+  }
+
+  // -- runs side by side ----------------------------------------------------------------------------
+  function comparePage() {
+    const runs = (new URLSearchParams(location.search).get("runs") || "").split(",").filter((s) => s !== "").map(Number);
+    const layout = (x) => ({ margin: { t: 10 }, xaxis: { title: { text: x } }, yaxis: { title: { text: "best so far" } }, legend: { orientation: "h" } });
+    every(async () => {
+      const all = await get("/api/runs");
+      const curves = await Promise.all(runs.map((k) => get(`/api/runs/${k}/curve`)));
+      const label = (k) => { const r = all[k] || {}; return `${r.name} (${r.strategy}, seed ${r.seed})`; };
+      const traces = (key) => curves.map((c, i) => ({ x: c.map((s) => s[key]), y: c.map((s) => s.best_ever), name: label(runs[i]), mode: "lines" }));
+      Plotly.react("compare-generation", traces("generation"), layout("generation"));
+      Plotly.react("compare-time", traces("wall_seconds"), layout("wall time (s)"));
+    });
+  }
+
+  return { runList, runPage, comparePage };
+})();

@@ -1,0 +1,165 @@
+"""The dashboard's read-only API: what it shows of runs, that no request can write or name a file, and
+that watching a running search changes nothing about it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import outcome
+from faulty import faulty_config
+
+import evoforge
+from evoforge.store.run_store import RunStore
+
+starlette = pytest.importorskip("starlette", reason="the dashboard extra is not installed")
+from starlette.testclient import TestClient  # noqa: E402
+
+from evoforge.dashboard.app import create_app  # noqa: E402
+
+NEAT = {"seed": 2, "generations": 6, "strategy": {"name": "neat", "population_size": 40},
+        "problem": {"kind": "xor"}, "test_episodes": 1}  # fmt: skip
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file below ``folder`` with a hash of its bytes (SQLite's own -wal and -shm files aside:
+    a reader may create them)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.endswith(("-wal", "-shm"))
+    }
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A finished NEAT run, a run with failing candidates, and a run directory whose database is damaged."""
+    root = tmp_path_factory.mktemp("runs")
+    evoforge.run(evoforge.RunConfig.model_validate(NEAT), root / "neat")
+    evoforge.run(faulty_config(root, "raise", above=0.0), root / "faulty")
+    damaged = root / "damaged"
+    damaged.mkdir()
+    (damaged / "config.yaml").write_text((root / "neat" / "config.yaml").read_text())
+    (damaged / "evoforge.sqlite").write_bytes(b"not a database at all")
+    return [root / "neat", root / "faulty", damaged]
+
+
+def test_the_run_list_shows_each_run_and_a_damaged_one_in_one_line(runs):
+    client = TestClient(create_app(runs))
+    listed = client.get("/api/runs").json()
+    assert [r["name"] for r in listed] == ["neat", "faulty", "damaged"]
+    neat, faulty, damaged = listed
+    result = evoforge.RunResult(**yaml.safe_load((runs[0] / "result.json").read_text()))
+    assert neat["status"] == "finished" and neat["progress"] == 1.0
+    assert (neat["strategy"], neat["problem"], neat["seed"]) == ("neat", "xor", 2)
+    assert neat["best"] == result.best_fitness and neat["evaluations"] == result.evaluations
+    assert neat["generations"] == result.generations
+    assert faulty["failed"] > 0 and faulty["status"] == "finished"
+    assert damaged["status"] == "unreadable" and "evoforge.sqlite" in damaged["error"]
+    assert "\n" not in damaged["error"]
+
+
+def test_a_run_page_has_its_curve_hall_of_fame_genomes_lineage_and_failures(runs):
+    client = TestClient(create_app(runs))
+    curve = client.get("/api/runs/0/curve").json()
+    assert [s["generation"] for s in curve] == list(range(6))
+    assert [s["generation"] for s in client.get("/api/runs/0/curve?since=4").json()] == [4, 5]
+    run = client.get("/api/runs/0").json()
+    hof = yaml.safe_load((runs[0] / "hall_of_fame.json").read_text())["entries"]
+    assert [e["genome_id"] for e in run["hall_of_fame"]] == [e["genome_id"] for e in hof]
+    assert "kind: xor" in run["config"]
+    best = hof[0]["genome_id"]
+    genome = client.get(f"/api/runs/0/genomes/{best}").json()
+    stored = RunStore.open(runs[0]).genome_of(best)
+    assert genome["genome"] == stored.to_json() and genome["fitness"] == hof[0]["fitness"]
+    lineage = client.get(f"/api/runs/0/genomes/{best}/lineage").json()
+    assert lineage[0]["genome_id"] == best
+    for child, parent in zip(lineage, lineage[1:], strict=False):  # each step is the first parent
+        assert parent["genome_id"] == child["parents"][0] and parent["generation"] < child["generation"]
+    assert lineage[-1]["generation"] == 0 or not lineage[-1]["parents"]
+    failures = client.get("/api/runs/1/failures").json()
+    failed = RunStore.open(runs[1]).counts()["failed"]
+    assert len(failures) == min(failed, 200) and all("candidate blew up" in f["error"] for f in failures)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/runs/3", "/api/runs/-1", "/run/3", "/api/runs/0/genomes/0000000000000000",
+        "/api/runs/0/genomes/..%2F..%2Fconfig.yaml", "/api/runs/0/genomes/%2Fetc%2Fpasswd",
+        "/static/..%2Fcatalog.py", "/static/%2Fetc%2Fpasswd", "/static/app.py", "/../../etc/passwd",
+        "/api/runs/0/genomes/../../../../etc/passwd",
+    ],
+)  # fmt: skip
+def test_a_request_cannot_name_a_file_or_an_unknown_run(runs, url):
+    response = TestClient(create_app(runs)).get(url)
+    assert response.status_code == 404
+    assert "root:" not in response.text and "import" not in response.text
+
+
+def test_no_request_writes_and_only_get_is_answered(runs):
+    client = TestClient(create_app(runs))
+    before = [snapshot(r) for r in runs]
+    best = client.get("/api/runs/0").json()["hall_of_fame"][0]["genome_id"]
+    urls = ["/api/runs", "/api/runs/0", "/api/runs/0/curve", "/api/runs/0/failures",
+            f"/api/runs/0/genomes/{best}", f"/api/runs/0/genomes/{best}/lineage"]  # fmt: skip
+    for url in urls:
+        assert client.get(url).status_code == 200
+        for method in ("post", "put", "patch", "delete"):
+            assert getattr(client, method)(url).status_code == 405, (method, url)
+    for page in ("/", "/run/0", "/compare?runs=0,1", "/static/plotly.min.js", "/static/app.js"):
+        assert client.get(page).status_code == 200
+    assert client.get("/api/runs/0/curve?since=x").status_code == 400
+    assert [snapshot(r) for r in runs] == before
+
+
+def test_a_read_only_store_refuses_to_write(runs):
+    store = RunStore.open(runs[0], read_only=True)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.db.execute("DELETE FROM individuals")
+    finally:
+        store.close()
+
+
+def test_watching_a_running_search_changes_nothing(tmp_path):
+    """A search watched through the API while it runs (in another process) ends exactly as one nobody
+    watched; the watcher sees its curve grow."""
+    config = faulty_config(tmp_path, seconds=0.02, generations=25).model_dump(mode="json")  # 4 s of work
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    watched = tmp_path / "watched"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "evoforge.cli",
+            "run",
+            str(tmp_path / "run.yaml"),
+            "--out",
+            str(watched),
+            "--quiet",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},  # the faulty problem
+    )
+    lengths = []
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if (watched / "config.yaml").exists():
+            client = TestClient(create_app([watched]))
+            row = client.get("/api/runs").json()[0]
+            if row["status"] != "unreadable":
+                lengths.append(len(client.get("/api/runs/0/curve").json()))
+        time.sleep(0.02)
+    assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+    evoforge.run(evoforge.RunConfig.model_validate(config), tmp_path / "alone")
+    assert outcome(watched) == outcome(tmp_path / "alone")
+    assert len(set(lengths)) >= 2, lengths  # seen growing while it ran
