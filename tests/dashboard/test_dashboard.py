@@ -129,37 +129,56 @@ def test_a_read_only_store_refuses_to_write(runs):
         store.close()
 
 
-def test_watching_a_running_search_changes_nothing(tmp_path):
-    """A search watched through the API while it runs (in another process) ends exactly as one nobody
-    watched; the watcher sees its curve grow."""
-    config = faulty_config(tmp_path, seconds=0.02, generations=25).model_dump(mode="json")  # 4 s of work
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
-    watched = tmp_path / "watched"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "evoforge.cli",
-            "run",
-            str(tmp_path / "run.yaml"),
-            "--out",
-            str(watched),
-            "--quiet",
-        ],
+def _start(config_path: Path, run_dir: Path, *command: str) -> subprocess.Popen:
+    args = ["run", str(config_path), "--out", str(run_dir)] if not command else [*command, str(run_dir)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "evoforge.cli", *args, "--quiet"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},  # the faulty problem
     )
-    lengths = []
+
+
+def _watch(run_dir: Path, until, seen: list[int]) -> None:
+    """Poll the dashboard's API on ``run_dir`` until ``until()``, noting the curve's length each time."""
     deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline:
-        if (watched / "config.yaml").exists():
-            client = TestClient(create_app([watched]))
-            row = client.get("/api/runs").json()[0]
-            if row["status"] != "unreadable":
-                lengths.append(len(client.get("/api/runs/0/curve").json()))
+    while not until() and time.monotonic() < deadline:
+        if (run_dir / "config.yaml").exists():
+            client = TestClient(create_app([run_dir]))
+            if client.get("/api/runs").json()[0]["status"] != "unreadable":
+                seen.append(len(client.get("/api/runs/0/curve").json()))
+                client.get("/api/runs/0")
+                client.get("/api/runs/0/failures")
         time.sleep(0.02)
-    assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
-    evoforge.run(evoforge.RunConfig.model_validate(config), tmp_path / "alone")
+
+
+def test_a_run_killed_and_resumed_under_the_dashboard_ends_as_one_never_watched(tmp_path):
+    """The read-only guarantee: a dashboard reading a run while it is killed (SIGKILL, mid-search) and
+    resumed never corrupts it: the resumed run ends exactly as an uninterrupted, unwatched one."""
+    config = faulty_config(tmp_path, seconds=0.02, generations=25, checkpoint_interval=0)
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    watched, seen = tmp_path / "watched", []
+    proc = _start(tmp_path / "run.yaml", watched)
+    _watch(watched, lambda: len(seen) > 5 and seen[-1] >= 5, seen)
+    proc.kill()
+    proc.wait()
+    assert not (watched / "result.json").exists(), "the run finished before it could be killed"
+    resumed = _start(tmp_path / "run.yaml", watched, "resume")
+    _watch(watched, lambda: resumed.poll() is not None, seen)
+    assert resumed.wait(timeout=120) == 0, resumed.stderr.read() if resumed.stderr else ""
+    evoforge.run(config, tmp_path / "alone")
     assert outcome(watched) == outcome(tmp_path / "alone")
-    assert len(set(lengths)) >= 2, lengths  # seen growing while it ran
+
+
+def test_watching_a_running_search_changes_nothing(tmp_path):
+    """A search watched through the API while it runs (in another process) ends exactly as one nobody
+    watched; the watcher sees its curve grow."""
+    config = faulty_config(tmp_path, seconds=0.02, generations=25)  # about 4 s of work
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    watched, seen = tmp_path / "watched", []
+    proc = _start(tmp_path / "run.yaml", watched)
+    _watch(watched, lambda: proc.poll() is not None, seen)
+    assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+    evoforge.run(config, tmp_path / "alone")
+    assert outcome(watched) == outcome(tmp_path / "alone")
+    assert len(set(seen)) >= 2, seen  # seen growing while it ran

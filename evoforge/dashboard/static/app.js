@@ -72,9 +72,9 @@ const evoforge = (() => {
       const r = await get(`/api/runs/${run}`);
       document.getElementById("title").textContent = `${r.name}: ${r.strategy} on ${r.problem}`;
       document.title = "evoforge: " + r.name;
-      const keys = ["status", "seed", "best", "test_score", "generations", "evaluations", "failed", "wall_seconds", "failure"];
+      const keys = ["status", "progress", "seed", "best", "test_score", "generations", "evaluations", "failed", "wall_seconds", "failure"];
       fill(document.querySelector("#summary tbody"), keys.filter((k) => r[k] !== null && r[k] !== undefined)
-        .map((k) => row([k, k === "wall_seconds" ? clock(r[k]) : typeof r[k] === "number" ? num(r[k]) : r[k]])));
+        .map((k) => row([k, k === "wall_seconds" ? clock(r[k]) : k === "progress" ? Math.round(100 * r[k]) + "%" : typeof r[k] === "number" ? num(r[k]) : r[k]])));
       fill(document.querySelector("#hall-of-fame tbody"), r.hall_of_fame.map((e) => row([e.rank, num(e.fitness), e.generation, e.genome_id], () => showGenome(e.genome_id))));
       document.getElementById("config").textContent = r.config;
       const f = await get(`/api/runs/${run}/failures`);
@@ -99,7 +99,7 @@ const evoforge = (() => {
       if (ids.length) {
         document.getElementById("species-section").hidden = false;
         Plotly.react("species", ids.map((id) => ({ x: species[id].x, y: species[id].y, name: "species " + id, stackgroup: "s" })),
-          layout("generation", "members"));
+          { ...layout("generation", "members"), showlegend: ids.length <= 12 });
       }
       drawn = true;
       document.body.dataset.points = String(points.x.length);  // read by the browser tests

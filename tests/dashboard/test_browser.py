@@ -1,0 +1,107 @@
+"""The dashboard end to end, in a real headless Chromium (Debian's ``chromium``, driven by Playwright):
+a search is started, the dashboard opened on it, the run seen in the list, its fitness chart seen
+gaining points while it runs, the hall of fame opened; the run ends exactly as one nobody watched.
+(The README's screenshots come from example runs: ``docs/dashboard_screenshots.py``.)"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import outcome
+from faulty import faulty_config
+
+import evoforge
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (make test installs it)"
+)
+CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no chromium on this machine (Debian: apt-get install chromium; make test installs it)",
+)
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _evoforge(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "evoforge.cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(TESTS)},  # the faulty problem of the search
+    )
+
+
+def _wait_until_served(url: str, proc: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"the dashboard exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing served at {url}")
+
+
+@pytest.mark.slow
+def test_a_user_watches_a_search_in_the_browser(tmp_path):
+    config = faulty_config(tmp_path, seconds=0.05, generations=30)  # about 12 s of work
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    run_dir = tmp_path / "watched"
+    search = _evoforge("run", str(tmp_path / "run.yaml"), "--out", str(run_dir), "--quiet")
+    deadline = time.monotonic() + 60
+    while not (run_dir / "config.yaml").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    port = _free_port()
+    server = _evoforge("dashboard", str(run_dir), "--port", str(port), "--refresh", "0.5")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_until_served(base + "/api/runs", server)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(base + "/")
+            page.wait_for_selector("#runs tbody tr a:text('watched')", timeout=20_000)
+            assert "ga" in page.inner_text("#runs tbody tr") and "faulty" in page.inner_text("#runs tbody tr")
+            page.click("#runs tbody tr a:text('watched')")
+            page.wait_for_url(base + "/run/0")
+            page.wait_for_function("Number(document.body.dataset.points || 0) >= 1", timeout=20_000)
+            first = int(page.evaluate("document.body.dataset.points"))
+            assert search.poll() is None, "the search ended before the chart could be seen growing"
+            page.wait_for_function(f"Number(document.body.dataset.points) > {first}", timeout=30_000)
+            assert page.locator("#by-generation .main-svg").count() >= 1  # Plotly drew the chart
+            assert search.wait(timeout=120) == 0, search.stderr.read() if search.stderr else ""
+            page.wait_for_function(
+                "document.querySelector('#summary').innerText.includes('finished')", timeout=20_000
+            )
+            page.click("#hall-of-fame tbody tr >> nth=0")
+            page.wait_for_selector("#genome-section:not([hidden]) #lineage tbody tr", timeout=20_000)
+            best = page.inner_text("#hall-of-fame tbody tr >> nth=0 >> td >> nth=3")
+            assert best in page.inner_text("#genome-id") and best in page.inner_text("#genome")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if search.poll() is None:
+            search.kill()
+    evoforge.run(config, tmp_path / "alone")
+    assert outcome(run_dir) == outcome(tmp_path / "alone")
