@@ -275,8 +275,14 @@ def run(
         None, "--ray-address", help="Join a Ray cluster: auto or HOST:PORT (default: start a local one)."
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    log_to: list[str] = typer.Option(
+        [],
+        "--log-to",
+        help="Also log to tensorboard=DIR or mlflow=TRACKING_URI (repeatable; 'loggers' extra).",
+    ),
 ) -> None:
     """Start a run from a config file."""
+    set_ = [*set_, *map(_log_override, log_to)]
     extra: dict[str, Any] = {}
     if backend is not None:
         extra["backend"] = backend
@@ -285,6 +291,14 @@ def run(
     if ray_address is not None:
         extra["ray_address"] = ray_address
     launch(load_config(config, set_, seed, extra), out_dir, quiet)
+
+
+def _log_override(value: str) -> str:
+    """``--log-to tensorboard=DIR`` as the override ``logging.tensorboard=DIR``."""
+    kind, sep, where = value.partition("=")
+    if kind not in ("tensorboard", "mlflow") or not sep or not where:
+        fail(f"--log-to {value!r}: expected tensorboard=DIR or mlflow=TRACKING_URI")
+    return f"logging.{kind}={where}"
 
 
 def launch(cfg, out_dir: Path | None, quiet: bool) -> Path:

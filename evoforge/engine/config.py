@@ -22,6 +22,7 @@ __all__ = [
     "RunConfig",
     "StopConfig",
     "EvaluationConfig",
+    "LoggingConfig",
     "ConfigError",
     "format_validation_error",
     "apply_overrides",
@@ -62,6 +63,25 @@ class StopConfig(BaseModel):
         "between two evaluations). A time budget depends on the machine: a run stopped by it is not "
         "reproducible, unlike every other stop.",
     )
+
+
+class LoggingConfig(BaseModel):
+    """Where a run also reports itself, beside its run directory (optional: the ``loggers`` extra)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tensorboard: str | None = Field(
+        None,
+        description="A folder: the run writes TensorBoard events to FOLDER/<run directory's name> (per "
+        "generation scalars named fitness/best, fitness/mean, ..., time/wall_s; the resolved config as text).",
+    )
+    mlflow: str | None = Field(
+        None,
+        description="An MLflow tracking URI (sqlite:///mlflow.db, http://host:5000, ...): one MLflow run per "
+        "evoforge run, with the resolved config as parameters, the per-generation scalars as metrics and the "
+        "result, hall of fame, config and best genome as artefacts. A resumed run continues its MLflow run.",
+    )
+    mlflow_experiment: str = Field("evoforge", description="The MLflow experiment the runs go to.")
 
 
 class EvaluationConfig(BaseModel):
@@ -129,6 +149,9 @@ class RunConfig(BaseModel):
         "in, so it is not reproducible; with one (the serial backend) it is.",
     )
     evaluation: EvaluationConfig = Field(EvaluationConfig(), description="Retries and time limits.")
+    logging: LoggingConfig = Field(
+        LoggingConfig(), description="TensorBoard and MLflow, beside the run store."
+    )
     backend: Literal["serial", "process", "ray"] = Field("serial", description="Where evaluations run.")
     workers: int | None = Field(
         None,

@@ -45,6 +45,7 @@ from evoforge.core.problem import InputError, Lineage, Problem, TestResult, load
 from evoforge.core.rng import derive_rng, derive_seed, derive_seeds
 from evoforge.core.shaping import nan_to_worst
 from evoforge.core.strategy import Strategy
+from evoforge.engine import loggers
 from evoforge.engine.config import ConfigError, RunConfig
 from evoforge.engine.evaluation import build_problem, evaluation_job
 from evoforge.engine.records import (
@@ -780,6 +781,9 @@ def _drive(loop: _Loop, backend: Backend | None, open_store: Callable[[], RunSto
     loop.backend = backend or make_backend(config.backend, config.workers, config.ray_address)
     try:
         loop.store = open_store()
+        hooked = loop.callback = loggers.attach(
+            config.logging, loop.store.path, config.model_dump(mode="json"), loop.callback
+        )
         try:
             return loop.execute()
         except RunFailedError as exc:
@@ -789,6 +793,7 @@ def _drive(loop: _Loop, backend: Backend | None, open_store: Callable[[], RunSto
             raise
         finally:
             loop.store.close()
+            getattr(hooked, "close", lambda: None)()
     finally:
         loop.backend.discard()  # work an asynchronous run left in flight
         if own:
@@ -810,6 +815,7 @@ def run(
     >>> result.generations
     3
     """
+    loggers.check(config.logging)
     meta = {"seed": config.seed, "created": time.time(), "versions": versions()}
     config_yaml = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     if (Path(run_dir) / "config.yaml").exists():
@@ -825,7 +831,9 @@ def resume(
     :class:`StoreError` if the run directory is damaged; nothing is written then."""
     store = RunStore.open(Path(run_dir))
     try:
-        loop = _Loop(load_run_config(store), callback)
+        config = load_run_config(store)
+        loggers.check(config.logging)
+        loop = _Loop(config, callback)
         return _drive(loop, backend, lambda: store)
     finally:
         store.close()  # also when the loop or the backend could not be made

@@ -1,0 +1,85 @@
+"""TensorBoard and MLflow loggers: what a run writes there is read back and matches its run store."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import evoforge
+from evoforge.engine.config import ConfigError
+from evoforge.store.run_store import RunStore
+
+CMA = {"seed": 1, "generations": 8, "strategy": {"name": "cma_es"}, "test_episodes": 1,
+       "problem": {"kind": "function", "name": "rastrigin", "dim": 4}, "checkpoint_interval": 0}  # fmt: skip
+
+
+def stats_of(run_dir):
+    store = RunStore.open(run_dir)
+    try:
+        return store.generation_stats()
+    finally:
+        store.close()
+
+
+class StopError(Exception):
+    pass
+
+
+def crash_at(generation):
+    def callback(event, data):
+        if event == "generation" and data["generation"] == generation:
+            raise StopError
+
+    return callback
+
+
+def test_tensorboard_events_hold_each_generations_scalars_once_even_across_a_resume(tmp_path):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    cfg = evoforge.RunConfig.model_validate(dict(CMA, logging={"tensorboard": str(tmp_path / "tb")}))
+    with pytest.raises(StopError):
+        evoforge.run(cfg, tmp_path / "run", callback=crash_at(5))
+    evoforge.resume(tmp_path / "run")
+    events = event_accumulator.EventAccumulator(str(tmp_path / "tb" / "run"))
+    events.Reload()
+    stats = stats_of(tmp_path / "run")
+    best = events.Scalars("fitness/best")
+    assert [e.step for e in best] == list(range(8))  # the replayed generations' first events purged
+    assert [e.value for e in best] == pytest.approx([s["best"] for s in stats], rel=1e-6)
+    assert {"fitness/mean", "time/wall_s", "evaluations/new"} <= set(events.Tags()["scalars"])
+    assert "result/test_score" in events.Tags()["scalars"]
+
+
+def test_mlflow_run_has_the_config_the_curve_and_the_artefacts_and_a_resume_continues_it(tmp_path):
+    pytest.importorskip("mlflow")
+    pytest.importorskip("sqlalchemy")
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = evoforge.RunConfig.model_validate(dict(CMA, logging={"mlflow": uri}))
+    with pytest.raises(StopError):
+        evoforge.run(cfg, tmp_path / "run", callback=crash_at(5))
+    evoforge.resume(tmp_path / "run")
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("evoforge").experiment_id])
+    assert len(runs) == 1  # the resumed run logged into the MLflow run it started
+    run = runs[0]
+    assert run.info.status == "FINISHED" and run.info.run_name == "run"
+    assert run.data.params["strategy.name"] == '"cma_es"' and run.data.params["problem.name"] == '"rastrigin"'
+    stats = stats_of(tmp_path / "run")
+    history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "fitness/best")}
+    assert sorted(history) == list(range(8))
+    assert [history[g] for g in range(8)] == pytest.approx([s["best"] for s in stats], rel=1e-6)
+    result = evoforge.RunResult(**__import__("json").loads((tmp_path / "run" / "result.json").read_text()))
+    assert run.data.metrics["result/test_score"] == pytest.approx(result.test_score)
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"result.json", "hall_of_fame.json", "config.yaml", "best_genome.json"} <= names
+    assert (tmp_path / "mlartifacts").is_dir()  # beside the database, not under the working folder
+
+
+def test_a_logger_whose_package_is_missing_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow now raises ImportError
+    cfg = evoforge.RunConfig.model_validate(dict(CMA, logging={"mlflow": "sqlite:///x.db"}))
+    with pytest.raises(ConfigError, match=r"logging.mlflow needs the mlflow package"):
+        evoforge.run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
