@@ -66,6 +66,10 @@ def create_app(run_dirs: list[Path], refresh_seconds: float = 2.0) -> Starlette:
         path, media = found
         return FileResponse(path, media_type=media, headers={"Cache-Control": "max-age=3600"})
 
+    def figure(request: Request) -> Response:
+        path = catalog.figure(request.path_params["run"], request.path_params["name"])
+        return FileResponse(path, media_type="image/png")
+
     def api(fn):  # plain functions: Starlette runs them in its thread pool, off the event loop
         def endpoint(request: Request) -> Response:
             gid = request.path_params.get("genome_id")
@@ -90,6 +94,7 @@ def create_app(run_dirs: list[Path], refresh_seconds: float = 2.0) -> Starlette:
         Route("/api/runs/{run:int}", api(lambda request, run: catalog.run(run))),
         Route("/api/runs/{run:int}/curve", api(lambda request, run: catalog.curve(run, since(request)))),
         Route("/api/runs/{run:int}/failures", api(lambda request, run: catalog.failures(run))),
+        Route("/runs/{run:int}/figures/{name}", figure),
         Route("/api/runs/{run:int}/genomes/{genome_id}", api(lambda request, run, genome_id: catalog.genome(run, genome_id))),
         Route("/api/runs/{run:int}/genomes/{genome_id}/lineage",
               api(lambda request, run, genome_id: catalog.lineage(run, genome_id))),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,12 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from evoforge.engine.records import load_run_config, read_hall_of_fame, read_result
+from evoforge.report.views import genome_view
 from evoforge.store.run_store import RunStore, StoreError
 
 __all__ = ["Catalog", "UnknownError"]
 
 #: rows a page lists at most (failed candidates, lineage steps): pages stay fast on any run
 LIMIT = 200
+#: what a figure's name may be: a plain file name ending .png (no folder, nothing hidden)
+_FIGURE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.png$")
 
 
 class UnknownError(LookupError):
@@ -117,7 +121,14 @@ class Catalog:
             row = {"run": run, "path": str(self.run_dirs[run]), "name": self.run_dirs[run].name}
             row.update(self._summary(store))
             row["config"] = store.read_config_yaml()
-            row["hall_of_fame"] = read_hall_of_fame(store)["entries"]
+            hof = read_hall_of_fame(store)
+            row["hall_of_fame"] = hof["entries"]
+            if "pareto_front" in hof:  # a multi-objective run: its non-dominated individuals
+                row["pareto"] = {
+                    "objectives": hof.get("objectives_minimised", []),
+                    "front": hof["pareto_front"],
+                }
+            row["figures"] = self.figures(run)
             row["first_errors"] = store.first_errors()
         return _finite(row)
 
@@ -162,8 +173,28 @@ class Catalog:
         return _finite({
             "genome_id": genome_id, "generation": generation, "idx": idx, "parents": json.loads(parents),
             "fitness": fitness, "error": error, "metrics": json.loads(metrics) if metrics else {},
-            "wall_seconds": seconds, "genome": body,
+            "wall_seconds": seconds, "genome": body, "view": genome_view(genome),
         })  # fmt: skip
+
+    def figures(self, run: int) -> list[str]:
+        """The PNG figures ``evoforge report`` wrote into the run's ``report`` folder (GAN sample grids,
+        species, Pareto fronts, ...), by name."""
+        if not 0 <= run < len(self.run_dirs):
+            raise UnknownError(f"no run {run}")
+        folder = (self.run_dirs[run] / "report").resolve()
+        if not folder.is_dir():
+            return []
+        return sorted(  # a link out of the run's report folder is not one of its figures
+            p.name
+            for p in folder.iterdir()
+            if _FIGURE.match(p.name) and p.is_file() and p.resolve().is_relative_to(folder)
+        )
+
+    def figure(self, run: int, name: str) -> Path:
+        """The file of figure ``name``: only a name :meth:`figures` lists (never a path from a request)."""
+        if name not in self.figures(run):
+            raise UnknownError(f"no figure {name!r} in run {run}")
+        return (self.run_dirs[run] / "report" / name).resolve()
 
     def lineage(self, run: int, genome_id: str) -> list[dict[str, Any]]:
         """The ancestry of ``genome_id``: it, then its first parent, that one's first parent, and so on

@@ -182,3 +182,43 @@ def test_watching_a_running_search_changes_nothing(tmp_path):
     evoforge.run(config, tmp_path / "alone")
     assert outcome(watched) == outcome(tmp_path / "alone")
     assert len(set(seen)) >= 2, seen  # seen growing while it ran
+
+
+def test_a_genome_comes_with_its_view_and_report_figures_are_served_by_name_only(runs, tmp_path):
+    from evoforge.cli import main
+
+    client = TestClient(create_app(runs))
+    best = client.get("/api/runs/0").json()["hall_of_fame"][0]["genome_id"]
+    view = client.get(f"/api/runs/0/genomes/{best}").json()["view"]
+    genome = RunStore.open(runs[0]).genome_of(best)
+    assert view["kind"] == "network"
+    assert [(e["src"], e["dst"], e["weight"], e["enabled"]) for e in view["edges"]] == [
+        (int(s), int(d), float(w), bool(e))
+        for s, d, w, e in zip(genome.src, genome.dst, genome.weight, genome.enabled, strict=True)
+    ]
+    assert {n["id"] for n in view["nodes"]} == {int(n) for n in genome.nodes}
+    outputs = [n for n in view["nodes"] if n["role"] == "output"]
+    assert all(o["layer"] == max(n["layer"] for n in view["nodes"]) for o in outputs)
+    assert (
+        client.get(
+            "/api/runs/1/genomes/" + client.get("/api/runs/1").json()["hall_of_fame"][0]["genome_id"]
+        ).json()["view"]
+        is None
+    )
+
+    sys_argv, sys.argv = sys.argv, ["evoforge", "report", str(runs[0])]
+    try:
+        main()
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    finally:
+        sys.argv = sys_argv
+    (tmp_path / "secret.png").write_bytes(b"not for the dashboard")
+    (runs[0] / "report" / "link.png").symlink_to(tmp_path / "secret.png")
+    figures = client.get("/api/runs/0").json()["figures"]
+    assert {"fitness.png", "species.png"} <= set(figures) and "link.png" not in figures
+    image = client.get("/runs/0/figures/fitness.png")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.content == (runs[0] / "report" / "fitness.png").read_bytes()
+    for name in ("link.png", "..%2Fconfig.yaml", "missing.png", "%2Fetc%2Fpasswd"):
+        assert client.get(f"/runs/0/figures/{name}").status_code == 404

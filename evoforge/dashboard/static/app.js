@@ -54,18 +54,75 @@ const evoforge = (() => {
     });
   }
 
+  // -- what a genome looks like (the server's view: evoforge/report/views.py) ------------------------
+  function drawView(view) {
+    const box = document.getElementById("view");
+    box.replaceChildren();
+    if (!view) return;
+    const heading = document.createElement("h3");
+    box.appendChild(heading);
+    if (view.kind === "network") {
+      heading.textContent = `Network (${view.feed_forward ? "feed-forward" : "recurrent"}, ${view.activation})`;
+      const chart = document.createElement("div");
+      chart.id = "network"; chart.className = "chart";
+      box.appendChild(chart);
+      const layers = {};
+      for (const n of view.nodes) (layers[n.layer] = layers[n.layer] || []).push(n);
+      const pos = {};
+      for (const [layer, nodes] of Object.entries(layers))
+        nodes.forEach((n, i) => { pos[n.id] = [Number(layer), (i + 1) / (nodes.length + 1)]; });
+      const line = (pick, color, dash) => {
+        const x = [], y = [], text = [];
+        for (const e of view.edges.filter(pick)) {
+          x.push(pos[e.src][0], pos[e.dst][0], null); y.push(pos[e.src][1], pos[e.dst][1], null);
+          text.push(`${e.src} → ${e.dst}: ${num(e.weight)}`, "", "");
+        }
+        return { x, y, text, mode: "lines", hoverinfo: "text", line: { color, dash, width: 1.5 }, showlegend: true };
+      };
+      const roles = { input: "#555", bias: "#999", output: "#2a7a2a", hidden: "#4a7bd0" };
+      Plotly.react(chart, [
+        { ...line((e) => e.enabled && e.weight >= 0, "#2456a8", "solid"), name: "positive weight" },
+        { ...line((e) => e.enabled && e.weight < 0, "#b22", "solid"), name: "negative weight" },
+        { ...line((e) => !e.enabled, "#bbb", "dot"), name: "disabled" },
+        { x: view.nodes.map((n) => pos[n.id][0]), y: view.nodes.map((n) => pos[n.id][1]), mode: "markers+text",
+          text: view.nodes.map((n) => String(n.id)), textposition: "top center", name: "nodes",
+          marker: { size: 14, color: view.nodes.map((n) => roles[n.role]) },
+          hovertext: view.nodes.map((n) => `${n.role} ${n.id}`), hoverinfo: "text" },
+      ], { margin: { t: 10 }, xaxis: { visible: false }, yaxis: { visible: false }, legend: { orientation: "h" } });
+    } else if (view.kind === "math") {
+      heading.textContent = "Update rule";
+      const pre = document.createElement("pre"); pre.id = "math"; pre.textContent = view.text; box.appendChild(pre);
+    } else if (view.kind === "steps" || view.kind === "layers") {
+      heading.textContent = view.kind === "steps" ? "Pipeline" : "Layers";
+      const list = document.createElement("ol"); list.id = view.kind;
+      for (const item of view.kind === "steps" ? view.steps : view.layers) {
+        const li = document.createElement("li");
+        li.textContent = view.kind === "steps"
+          ? `${item.slot}: ${item.step} ${JSON.stringify(item.params)}`
+          : Object.entries(item).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
+        list.appendChild(li);
+      }
+      box.appendChild(list);
+      if (view.head) box.appendChild(text("head: " + JSON.stringify(view.head)));
+    } else if (view.kind === "tree") {
+      heading.textContent = "Architecture tree";
+      const pre = document.createElement("pre"); pre.textContent = JSON.stringify(view.tree, null, 1); box.appendChild(pre);
+    }
+  }
+
   // -- one run --------------------------------------------------------------------------------------
   function runPage() {
     const run = Number(location.pathname.split("/").pop());
     const layout = (x, y) => ({ margin: { t: 10 }, xaxis: { title: { text: x } }, yaxis: { title: { text: y } }, legend: { orientation: "h" } });
     const names = ["best", "mean", "best_ever"];
-    let next = 0, drawn = false, species = {};
+    let next = 0, drawn = false, species = {}, paretoDrawn = false;
     const points = { x: [], t: [], y: Object.fromEntries(names.map((n) => [n, []])) };
     const showGenome = async (gid) => {
       const [genome, lineage] = await Promise.all([get(`/api/runs/${run}/genomes/${gid}`), get(`/api/runs/${run}/genomes/${gid}/lineage`)]);
       document.getElementById("genome-section").hidden = false;
       document.getElementById("genome-id").textContent = gid;
-      document.getElementById("genome").textContent = JSON.stringify(genome, null, 1);
+      document.getElementById("genome").textContent = JSON.stringify({ ...genome, view: undefined }, null, 1);
+      drawView(genome.view);
       fill(document.querySelector("#lineage tbody"), lineage.map((s) => row([s.generation, num(s.fitness), s.genome_id], () => showGenome(s.genome_id))));
     };
     const summary = async () => {
@@ -77,6 +134,25 @@ const evoforge = (() => {
         .map((k) => row([k, k === "wall_seconds" ? clock(r[k]) : k === "progress" ? Math.round(100 * r[k]) + "%" : typeof r[k] === "number" ? num(r[k]) : r[k]])));
       fill(document.querySelector("#hall-of-fame tbody"), r.hall_of_fame.map((e) => row([e.rank, num(e.fitness), e.generation, e.genome_id], () => showGenome(e.genome_id))));
       document.getElementById("config").textContent = r.config;
+      if (r.pareto && r.pareto.objectives.length >= 2 && !paretoDrawn) {
+        const [a, b] = r.pareto.objectives, front = r.pareto.front;
+        document.getElementById("pareto-section").hidden = false;
+        Plotly.react("pareto", [{ x: front.map((e) => e[a]), y: front.map((e) => e[b]), mode: "markers",
+          text: front.map((e) => `${e.genome_id}: fitness ${num(e.fitness)}`), hoverinfo: "text", customdata: front.map((e) => e.genome_id) }],
+          layout(a, b));
+        document.getElementById("pareto").on("plotly_click", (d) => showGenome(d.points[0].customdata));
+        paretoDrawn = true;
+      }
+      const shown = document.getElementById("figures");
+      if (r.figures.length && shown.childElementCount !== r.figures.length) {
+        document.getElementById("figures-section").hidden = false;
+        shown.replaceChildren(...r.figures.map((name) => {
+          const img = document.createElement("img");
+          img.src = `/runs/${run}/figures/${encodeURIComponent(name)}`; img.alt = name; img.title = name;
+          img.style.maxWidth = "48%"; img.style.margin = "0.3em";
+          return img;
+        }));
+      }
       const f = await get(`/api/runs/${run}/failures`);
       fill(document.querySelector("#failures tbody"), f.map((e) => row([e.generation, e.idx, e.genome_id, e.error, num(e.wall_seconds)])));
     };
