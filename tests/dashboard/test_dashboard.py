@@ -222,3 +222,28 @@ def test_a_genome_comes_with_its_view_and_report_figures_are_served_by_name_only
     assert image.content == (runs[0] / "report" / "fitness.png").read_bytes()
     for name in ("link.png", "..%2Fconfig.yaml", "missing.png", "%2Fetc%2Fpasswd"):
         assert client.get(f"/runs/0/figures/{name}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{missing}"], "is not an evoforge run directory (no such directory)"),
+        (["{empty}"], "is not an evoforge run directory and holds none"),
+        (["{run}", "--host", "0.0.0.0"], "add --allow-remote"),
+        (["{run}", "--port", "70000"], "Invalid value for '--port'"),
+    ],
+)
+def test_bad_dashboard_commands_end_with_one_line_and_exit_code_2(runs, tmp_path, capsys, args, message):
+    from evoforge import cli
+
+    (tmp_path / "empty").mkdir()
+    names = {"missing": tmp_path / "missing", "empty": tmp_path / "empty", "run": runs[0]}
+    saved, sys.argv = sys.argv, ["evoforge", "dashboard", *(a.format(**names) for a in args)]
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            cli.main()
+    finally:
+        sys.argv = saved
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert message in err
