@@ -78,6 +78,22 @@ def neat_population(config_name: str, seed: int):
     return config, neat.Population(config)
 
 
+def neat_python_return(env, net, episodes: int, fresh) -> float:
+    """A neat-python network's mean return over ``episodes`` CartPole episodes, each reset with the next
+    seed of the iterator ``fresh`` (never reused), the action the argmax of its outputs."""
+    import numpy as np
+
+    total = 0.0
+    for _ in range(episodes):
+        obs, _ = env.reset(seed=next(fresh))
+        done = False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(int(np.argmax(net.activate(obs))))
+            total += reward
+            done = terminated or truncated
+    return total / episodes
+
+
 def timed_cli(args: list[str]) -> float:
     """Wall seconds of one ``evoforge ARGS`` process, start-up included (its output discarded)."""
     start = time.perf_counter()

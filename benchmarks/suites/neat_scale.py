@@ -19,7 +19,7 @@ import resource
 import tempfile
 import time
 
-from common import ROOT, median, neat_population, pin_from_env, run_child
+from common import ROOT, median, neat_population, neat_python_return, pin_from_env, run_child
 
 XOR_IN = [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)]
 XOR_OUT = [0.0, 1.0, 1.0, 0.0]
@@ -40,7 +40,6 @@ def _peak_mib() -> float:
 def run_neat_python(task: str, population: int, generations: int, seed: int) -> dict:
     import gymnasium as gym
     import neat
-    import numpy as np
 
     base = _rss_mib()
     config, _ = neat_population(NEAT_PYTHON[task], seed)
@@ -60,16 +59,7 @@ def run_neat_python(task: str, population: int, generations: int, seed: int) -> 
     def cartpole(genomes, config):
         starts.append(time.perf_counter())
         for _, g in genomes:
-            net = neat.nn.FeedForwardNetwork.create(g, config)
-            total = 0.0
-            for _ in range(5):
-                obs, _ = env.reset(seed=next(fresh))
-                done = False
-                while not done:
-                    obs, reward, terminated, truncated, _ = env.step(int(np.argmax(net.activate(obs))))
-                    total += reward
-                    done = terminated or truncated
-            g.fitness = total / 5
+            g.fitness = neat_python_return(env, neat.nn.FeedForwardNetwork.create(g, config), 5, fresh)
 
     pop.run(xor if task == "xor" else cartpole, generations + 2)  # the last start closes the last cycle
     return {"per_generation": [b - a for a, b in zip(starts[1:-1], starts[2:], strict=True)],

@@ -28,7 +28,7 @@ from __future__ import annotations
 import tempfile
 import time
 
-from common import ROOT, median, neat_population, pin_from_env, run_child
+from common import ROOT, median, neat_population, neat_python_return, pin_from_env, run_child
 
 XOR_IN = [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)]
 XOR_OUT = [0.0, 1.0, 1.0, 0.0]
@@ -69,7 +69,6 @@ def run_neat_python(seed: int) -> dict:
 def run_neat_python_cartpole(seed: int) -> dict:
     import gymnasium as gym
     import neat
-    import numpy as np
 
     start = time.perf_counter()
     config, pop = neat_population("neat_cartpole.cfg", seed)
@@ -79,15 +78,7 @@ def run_neat_python_cartpole(seed: int) -> dict:
     fresh = iter(range(seed * 10_000_000, (seed + 1) * 10_000_000))  # episode seeds, never reused
 
     def mean_return(net, episodes: int) -> float:
-        total = 0.0
-        for _ in range(episodes):
-            obs, _ = env.reset(seed=next(fresh))
-            done = False
-            while not done:
-                obs, reward, terminated, truncated, _ = env.step(int(np.argmax(net.activate(obs))))
-                total += reward
-                done = terminated or truncated
-        return total / episodes
+        return neat_python_return(env, net, episodes, fresh)
 
     def evaluate(genomes, config):
         counted["generations"] += 1
