@@ -12,22 +12,24 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "evoforge"
 
 #: packages by layer: the kernel; representations, readers and plumbing; what builds on
-#: representations; what fitness and search mean; the engine that knows them all; the command line
+#: representations; what fitness and search mean; the engine that knows them all; the dashboard over
+#: its records; the command line
 LAYERS = {
     "core": 0,
     "spaces": 1,
     "data": 1,
     "backends": 1,
     "store": 1,
-    "report": 1,
+    "report": 2,  # plots and views of genomes (spaces), used by problems and above
     "optim": 2,
     "strategies": 3,
     "problems": 3,
-    "testing": 5,
     "engine": 4,
-    "cli": 5,
-    "pipelines": 5,  # evoforge/pipelines.py: the estimator over the engine
-    "(root)": 6,
+    "dashboard": 5,  # reads run stores and records; served by the command line
+    "testing": 6,
+    "cli": 6,
+    "pipelines": 6,  # evoforge/pipelines.py: the estimator over the engine
+    "(root)": 7,
 }
 
 
