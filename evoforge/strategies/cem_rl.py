@@ -93,7 +93,7 @@ class CEMRL(td3.HybridStrategy):
         trained = int(round(c.rl_share * n))
         if trained and td3.ready(state, c):  # section 3: the first rl_share trained before evaluation
             steps = td3.actor_steps(state, c)
-            actors, _, state = td3.train_actors(
+            actors, _, state, _ = td3.train_actors(
                 state, list(z[:trained]), max(1, steps // trained), steps, rng, c, self.policy
             )
             z = np.concatenate([np.stack(actors), z[trained:]])

@@ -12,8 +12,8 @@ authors used DDPG; TD3 is its successor, as in CEM-RL's comparison).
 * Every ``sync_period`` generations the learner's actor replaces the weakest member of the population
   (section 3, "synchronisation"), which is how gradient information enters the evolving population.
 
-Everything lives in the state as values (population, learner actor and target, replay buffer, critic)
-and resumes exactly from a checkpoint. The gym problem must record transitions
+Everything lives in the state as values (population, learner actor and target with its Adam moments,
+replay buffer, critic) and resumes exactly from a checkpoint. The gym problem must record transitions
 (``problem.transitions: true``) without observation normalisation.
 """
 
@@ -77,6 +77,10 @@ class ERL(td3.HybridStrategy):
             "population": draws[:-1],
             "learner": draws[-1],
             "learner_target": draws[-1].copy(),
+            # the learner's Adam goes on across generations, as the paper's DDPG agent's does
+            "learner_adam_m": [],
+            "learner_adam_v": [],
+            "learner_adam_step": 0,
         }
         if self.policy is not None:
             state.update(td3.new_learner(self.policy, self.config, rng))
@@ -89,10 +93,30 @@ class ERL(td3.HybridStrategy):
             del state["fitness"]
         if td3.ready(state, c):  # the learner's actor trained on the last generation's experience
             steps = td3.actor_steps(state, c)
-            (actor,), (target,), state = td3.train_actors(
-                state, [state["learner"]], steps, steps, rng, c, self.policy, [state["learner_target"]]
+            moments = {  # a checkpoint from before the moments were kept starts them afresh
+                "m": state.get("learner_adam_m", []),
+                "v": state.get("learner_adam_v", []),
+                "step": state.get("learner_adam_step", 0),
+            }
+            (actor,), (target,), state, (moments,) = td3.train_actors(
+                state,
+                [state["learner"]],
+                steps,
+                steps,
+                rng,
+                c,
+                self.policy,
+                [state["learner_target"]],
+                [moments],
             )
-            state = {**state, "learner": actor, "learner_target": target}
+            state = {
+                **state,
+                "learner": actor,
+                "learner_target": target,
+                "learner_adam_m": moments["m"],
+                "learner_adam_v": moments["v"],
+                "learner_adam_step": moments["step"],
+            }
         members = np.concatenate([state["population"], state["learner"][None]])
         genomes = [self.space.decode(x) for x in members]
         return Asked(state, genomes, [()] * len(genomes))

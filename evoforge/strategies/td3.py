@@ -187,10 +187,10 @@ def new_learner(policy: Any, config: LearnerConfig, rng: np.random.Generator) ->
 def restore(state: dict[str, Any]) -> dict[str, Any]:
     """The learner's entries of a state read back from a checkpoint, in their working types."""
     state = dict(state)
-    for key in ("steps_since", "size", "pos", "adam_step"):
+    for key in ("steps_since", "size", "pos", "adam_step", "learner_adam_step"):
         if key in state:
             state[key] = int(state[key])
-    for key in ("critic", "critic_target", "adam_m", "adam_v"):
+    for key in ("critic", "critic_target", "adam_m", "adam_v", "learner_adam_m", "learner_adam_v"):
         if key in state:
             state[key] = [np.asarray(w, np.float32) for w in state[key]]
     if "buffer" in state:
@@ -241,11 +241,17 @@ def train_actors(
     config: LearnerConfig,
     policy: Any,
     targets: list[np.ndarray] | None = None,
-) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, Any]]:
+    moments: list[dict[str, Any]] | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, Any], list[dict[str, Any]]]:
     """Each actor in turn: the critic trained ``critic_steps`` with that actor's target as the target
     policy, then the actor ``steps`` on the critic (CEM-RL's schedule; ERL's with one actor). Returns
-    the trained actors, their targets (``targets``, or copies of the actors at the start) and the state
-    with the critic moved on."""
+    the trained actors, their targets (``targets``, or copies of the actors at the start), the state
+    with the critic moved on, and each actor's Adam moments after its steps.
+
+    An actor's Adam starts from ``moments[i]`` (``{"m", "v", "step"}``, as returned) where given, and
+    afresh otherwise: ERL's learner is one actor trained across generations, so its optimiser goes on
+    with it, as the DDPG agent's does in the paper's code; CEM-RL's actors are new draws from the
+    distribution every generation, each given a new optimiser, as in the authors' code."""
     import torch
 
     c = config
@@ -258,15 +264,21 @@ def train_actors(
         target = [torch.tensor(w) for w in state["critic_target"]]
         optimizer = torch.optim.Adam(critic, lr=c.critic_lr)
         if state["adam_step"]:
-            optimizer.load_state_dict(_adam_state(optimizer, state))
+            optimizer.load_state_dict(
+                _adam_state(
+                    optimizer, {"m": state["adam_m"], "v": state["adam_v"], "step": state["adam_step"]}
+                )
+            )
         half = len(critic) // 2
-        trained, trained_targets = [], []
+        trained, trained_targets, actor_moments = [], [], []
         for i, flat in enumerate(actors):
             actor = Actor(policy, flat)
             actor_target = Actor(policy, targets[i] if targets is not None else flat)
             for p in actor.params:
                 p.requires_grad_(True)
             actor_opt = torch.optim.Adam(actor.params, lr=c.actor_lr)
+            if moments is not None and moments[i]["step"]:
+                actor_opt.load_state_dict(_adam_state(actor_opt, moments[i]))
             for _ in range(critic_steps):  # the critic, with this actor's target
                 s, a, r, s2, done = _batch(buffer, c.batch_size, state["size"], rng)
                 with torch.no_grad():
@@ -297,18 +309,19 @@ def train_actors(
                         t.mul_(1 - c.tau).add_(c.tau * w)
             trained.append(actor.flat())
             trained_targets.append(actor_target.flat())
+            actor_moments.append(_moments(actor_opt, len(actor.params)))
         if not actors:
-            return [], [], state
-        saved = optimizer.state_dict()["state"]
+            return [], [], state, []
+        critic_moments = _moments(optimizer, len(critic))
         new = {
             **state,
             "critic": [w.detach().numpy().copy() for w in critic],
             "critic_target": [t.numpy().copy() for t in target],
-            "adam_m": [saved[k]["exp_avg"].numpy().copy() for k in range(len(critic))],
-            "adam_v": [saved[k]["exp_avg_sq"].numpy().copy() for k in range(len(critic))],
-            "adam_step": int(saved[0]["step"]),
+            "adam_m": critic_moments["m"],
+            "adam_v": critic_moments["v"],
+            "adam_step": critic_moments["step"],
         }
-        return trained, trained_targets, new
+        return trained, trained_targets, new, actor_moments
     finally:
         torch.set_num_threads(threads)
 
@@ -326,17 +339,29 @@ def _batch(buffer: dict[str, Any], batch: int, size: int, rng: np.random.Generat
     )
 
 
-def _adam_state(optimizer: Any, state: dict[str, Any]) -> dict[str, Any]:
-    """The critic's Adam state as torch's ``load_state_dict`` takes it, from the saved moments."""
+def _adam_state(optimizer: Any, moments: dict[str, Any]) -> dict[str, Any]:
+    """Adam's state as torch's ``load_state_dict`` takes it, from saved ``moments`` (``{"m", "v", "step"}``)."""
     import torch
 
     saved = optimizer.state_dict()
     saved["state"] = {
         k: {
-            "step": torch.tensor(float(state["adam_step"])),
+            "step": torch.tensor(float(moments["step"])),
             "exp_avg": torch.tensor(m),
             "exp_avg_sq": torch.tensor(v),
         }
-        for k, (m, v) in enumerate(zip(state["adam_m"], state["adam_v"], strict=True))
+        for k, (m, v) in enumerate(zip(moments["m"], moments["v"], strict=True))
     }
     return saved
+
+
+def _moments(optimizer: Any, n: int) -> dict[str, Any]:
+    """The first and second moments and step count of an Adam over ``n`` tensors, as arrays."""
+    saved = optimizer.state_dict()["state"]
+    if not saved:  # no step taken
+        return {"m": [], "v": [], "step": 0}
+    return {
+        "m": [saved[k]["exp_avg"].numpy().copy() for k in range(n)],
+        "v": [saved[k]["exp_avg_sq"].numpy().copy() for k in range(n)],
+        "step": int(saved[0]["step"]),
+    }

@@ -148,3 +148,29 @@ def test_erl_trains_its_learner_and_copies_it_into_the_population_every_sync_per
     assert any(np.array_equal(p, genomes[-1]) for p in state["population"])  # generation 2: synced
     state, children, _ = strategy.ask(state, derive_rng(0, 2, "ask"))
     assert np.array_equal(children[0], genomes[-1])  # the synced learner is the elite, unchanged
+
+
+def test_erl_learner_keeps_its_adam_across_generations_and_checkpoints(tmp_path):
+    from evoforge.strategies.erl import ERL, ERLConfig
+
+    strategy = ERL(ERLConfig(**LEARNER, population_size=5, elites=1, sync_period=2), PolicySpace(POLICY))
+
+    def step(state, gen):
+        state, genomes, _ = strategy.ask(state, derive_rng(0, gen, "ask"))
+        state = strategy.tell(state, genomes, -np.array([regret(g) for g in genomes]))
+        return strategy.observe(state, [bandit(300)] * len(genomes)), genomes
+
+    state = strategy.init(derive_rng(0, "init"))
+    save_state(tmp_path / "fresh.npz", strategy.state_to_tree(state))  # no moments yet: still saved
+    state = strategy.observe(strategy.state_from_tree(load_state(tmp_path / "fresh.npz")), [bandit()])
+    state, _ = step(state, 0)
+    assert state["learner_adam_step"] == 300  # max_actor_steps of the 2,000 transitions
+    save_state(tmp_path / "s.npz", strategy.state_to_tree(state))
+    restored = strategy.state_from_tree(load_state(tmp_path / "s.npz"))
+    live, a = step(state, 1)
+    again, b = step(restored, 1)
+    assert live["learner_adam_step"] == again["learner_adam_step"] == 300 + 300  # goes on, not reset
+    assert np.array_equal(a[-1], b[-1]) and np.array_equal(live["learner"], again["learner"])
+    # the same generation with the learner's Adam started afresh (as before the moments were kept)
+    reset, _ = step({**state, "learner_adam_m": [], "learner_adam_v": [], "learner_adam_step": 0}, 1)
+    assert reset["learner_adam_step"] == 300 and not np.allclose(reset["learner"], live["learner"])
