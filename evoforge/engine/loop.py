@@ -46,6 +46,7 @@ from evoforge.core.rng import derive_rng, derive_seed, derive_seeds
 from evoforge.core.shaping import nan_to_worst
 from evoforge.core.strategy import Strategy
 from evoforge.engine import loggers
+from evoforge.engine.asynchronous import async_round
 from evoforge.engine.config import ConfigError, RunConfig
 from evoforge.engine.evaluation import build_problem, evaluation_job
 from evoforge.engine.records import (
@@ -332,7 +333,7 @@ class _Loop:
     # -- one generation -------------------------------------------------------------------------
     def _generation(self, s: LoopState, started: float) -> tuple[LoopState, GenerationStats | None]:
         if self.config.asynchronous:
-            return self._async_round(s, started)
+            return async_round(self, s, started)
         gen, seed = s.generation, self.config.seed
         strategy_state, genomes, parents = self.strategy.ask(s.strategy, derive_rng(seed, gen, "ask"))
         centre = self.strategy.mean(strategy_state)
@@ -522,119 +523,6 @@ class _Loop:
             **extra,
         )
         return new_state, stats
-
-    # -- one round of asynchronous steady-state search ------------------------------------------
-    def _async_round(self, s: LoopState, started: float) -> tuple[LoopState, GenerationStats]:
-        """Tell ``population_size`` individuals, one at a time, keeping every worker busy (fewer when
-        ``stop.seconds`` passes during the round: the run then stops between two evaluations).
-
-        ``in_flight`` holds the individuals asked for and not yet told, in the checkpoint too. After
-        a crash they are first looked up in the store: those a killed run finished are told in the
-        order it told them (the order they were recorded), which re-asks exactly the individuals it
-        asked, so a resumed run retraces the killed one; the rest are evaluated again.
-        """
-        gen, seed = s.generation, self.config.seed
-        state, hof = s.strategy, s.hof
-        in_flight: list[dict[str, Any]] = [dict(e) for e in s.in_flight]
-        asked = s.asked
-        submitted = self._submitted  # ask number -> retries so far, for what the backend is running
-        told_raw: list[float] = []
-        fresh_results: list[Any] = []
-        fresh_ids: list[str] = []
-        cached = 0
-        eval_seconds = 0.0
-        by_number = {e["n"]: e for e in in_flight}
-        # a time budget ends the round (and so the run) between two evaluations, not at its end
-        deadline = self._deadline(s, started)
-
-        def tell(entry: dict[str, Any], result: Any, fresh: bool) -> None:
-            nonlocal state, cached
-            in_flight.remove(entry)
-            by_number.pop(entry["n"])
-            raw = float(result.fitness)
-            state = self.strategy.tell_one(
-                state, entry["genome"], float(nan_to_worst(np.array([self.sign * raw]))[0])
-            )
-            self._hof_add(hof, entry["id"], entry["genome"], raw, gen, entry["context"])
-            told_raw.append(raw)
-            if fresh:
-                fresh_results.append(result)
-                fresh_ids.append(entry["id"])
-            else:
-                cached += 1
-                self.store.record_cached(gen, [(entry["n"], entry["id"], entry["parents"], raw)])
-
-        while len(told_raw) < self.population_size:
-            if deadline is not None and told_raw and time.perf_counter() >= deadline:
-                break  # what is still in flight is dropped with the backend's work
-            # keep one individual per free worker asked for (steady state: never more in flight than slots)
-            while len(in_flight) < max(1, self.backend.slots):
-                state, genome, parents = self.strategy.ask_one(state, derive_rng(seed, "ask", asked))
-                entry = {
-                    "n": asked,
-                    "id": genome_id(genome),
-                    "genome": genome,
-                    "parents": tuple(parents),
-                    "context": s.context,
-                }
-                in_flight.append(entry)
-                by_number[asked] = entry
-                asked += 1
-            waiting = [e for e in in_flight if e["n"] not in submitted]
-            known = self.store.lookup([e["id"] for e in waiting])
-            if known:
-                # earliest recorded first: a duplicate of an old individual, or a killed run's work
-                entry = min((e for e in waiting if e["id"] in known), key=lambda e: known[e["id"]].seq)
-                stored = known[entry["id"]]
-                tell(entry, stored, fresh=stored.idx == entry["n"] and stored.generation == gen)
-                continue
-            busy = {by_number[n]["id"] for n in submitted}
-            for entry in waiting:
-                if entry["id"] not in busy:  # an identical individual in flight: wait for its result
-                    self.backend.submit(
-                        self._job(entry["context"], [entry["genome"]], [entry["id"]], [entry["parents"]]),
-                        tag=entry["n"],
-                    )
-                    submitted[entry["n"]] = 0
-                    busy.add(entry["id"])
-            # one finished evaluation per step: the round may fill up before the next is told
-            if not self._ready:
-                # past the deadline, waiting ends there (the round has told someone: it can end)
-                left = None if deadline is None or not told_raw else deadline - time.perf_counter()
-                self._ready.extend(self.backend.poll(None if left is None else max(0.0, left)))
-                if not self._ready:
-                    continue  # the deadline passed while every worker was busy
-            n, chunk = self._ready.pop(0)
-            entry, result = by_number[n], chunk.results[0]
-            eval_seconds += chunk.wall_seconds
-            self._timed(chunk.wall_seconds, 1)
-            if result.error is not None and submitted[n] < self.config.evaluation.retries:
-                submitted[n] += 1
-                self.backend.submit(
-                    self._job(entry["context"], [entry["genome"]], [entry["id"]], [entry["parents"]]), tag=n
-                )
-                continue
-            retried = submitted.pop(n)
-            if retried:
-                result.metrics = dict(result.metrics, attempts=retried + 1)
-            row = self._row(n, entry["id"], entry["genome"], entry["parents"], result, chunk.wall_seconds)
-            self.store.record_evaluations(gen, [row])
-            self.store.flush_if_due()
-            tell(entry, result, fresh=True)
-            self.callback("chunk", {"generation": gen, "done": 1})
-        return self._wrap_up(
-            s,
-            state,
-            np.asarray(told_raw),
-            fresh_results,
-            fresh_ids=fresh_ids,
-            centre=None,
-            cached=cached,
-            eval_seconds=eval_seconds,
-            started=started,
-            in_flight=[{k: v for k, v in e.items()} for e in in_flight],
-            asked=asked,
-        )
 
     # -- the whole run --------------------------------------------------------------------------
     def _resume_point(self) -> LoopState:
