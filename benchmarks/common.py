@@ -106,6 +106,20 @@ def example(name: str) -> Path:
     return ROOT / "examples" / f"{name}.yaml"
 
 
+def evolved_gan(raw: dict, work: Path) -> tuple:
+    """A GAN search run in ``work`` from the config ``raw`` (resumed there if a session stopped it):
+    its result and the best GAN's genome as JSON (``best_gan.json`` without its id)."""
+    import evoforge
+
+    if (work / "config.yaml").is_file():
+        result = evoforge.resume(work)
+    else:
+        result = evoforge.run(evoforge.RunConfig.model_validate(raw), work)
+    data = json.loads((work / "best_gan.json").read_text())
+    data.pop("genome_id")
+    return result, data
+
+
 def best_so_far(run_dir: Path) -> list[tuple[int, float, float]]:
     """(fresh evaluations so far, seconds since the run began, best fitness so far) after each fresh
     evaluation of a run, in the order its store committed them."""

@@ -22,14 +22,13 @@ is its cost.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import yaml
-from common import example
+from common import evolved_gan, example
 
 from evoforge.engine.config import apply_overrides
 
@@ -103,19 +102,13 @@ def run(settings: dict, save) -> dict:
         }
         save(results)
     if "evolved" not in results:
-        import evoforge
         from evoforge.spaces.gan import GanGenome
 
         raw = apply_overrides(yaml.safe_load(example("gan-ring").read_text()), list(settings["overrides"]))
         raw["problem"] = dict(raw["problem"], data=task, steps=steps)
         raw["test_episodes"] = 1
         work = Path(save.out).parent / f"gan-{task}-run"
-        if (work / "config.yaml").is_file():
-            result = evoforge.resume(work)
-        else:
-            result = evoforge.run(evoforge.RunConfig.model_validate(raw), work)
-        data = json.loads((work / "best_gan.json").read_text())
-        data.pop("genome_id")
+        result, data = evolved_gan(raw, work)
         genome = GanGenome.from_json(data)
         results["evolved"] = {
             "genome": genome.to_json(),

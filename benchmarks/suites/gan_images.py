@@ -30,7 +30,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import yaml
-from common import example
+from common import evolved_gan, example
 
 from evoforge.engine.config import apply_overrides
 
@@ -128,7 +128,6 @@ def _save_grid(images, path: Path) -> None:
 
 
 def run(settings: dict, save) -> dict:
-    import evoforge
     from evoforge.spaces.gan import GanGenome, default_gan
 
     seeds = [TEST_SEED + k for k in range(int(settings["seeds"]))]
@@ -140,12 +139,7 @@ def run(settings: dict, save) -> dict:
     steps = int(config["steps"])
     if "evolved" not in results:
         work = out / "gan-images-run"
-        if (work / "config.yaml").is_file():
-            result = evoforge.resume(work)
-        else:
-            result = evoforge.run(evoforge.RunConfig.model_validate(raw), work)
-        data = json.loads((work / "best_gan.json").read_text())
-        data.pop("genome_id")
+        result, data = evolved_gan(raw, work)
         results["evolved"] = {
             "genome": GanGenome.from_json(data).to_json(),
             "search_seconds": result.wall_seconds,
