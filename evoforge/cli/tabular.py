@@ -147,22 +147,25 @@ def predict(
 ) -> None:
     """Predict new data with a tabular run's saved pipeline or a train-final model: a CSV of one row
     per input (for a model: the input, the predicted class and each class's probability)."""
-    from evoforge.data.tables import TableError
-    from evoforge.problems.tabular_export import predict as predict_rows
-
     if (inputs is None) == (data is None):
         fail("give the new data once: as the second argument or as --data")
     source: str = inputs if data is None else data  # type: ignore[assignment]  # one is given
-    if (run_dir / "metrics.json").is_file() and not (run_dir / "best_pipeline.skops").is_file():
-        from evoforge.cli.nas import predict_with_model
-
-        frame = predict_with_model(run_dir, source)
-    elif not (run_dir / "best_pipeline.skops").is_file():
+    pipeline = (run_dir / "best_pipeline.skops").is_file()
+    if not pipeline and not (run_dir / "metrics.json").is_file():
         fail(
             f"{run_dir} holds no saved pipeline (best_pipeline.skops) and no model (model.pt): not a "
             "finished tabular run or a train-final output"
         )
+    if not Path(source).exists():  # said before torch, scikit-learn and pandas are loaded
+        fail(f"{source}: no such file or folder")
+    if not pipeline:
+        from evoforge.cli.nas import predict_with_model
+
+        frame = predict_with_model(run_dir, source)
     else:
+        from evoforge.data.tables import TableError
+        from evoforge.problems.tabular_export import predict as predict_rows
+
         try:
             frame = predict_rows(run_dir, source)
         except (TableError, ValueError) as exc:

@@ -108,6 +108,16 @@ def test_predict_refuses_what_is_not_a_tabular_run(tmp_path):
     assert done.returncode == 2 and "no saved pipeline" in done.stderr
 
 
+@pytest.mark.parametrize("saved", ["best_pipeline.skops", "metrics.json"])
+def test_predict_names_missing_inputs_in_one_line(tmp_path, saved):
+    (tmp_path / saved).write_text("{}")  # a run or model folder: the inputs are checked first
+    done = cli("predict", tmp_path, tmp_path / "new.csv")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == f"evoforge: error: {tmp_path / 'new.csv'}: no such file or folder", (
+        done.stderr
+    )
+
+
 @pytest.mark.slow
 def test_killed_search_resumes_to_the_same_result(tmp_path):
     data = mixed_csv(tmp_path)
