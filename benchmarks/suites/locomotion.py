@@ -214,10 +214,10 @@ def _budget(method: dict, steps: int) -> int:
 def run(settings: dict, save) -> dict:
     import json
 
-    task, steps, seeds = settings["task"], int(settings["steps"]), int(settings["seeds"])
+    task, steps = settings["task"], int(settings["steps"])
     chosen = settings.get("methods") or list(settings["catalogue"])
     results: dict[str, Any] = dict(save.previous or {})
-    for seed in range(seeds):  # interleaved: every method's seed 0, then seed 1, ...
+    for seed in _seeds(settings):  # interleaved: every method's first seed, then the next, ...
         for name in chosen:
             key = f"{name}/{seed}"
             if key in results:
@@ -233,18 +233,24 @@ def run(settings: dict, save) -> dict:
     return results
 
 
+def _seeds(settings: dict) -> range:
+    """The training seeds: ``first_seed`` (0 unless set) and the ``seeds - 1`` after it."""
+    first = int(settings.get("first_seed", 0))
+    return range(first, first + int(settings["seeds"]))
+
+
 def table(results: dict, settings: dict) -> str:
-    seeds, steps = int(settings["seeds"]), int(settings["steps"])
+    steps = int(settings["steps"])
     chosen = settings.get("methods") or list(settings["catalogue"])
     lines = [
         f"{settings['task']}, {steps:,} environment steps of training per run unless the method's row says"
-        " otherwise; test: 10 fixed episodes.",
+        f" otherwise; training seeds {_seeds(settings).start}-{_seeds(settings).stop - 1}; test: 10 fixed episodes.",
         "",
         "| method | steps | test return per seed | median | distance along x (median) | wall time (median, s) |",
         "|---|---|---|---|---|---|",
     ]
     for name in chosen:
-        runs = [results.get(f"{name}/{s}") for s in range(seeds)]
+        runs = [results.get(f"{name}/{s}") for s in _seeds(settings)]
         done = [r for r in runs if r and "test" in r]
         budget = _budget(settings["catalogue"][name], steps)
         if not done:
