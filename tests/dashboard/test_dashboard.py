@@ -152,6 +152,7 @@ def _watch(run_dir: Path, until, seen: list[int]) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow  # a kill-and-resume loop, as the other slow tests
 def test_a_run_killed_and_resumed_under_the_dashboard_ends_as_one_never_watched(tmp_path):
     """The read-only guarantee: a dashboard reading a run while it is killed (SIGKILL, mid-search) and
     resumed never corrupts it: the resumed run ends exactly as an uninterrupted, unwatched one."""
