@@ -184,6 +184,7 @@ class GymProblem(Problem):
             kwargs["max_episode_steps"] = self.config.max_episode_steps
         if render_mode is not None:
             kwargs["render_mode"] = render_mode
+        _route_mujoco_warnings(self.config.env_id)
         try:
             return gym.make(self.config.env_id, **kwargs)
         except gym.error.DependencyNotInstalled as exc:
@@ -498,6 +499,36 @@ class GymProblem(Problem):
         finally:
             env.close()
         return returns, frames
+
+
+def _route_mujoco_warnings(env_id: str) -> None:
+    """Before a MuJoCo environment is made: MuJoCo's warnings go through Python's ``warnings``.
+
+    Left to itself, MuJoCo prints every warning and appends it to ``MUJOCO_LOG.TXT`` in the working
+    directory; with mujoco 4 and gymnasium's v5 models that is a deprecation notice about their XML
+    (``settotalmass``) on every environment made, a stray file in the user's folder, and nothing the
+    user can act on. Deprecations become :class:`DeprecationWarning` (hidden unless asked for, as
+    Python hides those of libraries), anything else (an unstable simulation, say) a
+    :class:`RuntimeWarning`. A handler someone else installed is left in place."""
+    try:
+        entry = str(gym.spec(env_id).entry_point)
+    except gym.error.Error:  # gym.make says what is wrong with the id
+        return
+    if "mujoco" not in entry:
+        return
+    try:
+        import mujoco
+    except ImportError:  # gym.make names the missing extra
+        return
+    if mujoco.get_mju_user_warning() is None:
+        mujoco.set_mju_user_warning(_mujoco_warning)
+
+
+def _mujoco_warning(message: str) -> None:
+    import warnings
+
+    category = DeprecationWarning if "deprecated" in message else RuntimeWarning
+    warnings.warn(f"MuJoCo: {message}", category, stacklevel=1)
 
 
 def _one(params: Any) -> Any:

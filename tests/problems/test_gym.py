@@ -250,3 +250,32 @@ def test_transitions_are_saved_per_candidate_in_step_order():
                          ({"policy": {"obs_norm": True}}, "needs policy.obs_norm: false")):  # fmt: skip
         with pytest.raises(ValueError, match=message):
             GymProblem(GymConfig(**{"env_id": "CartPole-v1", "transitions": True, **bad}))
+
+
+def test_mujoco_warnings_go_through_python_warnings_not_a_log_file(tmp_path):
+    """Making a MuJoCo environment prints nothing and leaves no MUJOCO_LOG.TXT in the working folder
+    (mujoco 4 warns about gymnasium's v5 XML on every model compiled); a deprecation is a hidden
+    DeprecationWarning, any other MuJoCo warning a RuntimeWarning."""
+    import subprocess
+    import sys
+    import warnings
+
+    script = (
+        "import mujoco\n"
+        "from evoforge.problems.gym import GymConfig, GymProblem, _mujoco_warning\n"
+        "GymProblem(GymConfig(env_id='HalfCheetah-v5', episodes=1))\n"
+        "assert mujoco.get_mju_user_warning() is _mujoco_warning\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and list(tmp_path.iterdir()) == []
+    from evoforge.problems.gym import _mujoco_warning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _mujoco_warning("attribute 'x' is deprecated")
+        _mujoco_warning("Nan, Inf or huge value in QACC at DOF 0")
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (DeprecationWarning, "MuJoCo: attribute 'x' is deprecated"),
+        (RuntimeWarning, "MuJoCo: Nan, Inf or huge value in QACC at DOF 0"),
+    ]
