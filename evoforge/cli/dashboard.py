@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import socket
 from pathlib import Path
 
 import typer
@@ -58,6 +60,9 @@ def dashboard(
         if not allow_remote:
             fail(f"--host {host} can be reached from other machines and the dashboard has no login; "
                  "add --allow-remote to serve it there anyway")  # fmt: skip
+    sock = _listen(host, port)
+    port = sock.getsockname()[1]  # the one chosen, with --port 0
+    if not _loopback(host):
         console.print(f"[yellow]warning:[/] serving on {host}: anyone who can reach it sees these runs")
     try:
         import uvicorn
@@ -65,5 +70,27 @@ def dashboard(
         from evoforge.dashboard.app import create_app
     except ImportError as exc:
         fail(f"the dashboard needs the 'dashboard' extra (pip install 'evoforge[dashboard]'): {exc}")
-    console.print(f"evoforge dashboard of {len(dirs)} run(s): http://{host}:{port}/  (Ctrl+C to stop)")
-    uvicorn.run(create_app(dirs, refresh), host=host, port=port, log_level="warning")
+    url_host = f"[{host}]" if ":" in host else host
+    console.print(f"evoforge dashboard of {len(dirs)} run(s): http://{url_host}:{port}/  (Ctrl+C to stop)")
+    server = uvicorn.Server(uvicorn.Config(create_app(dirs, refresh), log_level="warning"))
+    server.run(sockets=[sock])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port`` before anything is printed, so a port in use or an unknown host
+    is one line (uvicorn would log it after the address was announced, exit 3), and ``--port 0``
+    announces the port it got."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        fail(f"--host {host}: not an address of this machine ({exc.strerror or exc})")
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        why = "in use; choose another with --port (0: any free one)" if exc.errno == errno.EADDRINUSE else ""
+        fail(f"cannot listen on {host}:{port}: {why or exc.strerror or exc}")
+    sock.listen(2048)  # uvicorn's backlog: a request sent once the address is printed waits, not refused
+    return sock

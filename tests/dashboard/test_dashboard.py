@@ -4,6 +4,7 @@ that watching a running search changes nothing about it."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -232,19 +233,51 @@ def test_a_genome_comes_with_its_view_and_report_figures_are_served_by_name_only
         (["{empty}"], "is not an evoforge run directory and holds none"),
         (["{run}", "--host", "0.0.0.0"], "add --allow-remote"),
         (["{run}", "--port", "70000"], "Invalid value for '--port'"),
+        (["{run}", "--port", "{busy}"], ": in use; choose another with --port (0: any free one)"),
+        (["{run}", "--host", "nowhere.invalid", "--allow-remote"], "--host nowhere.invalid: not an address"),
     ],
 )
 def test_bad_dashboard_commands_end_with_one_line_and_exit_code_2(runs, tmp_path, capsys, args, message):
+    import socket
+
     from evoforge import cli
 
     (tmp_path / "empty").mkdir()
-    names = {"missing": tmp_path / "missing", "empty": tmp_path / "empty", "run": runs[0]}
+    busy = socket.socket()  # a port another program listens on
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    names = {"missing": tmp_path / "missing", "empty": tmp_path / "empty", "run": runs[0],
+             "busy": busy.getsockname()[1]}  # fmt: skip
     saved, sys.argv = sys.argv, ["evoforge", "dashboard", *(a.format(**names) for a in args)]
     try:
         with pytest.raises(SystemExit) as exit_:
             cli.main()
     finally:
         sys.argv = saved
-    err = capsys.readouterr().err.strip()
+        busy.close()
+    err = capsys.readouterr().err.strip()  # one line: no address announced that is not served
     assert exit_.value.code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
     assert message in err
+
+
+def test_port_0_announces_the_port_it_serves_on(runs):
+    """``--port 0`` takes any free port, and the line it prints names that port, not 0."""
+    import re
+    import select
+    import urllib.request
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "evoforge.cli", "dashboard", str(runs[0]), "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert select.select([server.stderr], [], [], 60)[0], "nothing announced in 60 s"
+        line = server.stderr.readline()
+        url = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert url and url.group(1) != "0", line
+        with urllib.request.urlopen(url.group(0) + "api/runs", timeout=30) as response:
+            assert json.loads(response.read())[0]["path"] == str(runs[0])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
