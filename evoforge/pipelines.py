@@ -14,19 +14,29 @@ on all of ``X`` and ``y`` for :meth:`~PipelineSearch.predict`.
 
 from __future__ import annotations
 
+import itertools
 import json
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 __all__ = ["PipelineSearch"]
 
 
-class PipelineSearch:
+class PipelineSearch(BaseEstimator):
     """Evolve a scikit-learn pipeline for ``X`` (a DataFrame, or an array) and ``y``.
+
+    A scikit-learn estimator: ``get_params``, ``set_params`` and ``clone`` work, so it goes into
+    ``cross_val_score`` or a ``Pipeline``: each fit is a search of its own, in a new temporary folder,
+    or with ``run_dir`` in its next sub-folder ``fit-1``, ``fit-2``, ... (a refit never meets the
+    last one's run; parallel fits never share a folder). With ``task="classification"`` it is a classifier to scikit-learn (its
+    cross-validation stratifies), with ``"regression"`` a regressor; ``"auto"`` is decided by the
+    data at fit, too late for that.
 
     After :meth:`fit`: ``pipeline_`` (the best pipeline refitted on all the data; it predicts class
     codes, :meth:`predict` names them), ``classes_``, ``report_`` (the test report: the held-out
@@ -53,6 +63,16 @@ class PipelineSearch:
         self.population_size, self.folds, self.test_fraction = population_size, folds, test_fraction
         self.models, self.timeout, self.backend, self.workers = models, timeout, backend, workers
         self.seed, self.run_dir = seed, run_dir
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import ClassifierTags, RegressorTags
+
+        tags = super().__sklearn_tags__()
+        if self.task == "classification":
+            tags.estimator_type, tags.classifier_tags = "classifier", ClassifierTags()
+        elif self.task == "regression":
+            tags.estimator_type, tags.regressor_tags = "regressor", RegressorTags()
+        return tags
 
     def _config(self, data: Path, target: str) -> Any:
         from evoforge.engine.config import RunConfig
@@ -103,14 +123,16 @@ class PipelineSearch:
             target = "_" + target
         labels = np.asarray(y)
         frame[target] = labels
-        folder = (
-            Path(self.run_dir) if self.run_dir is not None else Path(tempfile.mkdtemp(prefix="evoforge-"))
-        )
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self._new_folder()
         data = folder / "table.parquet"
-        frame.to_parquet(data)
+        try:
+            config = self._config(data, target)  # bad settings: nothing left behind
+            frame.to_parquet(data)
+        except BaseException:
+            shutil.rmtree(folder)
+            raise
         self.run_dir_ = folder / "run"
-        self.result_ = run(self._config(data, target), self.run_dir_)
+        self.result_ = run(config, self.run_dir_)
         export(self.run_dir_)
         self.report_ = json.loads((self.run_dir_ / "test_report.json").read_text())
         problem, genome, seed = best_of(self.run_dir_)
@@ -124,6 +146,19 @@ class PipelineSearch:
             self.pipeline_ = problem.build(genome, seed).fit(problem.table.frame(rows), problem.table.y)
         self._table = problem.table
         return self
+
+    def _new_folder(self) -> Path:
+        if self.run_dir is None:
+            return Path(tempfile.mkdtemp(prefix="evoforge-"))
+        parent = Path(self.run_dir)
+        parent.mkdir(parents=True, exist_ok=True)
+        for n in itertools.count(1):
+            try:
+                (parent / f"fit-{n}").mkdir()  # atomic: of two fits racing, one gets it
+            except FileExistsError:
+                continue
+            return parent / f"fit-{n}"
+        raise AssertionError("unreachable")
 
     def _frame(self, X: Any) -> Any:
         import pandas as pd

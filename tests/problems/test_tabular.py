@@ -203,6 +203,46 @@ def test_pipeline_search_estimator(tmp_path):
     assert 0 <= search.report_["test"] <= 1
 
 
+def test_pipeline_search_is_a_scikit_learn_estimator():
+    """get_params / set_params / clone, and the task decides what scikit-learn takes it for."""
+    from sklearn.base import clone, is_classifier, is_regressor
+
+    import evoforge
+
+    search = evoforge.PipelineSearch(task="classification", generations=3, minutes=None)
+    copy = clone(search)
+    assert copy is not search and copy.get_params() == search.get_params()
+    assert copy.set_params(generations=5).generations == 5 and search.generations == 3
+    assert is_classifier(search) and not is_regressor(search)
+    assert is_regressor(evoforge.PipelineSearch(task="regression"))
+    assert not is_classifier(evoforge.PipelineSearch()) and not is_regressor(evoforge.PipelineSearch())
+
+
+@pytest.mark.slow
+def test_pipeline_search_in_cross_validation_refits_into_folders_of_its_own(tmp_path):
+    """cross_val_score clones and fits it once per fold (stratified, being a classifier): each fit a
+    search of its own in run_dir's next fit-N folder; a bad setting leaves no folder behind."""
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import cross_val_score
+
+    import evoforge
+
+    x, y = load_iris(return_X_y=True)
+    search = evoforge.PipelineSearch(
+        task="classification", minutes=None, generations=1, population_size=4, folds=3,
+        backend="serial", run_dir=tmp_path / "cv",
+    )  # fmt: skip
+    scores = cross_val_score(search, x, y, cv=2, error_score="raise")
+    assert min(scores) > 0.85  # unstratified folds of the sorted iris would score about 1/3
+    assert sorted(p.name for p in (tmp_path / "cv").iterdir()) == ["fit-1", "fit-2"]
+    assert all((tmp_path / "cv" / f / "run" / "best_pipeline.skops").is_file() for f in ("fit-1", "fit-2"))
+    search.fit(x[::2], y[::2])
+    assert search.run_dir_ == tmp_path / "cv" / "fit-3" / "run"
+    with pytest.raises(ValueError, match="problem.task"):
+        search.set_params(task="neither").fit(x, y)
+    assert sorted(p.name for p in (tmp_path / "cv").iterdir()) == ["fit-1", "fit-2", "fit-3"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "strategy",
