@@ -57,11 +57,14 @@ def test_using_the_model_recipe_runs_as_written(tmp_path):
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["backend"] == "process" and config["workers"] is None
     # the winner taken out of the hall of fame trains to the same result as train-final RUN
-    assert evoforge("export-arch", run, "--rank", 1, "--output", "winner.json").returncode == 0
-    assert json.loads((tmp_path / "winner.json").read_text()) == json.loads(
+    # (into a folder not made yet)
+    assert evoforge("export-arch", run, "--rank", 1, "--output", "archs/winner.json").returncode == 0
+    assert json.loads((tmp_path / "archs" / "winner.json").read_text()) == json.loads(
         (run / "best_arch.json").read_text()
     )
-    proc = evoforge("train-final", "--arch", "winner.json", "--dataset", "digits", "--output", "winner-final")
+    proc = evoforge(
+        "train-final", "--arch", "archs/winner.json", "--dataset", "digits", "--output", "winner-final"
+    )
     assert proc.returncode == 0, proc.stderr
     single, again = (
         json.loads((folder / "metrics.json").read_text()) for folder in (final, tmp_path / "winner-final")

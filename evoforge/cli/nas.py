@@ -11,6 +11,7 @@ import typer
 
 from evoforge.cli.app import app, console, fail, out
 from evoforge.cli.runs import _check_writable, _open_store, launch, load_config
+from evoforge.core.state_io import atomic_write_text
 
 
 @app.command()
@@ -328,5 +329,6 @@ def export_arch(
     except ValueError:
         fail(f"{run_dir} is not an architecture search (its individuals are not architectures)")
     _check_writable(output)
-    output.write_text(json.dumps(dict(genome, genome_id=members[n - 1]["genome_id"]), indent=1))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(output, json.dumps(dict(genome, genome_id=members[n - 1]["genome_id"]), indent=1))
     out.print(f"wrote {what} member {n} ({members[n - 1]['genome_id']}) to {output}", highlight=False)

@@ -11,7 +11,8 @@ from typing import Any
 import typer
 
 from evoforge.cli.app import REPORTS, app, fail, out
-from evoforge.cli.runs import launch, load_config
+from evoforge.cli.runs import _check_writable, launch, load_config
+from evoforge.core.state_io import atomic_write_text
 
 #: the time budget when neither --time-budget nor --generations is given
 DEFAULT_MINUTES = 5.0
@@ -158,6 +159,8 @@ def predict(
         )
     if not Path(source).exists():  # said before torch, scikit-learn and pandas are loaded
         fail(f"{source}: no such file or folder")
+    if output is not None:
+        _check_writable(output)
     if not pipeline:
         from evoforge.cli.nas import predict_with_model
 
@@ -173,7 +176,8 @@ def predict(
     if output is None:
         out.print(frame.to_csv(index=False), end="", highlight=False, markup=False)
     else:
-        frame.to_csv(output, index=False)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(output, frame.to_csv(index=False))
         out.print(f"wrote {len(frame)} predictions to {output}", highlight=False)
 
 

@@ -77,9 +77,9 @@ def test_script_rebuilds_the_saved_model_exactly(finished):
 @pytest.mark.slow
 def test_predict_and_report(finished, tmp_path):
     data, run_dir, _ = finished
-    done = cli("predict", run_dir, "--data", data, "--out", tmp_path / "p.csv")
+    done = cli("predict", run_dir, "--data", data, "--out", tmp_path / "new" / "p.csv")  # a new folder
     assert done.returncode == 0, done.stderr
-    lines = (tmp_path / "p.csv").read_text().split()
+    lines = (tmp_path / "new" / "p.csv").read_text().split()
     assert lines[0] == "label" and len(lines) == 161 and set(lines[1:]) <= {"yes", "no"}
     done = cli("report", run_dir, "--out", tmp_path / "report")
     assert done.returncode == 0, done.stderr
@@ -134,3 +134,12 @@ def test_killed_search_resumes_to_the_same_result(tmp_path):
     assert cli("run", config, "--out", tmp_path / "straight", "--quiet").returncode == 0
     kill_then_resume(config, tmp_path / "killed", checkpoints=2)
     assert outcome(tmp_path / "killed") == outcome(tmp_path / "straight")
+
+
+def test_predict_checks_its_output_before_any_work(tmp_path):
+    (tmp_path / "best_pipeline.skops").write_text("{}")
+    (tmp_path / "new.csv").write_text("x\n1\n")
+    (tmp_path / "taken").mkdir()
+    done = cli("predict", tmp_path, tmp_path / "new.csv", "--out", tmp_path / "taken")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == f"evoforge: error: {tmp_path / 'taken'} is a directory; give a file name"
