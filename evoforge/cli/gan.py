@@ -9,6 +9,8 @@ from pathlib import Path
 import typer
 
 from evoforge.cli.app import REPORTS, app, fail, out
+from evoforge.cli.runs import _check_writable
+from evoforge.core.state_io import atomic_write_text
 
 
 @app.command()
@@ -26,13 +28,16 @@ def sample(
     path = run_dir / "best_generator.pt"
     if not path.is_file():
         fail(f"{run_dir} holds no saved generator (best_generator.pt): run 'evoforge report {run_dir}' first")
+    if output is not None:
+        _check_writable(output)
     points = draw(path, n, seed).reshape(n, -1)  # images: one row of pixels each, in [-1, 1]
     header = "x,y" if points.shape[1] == 2 else ",".join(f"p{k}" for k in range(points.shape[1]))
     text = header + "\n" + "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in points)
     if output is None:
         out.print(text, end="", highlight=False, markup=False)
     else:
-        output.write_text(text)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(output, text)
         out.print(f"wrote {n} points to {output}", highlight=False)
 
 

@@ -55,9 +55,9 @@ def test_search_report_and_sample(tmp_path, problem, width):
     generator = load_generator(run / "best_generator.pt")
     z = torch.randn(16, generator[0].in_features)  # the first layer is dense in both kinds
     torch.testing.assert_close(scripted(z), generator(z))
-    done = cli("sample", run, "--n", "50", "--out", tmp_path / "points.csv")
+    done = cli("sample", run, "--n", "50", "--out", tmp_path / "new" / "points.csv")  # a new folder
     assert done.returncode == 0, done.stderr
-    points = np.loadtxt(tmp_path / "points.csv", delimiter=",", skiprows=1)
+    points = np.loadtxt(tmp_path / "new" / "points.csv", delimiter=",", skiprows=1)
     assert points.shape == (50, width)
     np.testing.assert_allclose(
         points, sample(run / "best_generator.pt", 50).reshape(50, -1), rtol=1e-5, atol=1e-6
