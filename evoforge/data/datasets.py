@@ -17,6 +17,7 @@ import os
 import pickle
 import struct
 import urllib.request
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -441,14 +442,31 @@ def _folder(spec: DatasetSpec) -> Dataset:
 
 
 # -- arrays ---------------------------------------------------------------------------------------
+def _arrays(path: str | Path) -> dict[str, np.ndarray]:
+    """The named arrays of an .npz file (numpy.savez), or a lone .npy array as ``{"": array}``; never
+    unpickled (an object array is refused)."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            return {"": loaded}
+        with loaded as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "pickled" in why:  # numpy's word for anything that is not .npy or .npz
+            why = "not numpy's .npz or .npy format"
+        raise DatasetError(f"{path}: not a readable .npz file ({why})") from None
+
+
 def _npz(spec: DatasetSpec) -> Dataset:
     if spec.path is None:
         raise DatasetError("npz: give the file as path")
-    try:
-        with np.load(spec.path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"{spec.path}: not a readable .npz file ({str(exc).splitlines()[0]})") from None
+    arrays = _arrays(spec.path)
+    if "" in arrays:
+        raise DatasetError(
+            f"{spec.path}: a single array (.npy); training needs named arrays x and y (or x_train, "
+            "y_train, x_test, y_test) in one .npz file: numpy.savez(path, x=..., y=...)"
+        )
     if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
         y, names = _labels(np.concatenate([arrays["y_train"], arrays["y_test"]]), spec.path)
         n = len(arrays["y_train"])
@@ -603,11 +621,7 @@ def _read_images(path: Path, input_shape: tuple[int, ...]) -> tuple[list[str], n
 
 
 def _npz_inputs(path: Path) -> np.ndarray:
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"{path}: not a readable .npz file ({str(exc).splitlines()[0]})") from None
+    arrays = _arrays(path)
     key = next((k for k in ("x", "x_test") if k in arrays), next(iter(arrays)) if len(arrays) == 1 else None)
     if key is None:
         raise DatasetError(f"{path}: needs an array x or x_test (or a single array); has {sorted(arrays)}")

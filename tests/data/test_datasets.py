@@ -159,3 +159,25 @@ def test_digits_are_scikit_learns_read_without_importing_it():
     code = "import sys; from evoforge.data.datasets import _digits_arrays; _digits_arrays(); print('sklearn' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr
+
+
+def test_array_files_that_are_not_an_npz_of_named_arrays_are_named_in_one_line(tmp_path):
+    """Not an .npz, a lone .npy, a damaged zip, object arrays: each a DatasetError saying which; a
+    lone .npy array is taken as the inputs to predict."""
+    from evoforge.data.datasets import _npz_inputs
+
+    (tmp_path / "table.csv").write_text("a,b\n1,2\n")
+    np.save(tmp_path / "x.npy", np.ones((3, 4)))
+    np.savez(tmp_path / "whole.npz", x=np.ones((3, 4)), y=np.arange(3))
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "whole.npz").read_bytes()[:100])
+    np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}], dtype=object))
+    for name, message in (
+        ("table.csv", "table.csv: not a readable .npz file (not numpy's .npz or .npy format)"),
+        ("x.npy", "x.npy: a single array (.npy); training needs named arrays x and y"),
+        ("cut.npz", "cut.npz: not a readable .npz file ("),
+        ("objects.npz", "objects.npz: not a readable .npz file (Object arrays cannot be loaded"),
+    ):
+        with pytest.raises(DatasetError) as caught:
+            load_dataset(DatasetSpec(name="npz", path=str(tmp_path / name)))
+        assert str(caught.value).startswith(f"{tmp_path / name}"[: -len(name)] + message), caught.value
+    np.testing.assert_array_equal(_npz_inputs(tmp_path / "x.npy"), np.ones((3, 4)))
