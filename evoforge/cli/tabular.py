@@ -140,7 +140,7 @@ def predict(
         None,
         "--data",
         help="Tabular run: a CSV, TSV or Parquet file with the same columns. Model folder: an image "
-        "or a folder of images, an IDX file, an .npz (array x) or a CSV of one input per row.",
+        "or a folder of images, an IDX file, an .npz (array x), an .npy or a CSV of one input per row.",
     ),
     output: Path | None = typer.Option(
         None, "--output", "--out", help="A CSV file (default: standard output)."

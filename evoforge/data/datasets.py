@@ -563,7 +563,7 @@ def read_inputs(source: str, input_shape: tuple[int, ...], divide_by: float) -> 
     ``divide_by``: (a name per input, float32 array ``(N, *input_shape)``). ``source`` is a PNG or
     JPEG image or a folder of them (searched recursively; resized to the model's size, converted to
     its channels; names are paths relative to the folder), an IDX file (``.gz`` too), a ``.npz``
-    (array ``x``, ``x_test`` or its only array) or a CSV of one input per row (``prod(input_shape)``
+    (array ``x``, ``x_test`` or its only array), a ``.npy`` array or a CSV of one input per row (``prod(input_shape)``
     numeric columns, a header line optional). 8-bit arrays are divided by 255, other numbers by
     ``divide_by``: inputs are given in the raw units of the training data (digits 0..16, pixels
     0..255). :class:`DatasetError` with one line if the inputs cannot be read or do not fit."""
@@ -572,7 +572,7 @@ def read_inputs(source: str, input_shape: tuple[int, ...], divide_by: float) -> 
         raise DatasetError(f"{source}: no such file or folder")
     if path.is_dir() or path.suffix.lower() in _IMAGE_SUFFIXES:
         names, x = _read_images(path, input_shape)
-    elif path.suffix.lower() == ".npz":
+    elif path.suffix.lower() in (".npz", ".npy"):
         x = _npz_inputs(path)
         names = [str(k) for k in range(len(x))]
     elif path.suffix.lower() == ".csv":

@@ -164,7 +164,7 @@ def test_digits_are_scikit_learns_read_without_importing_it():
 def test_array_files_that_are_not_an_npz_of_named_arrays_are_named_in_one_line(tmp_path):
     """Not an .npz, a lone .npy, a damaged zip, object arrays: each a DatasetError saying which; a
     lone .npy array is taken as the inputs to predict."""
-    from evoforge.data.datasets import _npz_inputs
+    from evoforge.data.datasets import _npz_inputs, read_inputs
 
     (tmp_path / "table.csv").write_text("a,b\n1,2\n")
     np.save(tmp_path / "x.npy", np.ones((3, 4)))
@@ -181,3 +181,5 @@ def test_array_files_that_are_not_an_npz_of_named_arrays_are_named_in_one_line(t
             load_dataset(DatasetSpec(name="npz", path=str(tmp_path / name)))
         assert str(caught.value).startswith(f"{tmp_path / name}"[: -len(name)] + message), caught.value
     np.testing.assert_array_equal(_npz_inputs(tmp_path / "x.npy"), np.ones((3, 4)))
+    names, x = read_inputs(str(tmp_path / "x.npy"), (2, 2), 1.0)
+    assert names == ["0", "1", "2"] and x.shape == (3, 2, 2)
