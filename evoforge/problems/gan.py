@@ -26,7 +26,7 @@ import time
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult
 from evoforge.core.space import SearchSpace
@@ -111,6 +111,12 @@ class GanConfig(ProblemConfig):
         "ring8", description="A toy distribution (ring8, grid25) or an image dataset (see evoforge.data)."
     )
     path: str | None = Field(None, description="Images: the dataset's file or folder (folder: required).")
+    image_size: int | None = Field(
+        None,
+        ge=4,
+        multiple_of=4,
+        description="folder only: images are resized to this square side, a multiple of 4 (default: as read).",
+    )
     feature_steps: int = Field(
         1500,
         ge=1,
@@ -133,6 +139,14 @@ class GanConfig(ProblemConfig):
     egan: EganConfig = Field(EganConfig(), description="E-GAN settings (training: egan).")
     threads: int | None = Field(1, ge=1, description="Torch CPU threads per evaluation.")
     device: str = Field("cpu", description="cpu, cuda or cuda:N.")
+
+    @model_validator(mode="after")
+    def _folder_needs_a_path(self) -> GanConfig:
+        if self.data == "folder" and self.path is None:
+            raise ValueError("data 'folder' needs path: a folder of images (sub-folders: classes)")
+        if self.image_size is not None and self.data != "folder":
+            raise ValueError("image_size is for data 'folder' (the other datasets have their size)")
+        return self
 
     @field_validator("device")
     @classmethod
@@ -191,7 +205,9 @@ class GanProblem(SpaceProblem):
         else:
             from evoforge.data.datasets import DatasetSpec, load_dataset
 
-            dataset = load_dataset(DatasetSpec(name=self.config.data, path=self.config.path))
+            dataset = load_dataset(
+                DatasetSpec(name=self.config.data, path=self.config.path, image_size=self.config.image_size)
+            )
             self.data = ImageData.from_dataset(dataset)
             if (
                 len(self.data.shape) != 3
@@ -202,6 +218,19 @@ class GanProblem(SpaceProblem):
 
                 raise InputError(
                     f"GAN images must be square with a side divisible by 4, got {self.data.shape}"
+                )
+            from evoforge.problems.gan_images import FEATURES
+
+            # more images than the Frechet distance's features, or the covariances it compares lack
+            # full rank (a folder of a few images gave a test score of NaN)
+            train_n, test_n = len(self.data.images), len(self.data.test_images)
+            if min(train_n, test_n) <= FEATURES:
+                from evoforge.core.problem import InputError
+
+                raise InputError(
+                    f"{self.config.path or self.config.data}: {train_n} training and {test_n} test images; "
+                    f"the Frechet distance over {FEATURES} features needs more than {FEATURES} of each "
+                    "(more images, or train/ and test/ sub-folders)"
                 )
             self.features = train_feature_net(self.data, self.config.feature_steps, seed=0)
         # the search's Frechet distance is to training images (a fixed draw of 2,000), the final

@@ -54,6 +54,10 @@ class ImageData:
         )
 
 
+#: width of the classifier's penultimate layer, the features the Frechet distance compares
+FEATURES = 64
+
+
 class FeatureNet(nn.Module):
     """Two 3x3 convolutions (32, 64 channels, each followed by 2x2 max pooling), a 64-d dense feature
     layer and the class layer."""
@@ -63,9 +67,9 @@ class FeatureNet(nn.Module):
         self.body = nn.Sequential(
             nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(64 * (side // 4) ** 2, 64), nn.ReLU(),
+            nn.Flatten(), nn.Linear(64 * (side // 4) ** 2, FEATURES), nn.ReLU(),
         )  # fmt: skip
-        self.head = nn.Linear(64, classes)
+        self.head = nn.Linear(FEATURES, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))

@@ -242,3 +242,45 @@ def test_the_feature_classifier_ignores_the_thread_count_the_process_had(digits_
     finally:
         torch.set_num_threads(before)
     np.testing.assert_array_equal(again.reference, other.reference)
+
+
+def _image_folder(root, per_class: int, sizes=((8, 8),)) -> str:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for k in range(per_class):
+            h, w = sizes[k % len(sizes)]
+            Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8)).save(root / c / f"{k}.png")
+    return str(root)
+
+
+def test_an_image_folder_of_mixed_sizes_trains_resized(tmp_path):
+    """A user's folder: images of two sizes resized to image_size; a GAN trains on them to a finite
+    score, and its test score is finite."""
+    folder = _image_folder(tmp_path / "imgs", 170, sizes=((8, 8), (12, 10)))
+    p = GanProblem(
+        GanConfig(data="folder", path=folder, image_size=8, steps=5, samples=100, feature_steps=20)
+    )
+    assert p.data.shape == (1, 8, 8) and len(p.data.test_images) == 68
+    genome = p.search_space.sample(np.random.default_rng(0))
+    result = p.evaluate([genome], np.array([1]), {})[0]
+    assert result.error is None and np.isfinite(result.fitness)
+    assert np.isfinite(p.test(genome, 1, 1, {}).score)
+
+
+def test_image_folder_settings_and_too_few_images_are_named(tmp_path):
+    from pydantic import ValidationError
+
+    from evoforge.core.problem import InputError
+
+    with pytest.raises(ValidationError, match="data 'folder' needs path"):
+        GanConfig(data="folder")
+    with pytest.raises(ValidationError, match="image_size is for data 'folder'"):
+        GanConfig(data="digits", image_size=8)
+    with pytest.raises(ValidationError, match="multiple of 4"):
+        GanConfig(data="folder", path="x", image_size=10)
+    folder = _image_folder(tmp_path / "few", 20)  # 32 training and 8 test images: a NaN test score
+    with pytest.raises(InputError, match=r"few: 32 training and 8 test images; the Frechet distance over 64"):
+        GanProblem(GanConfig(data="folder", path=folder, steps=5, feature_steps=5))
