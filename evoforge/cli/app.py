@@ -14,7 +14,12 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="evoforge: neuroevolution toolkit.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="evoforge: neuroevolution toolkit.",
+    rich_markup_mode="markdown",  # docstrings reflowed to the terminal, not broken where the source breaks
+)
 console = Console(stderr=True)
 out = Console()
 

@@ -310,3 +310,26 @@ def test_report_draws_a_quality_diversity_archive_and_the_steps_of_a_policy_sear
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "c" / "report" / "env_steps.png").read_bytes()[:4] == b"\x89PNG"
     assert not (tmp_path / "c" / "report" / "archive.png").exists()
+
+
+def test_command_help_is_reflowed_not_broken_where_the_source_breaks():
+    """The command list shows each docstring as one paragraph filled to the terminal: no line of it
+    ends early where the docstring's source line ended (rich's default mode kept those breaks)."""
+    import os
+
+    done = subprocess.run(
+        [sys.executable, "-m", "evoforge.cli", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "80", "TERM": "dumb"},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if "│ report " in line)
+    description = []  # report's lines in the command list, up to the next command
+    for line in lines[start:]:
+        if description and not line.startswith("│    "):
+            break
+        description.append(line.strip("│ "))
+    # 80 columns leave 61 for the text: every line but the last is filled (the source broke one at 34)
+    assert len(description) > 2 and all(len(line) > 50 for line in description[:-1]), description
