@@ -18,6 +18,7 @@ written once when the run starts) so the resumed run logs into the same MLflow r
 from __future__ import annotations
 
 import json
+import logging
 import math
 import tempfile
 from collections.abc import Callable
@@ -41,10 +42,13 @@ _NAMES = {
     "eval_seconds": "time/eval_s", "wall_seconds": "time/wall_s",
 }  # fmt: skip
 _MLFLOW_RUN = "mlflow_run.json"
+_LOG = logging.getLogger(__name__)
 
 
 def check(config: LoggingConfig) -> None:
-    """Refuse (:class:`ConfigError`, one line) a logger whose package is not installed."""
+    """Refuse (:class:`ConfigError`, one line) a logger whose package is not installed, a TensorBoard
+    folder that cannot be written, an MLflow tracking store that does not answer (one try, 10 s, where
+    MLflow would retry for minutes): before the run starts, so nothing of it is written."""
     wanted = {"tensorboard": config.tensorboard, "mlflow": config.mlflow}
     for package, where in wanted.items():
         if where is None:
@@ -55,6 +59,62 @@ def check(config: LoggingConfig) -> None:
             raise ConfigError(
                 f"logging.{package} needs the {package} package (pip install 'evoforge[loggers]')"
             ) from None
+    if config.tensorboard is not None:
+        _check_folder(Path(config.tensorboard))
+    if config.mlflow is not None:
+        _check_tracking(config.mlflow)
+
+
+def _why(exc: Exception) -> str:
+    """The cause in a few words: an OS error's own (``[Errno 111] Connection refused``, often deep in
+    an HTTP client's message), else the message's first line.
+
+    >>> _why(RuntimeError("API request failed with exception ...NewConnectionError('...: [Errno 111] Connection refused'))"))
+    '[Errno 111] Connection refused'
+    """
+    import re
+
+    text = str(exc).strip()
+    found = re.search(r"\[Errno -?\d+\] [^'\")\]]+", text)
+    if found:
+        return found.group(0).strip().rstrip(":").strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _check_folder(folder: Path) -> None:
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # the deepest first
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"logging.tensorboard: cannot write in {folder} ({exc.strerror or exc})") from None
+    finally:
+        for made_folder in made:  # what the check made, it removes; the writer makes it again
+            try:
+                made_folder.rmdir()
+            except OSError:
+                pass
+
+
+def _check_tracking(uri: str) -> None:
+    import os
+
+    from mlflow.tracking import MlflowClient
+
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+    saved = {k: os.environ.get(k) for k in quick}
+    os.environ.update(quick)
+    try:
+        MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as exc:  # noqa: BLE001  (whatever the store's client raises: it does not answer)
+        raise ConfigError(f"logging.mlflow: no tracking store answers at {uri} ({_why(exc)})") from None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def scalars(stats: dict[str, Any]) -> dict[str, float]:
@@ -91,6 +151,7 @@ class _Loggers:
         self.writer: Any = None
         self.mlflow: Any = None
         self.mlflow_run: str | None = None
+        self.lost: set[str] = set()  # loggers that failed during the run
 
     def __call__(self, event: str, data: dict) -> None:
         if event == "generation":  # logged first: a callback that stops the run cannot lose it
@@ -100,6 +161,21 @@ class _Loggers:
         elif event == "finish":
             self._finish(data)
         self.callback(event, data)
+
+    def _safely(self, name: str, log: Callable[[], None]) -> None:
+        """Run one logger's part; if it fails (a server gone, a full disk), say so once and go on
+        without that logger: what it would have shown is in the run store, and a failed mirror is
+        no reason to lose a search."""
+        if name in self.lost:
+            return
+        try:
+            log()
+        except Exception as exc:  # noqa: BLE001  (any failure of the logger's package)
+            self.lost.add(name)
+            _LOG.warning(
+                "evoforge: %s logging stopped (%s: %s); the run goes on and its run store has everything",
+                name, type(exc).__name__, _why(exc),
+            )  # fmt: skip
 
     def _stored_stats(self, generation: int) -> dict:
         """A generation's statistics from the run store (read-only: the run holds it open)."""
@@ -166,12 +242,14 @@ class _Loggers:
         it is missing)."""
         step = int(stats["generation"])
         values = scalars(stats)
-        if self.config.tensorboard is not None:
+
+        def tensorboard() -> None:
             writer = self._tensorboard(step)
             for name, value in values.items():
                 writer.add_scalar(name, value, step)
             writer.flush()
-        if self.config.mlflow is not None:
+
+        def mlflow() -> None:
             from mlflow.entities import Metric
 
             client = self._mlflow_client()
@@ -182,6 +260,11 @@ class _Loggers:
             now = int(stats.get("wall_seconds", 0) * 1000)
             client.log_batch(self.mlflow_run, metrics=[Metric(k, v, now, step) for k, v in values.items()])
 
+        if self.config.tensorboard is not None:
+            self._safely("tensorboard", tensorboard)
+        if self.config.mlflow is not None:
+            self._safely("mlflow", mlflow)
+
     def _finish(self, result: dict) -> None:
         final = {
             k: result[k]
@@ -189,24 +272,29 @@ class _Loggers:
             if result.get(k) is not None
         }
         final = {f"result/{k}": float(v) for k, v in final.items() if math.isfinite(float(v))}
-        if self.config.tensorboard is not None:
-            writer = self._tensorboard(int(result["generations"]))
+        step = int(result["generations"])
+
+        def tensorboard() -> None:
+            writer = self._tensorboard(step)
             for name, value in final.items():
-                writer.add_scalar(name, value, int(result["generations"]))
+                writer.add_scalar(name, value, step)
             writer.flush()
-        if self.config.mlflow is not None:
+
+        def mlflow() -> None:
             from mlflow.entities import Metric
 
             client = self._mlflow_client()
-            client.log_batch(
-                self.mlflow_run,
-                metrics=[Metric(k, v, 0, int(result["generations"])) for k, v in final.items()],
-            )
+            client.log_batch(self.mlflow_run, metrics=[Metric(k, v, 0, step) for k, v in final.items()])
             for name in ("result.json", "hall_of_fame.json", "config.yaml"):
                 if (self.run_dir / name).is_file():
                     client.log_artifact(self.mlflow_run, str(self.run_dir / name))
             self._log_best_genome(client, result.get("best_genome_id"))
             client.set_terminated(self.mlflow_run)
+
+        if self.config.tensorboard is not None:
+            self._safely("tensorboard", tensorboard)
+        if self.config.mlflow is not None:
+            self._safely("mlflow", mlflow)
 
     def _log_best_genome(self, client: Any, genome_id: str | None) -> None:
         """The reported genome as its space writes it (JSON), where it has such a form."""

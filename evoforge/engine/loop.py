@@ -77,6 +77,7 @@ def prepare(config: RunConfig) -> tuple[Problem, Strategy, tuple[str, ...]]:
     the metrics a multi-objective strategy minimises: everything a run needs that a config alone
     cannot vouch for. :class:`ConfigError`, one line, if any of it fails; nothing is written. The
     one place a run is checked before it starts (the CLI calls it before starting a backend)."""
+    loggers.check(config.logging)  # the loggers' packages, folder and tracking store
     try:
         problem = build_problem(config.problem)
     except InputError as exc:  # a dataset or table that cannot be used: its own one-line message
@@ -703,7 +704,6 @@ def run(
     >>> result.generations
     3
     """
-    loggers.check(config.logging)
     meta = {"seed": config.seed, "created": time.time(), "versions": versions()}
     config_yaml = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     if (Path(run_dir) / "config.yaml").exists():
@@ -720,7 +720,6 @@ def resume(
     store = RunStore.open(Path(run_dir))
     try:
         config = load_run_config(store)
-        loggers.check(config.logging)
         loop = _Loop(config, callback)
         return _drive(loop, backend, lambda: store)
     finally:

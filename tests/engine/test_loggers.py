@@ -83,3 +83,58 @@ def test_a_logger_whose_package_is_missing_is_refused_before_anything_is_written
     with pytest.raises(ConfigError, match=r"logging.mlflow needs the mlflow package"):
         evoforge.run(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "logging, message",
+    [
+        ({"tensorboard": "/proc/no/such"}, r"^logging.tensorboard: cannot write in /proc/no/such \("),
+        (
+            {"mlflow": "http://127.0.0.1:1"},
+            r"^logging.mlflow: no tracking store answers at http://127.0.0.1:1 \(",
+        ),
+        ({"mlflow": "sqlite:////proc/no/m.db"}, r"^logging.mlflow: no tracking store answers at sqlite:"),
+    ],
+)
+def test_a_logger_that_cannot_write_is_refused_before_anything_is_written(tmp_path, logging, message):
+    """An unwritable TensorBoard folder, an MLflow server that does not answer (one quick try where
+    MLflow's client retries for minutes), an unwritable MLflow database: one line, no run directory,
+    and no TensorBoard folder left by the check of a writable one beside a refused MLflow store."""
+    pytest.importorskip("tensorboard")
+    if "mlflow" in logging:
+        pytest.importorskip("mlflow")
+        logging = {**logging, "tensorboard": str(tmp_path / "tb" / "deep")}
+    cfg = evoforge.RunConfig.model_validate(dict(CMA, logging=logging))
+    with pytest.raises(ConfigError, match=message):
+        evoforge.run(cfg, tmp_path / "run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_logger_failing_during_the_run_is_dropped_with_one_warning_and_the_run_goes_on(
+    tmp_path, monkeypatch, caplog
+):
+    """A TensorBoard writer that fails from generation 3 on (a full disk, say): one warning, and the
+    run finishes exactly as an unlogged one."""
+    pytest.importorskip("tensorboard")
+    from torch.utils.tensorboard import SummaryWriter
+
+    real = SummaryWriter.add_scalar
+
+    def failing(self, name, value, step, *args, **kwargs):
+        if step >= 3:
+            raise OSError(28, "No space left on device")
+        return real(self, name, value, step, *args, **kwargs)
+
+    monkeypatch.setattr(SummaryWriter, "add_scalar", failing)
+    plain = evoforge.run(evoforge.RunConfig.model_validate(CMA), tmp_path / "plain")
+    logged_cfg = evoforge.RunConfig.model_validate(dict(CMA, logging={"tensorboard": str(tmp_path / "tb")}))
+    with caplog.at_level("WARNING", logger="evoforge.engine.loggers"):
+        logged = evoforge.run(logged_cfg, tmp_path / "logged")
+    assert [r.getMessage() for r in caplog.records] == [
+        "evoforge: tensorboard logging stopped (OSError: [Errno 28] No space left on device); the run goes "
+        "on and its run store has everything"
+    ]
+    assert logged.best_fitness == plain.best_fitness and logged.generations == plain.generations == 8
+    assert [s["best"] for s in stats_of(tmp_path / "logged")] == [
+        s["best"] for s in stats_of(tmp_path / "plain")
+    ]
