@@ -318,7 +318,7 @@ def test_command_help_is_reflowed_not_broken_where_the_source_breaks():
     import os
 
     done = subprocess.run(
-        [sys.executable, "-m", "evoforge.cli", "--help"],
+        [sys.executable, "-m", "evoforge", "--help"],  # python -m evoforge: the same command line
         capture_output=True,
         text=True,
         env={**os.environ, "COLUMNS": "80", "TERM": "dumb"},
