@@ -30,6 +30,7 @@ LAYERS = {
     "cli": 6,
     "pipelines": 6,  # evoforge/pipelines.py: the estimator over the engine
     "(root)": 7,
+    "__main__": 7,  # evoforge/__main__.py: python -m evoforge, over the command line
 }
 
 
