@@ -99,3 +99,20 @@ def test_using_the_model_recipe_runs_as_written(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['0', '1', '2', '3', '4']"
+
+
+def test_the_ask_tell_block_runs_as_written(tmp_path, monkeypatch):
+    """The README's ask/tell example: it optimises (the sphere's best from about -10 to near 0), and
+    the state it saves and restores asks for exactly what the same block's unsaved state asks for."""
+    text = README.read_text()
+    start = text.index("<!-- the ask/tell block runs in tests/test_readme.py as written -->")
+    block = re.findall(r"```python\n(.*?)```", text[start:], flags=re.S)[0]
+    unsaved = "\n".join(line for line in block.splitlines() if "_state(" not in line)
+    monkeypatch.chdir(tmp_path)
+    saved, plain = {}, {}
+    exec(compile(block, "README.md", "exec"), saved)
+    exec(compile(unsaved, "README.md", "exec"), plain)
+    assert max(saved["fitness"]) > -0.5 and (tmp_path / "es.npz").is_file()
+    a = saved["es"].ask(saved["state"], np.random.default_rng(7))[1]
+    b = plain["es"].ask(plain["state"], np.random.default_rng(7))[1]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
