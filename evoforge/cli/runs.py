@@ -348,6 +348,7 @@ def resume(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Continue a killed or interrupted run exactly where it stopped."""
+    from evoforge.engine.config import ConfigError
     from evoforge.engine.loop import resume as resume_loop
     from evoforge.engine.records import load_run_config
 
@@ -360,6 +361,8 @@ def resume(
     chosen = _start_backend(backend or cfg.backend, workers or cfg.workers, ray_address or cfg.ray_address)
     try:
         result = _execute(resume_loop, run_dir, backend=chosen, quiet=quiet)
+    except ConfigError as exc:  # the data changed since the run started: nothing was run
+        fail(str(exc))
     finally:
         chosen.close()
     _print_result(result)

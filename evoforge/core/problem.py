@@ -24,7 +24,16 @@ from pydantic import BaseModel, ConfigDict
 
 from evoforge.core.space import SearchSpace, VectorSpace
 
-__all__ = ["Problem", "ProblemConfig", "EvalResult", "TestResult", "Context", "InputError", "Lineage"]
+__all__ = [
+    "Problem",
+    "ProblemConfig",
+    "EvalResult",
+    "TestResult",
+    "Context",
+    "InputError",
+    "Lineage",
+    "digest",
+]
 
 Context = dict[str, Any]
 
@@ -117,6 +126,12 @@ class Problem(ABC):
         if space_class is VectorSpace:
             return VectorSpace(self.dim, self.initial_params)
         raise ValueError(f"problem {self.kind!r} has no {space_class.__name__}")
+
+    def data_digest(self) -> str | None:
+        """A digest of the data the problem was built from (tables, images, labels; see
+        :func:`digest`), or None for problems that read none. A run records it when it starts and a
+        resume refuses data that changed since, which would quietly make the resumed run another."""
+        return None
 
     def shared_inputs(self) -> dict[str, np.ndarray]:
         """Large read-only inputs every worker needs (default: none). A worker's problem is built as
@@ -224,3 +239,24 @@ def load_transitions(folder: str, genome_id: str) -> dict[str, np.ndarray] | Non
         return None
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in TRANSITION_FIELDS}
+
+
+def digest(*parts: Any) -> str:
+    """sha256 of arrays (their dtype, shape and bytes; object arrays as their JSON text) and of
+    JSON-able values, in order: what :meth:`Problem.data_digest` returns.
+
+    >>> digest(np.arange(3), ["a", "b"]) == digest(np.arange(3), ["a", "b"]) != digest(np.arange(4), ["a", "b"])
+    True
+    """
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray) and part.dtype != object:
+            h.update(f"{part.dtype.str}{part.shape}".encode())
+            h.update(np.ascontiguousarray(part).data)
+        else:
+            value = part.tolist() if isinstance(part, np.ndarray) else part
+            h.update(json.dumps(value, default=str).encode())
+    return h.hexdigest()

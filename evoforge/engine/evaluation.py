@@ -29,21 +29,47 @@ from evoforge.engine.registry import get_problem
 __all__ = ["EvalTimeoutError", "build_problem", "evaluate_chunk", "evaluation_job", "lost"]
 
 #: the problem this process last built: (the config object last asked for, its JSON, the problem and
-#: its seed-chain decoder); one problem per worker process at a time
-_CACHE: list[Any] = [None, None, None]
+#: its seed-chain decoder, the stamps of the files its config named then); one problem per process
+_CACHE: list[Any] = [None, None, None, None]
 
 
-def build_problem(config: ProblemConfig, shared: dict[str, np.ndarray] | None = None) -> Problem:
-    """Build (or reuse, within this process) the problem for ``config``."""
+def build_problem(
+    config: ProblemConfig, shared: dict[str, np.ndarray] | None = None, fresh_files: bool = False
+) -> Problem:
+    """Build (or reuse, within this process) the problem for ``config``. ``fresh_files``: reuse it
+    only if the files its config names are as they were when it was built (a run's start: a table
+    edited since the last run with the same config is read again, not served from memory; a worker
+    in the middle of a run keeps the data it has)."""
+    if fresh_files and _CACHE[2] is not None and _CACHE[3] != _file_stamps(config.model_dump(mode="json")):
+        _CACHE[:] = [None, None, None, None]
     return _cached(config, shared)[0]
+
+
+def _file_stamps(tree: Any) -> list[tuple[str, int, int]]:
+    """(path, modification time, size) of every string in a config that names an existing file or
+    folder (a folder's time changes as files come and go, not as one is rewritten in place)."""
+    import os
+
+    if isinstance(tree, dict):
+        return [stamp for value in tree.values() for stamp in _file_stamps(value)]
+    if isinstance(tree, list):
+        return [stamp for value in tree for stamp in _file_stamps(value)]
+    if isinstance(tree, str) and tree and len(tree) < 4096:
+        try:
+            found = os.stat(tree)
+        except (OSError, ValueError):
+            return []
+        return [(tree, found.st_mtime_ns, found.st_size)]
+    return []
 
 
 def _cached(config: ProblemConfig, shared: dict[str, np.ndarray] | None) -> tuple[Problem, SeedChainDecoder]:
     if config is not _CACHE[0]:  # the same config object again (every chunk of a serial run): no key to make
         key = config.model_dump_json()
         if key != _CACHE[1]:
+            stamps = _file_stamps(config.model_dump(mode="json"))  # taken before the files are read
             problem = get_problem(config.kind)(config, shared=shared)
-            _CACHE[2] = (problem, SeedChainDecoder(problem.initial_params))
+            _CACHE[2], _CACHE[3] = (problem, SeedChainDecoder(problem.initial_params)), stamps
         _CACHE[0], _CACHE[1] = config, key
     return _CACHE[2]
 

@@ -79,7 +79,7 @@ def prepare(config: RunConfig) -> tuple[Problem, Strategy, tuple[str, ...]]:
     one place a run is checked before it starts (the CLI calls it before starting a backend)."""
     loggers.check(config.logging)  # the loggers' packages, folder and tracking store
     try:
-        problem = build_problem(config.problem)
+        problem = build_problem(config.problem, fresh_files=True)
     except InputError as exc:  # a dataset or table that cannot be used: its own one-line message
         raise ConfigError(str(exc)) from None
     except Exception as exc:  # noqa: BLE001  (a missing dependency, a user's problem class failing)
@@ -704,12 +704,38 @@ def run(
     >>> result.generations
     3
     """
-    meta = {"seed": config.seed, "created": time.time(), "versions": versions()}
     config_yaml = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     if (Path(run_dir) / "config.yaml").exists():
         raise FileExistsError(f"{run_dir} already holds a run; use 'evoforge resume {run_dir}'")
     loop = _Loop(config, callback)
+    meta = {"seed": config.seed, "created": time.time(), "versions": versions()}
+    data = loop.problem.data_digest()
+    if data is not None:
+        meta["data_digest"] = data
     return _drive(loop, backend, lambda: RunStore.create(Path(run_dir), config_yaml, meta))
+
+
+def check_same_data(store: RunStore, problem: Problem) -> None:
+    """:class:`ConfigError` if the data ``problem`` was built from is not the data the run started
+    with (its digest in meta.json; runs made before digests were recorded are not checked): a resume
+    on a changed table or dataset would quietly continue another search."""
+    meta = store.read_json("meta.json") or {}
+    recorded = meta.get("data_digest")
+    if recorded is not None and recorded != problem.data_digest():
+        raise ConfigError(
+            f"the data of {store.path} changed since the run started ({_data_of(problem)}): a resumed run "
+            "needs the data it started with; restore it, or start a new run"
+        )
+
+
+def _data_of(problem: Problem) -> str:
+    """What the problem reads, as its config names it (a path, a dataset name)."""
+    config = problem.config
+    for name in ("path", "data", "dataset"):
+        value = getattr(config, name, None)
+        if value is not None:
+            return str(getattr(value, "path", None) or getattr(value, "name", None) or value)
+    return problem.kind
 
 
 def resume(
@@ -721,6 +747,8 @@ def resume(
     try:
         config = load_run_config(store)
         loop = _Loop(config, callback)
+        if store.read_json("result.json") is None:  # a finished run's result stands as it is
+            check_same_data(store, loop.problem)
         return _drive(loop, backend, lambda: store)
     finally:
         store.close()  # also when the loop or the backend could not be made

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from evoforge.core.problem import Context, EvalResult, Lineage, ProblemConfig, TestResult
+from evoforge.core.problem import Context, EvalResult, Lineage, ProblemConfig, TestResult, digest
 from evoforge.core.space import SearchSpace
 from evoforge.data.datasets import Dataset, DatasetSpec, load_dataset
 from evoforge.problems.base import SpaceProblem, torch_threads
@@ -292,6 +292,10 @@ class ClassificationProblem(SpaceProblem):
         self.input_shape = tuple(int(d) for d in self.x.shape[1:])
         self.device = config.device
         self._predictor: tuple[int, Any] | None = None  # early stopping's predictor, per context
+
+    def data_digest(self) -> str:
+        """The search's images and labels (the test split is train-final's, read again there)."""
+        return digest(self.x, self.y, int(self.classes))
 
     def shared_inputs(self) -> dict[str, np.ndarray]:
         return {"x": self.x, "y": self.y, "classes": np.array(self.classes)}

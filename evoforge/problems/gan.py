@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult
+from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult, digest
 from evoforge.core.space import SearchSpace
 from evoforge.problems.base import SpaceProblem, torch_threads
 from evoforge.spaces.gan import IMAGE_GENES, TOY_GENES, GanGenome, GanSpace, GanSpaceConfig
@@ -238,6 +238,15 @@ class GanProblem(SpaceProblem):
         draw = np.random.default_rng(0).permutation(len(self.data.images))[:2000]
         self.reference, _ = self.features.features_and_labels(self.data.images[np.sort(draw)])
         self.test_reference, _ = self.features.features_and_labels(self.data.test_images[:2000])
+
+    def data_digest(self) -> str | None:
+        """The training and test images and labels of an image GAN (toy data is made, not read)."""
+        if self.toy:
+            return None
+        return digest(
+            self.data.images.numpy(), self.data.labels, self.data.test_images.numpy(),
+            self.data.test_labels,
+        )  # fmt: skip
 
     def shared_inputs(self) -> dict[str, np.ndarray]:
         if self.toy:

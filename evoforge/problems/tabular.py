@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult
+from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult, digest
 from evoforge.core.space import SearchSpace
 from evoforge.data.tables import Table, TableError, load_table
 from evoforge.problems.base import SpaceProblem
@@ -189,6 +189,12 @@ class TabularProblem(SpaceProblem):
         self.folds = self._folds()
 
     # -- data ---------------------------------------------------------------------------------
+    def data_digest(self) -> str:
+        """The table searched and the test table (the same one when the test part is cut from it)."""
+        tables = [self.table] if self.test_table is self.table else [self.table, self.test_table]
+        return digest(*(part for t in tables for part in (
+            t.numeric, t.categorical, t.numeric_names, t.categorical_names, t.y, t.classes)))  # fmt: skip
+
     def _load_test(self, source: str) -> Table:
         test = load_table(source, self.config.target, self.table.task, min_class=1)
         if (test.numeric_names, test.categorical_names) != (
