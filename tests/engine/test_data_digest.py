@@ -29,6 +29,7 @@ def _interrupted(config: dict, run_dir):
         evoforge.run(evoforge.RunConfig.model_validate(config), run_dir, callback=stop_after(0))
 
 
+@pytest.mark.slow  # a resume loop, as every kill-and-resume test (the fast lane has the array case)
 def test_a_changed_table_is_refused_and_the_same_table_resumes(tmp_path):
     data = mixed_csv(tmp_path)
     config = {
