@@ -78,9 +78,11 @@ def load_config(
 def _check_buildable(config) -> None:
     """The engine's own check of everything a config alone cannot vouch for (the problem builds, the
     strategy fits its space, objectives, memory), before a backend starts or anything is written."""
+    from evoforge.engine import loggers
     from evoforge.engine.loop import ConfigError, prepare
 
     try:
+        loggers.check(config.logging)  # their packages, folder and tracking store
         prepare(config)
     except ConfigError as exc:
         fail(str(exc))

@@ -77,7 +77,6 @@ def prepare(config: RunConfig) -> tuple[Problem, Strategy, tuple[str, ...]]:
     the metrics a multi-objective strategy minimises: everything a run needs that a config alone
     cannot vouch for. :class:`ConfigError`, one line, if any of it fails; nothing is written. The
     one place a run is checked before it starts (the CLI calls it before starting a backend)."""
-    loggers.check(config.logging)  # the loggers' packages, folder and tracking store
     try:
         problem = build_problem(config.problem, fresh_files=True)
     except InputError as exc:  # a dataset or table that cannot be used: its own one-line message
@@ -704,6 +703,7 @@ def run(
     >>> result.generations
     3
     """
+    loggers.check(config.logging)  # their packages, folder and tracking store
     config_yaml = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     if (Path(run_dir) / "config.yaml").exists():
         raise FileExistsError(f"{run_dir} already holds a run; use 'evoforge resume {run_dir}'")
@@ -746,6 +746,7 @@ def resume(
     store = RunStore.open(Path(run_dir))
     try:
         config = load_run_config(store)
+        loggers.check(config.logging)
         loop = _Loop(config, callback)
         if store.read_json("result.json") is None:  # a finished run's result stands as it is
             check_same_data(store, loop.problem)
