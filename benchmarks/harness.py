@@ -93,6 +93,11 @@ def main() -> None:
         default=HERE / "results",
         help="folder of the results (a trial run: elsewhere)",
     )
+    parser.add_argument(
+        "--rerun",
+        action="store_true",
+        help="measure again a suite whose record with these settings is finished (default: print it)",
+    )
     parser.add_argument("--child", nargs=argparse.REMAINDER, help="internal: one measurement of the suite")
     args = parser.parse_args()
     suite = load_suite(args.suite)
@@ -104,6 +109,13 @@ def main() -> None:
     label = settings.get("name") or settings.get("task")
     name = f"{args.suite}-{label}" if label else args.suite
     out = args.results / f"{name}.json"
+    done = json.loads(out.read_text()) if out.is_file() else {}
+    if done.get("finished") and done.get("settings") == settings and not args.rerun:
+        # a finished measurement is never overwritten by running the command again (a queue of
+        # benchmarks resumed session after session did that to a day's work): --rerun to measure anew
+        print(f"<!-- {done['command']} ({done['date']}): finished, from {out}; --rerun measures again -->")
+        print(suite.table(done["results"], settings))
+        return
     record = {
         "suite": args.suite,
         "date": datetime.date.today().isoformat(),

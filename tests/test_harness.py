@@ -1,0 +1,37 @@
+"""The benchmark harness never overwrites a finished measurement by being run again (a queue that
+restarted every benchmark each session did, to a day's work); ``--rerun`` measures anew."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def test_a_finished_record_is_printed_not_measured_again(tmp_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from harness import settings_for
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    row = {"draw": 200, "logistic_regression": 0.5, "svc": 0.5, "small_cnn": 0.5, "evoforge": 0.75,
+           "seconds": 1.0, "params": 10}  # fmt: skip
+    record = {
+        "suite": "nas_tiny", "date": "2026-12-03", "command": "python benchmarks/harness.py nas_tiny",
+        "machine": {}, "settings": settings_for("nas_tiny", []), "finished": True,
+        "results": {"digits": [row], "fashion-mnist": [dict(row, draw=201)]},
+    }  # fmt: skip
+    saved = json.dumps(record, indent=1) + "\n"
+    (tmp_path / "nas_tiny.json").write_text(saved)
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "harness.py"), "nas_tiny", "--results", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "finished, from" in done.stdout and "| digits | 1 | 0.7500" in done.stdout
+    assert (tmp_path / "nas_tiny.json").read_text() == saved and sorted(
+        p.name for p in tmp_path.iterdir()
+    ) == ["nas_tiny.json"]
