@@ -28,6 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from evoforge.backends.base import Backend, ChunkResult, WorkerLostError, _Task, default_workers, run_chunk
+from evoforge.core.environ import environment
 
 __all__ = ["ProcessBackend"]
 
@@ -55,23 +56,14 @@ class ProcessBackend(Backend):
         if self._pool is not None and getattr(self._pool, "_broken", False):
             self.close()  # its workers were ended (work discarded, or a chunk stopped): a fresh pool
         if self._pool is None:
-            saved = {k: os.environ.get(k) for k in _THREAD_VARS}
             share = str(max(1, default_workers() // self.workers))  # cores per worker, never more
-            for k in _THREAD_VARS:
-                os.environ.setdefault(k, share)
-            try:
+            with environment(dict.fromkeys(_THREAD_VARS, share), keep_set=True):
                 self._pool = ProcessPoolExecutor(
                     max_workers=self.workers,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_exit_with_parent,
                     initargs=(os.getpid(),),
                 )
-            finally:
-                for k, v in saved.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
         return self._pool
 
     def _launch(self, task: _Task) -> Future:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from evoforge.core.environ import environment
 from evoforge.core.state_io import atomic_write_text
 from evoforge.engine.config import ConfigError, LoggingConfig
 
@@ -98,23 +99,14 @@ def _check_folder(folder: Path) -> None:
 
 
 def _check_tracking(uri: str) -> None:
-    import os
-
     from mlflow.tracking import MlflowClient
 
     quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-    saved = {k: os.environ.get(k) for k in quick}
-    os.environ.update(quick)
     try:
-        MlflowClient(uri).search_experiments(max_results=1)
+        with environment(quick):
+            MlflowClient(uri).search_experiments(max_results=1)
     except Exception as exc:  # noqa: BLE001  (whatever the store's client raises: it does not answer)
         raise ConfigError(f"logging.mlflow: no tracking store answers at {uri} ({_why(exc)})") from None
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def scalars(stats: dict[str, Any]) -> dict[str, float]:
