@@ -1,16 +1,22 @@
-"""Architecture search at a fixed wall-time budget, arm against arm: the plain search, weight
-inheritance, and population ensembles, each seed's search given the same seconds, then its winner
-(and, with ``ensemble``, the hall of fame's top K) trained by ``train-final``.
+"""Architecture search at equal wall time, arm against arm: the plain search, weight inheritance,
+and a population ensemble. Every arm has the same ``budget`` for its search plus its final training;
+an arm's ``search_seconds`` is the budget less the time its final training is expected to take, so
+an ensemble of K members gets a shorter search than an arm that trains its winner alone. After the
+search, ``train-final`` trains the winner (``single``, on by default) and, with ``ensemble: K``, the
+hall of fame's top K side by side, their probabilities averaged.
 
-    python benchmarks/harness.py nas_study --set validation=true     # choose settings: no test image
-    python benchmarks/harness.py nas_study                            # the 3 seeds, test split once each
+    python benchmarks/harness.py nas_study                    # the held-out cut of the training split
+    python benchmarks/harness.py nas_study --set validation=false --set name=test   # the test split
 
-With ``validation: true`` the data is the training split alone, cut (``validation_cut``, seed 500)
-into a "training" part and a held-out part scored in place of the test split: what settings are
-chosen on. Every search runs in ``RESULTS/nas_study-NAME-runs/ARM-SEED`` and resumes there if a
-session stopped it (its time budget counts the time already spent); a finished step is never run
-again. Reported per arm and seed: the search's seconds and evaluations, the single winner's accuracy
-and train-final seconds, the ensemble's accuracy and seconds, and whether the total fits ``budget``.
+With ``validation: true`` (the default) the data is the training split alone, cut (``validation_cut``,
+seed 500) into a "training" part and a held-out part scored in place of the test split; no search
+sees the held-out part, so the arms' gains measured on it are unbiased, and the test split stays
+unseen for the runs that settings chosen here lead to. Seeds run one after another, every arm of a
+seed before the next seed, so a study stopped part-way leaves complete comparisons. Every search
+runs in ``RESULTS/nas_study-NAME-runs/ARM-SEED`` and resumes there if a session stopped it (its time
+budget counts the time already spent); a finished step is never run again. Reported per arm and seed:
+the search's seconds and evaluations, the single winner's accuracy and train-final seconds, the
+ensemble's accuracy and seconds, and each total against ``budget``.
 """
 
 from __future__ import annotations
@@ -53,8 +59,9 @@ def _search_config(settings: dict, arm: dict, seed: int, data: Path | None, fold
         yaml.safe_load(example(settings["task"]).read_text()),
         [*settings["overrides"], *arm.get("overrides", [])],
     )
-    # the time budget alone stops the search: the same seconds for every arm
-    raw.update(seed=seed, generations=1_000_000, stop={"seconds": float(settings["search_seconds"])})
+    # the time budget alone stops the search: the budget less the arm's expected final training
+    seconds = float(arm.get("search_seconds", settings["search_seconds"]))
+    raw.update(seed=seed, generations=1_000_000, stop={"seconds": seconds})
     if data is not None:
         raw["problem"]["dataset"] = {"name": "npz", "path": str(data)}
     path = folder / f"{arm['name']}-{seed}.yaml"
@@ -81,83 +88,89 @@ def run(settings: dict, save) -> dict:
     if settings.get("validation"):
         data = _validation_npz(runs, settings["dataset"], float(settings["validation_cut"]))
     results = dict(save.previous or {})
-    for arm in settings["arms"]:
-        rows = results.setdefault(arm["name"], {})
-        for seed in range(int(settings["seeds"])):
-            row = rows.setdefault(str(seed), {})
-            run_dir = runs / f"{arm['name']}-{seed}"
-            if "search_s" not in row:
-                config = _search_config(settings, arm, seed, data, runs)
-                row["search_s"] = _search(config, run_dir)
-                result = json.loads((run_dir / "result.json").read_text())
-                row.update(evaluations=result["evaluations"], best_proxy=result["best_fitness"])
-                save(results)
-            final_flags = [*shlex.split(settings["final"]), *shlex.split(arm.get("final", ""))]
-            if "single" not in row:
-                seconds = timed_cli(
-                    ["train-final", str(run_dir), "--out", str(run_dir) + "-final", *final_flags]
-                )
-                metrics = json.loads((Path(str(run_dir) + "-final") / "metrics.json").read_text())
-                row["single"] = {
-                    "accuracy": metrics["accuracy"],
-                    "seconds": seconds,
-                    "params": metrics["params"],
-                }
-                save(results)
-            k = int(arm.get("ensemble", 0))
-            if k > 1 and "ensemble" not in row:
-                target = str(run_dir) + "-ensemble"
-                seconds = timed_cli(
-                    ["train-final", str(run_dir), "--ensemble", str(k), "--out", target, *final_flags]
-                )
-                metrics = json.loads((Path(target) / "metrics.json").read_text())
-                row["ensemble"] = {"k": k, "accuracy": metrics["accuracy"], "seconds": seconds,
-                                   "members": [m["accuracy"] for m in metrics["members"]]}  # fmt: skip
-                save(results)
+    for seed in range(int(settings["seeds"])):
+        for arm in settings["arms"]:
+            row = results.setdefault(arm["name"], {}).setdefault(str(seed), {})
+            _run_arm(settings, arm, seed, row, runs, data, lambda: save(results))
             print(arm["name"], seed, row, flush=True)
     return results
+
+
+def _run_arm(settings: dict, arm: dict, seed: int, row: dict, runs: Path, data: Path | None, save) -> None:
+    """One arm of one seed: its search, then its winner and (with ``ensemble``) its top K trained;
+    every finished step recorded in ``row`` (and saved) and never run again."""
+    run_dir = runs / f"{arm['name']}-{seed}"
+    if "search_s" not in row:
+        config = _search_config(settings, arm, seed, data, runs)
+        row["search_s"] = _search(config, run_dir)
+        result = json.loads((run_dir / "result.json").read_text())
+        row.update(evaluations=result["evaluations"], best_proxy=result["best_fitness"])
+        save()
+    final_flags = [*shlex.split(settings["final"]), *shlex.split(arm.get("final", ""))]
+    if arm.get("single", True) and "single" not in row:
+        seconds = timed_cli(["train-final", str(run_dir), "--out", str(run_dir) + "-final", *final_flags])
+        metrics = json.loads((Path(str(run_dir) + "-final") / "metrics.json").read_text())
+        row["single"] = {"accuracy": metrics["accuracy"], "seconds": seconds, "params": metrics["params"]}
+        save()
+    k = int(arm.get("ensemble", 0))
+    if k > 1 and "ensemble" not in row:
+        target = str(run_dir) + "-ensemble"
+        seconds = timed_cli(["train-final", str(run_dir), "--ensemble", str(k), "--out", target, *final_flags])
+        metrics = json.loads((Path(target) / "metrics.json").read_text())
+        row["ensemble"] = {"k": k, "accuracy": metrics["accuracy"], "seconds": seconds,
+                           "members": [m["accuracy"] for m in metrics["members"]]}  # fmt: skip
+        save()
+
+
+def _outcome(row: dict) -> tuple[float, float] | None:
+    """What an arm delivers for a seed: its ensemble if it trains one, else its single winner
+    (accuracy, and seconds of search plus that final training)."""
+    final = row.get("ensemble") or row.get("single")
+    return None if final is None else (final["accuracy"], row["search_s"] + final["seconds"])
 
 
 def table(results: dict, settings: dict) -> str:
     budget = float(settings["budget"])
     what = "held-out cut of the training split" if settings.get("validation") else "test split"
+    arms = settings["arms"]
     lines = [
-        f"`examples/{settings['task']}.yaml` with `stop: {{seconds: {settings['search_seconds']}}}`"
+        f"`examples/{settings['task']}.yaml`, the search stopped by time (`stop.seconds`, per arm below)"
         + "".join(f", `{o}`" for o in settings["overrides"])
-        + f", then `train-final {settings['final']}`; accuracy on the {what}; budget {budget:.0f} s per seed.",
+        + f", then `train-final {settings['final']}`; accuracy on the {what}; budget {budget:.0f} s per arm "
+        "and seed (search plus final training).",
         "",
-        "| arm | seed | search (s) | evaluations | best proxy | single accuracy | train-final (s) | total, single (s) | "
-        "ensemble | ensemble accuracy | ensemble (s) | total, ensemble (s) |",
+        "| arm | search budget (s) | seed | search (s) | evaluations | best proxy | single accuracy | "
+        "train-final (s) | ensemble | ensemble accuracy (member 1) | ensemble (s) | total (s) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for arm in settings["arms"]:
-        for seed, r in sorted(results.get(arm["name"], {}).items()):
-            if "single" not in r:
+    for arm in arms:
+        for seed, r in sorted(results.get(arm["name"], {}).items(), key=lambda kv: int(kv[0])):
+            done = _outcome(r)
+            if done is None:
                 continue
-            ens = r.get("ensemble")
-            single_total = r["search_s"] + r["single"]["seconds"]
-
-            def fits(total: float) -> str:
-                return f"{total:.0f}" + ("" if total <= budget else " (**over**)")
-
-            cells = (
-                f"{ens['k']} | {ens['accuracy']:.4f} | {ens['seconds']:.0f} | {fits(r['search_s'] + ens['seconds'])}"
-                if ens
-                else "- | - | - | -"
-            )
+            single, ens = r.get("single"), r.get("ensemble")
+            total = f"{done[1]:.0f}" + ("" if done[1] <= budget else " (**over**)")
             lines.append(
-                f"| {arm['name']} | {seed} | {r['search_s']:.0f} | {r['evaluations']} | {r['best_proxy']:.4f} | "
-                f"{r['single']['accuracy']:.4f} | {r['single']['seconds']:.0f} | {fits(single_total)} | {cells} |"
+                f"| {arm['name']} | {float(arm.get('search_seconds', settings['search_seconds'])):.0f} | {seed} | "
+                f"{r['search_s']:.0f} | {r['evaluations']} | {r['best_proxy']:.4f} | "
+                + (f"{single['accuracy']:.4f} | {single['seconds']:.0f} | " if single else "- | - | ")
+                + (f"{ens['k']} | {ens['accuracy']:.4f} ({ens['members'][0]:.4f}) | {ens['seconds']:.0f} | "
+                   if ens else "- | - | - | ")
+                + f"{total} |"
             )
     lines.append("")
-    for arm in settings["arms"]:
-        rows = [r for r in results.get(arm["name"], {}).values() if "single" in r]
-        if rows:
-            single = statistics.mean(r["single"]["accuracy"] for r in rows)
-            ens = [r["ensemble"]["accuracy"] for r in rows if "ensemble" in r]
-            lines.append(
-                f"- {arm['name']}: mean single accuracy {single:.4f}"
-                + (f", mean ensemble accuracy {statistics.mean(ens):.4f}" if ens else "")
-                + f" ({len(rows)} seeds)."
+    base = results.get(arms[0]["name"], {})
+    for arm in arms:
+        rows = {seed: _outcome(r) for seed, r in results.get(arm["name"], {}).items() if _outcome(r)}
+        if not rows:
+            continue
+        line = f"- {arm['name']}: mean accuracy {statistics.mean(a for a, _ in rows.values()):.4f} ({len(rows)} seeds)"
+        paired = [rows[s][0] - _outcome(base[s])[0] for s in rows if s in base and _outcome(base[s])]
+        if arm is not arms[0] and paired:
+            line += (
+                f"; against {arms[0]['name']}, seed by seed: "
+                + ", ".join(f"{d:+.4f}" for d in paired)
+                + f" (mean {statistics.mean(paired):+.4f})"
             )
+        lines.append(line + ".")
     return "\n".join(lines)
