@@ -115,7 +115,9 @@ def _run_arm(settings: dict, arm: dict, seed: int, row: dict, runs: Path, data: 
     k = int(arm.get("ensemble", 0))
     if k > 1 and "ensemble" not in row:
         target = str(run_dir) + "-ensemble"
-        seconds = timed_cli(["train-final", str(run_dir), "--ensemble", str(k), "--out", target, *final_flags])
+        seconds = timed_cli(
+            ["train-final", str(run_dir), "--ensemble", str(k), "--out", target, *final_flags]
+        )
         metrics = json.loads((Path(target) / "metrics.json").read_text())
         row["ensemble"] = {"k": k, "accuracy": metrics["accuracy"], "seconds": seconds,
                            "members": [m["accuracy"] for m in metrics["members"]]}  # fmt: skip
@@ -154,8 +156,11 @@ def table(results: dict, settings: dict) -> str:
                 f"| {arm['name']} | {float(arm.get('search_seconds', settings['search_seconds'])):.0f} | {seed} | "
                 f"{r['search_s']:.0f} | {r['evaluations']} | {r['best_proxy']:.4f} | "
                 + (f"{single['accuracy']:.4f} | {single['seconds']:.0f} | " if single else "- | - | ")
-                + (f"{ens['k']} | {ens['accuracy']:.4f} ({ens['members'][0]:.4f}) | {ens['seconds']:.0f} | "
-                   if ens else "- | - | - | ")
+                + (
+                    f"{ens['k']} | {ens['accuracy']:.4f} ({ens['members'][0]:.4f}) | {ens['seconds']:.0f} | "
+                    if ens
+                    else "- | - | - | "
+                )
                 + f"{total} |"
             )
     lines.append("")
