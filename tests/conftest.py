@@ -146,6 +146,28 @@ main()
 """
 
 
+class StopRunError(Exception):
+    """What a test's callback raises to stop a run part-way, as a crash would."""
+
+
+def stop_after(generation: int):
+    """A run callback that stops the run (raises :class:`StopRunError`) once ``generation`` is done."""
+
+    def callback(event, data):
+        if event == "generation" and data["generation"] == generation:
+            raise StopRunError
+
+    return callback
+
+
+def interrupted_run(config: dict, run_dir: Path, generation: int = 0) -> None:
+    """``evoforge.run`` of ``config`` into ``run_dir``, stopped after ``generation``: a run to resume."""
+    import evoforge
+
+    with pytest.raises(StopRunError):
+        evoforge.run(evoforge.RunConfig.model_validate(config), run_dir, callback=stop_after(generation))
+
+
 def kill_then_resume(config_path: Path, killed: Path, checkpoints: int = 2, settle: float = 0.05) -> None:
     """``evoforge run`` the config into ``killed``, SIGKILL it once ``checkpoints`` checkpoints exist
     (after ``settle`` seconds, so that work is under way; a run that gets to its end first waits

@@ -6,27 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import cli, mixed_csv
+from conftest import cli, interrupted_run, mixed_csv
 
 import evoforge
 from evoforge.engine.config import ConfigError
-
-
-class StopError(Exception):
-    pass
-
-
-def stop_after(generation):
-    def callback(event, data):
-        if event == "generation" and data["generation"] == generation:
-            raise StopError
-
-    return callback
-
-
-def _interrupted(config: dict, run_dir):
-    with pytest.raises(StopError):
-        evoforge.run(evoforge.RunConfig.model_validate(config), run_dir, callback=stop_after(0))
 
 
 @pytest.mark.slow  # a resume loop, as every kill-and-resume test (the fast lane has the array case)
@@ -38,7 +21,7 @@ def test_a_changed_table_is_refused_and_the_same_table_resumes(tmp_path):
         "problem": {"kind": "tabular", "data": data, "target": "label", "folds": 2},
     }  # fmt: skip
     straight = evoforge.run(evoforge.RunConfig.model_validate(config), tmp_path / "straight")
-    _interrupted(config, tmp_path / "run")
+    interrupted_run(config, tmp_path / "run")
     original = open(data).read()
     open(data, "w").write("".join(original.splitlines(keepends=True)[:-1]))  # one row fewer
     with pytest.raises(ConfigError, match=r"the data of .*run changed since the run started \(.*\.csv\)"):
@@ -61,7 +44,7 @@ def test_a_changed_array_dataset_is_refused(tmp_path):
         "problem": {"kind": "classification", "dataset": {"name": "npz", "path": str(tmp_path / "d.npz")},
                     "proxy_epochs": 1, "space": {"max_layers": 2}},
     }  # fmt: skip
-    _interrupted(config, tmp_path / "run")
+    interrupted_run(config, tmp_path / "run")
     y[0] = (y[0] + 1) % 3  # one label changed
     np.savez(tmp_path / "d.npz", x=x, y=y)
     with pytest.raises(ConfigError, match="changed since the run started"):

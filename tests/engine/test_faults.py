@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import function_config, individuals, outcome
+from conftest import StopRunError, function_config, individuals, outcome
 from faulty import faulty_config
 
 import evoforge
@@ -95,10 +95,6 @@ def test_asynchronous_serial_run_is_reproducible_and_converges(tmp_path):
     assert a.best_fitness < 0.05 and a.evaluations <= 300
 
 
-class _CrashError(Exception):
-    pass
-
-
 def test_asynchronous_run_killed_mid_round_resumes_identically(tmp_path):
     cfg = function_config(STEADY, dim=3, generations=12, asynchronous=True)
     evoforge.run(cfg, tmp_path / "straight")
@@ -108,9 +104,9 @@ def test_asynchronous_run_killed_mid_round_resumes_identically(tmp_path):
         if event == "chunk":
             seen.append(1)
             if len(seen) == 55:
-                raise _CrashError
+                raise StopRunError
 
-    with pytest.raises(_CrashError):
+    with pytest.raises(StopRunError):
         evoforge.run(cfg, tmp_path / "crashed", callback=crash_after_55)
     evoforge.resume(tmp_path / "crashed")
     assert outcome(tmp_path / "crashed") == outcome(tmp_path / "straight")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+from conftest import StopRunError, stop_after
 
 import evoforge
 from evoforge.engine.config import ConfigError
@@ -22,23 +23,11 @@ def stats_of(run_dir):
         store.close()
 
 
-class StopError(Exception):
-    pass
-
-
-def crash_at(generation):
-    def callback(event, data):
-        if event == "generation" and data["generation"] == generation:
-            raise StopError
-
-    return callback
-
-
 def test_tensorboard_events_hold_each_generations_scalars_once_even_across_a_resume(tmp_path):
     event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
     cfg = evoforge.RunConfig.model_validate(dict(CMA, logging={"tensorboard": str(tmp_path / "tb")}))
-    with pytest.raises(StopError):
-        evoforge.run(cfg, tmp_path / "run", callback=crash_at(5))
+    with pytest.raises(StopRunError):
+        evoforge.run(cfg, tmp_path / "run", callback=stop_after(5))
     evoforge.resume(tmp_path / "run")
     events = event_accumulator.EventAccumulator(str(tmp_path / "tb" / "run"))
     events.Reload()
@@ -57,8 +46,8 @@ def test_mlflow_run_has_the_config_the_curve_and_the_artefacts_and_a_resume_cont
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     cfg = evoforge.RunConfig.model_validate(dict(CMA, logging={"mlflow": uri}))
-    with pytest.raises(StopError):
-        evoforge.run(cfg, tmp_path / "run", callback=crash_at(5))
+    with pytest.raises(StopRunError):
+        evoforge.run(cfg, tmp_path / "run", callback=stop_after(5))
     evoforge.resume(tmp_path / "run")
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("evoforge").experiment_id])

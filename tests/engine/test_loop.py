@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import yaml
-from conftest import cartpole_config, function_config, kill_then_resume, outcome
+from conftest import StopRunError, cartpole_config, function_config, kill_then_resume, outcome
 
 import evoforge
 from evoforge.backends.process import ProcessBackend
@@ -95,10 +95,6 @@ def test_nan_fitness_is_a_recorded_failure(tmp_path, monkeypatch):
     assert errors and set(errors) == {"non-finite fitness"} and result.failed == len(errors)
 
 
-class InterruptError(Exception):
-    pass
-
-
 class CrashingBackend(SerialBackend):
     """Dies after a given number of chunks: a crash in the middle of a generation."""
 
@@ -111,7 +107,7 @@ class CrashingBackend(SerialBackend):
 
         for idx in split_chunks(len(job.items), 4):
             if self.left == 0:
-                raise InterruptError
+                raise StopRunError
             self.left -= 1
             yield run_chunk(job.fn, job.common, [job.items[i] for i in idx], idx)
 
@@ -136,7 +132,7 @@ def test_crash_mid_generation_resumes_identically_without_reevaluating(tmp_path,
         update={"stop": evoforge.engine.config.StopConfig()}
     )
     evoforge.run(cfg, tmp_path / "straight")
-    with pytest.raises(InterruptError):
+    with pytest.raises(StopRunError):
         evoforge.run(cfg, tmp_path / "crashed", backend=CrashingBackend(chunks_before_crash=14))
     store = RunStore.open(tmp_path / "crashed")
     before = store.counts()["evaluations"]

@@ -3,7 +3,7 @@ evaluation, speciation distances by hand, and seeded XOR runs (reproducible, res
 
 import numpy as np
 import pytest
-from conftest import individuals, outcome
+from conftest import StopRunError, individuals, outcome, stop_after
 
 import evoforge
 from evoforge.core.genome import blob_to_genome, genome_id, genome_to_blob
@@ -176,16 +176,8 @@ def test_seeded_xor_run_reproduces_and_resumes_identically(tmp_path):
     evoforge.run(cfg, tmp_path / "a")
     evoforge.run(cfg, tmp_path / "b")
     assert outcome(tmp_path / "a") == outcome(tmp_path / "b")
-
-    class StopError(Exception):
-        pass
-
-    def crash(event, data):
-        if event == "generation" and data["generation"] == 6:
-            raise StopError
-
-    with pytest.raises(StopError):
-        evoforge.run(cfg, tmp_path / "c", callback=crash)
+    with pytest.raises(StopRunError):
+        evoforge.run(cfg, tmp_path / "c", callback=stop_after(6))
     evoforge.resume(tmp_path / "c")
     assert outcome(tmp_path / "c") == outcome(tmp_path / "a")
 
