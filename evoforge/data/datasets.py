@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from evoforge.core.paths import AbsolutePath
 from evoforge.core.problem import InputError
 
 __all__ = ["Dataset", "DatasetError", "DatasetSpec", "DATASETS", "load_dataset", "read_idx"]
@@ -61,13 +62,13 @@ class DatasetSpec(BaseModel):
         "under train/ and test/), npz (x_train, y_train[, x_test, y_test] or x, y), csv (numeric columns "
         "plus a label column).",
     )
-    path: str | None = Field(
+    path: AbsolutePath | None = Field(
         None,
-        description="File or folder to read. fashion-mnist defaults to the Debian package's "
+        description="File or folder to read (made absolute when the config is read). fashion-mnist defaults to the Debian package's "
         "/usr/share/datasets/fashion-mnist (the environment variable EVOFORGE_SYSTEM_DATA moves "
         "/usr/share/datasets), then to the download cache ~/.cache/evoforge/data (EVOFORGE_DATA moves it).",
     )
-    test_path: str | None = Field(None, description="csv only: a separate test file.")
+    test_path: AbsolutePath | None = Field(None, description="csv only: a separate test file.")
     label_column: str | None = Field(None, description="csv only: the label column (default: the last).")
     test_fraction: float = Field(
         0.2, gt=0, lt=1, description="Held-out test share for sources without a test split of their own."

@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from evoforge.core.paths import AbsolutePath
 from evoforge.core.problem import ProblemConfig
 from evoforge.core.strategy import StrategyConfig
 from evoforge.engine.registry import STRATEGIES, choose_space, get_problem, get_strategy
@@ -70,7 +71,7 @@ class LoggingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tensorboard: str | None = Field(
+    tensorboard: AbsolutePath | None = Field(
         None,
         description="A folder: the run writes TensorBoard events to FOLDER/<run directory's name> (per "
         "generation scalars named fitness/best, fitness/mean, ..., time/wall_s; the resolved config as text).",

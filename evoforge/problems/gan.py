@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from evoforge.core.paths import AbsolutePath
 from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult, digest
 from evoforge.core.space import SearchSpace
 from evoforge.problems.base import SpaceProblem, torch_threads
@@ -110,7 +111,7 @@ class GanConfig(ProblemConfig):
     data: Literal["ring8", "grid25", "digits", "mnist", "fashion-mnist", "folder"] = Field(
         "ring8", description="A toy distribution (ring8, grid25) or an image dataset (see evoforge.data)."
     )
-    path: str | None = Field(None, description="Images: the dataset's file or folder (folder: required).")
+    path: AbsolutePath | None = Field(None, description="Images: the dataset's file or folder (folder: required).")
     image_size: int | None = Field(
         None,
         ge=4,

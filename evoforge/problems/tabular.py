@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from evoforge.core.paths import AbsolutePath
 from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult, digest
 from evoforge.core.space import SearchSpace
 from evoforge.data.tables import Table, TableError, load_table
@@ -61,7 +62,7 @@ class TabularConfig(ProblemConfig):
     """Pipeline search on a CSV or Parquet table (or ``sklearn:NAME``, a bundled table)."""
 
     kind: Literal["tabular"] = "tabular"
-    data: str = Field(
+    data: AbsolutePath = Field(
         description="A CSV, TSV or Parquet file, or sklearn:breast_cancer (wine, digits, iris, diabetes)."
     )
     target: str = Field("target", description="The column to predict (anywhere in the table).")
@@ -75,7 +76,7 @@ class TabularConfig(ProblemConfig):
     test_fraction: float = Field(
         0.2, ge=0, lt=1, description="Share of the table held out for the final test (0 with test_data)."
     )
-    test_data: str | None = Field(
+    test_data: AbsolutePath | None = Field(
         None, description="A separate test table (same columns), instead of cutting one from data."
     )
     space: PipelineSpaceConfig = Field(PipelineSpaceConfig(), description="Which steps the search may use.")
