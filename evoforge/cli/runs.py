@@ -457,6 +457,8 @@ def show(
         "stopped_by",
     ):
         value = summary[key]
+        if key == "env_steps" and not value:
+            continue  # not an environment's run (the JSON keeps its 0)
         table.add_row(key, _fmt(value) if isinstance(value, float) else str(value))
     table.add_row("problem", escape(json.dumps(summary["problem"])))
     out.print(table)

@@ -134,7 +134,7 @@ def test_run_show_play_end_to_end(tmp_path):
     assert summary["status"] == "finished" and summary["test_score"] >= 475
     assert summary["evaluations"] > 0 and summary["env_steps"] > 0
     human = cli("show", out)
-    assert human.returncode == 0 and "hall of fame" in human.stdout
+    assert human.returncode == 0 and "hall of fame" in human.stdout and "env_steps" in human.stdout
     gif = tmp_path / "best.gif"
     played = cli("play", out, "--episodes", "2", "--gif", gif)
     assert played.returncode == 0, played.stderr
@@ -181,6 +181,16 @@ def test_progress_is_plain_lines_when_not_a_terminal_and_names_the_stop_that_end
     assert proc.returncode == 0, proc.stderr
     assert "(time budget)" in proc.stderr and "not reproducible from its seed" in proc.stdout
     assert json.loads(cli("show", tmp_path / "t", "--json").stdout)["stopped_by"] == "seconds"
+    assert "env_steps" in cli("show", tmp_path / "t").stdout
+
+
+def test_show_lists_environment_steps_only_for_a_run_that_has_them(tmp_path):
+    cfg = write(tmp_path, {"generations": 2, "strategy": {"name": "cma_es"},
+                           "problem": {"kind": "function", "name": "sphere", "dim": 3}})  # fmt: skip
+    assert cli("run", cfg, "--out", tmp_path / "f", "--quiet").returncode == 0
+    shown = cli("show", tmp_path / "f").stdout
+    assert "stopped_by" in shown and "env_steps" not in shown
+    assert json.loads(cli("show", tmp_path / "f", "--json").stdout)["env_steps"] == 0
 
 
 def test_demo_runs(tmp_path):
