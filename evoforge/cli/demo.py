@@ -26,7 +26,7 @@ def run_demo(out_dir: Path, console: Console) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
-    from evoforge.cli.gym import _best_policy, save_gif
+    from evoforge.cli.gym import GIF_EVERY, _best_policy, save_gif
     from evoforge.cli.runs import _fmt, summarise
     from evoforge.core.rng import derive_seed
     from evoforge.engine.config import RunConfig
@@ -68,7 +68,7 @@ def run_demo(out_dir: Path, console: Console) -> None:
         f"{summary['wall_seconds']:.2f} s"
     )
     problem, params, best, _ = _best_policy(out_dir)
-    returns, frames = problem.play(params, derive_seed(0, "demo"), 1, best.context, render=True)
+    returns, frames = problem.play(params, derive_seed(0, "demo"), 1, best.context, GIF_EVERY)
     gif = out_dir / "cartpole.gif"
     save_gif(frames, gif)
     console.print(f"rendered one episode (return {_fmt(returns[0])}) to {gif}")

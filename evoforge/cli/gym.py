@@ -41,11 +41,16 @@ def _best_policy(run_dir: Path):
     return problem, params, hof.best, cfg
 
 
-def save_gif(frames: list, path: Path, fps: int = 30, every: int = 2, scale: float = 0.5) -> None:
+#: a GIF keeps every second step of the episode, each frame shown 70 ms (GIF counts hundredths of a
+#: second: about real time at 30 steps a second)
+GIF_EVERY, GIF_FRAME_MS = 2, 70
+
+
+def save_gif(frames: list, path: Path, frame_ms: int = GIF_FRAME_MS, scale: float = 0.5) -> None:
     from PIL import Image
 
     images = []
-    for frame in frames[::every]:
+    for frame in frames:
         img = Image.fromarray(frame)
         if scale != 1.0:
             img = img.resize((int(img.width * scale), int(img.height * scale)))
@@ -53,7 +58,7 @@ def save_gif(frames: list, path: Path, fps: int = 30, every: int = 2, scale: flo
     if not images:
         fail("nothing to render")
     path.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 * every / fps), loop=0)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
 
 
 @app.command()
@@ -72,7 +77,7 @@ def play(
             warnings.catch_warnings()
         ):  # GLFW warns before it fails without a display: the line below says it
             warnings.filterwarnings("ignore", module="glfw")
-            returns, frames = problem.play(params, seed, episodes, best.context, render=gif is not None)
+            returns, frames = problem.play(params, seed, episodes, best.context, GIF_EVERY if gif else 0)
     except Exception as exc:
         if gif is None:
             raise

@@ -111,7 +111,9 @@ class GanConfig(ProblemConfig):
     data: Literal["ring8", "grid25", "digits", "mnist", "fashion-mnist", "folder"] = Field(
         "ring8", description="A toy distribution (ring8, grid25) or an image dataset (see evoforge.data)."
     )
-    path: AbsolutePath | None = Field(None, description="Images: the dataset's file or folder (folder: required).")
+    path: AbsolutePath | None = Field(
+        None, description="Images: the dataset's file or folder (folder: required)."
+    )
     image_size: int | None = Field(
         None,
         ge=4,

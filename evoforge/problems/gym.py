@@ -469,9 +469,12 @@ class GymProblem(Problem):
 
     # -- rendering ------------------------------------------------------------------------------
     def play(
-        self, params: np.ndarray, seed: int, episodes: int, context: Context, render: bool = False
+        self, params: np.ndarray, seed: int, episodes: int, context: Context, render_every: int = 0
     ) -> tuple[list[float], list[np.ndarray]]:
-        """Run the policy one episode at a time on a single env; return returns and frames."""
+        """Run the policy one episode at a time on a single env; return the returns and, with
+        ``render_every`` k, frames of the first episode, one every k steps from its start (rendering
+        costs more than the step on MuJoCo: frames not kept are not drawn)."""
+        render = render_every > 0
         if render and not os.environ.get("DISPLAY"):
             # headless: render offscreen, no window (pygame's dummy video driver; MuJoCo through EGL,
             # where its default, GLFW, needs a display)
@@ -484,10 +487,11 @@ class GymProblem(Problem):
         try:
             for k in range(episodes):
                 obs, _ = env.reset(seed=derive_seed(seed, "play", k))
-                total, done = 0.0, False
+                total, done, step = 0.0, False, 0
                 while not done:
-                    if render:
+                    if render and k == 0 and step % render_every == 0:
                         frames.append(env.render())
+                    step += 1
                     x = np.asarray(obs, np.float32).reshape(1, 1, -1)
                     if norm is not None:
                         x = _normalise(x, norm)

@@ -1,6 +1,8 @@
 """The command line: bad input gives one line and exit code 2; the commands work end to end."""
 
 import json
+import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -191,6 +193,24 @@ def test_show_lists_environment_steps_only_for_a_run_that_has_them(tmp_path):
     shown = cli("show", tmp_path / "f").stdout
     assert "stopped_by" in shown and "env_steps" not in shown
     assert json.loads(cli("show", tmp_path / "f", "--json").stdout)["env_steps"] == 0
+
+
+def test_play_renders_the_first_episode_alone_into_the_gif(tmp_path):
+    """--gif renders the first episode, as its help says (every episode played was rendered, and
+    the GIF held them all), and only the frames the GIF keeps (every second step)."""
+    from PIL import Image
+
+    cfg = write(tmp_path, with_(lambda d: d.update(generations=3)))
+    assert cli("run", cfg, "--out", tmp_path / "r", "--seed", "1", "--quiet").returncode == 0
+    played = cli("play", tmp_path / "r", "--episodes", "3", "--gif", tmp_path / "p.gif")
+    assert played.returncode == 0, played.stderr
+    first = float(re.search(r"episode 0: return ([0-9.]+)", played.stdout).group(1))  # CartPole: 1 a step
+    with Image.open(tmp_path / "p.gif") as gif:  # Pillow merges equal neighbours, adding their durations
+        shown = 0
+        for frame in range(gif.n_frames):
+            gif.seek(frame)
+            shown += gif.info["duration"]
+    assert shown == math.ceil(first / 2) * 70
 
 
 def test_demo_runs(tmp_path):
