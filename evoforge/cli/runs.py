@@ -396,10 +396,19 @@ def summarise(run_dir: Path) -> dict[str, Any]:
         counts = store.counts()
         errors = store.first_errors()
         failed = None if result else store.read_json("failed.json")
+        running = store.in_use()
     finally:
         store.close()
     status = (
-        "finished" if result else "failed" if failed else "running_or_interrupted" if stats else "not_started"
+        "finished"
+        if result
+        else "running"
+        if running
+        else "failed"
+        if failed
+        else "interrupted"
+        if stats
+        else "not_started"
     )
     summary: dict[str, Any] = {
         "run_dir": str(run_dir),

@@ -90,9 +90,11 @@ class Catalog:
         status = (
             "finished"
             if result
+            else "running"
+            if store.in_use()
             else "failed"
             if failed
-            else "running or interrupted"
+            else "interrupted"
             if last
             else "not started"
         )

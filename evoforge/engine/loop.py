@@ -712,7 +712,13 @@ def run(
     data = loop.problem.data_digest()
     if data is not None:
         meta["data_digest"] = data
-    return _drive(loop, backend, lambda: RunStore.create(Path(run_dir), config_yaml, meta))
+
+    def open_store() -> RunStore:
+        store = RunStore.create(Path(run_dir), config_yaml, meta)
+        store.claim()
+        return store
+
+    return _drive(loop, backend, open_store)
 
 
 def check_same_data(store: RunStore, problem: Problem) -> None:
@@ -745,6 +751,7 @@ def resume(
     :class:`StoreError` if the run directory is damaged; nothing is written then."""
     store = RunStore.open(Path(run_dir))
     try:
+        store.claim()  # refused while another process runs it
         config = load_run_config(store)
         loggers.check(config.logging)
         loop = _Loop(config, callback)

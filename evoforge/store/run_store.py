@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import socket
 import sqlite3
 import time
 from pathlib import Path
@@ -40,6 +42,11 @@ import numpy as np
 
 from evoforge.core.genome import Genome, genome_to_blob
 from evoforge.core.state_io import atomic_write_text, load_state, save_state
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so nothing stops two processes there
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["RunStore", "StoredEvaluation", "StoreError"]
 
@@ -71,6 +78,9 @@ _CHECKPOINT = re.compile(r"gen_(\d{6})\.npz$")
 _TABLES = {"individuals", "generations"}
 #: how the error of a candidate whose worker was lost begins (see evoforge.backends.base)
 WORKER_LOST = "worker lost"
+#: the file a run's one writing process (run or resume) holds an exclusive lock on while it runs; the
+#: operating system drops the lock when that process ends, however it ends
+LOCK_FILE = ".evoforge.lock"
 #: what an atomic write leaves behind when it is killed between writing and renaming
 _TEMPORARY = re.compile(r"^\..+\.tmp\d+$")
 
@@ -134,6 +144,7 @@ class RunStore:
         self._session: dict[str, StoredEvaluation] = {}  # this session's evaluations, by genome id
         self._sequence = 0
         self.read_only = False  # opened to watch a run: the database is opened read-only
+        self._lock: io.TextIOWrapper | None = None  # held while this process runs the run
 
     # -- lifecycle ------------------------------------------------------------------------------
     @classmethod
@@ -208,6 +219,49 @@ class RunStore:
             raise
         return store
 
+    def claim(self) -> None:
+        """Hold the run directory for this process's writes (a run or a resume) until :meth:`close`:
+        :class:`StoreError` naming the holder if another process runs it now. Nothing to clean up
+        after a kill: the lock ends with the process that held it."""
+        if fcntl is None or self._lock is not None:
+            return
+        handle = open(self.path / LOCK_FILE, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if not isinstance(exc, BlockingIOError):  # a file system without locks: run unguarded
+                handle.close()
+                return
+            handle.seek(0)
+            holder = handle.read().strip() or "its process unknown"
+            handle.close()
+            raise StoreError(
+                f"{self.path} is being run by another process ({holder}): wait for it to end, or stop it, "
+                "before resuming"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        self._lock = handle
+
+    def in_use(self) -> bool:
+        """Whether a process runs this run now (holds the lock :meth:`claim` takes)."""
+        if fcntl is None:
+            return False
+        try:
+            handle = open(self.path / LOCK_FILE)
+        except OSError:  # never run since locks came in, or not readable: nobody can be holding it
+            return False
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            except OSError:  # a file system without locks: nobody can be holding one
+                return False
+            return False  # closing the file lets the shared lock go
+
     def _connect(self) -> sqlite3.Connection:
         if self._db is None and self.read_only:
             uri = (self.path / "evoforge.sqlite").resolve().as_uri() + "?mode=ro"
@@ -254,6 +308,9 @@ class RunStore:
         if self._db is not None:
             self._db.close()
             self._db = None
+        if self._lock is not None:
+            self._lock.close()  # lets the lock go
+            self._lock = None
 
     def read_config_yaml(self) -> str:
         return (self.path / "config.yaml").read_text()
