@@ -20,7 +20,7 @@ __all__ = ["app", "main"]
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -32,6 +32,12 @@ def main() -> None:
     except Exception as exc:
         _exit_for(exc)
         raise
+    # outside standalone mode typer returns an exit code instead of raising it: Ctrl-C (130) returned
+    # here and the process ended with 0
+    if code == 130:
+        console.print("interrupted")
+    if isinstance(code, int) and not isinstance(code, bool) and code:
+        sys.exit(code)
 
 
 def _exit_for(exc: Exception) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -231,10 +232,21 @@ def _fmt(value: float | None) -> str:
     return f"{value:.6g}"
 
 
-def _execute(fn, *args, quiet: bool = False, **kwargs):
+def _execute(fn, run_dir: Path, *args, quiet: bool = False, **kwargs):
+    """``fn(*args)`` (a run or a resume of ``run_dir``) with the progress view; Ctrl-C ends it with
+    exit code 130 and the command that continues it (the store has closed on the way out)."""
     view = _ProgressView(quiet)
     try:
         return fn(*args, callback=view, **kwargs)
+    except KeyboardInterrupt:
+        view.close()
+        if (Path(run_dir) / "config.yaml").is_file():
+            console.print(
+                f"interrupted: continue it with 'evoforge resume {run_dir}'", highlight=False, soft_wrap=True
+            )
+        else:
+            console.print("interrupted before the run started: nothing was written", highlight=False)
+        sys.exit(130)
     finally:
         view.close()
 
@@ -315,7 +327,7 @@ def launch(cfg, out_dir: Path | None, quiet: bool) -> Path:
     _check_buildable(cfg)
     chosen = _start_backend(cfg.backend, cfg.workers, cfg.ray_address)
     try:
-        result = _execute(run_loop, cfg, run_dir, backend=chosen, quiet=quiet)
+        result = _execute(run_loop, run_dir, cfg, run_dir, backend=chosen, quiet=quiet)
     finally:
         chosen.close()
     _print_result(result)
@@ -362,7 +374,7 @@ def resume(
     _check_buildable(cfg)
     chosen = _start_backend(backend or cfg.backend, workers or cfg.workers, ray_address or cfg.ray_address)
     try:
-        result = _execute(resume_loop, run_dir, backend=chosen, quiet=quiet)
+        result = _execute(resume_loop, run_dir, run_dir, backend=chosen, quiet=quiet)
     except ConfigError as exc:  # the data changed since the run started: nothing was run
         fail(str(exc))
     finally:

@@ -363,3 +363,35 @@ def test_command_help_is_reflowed_not_broken_where_the_source_breaks():
         description.append(line.strip("│ "))
     # 80 columns leave 61 for the text: every line but the last is filled (the source broke one at 34)
     assert len(description) > 2 and all(len(line) > 50 for line in description[:-1]), description
+
+
+def test_ctrl_c_ends_a_run_with_exit_130_and_the_resume_command_and_it_resumes_exactly(tmp_path):
+    """Ctrl-C exited 0 in silence (typer turns it into an exit code that it returns, not raises,
+    outside standalone mode): a script went on as if the run had finished."""
+    import signal
+    import time
+
+    from conftest import _UNFINISHABLE_CLI, outcome
+
+    cfg = write(tmp_path, {"generations": 4, "backend": "serial", "strategy": {"name": "cma_es"},
+                           "problem": {"kind": "function", "name": "sphere", "dim": 3}})  # fmt: skip
+    assert cli("run", cfg, "--out", tmp_path / "straight", "--quiet").returncode == 0
+    run_dir = tmp_path / "r"
+    held = subprocess.Popen(  # gets to its end and waits there, before writing its result
+        [sys.executable, "-c", _UNFINISHABLE_CLI, "run", str(cfg), "--out", str(run_dir), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's Ctrl-C
+    )
+    deadline = time.time() + 60
+    while not (run_dir / "hall_of_fame.json").exists():
+        assert time.time() < deadline and held.poll() is None, "the run did not get to its end"
+        time.sleep(0.05)
+    time.sleep(0.2)
+    held.send_signal(signal.SIGINT)
+    out, err = held.communicate(timeout=60)
+    assert held.returncode == 130, (out, err)
+    assert f"interrupted: continue it with 'evoforge resume {run_dir}'" in out + err
+    assert cli("resume", run_dir, "--quiet").returncode == 0
+    assert outcome(run_dir) == outcome(tmp_path / "straight")
