@@ -395,3 +395,24 @@ def test_ctrl_c_ends_a_run_with_exit_130_and_the_resume_command_and_it_resumes_e
     assert f"interrupted: continue it with 'evoforge resume {run_dir}'" in out + err
     assert cli("resume", run_dir, "--quiet").returncode == 0
     assert outcome(run_dir) == outcome(tmp_path / "straight")
+
+
+def test_ctrl_c_ends_any_command_with_exit_130(tmp_path):
+    import signal
+    import time
+
+    demo = subprocess.Popen(
+        [*EXE, "demo", "--out", str(tmp_path / "demo")],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.time() + 60
+    while not (tmp_path / "demo" / "config.yaml").exists():  # under way
+        assert time.time() < deadline and demo.poll() is None, "the demo did not start"
+        time.sleep(0.02)
+    demo.send_signal(signal.SIGINT)
+    out, err = demo.communicate(timeout=60)
+    assert demo.returncode == 130 and "interrupted" in err, (out, err)
