@@ -54,8 +54,16 @@ def _import_ray() -> Any:
     return ray
 
 
+#: what an HTTP/2 client sends first (the preface, then an empty SETTINGS frame): a gRPC server, as
+#: Ray's GCS is, answers with a SETTINGS frame of its own (frame type 4, the fourth byte)
+_HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
 def _check_reachable(address: str, seconds: float = 5.0) -> None:
-    """Fail fast on a HOST:PORT nobody answers at (Ray itself would retry for minutes)."""
+    """Fail fast on a HOST:PORT where nobody answers, or where something other than a Ray cluster
+    answers: Ray itself retries either for minutes (more than ten, with a web server on the port),
+    printing a warning every few seconds. Ray's GCS is a gRPC server, so it must answer an HTTP/2
+    greeting as HTTP/2 does (skipped with TLS, RAY_USE_TLS, which wraps the greeting)."""
     import socket
 
     if address == "auto" or address.startswith("ray://"):
@@ -64,9 +72,23 @@ def _check_reachable(address: str, seconds: float = 5.0) -> None:
     if not host or not port.isdigit():
         raise ValueError(f"ray address {address!r} is not auto or HOST:PORT")
     try:
-        socket.create_connection((host, int(port)), timeout=seconds).close()
+        with socket.create_connection((host, int(port)), timeout=seconds) as sock:
+            if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+                return
+            sock.sendall(_HTTP2_HELLO)
+            head = b""
+            while len(head) < 9:
+                chunk = sock.recv(9 - len(head))
+                if not chunk:
+                    break
+                head += chunk
     except OSError as exc:
         raise ConnectionError(f"no Ray cluster answers at {address} ({exc.strerror or exc})") from None
+    if len(head) < 9 or head[3] != 4:
+        raise ConnectionError(
+            f"{address} answers, but not as a Ray cluster (no gRPC server there; a Ray head listens on "
+            "the port 'ray start --head' printed, 6379 by default)"
+        )
 
 
 def _init_on_loopback(ray: Any, **kwargs: Any) -> None:

@@ -416,3 +416,34 @@ def test_ctrl_c_ends_any_command_with_exit_130(tmp_path):
     demo.send_signal(signal.SIGINT)
     out, err = demo.communicate(timeout=60)
     assert demo.returncode == 130 and "interrupted" in err, (out, err)
+
+
+def test_a_ray_address_that_answers_but_is_no_ray_cluster_is_one_line_at_once(tmp_path):
+    """Ray kept trying such an address for more than ten minutes, printing a warning every few
+    seconds (found with a web server on the port)."""
+    import socket
+    import threading
+    import time
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer() -> None:  # a web server's reply to anything
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(1024)
+                conn.sendall(b"HTTP/1.0 400 Bad request\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    started = time.time()
+    try:
+        proc = cli("run", write(tmp_path, GOOD), "--backend", "ray", "--ray-address", f"127.0.0.1:{port}")
+    finally:
+        server.close()
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert f"127.0.0.1:{port} answers, but not as a Ray cluster" in proc.stderr
+    assert time.time() - started < 30 and not (tmp_path / "runs").exists()
