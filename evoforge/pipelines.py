@@ -132,7 +132,12 @@ class PipelineSearch(BaseEstimator):
             shutil.rmtree(folder)
             raise
         self.run_dir_ = folder / "run"
-        self.result_ = run(config, self.run_dir_)
+        try:
+            self.result_ = run(config, self.run_dir_)
+        except BaseException:
+            if not (self.run_dir_ / "config.yaml").exists():  # the run never started: no folder left
+                shutil.rmtree(folder)
+            raise
         export(self.run_dir_)
         self.report_ = json.loads((self.run_dir_ / "test_report.json").read_text())
         problem, genome, seed = best_of(self.run_dir_)

@@ -19,8 +19,10 @@ worker outlives its run and keeps the cores.
 
 from __future__ import annotations
 
+import ast
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -30,9 +32,64 @@ from typing import Any
 from evoforge.backends.base import Backend, ChunkResult, WorkerLostError, _Task, default_workers, run_chunk
 from evoforge.core.environ import environment
 
-__all__ = ["ProcessBackend"]
+__all__ = ["MainGuardError", "ProcessBackend", "check_main_guard"]
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class MainGuardError(RuntimeError):
+    """A script starts worker processes from its top level, where every worker would run it again."""
+
+
+def check_main_guard() -> None:
+    """Raise :class:`MainGuardError` if this call comes from a script's top-level code outside an
+    ``if __name__ == "__main__":`` block. ``spawn`` starts each worker by running the main script again
+    (as ``__mp_main__``); a run started at its top level would be started again in every worker
+    (Python stops that with a bootstrapping error in each, so every candidate failed as a lost
+    worker). Mirrors what spawn re-runs: a script file, or a module run with ``-m`` other than a
+    package's ``__main__``; not ``python -c``, an interactive session or a notebook."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    if main is None or not path:
+        return
+    if name is not None and (name == "__main__" or name.endswith(".__main__")):
+        return
+    if name is None and os.path.splitext(os.path.basename(path))[0] == "ipython":
+        return
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_globals is vars(main) and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None:  # not called from the script's top-level code (a function it guards, a thread)
+        return
+    try:
+        with open(path, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return
+    line = frame.f_lineno
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.If)
+            and _is_main_test(node.test)
+            and node.lineno <= line <= (node.end_lineno or 0)
+        ):
+            return
+    raise MainGuardError(
+        f"{path}, line {line}: worker processes run this script again as they start, and would start "
+        'this run again in each: put the code that starts it under if __name__ == "__main__":, or use '
+        "backend='serial'"
+    )
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    """``__name__ == "__main__"``, either way round."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s.id for s in sides if isinstance(s, ast.Name)]
+    values = [s.value for s in sides if isinstance(s, ast.Constant)]
+    return names == ["__name__"] and values == ["__main__"]
 
 
 class ProcessBackend(Backend):
@@ -48,6 +105,7 @@ class ProcessBackend(Backend):
     can_stop = True
 
     def __init__(self, workers: int | None = None, chunks_per_worker: int = 1):
+        check_main_guard()  # before anything is made: a script's unguarded top level would rerun
         super().__init__(workers, chunks_per_worker)
         self._pool: ProcessPoolExecutor | None = None
         self._stopped: dict[Future, float] = {}  # chunks stopped at their hard limit: the limit
