@@ -18,6 +18,35 @@ from evoforge.cli.app import REPORTS, app, console, fail, out
 
 
 # -- configs --------------------------------------------------------------------------------------
+def load_yaml(text: str) -> Any:
+    """A config's YAML text as Python values: YAML's safe loader, refusing a mapping that gives a key
+    twice (YAML lets the last one win silently: a config with a section given twice ran the second
+    and ignored the first). Keys a ``<<`` merge brings in may still be overridden, as YAML means."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            if isinstance(node, yaml.MappingNode):
+                seen: dict[Any, int] = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+                    try:
+                        first = seen.get(key)
+                    except TypeError:  # an unhashable key: the constructor says so below
+                        continue
+                    if first is not None:
+                        where = f"line {line}" if first == line else f"lines {first} and {line}"
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"{key!r} given twice ({where})", key_node.start_mark
+                        )
+                    seen[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506  (a safe loader)
+
+
 def load_config(
     path: Path | None,
     overrides: list[str],
@@ -47,11 +76,12 @@ def load_config(
         if not path.is_file():
             fail(f"config file not found: {path}")
         try:
-            raw = yaml.safe_load(path.read_text())
+            raw = load_yaml(path.read_text())
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
-            fail(f"{path}: not valid YAML{where}")
+            problem = getattr(exc, "problem", None)
+            fail(f"{path}: not valid YAML{where}" + (f": {problem}" if problem else ""))
         except (OSError, UnicodeDecodeError) as exc:
             fail(f"{path}: cannot read ({exc})")
         if raw is None and defaults is not None:

@@ -68,6 +68,12 @@ BAD = {
     "negative retries": (with_(lambda d: d.update(evaluation={"retries": -1})), "evaluation.retries"),
     "not a mapping": ("- 1\n- 2\n", "must be a YAML mapping"),
     "broken yaml": ("strategy: [unclosed\n", "not valid YAML at line"),
+    # YAML lets the last of two equal keys win, silently: a config with a section given twice ran the
+    # second and ignored the first
+    "key given twice": (
+        "generations: 3\nstrategy: {name: cma_es}\nproblem:\n  kind: function\n  name: sphere\n  kind: gym\n",
+        "not valid YAML at line 6: 'kind' given twice (lines 4 and 6)",
+    ),
 }
 
 
