@@ -274,7 +274,7 @@ def predict_with_model(folder: Path, source: str):
 
     try:
         model = load_model(folder)
-        names, x = read_inputs(source, model.input_shape, model.divide_by)
+        names, x = read_inputs(source, model.input_shape, model.divide_by, model.feature_names)
     except (ModelError, DatasetError) as exc:
         fail(str(exc))
     proba = model.predict_proba(x, scaled=True)

@@ -101,6 +101,9 @@ class Dataset:
     #: what raw inputs were divided by to give these (digits' 0..16: 16; 8-bit images: 255; 1 for
     #: inputs taken as they are), so a trained model can be fed new raw data the same way
     divide_by: float = 1.0
+    #: the input columns by name, in the order of the features (a CSV's header): new inputs are
+    #: read by these names
+    feature_names: tuple[str, ...] = ()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -505,7 +508,8 @@ def _as_inputs(x: np.ndarray, source: str) -> np.ndarray:
     return x
 
 
-def _read_csv(path: str, label_column: str | None) -> tuple[np.ndarray, np.ndarray]:
+def _read_csv(path: str, label_column: str | None) -> tuple[np.ndarray, np.ndarray, list[str], str]:
+    """(features, labels, the feature columns' names, the label column's name) of a CSV file."""
     import csv
 
     try:
@@ -533,7 +537,8 @@ def _read_csv(path: str, label_column: str | None) -> tuple[np.ndarray, np.ndarr
             bad = next(v for k, v in enumerate(row) if k != col and not _is_float(v))
             raise DatasetError(f"{path}:{n}: {bad!r} is not a number") from None
         labels.append(row[col].strip())
-    return np.asarray(features, dtype=np.float32), np.asarray(labels)
+    names = [h for k, h in enumerate(header) if k != col]
+    return np.asarray(features, dtype=np.float32), np.asarray(labels), names, header[col]
 
 
 def _is_float(text: str) -> bool:
@@ -547,25 +552,36 @@ def _is_float(text: str) -> bool:
 def _csv(spec: DatasetSpec) -> Dataset:
     if spec.path is None:
         raise DatasetError("csv: give the file as path")
-    x, labels = _read_csv(spec.path, spec.label_column)
+    x, labels, columns, label_name = _read_csv(spec.path, spec.label_column)
     if spec.test_path is None:
         y, names = _labels(labels, spec.path)
-        return _split("csv", x, y, spec.test_fraction, names)
-    xt, labels_t = _read_csv(spec.test_path, spec.label_column)
-    if xt.shape[1] != x.shape[1]:
-        raise DatasetError(f"{spec.test_path}: {xt.shape[1]} features, {spec.path} has {x.shape[1]}")
+        return replace(_split("csv", x, y, spec.test_fraction, names), feature_names=tuple(columns))
+    xt, labels_t, test_columns, _ = _read_csv(spec.test_path, label_name)
+    if sorted(test_columns) != sorted(columns):  # the same columns, in any order: aligned by name
+        missing = [c for c in columns if c not in test_columns]
+        extra = [c for c in test_columns if c not in columns]
+        raise DatasetError(
+            f"{spec.test_path}: its columns differ from {spec.path}'s"
+            + (f" (missing: {', '.join(missing)})" if missing else "")
+            + (f" (not in {spec.path}: {', '.join(extra)})" if extra else "")
+        )
+    xt = xt[:, [test_columns.index(c) for c in columns]]
     y, names = _labels(np.concatenate([labels, labels_t]), spec.path)
-    return Dataset("csv", x, y[: len(x)], xt, y[len(x) :], names)
+    return Dataset("csv", x, y[: len(x)], xt, y[len(x) :], names, feature_names=tuple(columns))
 
 
 # -- new inputs for a trained model ---------------------------------------------------------------
-def read_inputs(source: str, input_shape: tuple[int, ...], divide_by: float) -> tuple[list[str], np.ndarray]:
+def read_inputs(
+    source: str, input_shape: tuple[int, ...], divide_by: float, feature_names: tuple[str, ...] = ()
+) -> tuple[list[str], np.ndarray]:
     """New inputs for a model trained on inputs of ``input_shape`` that were raw values divided by
     ``divide_by``: (a name per input, float32 array ``(N, *input_shape)``). ``source`` is a PNG or
     JPEG image or a folder of them (searched recursively; resized to the model's size, converted to
     its channels; names are paths relative to the folder), an IDX file (``.gz`` too), a ``.npz``
     (array ``x``, ``x_test`` or its only array), a ``.npy`` array or a CSV of one input per row (``prod(input_shape)``
-    numeric columns, a header line optional). 8-bit arrays are divided by 255, other numbers by
+    numeric columns, a header line optional; with ``feature_names``, a model trained on a CSV, a header
+    naming them is read by name: columns in any order, others, such as the label, left out). 8-bit
+    arrays are divided by 255, other numbers by
     ``divide_by``: inputs are given in the raw units of the training data (digits 0..16, pixels
     0..255). :class:`DatasetError` with one line if the inputs cannot be read or do not fit."""
     path = Path(source)
@@ -577,7 +593,7 @@ def read_inputs(source: str, input_shape: tuple[int, ...], divide_by: float) -> 
         x = _npz_inputs(path)
         names = [str(k) for k in range(len(x))]
     elif path.suffix.lower() == ".csv":
-        x = _csv_inputs(path, int(np.prod(input_shape)))
+        x = _csv_inputs(path, int(np.prod(input_shape)), feature_names)
         names = [str(k) for k in range(len(x))]
     else:  # IDX, as MNIST ships it
         x = read_idx(path)
@@ -632,7 +648,7 @@ def _npz_inputs(path: Path) -> np.ndarray:
     return x
 
 
-def _csv_inputs(path: Path, features: int) -> np.ndarray:
+def _csv_inputs(path: Path, features: int, names: tuple[str, ...] = ()) -> np.ndarray:
     import csv
 
     try:
@@ -641,7 +657,16 @@ def _csv_inputs(path: Path, features: int) -> np.ndarray:
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot read {path}: {exc}") from None
     if rows and not all(_is_float(v) for v in rows[0]):
-        rows = rows[1:]  # a header line
+        header, rows = [h.strip() for h in rows[0]], rows[1:]  # a header line
+        if names and any(n in header for n in names):  # the model's columns, by name
+            for n in names:
+                if n not in header:
+                    raise DatasetError(f"{path}: no column {n!r} (the model takes {', '.join(names)})")
+            width, keep = len(header), [header.index(n) for n in names]
+            for k, row in enumerate(rows):
+                if len(row) != width:
+                    raise DatasetError(f"{path}: row {k + 1} has {len(row)} fields, the header has {width}")
+            rows = [[row[i] for i in keep] for row in rows]
     for k, row in enumerate(rows):
         if len(row) != features:
             raise DatasetError(

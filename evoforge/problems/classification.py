@@ -595,6 +595,7 @@ def train_final(
         # what evoforge.load_model and evoforge predict need to feed the model new raw inputs
         input_shape=list(data.input_shape),
         divide_by=data.divide_by,
+        feature_names=list(data.feature_names),
     )
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -696,6 +697,7 @@ def train_ensemble(
         class_names=list(data.class_names),
         input_shape=list(data.input_shape),
         divide_by=data.divide_by,
+        feature_names=list(data.feature_names),
     )
     (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
     if out_dir.exists():

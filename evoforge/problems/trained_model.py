@@ -34,13 +34,15 @@ class TrainedModel:
     """A trained classifier. ``module`` (a ``torch.nn.Module`` in eval mode, on the CPU) takes inputs
     already divided by ``divide_by`` (it standardises them itself, as in training); :meth:`predict`
     and :meth:`predict_proba` take raw inputs (digits' 0..16, pixels' 0..255, or the values of the
-    CSV or npz it was trained on) of shape ``(N, *input_shape)`` or flattened ``(N, features)``."""
+    CSV or npz it was trained on) of shape ``(N, *input_shape)`` or flattened ``(N, features)``;
+    ``feature_names`` are a CSV's input columns in that order (empty for other data)."""
 
     module: Any
     input_shape: tuple[int, ...]
     class_names: tuple[str, ...]
     divide_by: float
     metrics: dict[str, Any]
+    feature_names: tuple[str, ...] = ()
 
     def logits(self, x: np.ndarray, scaled: bool = False, batch: int = 1024) -> np.ndarray:
         """The network's outputs for raw inputs ``x`` (``scaled``: already divided by ``divide_by``)."""
@@ -84,6 +86,10 @@ class EnsembleModel:
     @property
     def divide_by(self) -> float:
         return self.members[0].divide_by
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.members[0].feature_names
 
     def predict_proba(self, x: np.ndarray, scaled: bool = False) -> np.ndarray:
         return np.mean([m.predict_proba(x, scaled) for m in self.members], axis=0)
@@ -134,4 +140,5 @@ def load_model(folder: str | Path) -> TrainedModel | EnsembleModel:
         raise ModelError(
             f"{folder / 'model.pt'}: cannot load the weights ({str(exc).splitlines()[0]})"
         ) from None
-    return TrainedModel(module.eval(), shape, names, float(metrics.get("divide_by", 1.0)), metrics)
+    columns = tuple(str(c) for c in metrics.get("feature_names", ()))
+    return TrainedModel(module.eval(), shape, names, float(metrics.get("divide_by", 1.0)), metrics, columns)

@@ -678,3 +678,49 @@ def test_classification_metrics_are_scikit_learns_exactly():
         assert (got["precision"], got["recall"]) == pytest.approx((p, r), abs=1e-12)
         assert got["f1"] == pytest.approx(f, abs=1e-12)
         assert got["confusion"] == confusion_matrix(y, pred, labels=list(range(classes))).tolist()
+
+
+def test_a_csv_model_reads_its_columns_by_name(tmp_path):
+    """A model trained on a CSV predicts from a CSV like its training file: the label column there and
+    the columns in any order (a 5-column file was refused for a 4-input model, and a file with its
+    columns reordered was read by position, silently wrong). A separate test file is aligned by name
+    too (it was read by position)."""
+    import evoforge
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(160, 3))
+    label = np.where(x[:, 0] - x[:, 2] > 0, "up", "down")
+    frame = {"a": x[:, 0], "b": x[:, 1], "c": x[:, 2]}
+
+    def write(path, columns, rows):
+        with open(path, "w") as f:
+            f.write(",".join(columns) + "\n")
+            for k in rows:
+                f.write(
+                    ",".join(str(label[k]) if c == "label" else repr(float(frame[c][k])) for c in columns)
+                    + "\n"
+                )
+
+    write(tmp_path / "train.csv", ["a", "b", "c", "label"], range(120))
+    write(tmp_path / "test.csv", ["label", "c", "a", "b"], range(120, 160))  # another order
+    data = load_dataset(
+        DatasetSpec(name="csv", path=str(tmp_path / "train.csv"), test_path=str(tmp_path / "test.csv"))
+    )
+    np.testing.assert_allclose(data.x_test, x[120:160], rtol=1e-6)
+    assert data.feature_names == ("a", "b", "c")
+    (tmp_path / "arch.json").write_text(json.dumps({"layers": [{"type": "dense", "units": 16}]}))
+    final = tmp_path / "final"
+    proc = cli("train-final", "--arch", str(tmp_path / "arch.json"), "--dataset", "csv", "--data-path",
+               str(tmp_path / "train.csv"), "--epochs", "3", "--threads", "1", "--output", str(final))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    model = evoforge.load_model(final)
+    assert model.feature_names == ("a", "b", "c")
+    expected = model.predict(x[120:160])
+    write(tmp_path / "new.csv", ["b", "label", "c", "a"], range(120, 160))  # the label column too
+    proc = cli("predict", str(final), str(tmp_path / "new.csv"), "--output", str(tmp_path / "p.csv"))
+    assert proc.returncode == 0, proc.stderr
+    predicted = [r.split(",")[1] for r in (tmp_path / "p.csv").read_text().splitlines()[1:]]
+    assert predicted == [model.class_names[k] for k in expected]
+    write(tmp_path / "short.csv", ["a", "c"], range(3))
+    proc = cli("predict", str(final), str(tmp_path / "short.csv"))
+    assert proc.returncode == 2 and "no column 'b' (the model takes a, b, c)" in proc.stderr
