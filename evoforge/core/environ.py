@@ -1,4 +1,5 @@
-"""Environment variables set for the length of a ``with`` block, then put back as they were."""
+"""Process settings made for the length of a ``with`` block, then put back as they were: environment
+variables, and torch's intra-op thread count."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["environment"]
+__all__ = ["environment", "torch_threads_set"]
 
 
 @contextmanager
@@ -32,3 +33,26 @@ def environment(values: dict[str, str], keep_set: bool = False) -> Iterator[None
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = before
+
+
+@contextmanager
+def torch_threads_set(threads: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``threads`` inside the block, and put back after it (torch is
+    imported here, so only code that uses it pays for the import).
+
+    >>> import torch
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads_set(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

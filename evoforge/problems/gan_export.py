@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from evoforge.core.environ import torch_threads_set
 from evoforge.core.rng import derive_seed
 from evoforge.problems.gan import GanConfig, GanProblem
 from evoforge.spaces.gan import GanGenome
@@ -151,10 +152,5 @@ def sample(path: Path, n: int, seed: int = 0) -> np.ndarray:
     generator = load_generator(path)
     saved = torch.load(path, weights_only=True)
     genome = GanGenome.from_json(saved["genome"])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.no_grad():
-            return generator(latent(genome, n, torch.Generator().manual_seed(seed))).double().numpy()
-    finally:
-        torch.set_num_threads(threads)
+    with torch_threads_set(1), torch.no_grad():
+        return generator(latent(genome, n, torch.Generator().manual_seed(seed))).double().numpy()

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from evoforge.core.environ import torch_threads_set
 from evoforge.core.strategy import Strategy, StrategyConfig
 
 __all__ = [
@@ -255,9 +256,7 @@ def train_actors(
     import torch
 
     c = config
-    threads = torch.get_num_threads()
-    torch.set_num_threads(c.threads)
-    try:
+    with torch_threads_set(c.threads):
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         buffer = {k: torch.as_tensor(v[: state["size"]]) for k, v in state["buffer"].items()}
         critic = [torch.tensor(w, requires_grad=True) for w in state["critic"]]
@@ -322,8 +321,6 @@ def train_actors(
             "adam_step": critic_moments["step"],
         }
         return trained, trained_targets, new, actor_moments
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _batch(buffer: dict[str, Any], batch: int, size: int, rng: np.random.Generator) -> tuple:
