@@ -12,6 +12,8 @@ import textwrap
 
 import pytest
 
+pytestmark = pytest.mark.slow  # scripts in fresh interpreters, with worker processes
+
 BODY = """
 import evoforge
 config = evoforge.RunConfig(generations=2, backend="process", workers=2, strategy={{"name": "cma_es"}},

@@ -12,9 +12,11 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import _UNFINISHABLE_CLI, cli
 
 
+@pytest.mark.slow  # four command-line processes
 def test_a_run_going_on_is_not_resumed_by_a_second_process_and_a_killed_one_is(tmp_path):
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"generations": 3, "backend": "serial", "strategy": {"name": "cma_es"},

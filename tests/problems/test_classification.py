@@ -680,6 +680,7 @@ def test_classification_metrics_are_scikit_learns_exactly():
         assert got["confusion"] == confusion_matrix(y, pred, labels=list(range(classes))).tolist()
 
 
+@pytest.mark.slow  # trains and predicts in subprocesses
 def test_a_csv_model_reads_its_columns_by_name(tmp_path):
     """A model trained on a CSV predicts from a CSV like its training file: the label column there and
     the columns in any order (a 5-column file was refused for a 4-input model, and a file with its
