@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -689,20 +689,26 @@ def _drive(loop: _Loop, backend: Backend | None, open_store: Callable[[], RunSto
 
 
 def run(
-    config: RunConfig,
+    config: RunConfig | Mapping[str, Any],
     run_dir: str | Path,
     backend: Backend | None = None,
     callback: Callback | None = None,
 ) -> RunResult:
-    """Run ``config`` into a new run directory. The problem and the strategy are built first, so a
-    config that cannot run raises before anything is written.
+    """Run ``config`` (a :class:`RunConfig`, or a mapping validated into one, as a config file would
+    be) into a new run directory. The problem and the strategy are built first, so a config that
+    cannot run raises before anything is written.
 
     >>> cfg = RunConfig(problem={"kind": "function", "name": "sphere", "dim": 2},
     ...                 strategy={"name": "cma_es"}, generations=3)
     >>> import tempfile; result = run(cfg, tempfile.mkdtemp() + "/r")
     >>> result.generations
     3
+    >>> run({"problem": {"kind": "function", "name": "sphere", "dim": 2}, "strategy": {"name": "cma_es"},
+    ...      "generations": 3}, tempfile.mkdtemp() + "/r").generations
+    3
     """
+    if not isinstance(config, RunConfig):  # a dict as a config file reads: pydantic names what is wrong
+        config = RunConfig.model_validate(config)
     loggers.check(config.logging)  # their packages, folder and tracking store
     config_yaml = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     if (Path(run_dir) / "config.yaml").exists():
