@@ -28,6 +28,7 @@ __all__ = [
     "StrategyConfig",
     "get_strategy",
     "load_model",
+    "read_run",
     "resume",
     "run",
 ]
@@ -36,6 +37,7 @@ _WHERE = {
     "PipelineSearch": "evoforge.pipelines",
     "RunConfig": "evoforge.engine.config",
     "RunResult": "evoforge.engine.records",
+    "read_run": "evoforge.engine.records",
     "resume": "evoforge.engine.loop",
     "run": "evoforge.engine.loop",
     "STRATEGIES": "evoforge.engine.registry",
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
     from evoforge.core.strategy import Strategy, StrategyConfig
     from evoforge.engine.config import RunConfig
     from evoforge.engine.loop import resume, run
-    from evoforge.engine.records import RunResult
+    from evoforge.engine.records import RunResult, read_run
     from evoforge.engine.registry import STRATEGIES, get_strategy
     from evoforge.pipelines import PipelineSearch
     from evoforge.problems.trained_model import load_model

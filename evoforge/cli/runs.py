@@ -427,7 +427,7 @@ def _open_store(run_dir: Path):
 
 def summarise(run_dir: Path) -> dict[str, Any]:
     """The machine-readable summary printed by ``evoforge show --json``."""
-    from evoforge.engine.records import load_run_config, read_hall_of_fame, read_result
+    from evoforge.engine.records import load_run_config, read_hall_of_fame, read_result, run_status
 
     store = _open_store(run_dir)
     try:
@@ -438,20 +438,9 @@ def summarise(run_dir: Path) -> dict[str, Any]:
         counts = store.counts()
         errors = store.first_errors()
         failed = None if result else store.read_json("failed.json")
-        running = store.in_use()
+        status = run_status(store)
     finally:
         store.close()
-    status = (
-        "finished"
-        if result
-        else "running"
-        if running
-        else "failed"
-        if failed
-        else "interrupted"
-        if stats
-        else "not_started"
-    )
     summary: dict[str, Any] = {
         "run_dir": str(run_dir),
         "status": status,

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from evoforge.engine.records import load_run_config, read_hall_of_fame, read_result
+from evoforge.engine.records import load_run_config, read_hall_of_fame, read_result, run_status
 from evoforge.report.views import genome_view
 from evoforge.store.run_store import RunStore, StoreError
 
@@ -87,17 +87,7 @@ class Catalog:
         stats = json.loads(last[1]) if last else {}
         counts = store.counts()
         failed = None if result else store.read_json("failed.json")
-        status = (
-            "finished"
-            if result
-            else "running"
-            if store.in_use()
-            else "failed"
-            if failed
-            else "interrupted"
-            if last
-            else "not started"
-        )
+        status = run_status(store)
         generations = last[0] + 1 if last else 0
         wall = result.wall_seconds if result else stats.get("wall_seconds", 0.0)
         best = result.best_fitness if result else stats.get("best_ever")

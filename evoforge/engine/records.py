@@ -3,10 +3,12 @@ run directory's config, result and hall of fame (one line naming the file if one
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from dataclasses import dataclass, field, fields
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -18,12 +20,18 @@ from evoforge.core.strategy import Strategy
 from evoforge.engine.config import RunConfig
 from evoforge.store.run_store import RunStore, StoreError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
     "RunFailedError",
     "GenerationStats",
     "RunResult",
+    "RunRecord",
     "load_run_config",
     "read_result",
+    "read_run",
+    "run_status",
     "read_hall_of_fame",
     "check_memory",
     "check_objectives",
@@ -133,6 +141,92 @@ def read_hall_of_fame(store: RunStore) -> dict[str, Any]:
     ):
         raise StoreError(f"{path}: its entries are not hall-of-fame entries")
     return data
+
+
+def run_status(store: RunStore) -> str:
+    """finished, running (a process runs it now), failed (nothing to report), interrupted (stopped
+    part-way: ``evoforge resume`` continues it) or not_started."""
+    if read_result(store) is not None:
+        return "finished"
+    if store.in_use():
+        return "running"
+    if store.read_json("failed.json") is not None:
+        return "failed"
+    started = store.db.execute("SELECT COUNT(*) FROM generations").fetchone()[0]
+    return "interrupted" if started else "not_started"
+
+
+@dataclass
+class RunRecord:
+    """A run directory read back for analysis (see :func:`read_run`)."""
+
+    path: Path
+    #: as :func:`run_status` gives it
+    status: str
+    config: RunConfig
+    #: the result once the run has finished, else None
+    result: RunResult | None
+    #: one row per generation: best, mean, median, worst, std, best_ever, evaluations, cached, failed,
+    #: env_steps, eval_seconds, wall_seconds (since the run began) and the strategy's own statistics
+    generations: pd.DataFrame
+    #: one row per individual of every generation: generation, idx, genome_id, parents (a list),
+    #: cached (True: its fitness came from an earlier evaluation), fitness (NaN when it failed), error,
+    #: wall_seconds (of its evaluation), created (a Unix time) and a column per metric it reported
+    individuals: pd.DataFrame
+    #: the hall of fame's entries, best first (rank, genome_id, fitness, generation, ...)
+    hall_of_fame: list[dict[str, Any]]
+
+
+def read_run(run_dir: str | Path) -> RunRecord:
+    """A run directory as tables (pandas) for analysis and plots. The store is opened read-only, so a
+    run can be read while it goes on (what it has committed so far). ``FileNotFoundError`` if it is
+    no run directory, :class:`StoreError` naming the file if one is damaged.
+
+    >>> import tempfile
+    >>> from evoforge.engine.loop import run
+    >>> folder = tempfile.mkdtemp() + "/r"
+    >>> _ = run({"problem": {"kind": "function", "name": "sphere", "dim": 2},
+    ...          "strategy": {"name": "cma_es"}, "generations": 3}, folder)
+    >>> record = read_run(folder)
+    >>> record.status, len(record.generations)
+    ('finished', 3)
+    """
+    import pandas as pd
+
+    store = RunStore.open(Path(run_dir), read_only=True)
+    try:
+        config = load_run_config(store)
+        result = read_result(store)
+        hall = read_hall_of_fame(store)["entries"]
+        status = run_status(store)
+        generations = pd.DataFrame(store.generation_stats())
+        rows = store.db.execute(
+            "SELECT generation, idx, genome_id, parents, cached, fitness, error, wall_seconds, created, metrics "
+            "FROM individuals ORDER BY generation, idx"
+        ).fetchall()
+    finally:
+        store.close()
+    base = [
+        "generation",
+        "idx",
+        "genome_id",
+        "parents",
+        "cached",
+        "fitness",
+        "error",
+        "wall_seconds",
+        "created",
+    ]
+    records = []
+    for *values, metrics in rows:
+        row = dict(zip(base, values, strict=True))
+        row.update(parents=json.loads(row["parents"]), cached=bool(row["cached"]))
+        row["fitness"] = float("nan") if row["fitness"] is None else float(row["fitness"])
+        for name, value in (json.loads(metrics) if metrics else {}).items():
+            row[name if name not in base else f"metric_{name}"] = value
+        records.append(row)
+    individuals = pd.DataFrame(records, columns=None if records else base)
+    return RunRecord(Path(run_dir), status, config, result, generations, individuals, hall)
 
 
 def check_memory(population_size: int, dim: int) -> None:
