@@ -511,6 +511,8 @@ def show(
         out.print(hof)
     if summary["failure"]:
         out.print(f"[red]run failed:[/] {escape(summary['failure'])}")
+    if summary["status"] == "interrupted":
+        out.print(f"interrupted: continue it with 'evoforge resume {escape(str(run_dir))}'", soft_wrap=True)
     if summary["first_errors"]:
         errors = Table(title="first errors of failed evaluations")
         errors.add_column("evaluations")

@@ -40,6 +40,7 @@ def test_a_run_going_on_is_not_resumed_by_a_second_process_and_a_killed_one_is(t
         os.kill(held.pid, signal.SIGKILL)
         held.wait()
     assert json.loads(cli("show", run_dir, "--json").stdout)["status"] == "interrupted"
+    assert f"interrupted: continue it with 'evoforge resume {run_dir}'" in cli("show", run_dir).stdout
     resumed = cli("resume", run_dir, "--quiet")  # the lock went with the killed process
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(cli("show", run_dir, "--json").stdout)["status"] == "finished"
