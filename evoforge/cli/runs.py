@@ -262,22 +262,37 @@ def _fmt(value: float | None) -> str:
     return f"{value:.6g}"
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the run stands, so it unwinds as Ctrl-C does: the store committed and
+    closed, the workers stopped."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
 def _execute(fn, run_dir: Path, *args, quiet: bool = False, **kwargs):
-    """``fn(*args)`` (a run or a resume of ``run_dir``) with the progress view; Ctrl-C ends it with
-    exit code 130 and the command that continues it (the store has closed on the way out)."""
+    """``fn(*args)`` (a run or a resume of ``run_dir``) with the progress view. Ctrl-C, or SIGTERM (what
+    a batch scheduler sends at its time limit), ends it with exit code 130 (143) and the command that
+    continues it, the store closed and the workers stopped on the way out."""
+    import signal
+
     view = _ProgressView(quiet)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return fn(*args, callback=view, **kwargs)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         view.close()
+        word, code = ("terminated", 143) if isinstance(exc, _Terminated) else ("interrupted", 130)
         if (Path(run_dir) / "config.yaml").is_file():
             console.print(
-                f"interrupted: continue it with 'evoforge resume {run_dir}'", highlight=False, soft_wrap=True
+                f"{word}: continue it with 'evoforge resume {run_dir}'", highlight=False, soft_wrap=True
             )
         else:
-            console.print("interrupted before the run started: nothing was written", highlight=False)
-        sys.exit(130)
+            console.print(f"{word} before the run started: nothing was written", highlight=False)
+        sys.exit(code)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         view.close()
 
 

@@ -371,9 +371,13 @@ def test_command_help_is_reflowed_not_broken_where_the_source_breaks():
     assert len(description) > 2 and all(len(line) > 50 for line in description[:-1]), description
 
 
-def test_ctrl_c_ends_a_run_with_exit_130_and_the_resume_command_and_it_resumes_exactly(tmp_path):
+@pytest.mark.slow  # three command-line processes each
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_ends_a_run_saying_how_to_resume_and_it_resumes_exactly(tmp_path, how):
     """Ctrl-C exited 0 in silence (typer turns it into an exit code that it returns, not raises,
-    outside standalone mode): a script went on as if the run had finished."""
+    outside standalone mode): a script went on as if the run had finished. SIGTERM (what a batch
+    scheduler sends at its time limit) ended the process where it stood, without a word; now both
+    close the store and the workers and name the resume command (exit 130 and 143)."""
     import signal
     import time
 
@@ -395,10 +399,11 @@ def test_ctrl_c_ends_a_run_with_exit_130_and_the_resume_command_and_it_resumes_e
         assert time.time() < deadline and held.poll() is None, "the run did not get to its end"
         time.sleep(0.05)
     time.sleep(0.2)
-    held.send_signal(signal.SIGINT)
+    held.send_signal(getattr(signal, how))
     out, err = held.communicate(timeout=60)
-    assert held.returncode == 130, (out, err)
-    assert f"interrupted: continue it with 'evoforge resume {run_dir}'" in out + err
+    code, word = {"SIGINT": (130, "interrupted"), "SIGTERM": (143, "terminated")}[how]
+    assert held.returncode == code, (out, err)
+    assert f"{word}: continue it with 'evoforge resume {run_dir}'" in out + err
     assert cli("resume", run_dir, "--quiet").returncode == 0
     assert outcome(run_dir) == outcome(tmp_path / "straight")
 
