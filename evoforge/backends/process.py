@@ -10,7 +10,8 @@ is how :class:`concurrent.futures.ProcessPoolExecutor` works): the pool is
 rebuilt and the lost chunks re-run, suspects one at a time (see :class:`Backend`).
 Time limits are enforced inside the workers (see :class:`Job`), and a chunk deaf to
 them (stuck in native code, where no signal reaches Python) is stopped at its hard
-limit: a pool cannot stop one worker, so every worker is ended, the stuck chunk is
+limit, counted from when a worker began it (a shared clock: a worker's start-up is not
+charged to the candidate): a pool cannot stop one worker, so every worker is ended, the stuck chunk is
 lost as stopped and the others are re-run. Work still in flight when a run ends is
 stopped the same way, never waited for. A worker ends itself within half a second
 of its run process being gone, however it went (SIGTERM, SIGKILL, a crash), so no
@@ -35,6 +36,10 @@ from evoforge.core.environ import environment
 __all__ = ["MainGuardError", "ProcessBackend", "check_main_guard"]
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+#: slots of the pool's clock, where a worker notes when it began each chunk (far more than can be in
+#: flight: at most one chunk per worker)
+_CLOCK_SLOTS = 4096
+_CLOCK: Any = None  # in a worker: the clock of its pool
 
 
 class MainGuardError(RuntimeError):
@@ -109,24 +114,36 @@ class ProcessBackend(Backend):
         super().__init__(workers, chunks_per_worker)
         self._pool: ProcessPoolExecutor | None = None
         self._stopped: dict[Future, float] = {}  # chunks stopped at their hard limit: the limit
+        # when each chunk began in its worker (time.time; 0: not yet), shared with the pool's workers
+        self._clock: Any = None
+        self._slot_of: dict[Future, int] = {}
+        self._next_slot = 0
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is not None and getattr(self._pool, "_broken", False):
             self.close()  # its workers were ended (work discarded, or a chunk stopped): a fresh pool
         if self._pool is None:
             share = str(max(1, default_workers() // self.workers))  # cores per worker, never more
+            context = multiprocessing.get_context("spawn")
+            self._clock = context.RawArray("d", _CLOCK_SLOTS)
+            self._slot_of.clear()
             with environment(dict.fromkeys(_THREAD_VARS, share), keep_set=True):
                 self._pool = ProcessPoolExecutor(
                     max_workers=self.workers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_exit_with_parent,
-                    initargs=(os.getpid(),),
+                    mp_context=context,
+                    initializer=_start_worker,
+                    initargs=(os.getpid(), self._clock),
                 )
         return self._pool
 
     def _launch(self, task: _Task) -> Future:
         try:
-            return self._get_pool().submit(run_chunk, *task.payload())
+            pool = self._get_pool()
+            slot, self._next_slot = self._next_slot % _CLOCK_SLOTS, self._next_slot + 1
+            self._clock[slot] = 0.0
+            future = pool.submit(_timed_chunk, slot, *task.payload())
+            self._slot_of[future] = slot
+            return future
         except (BrokenProcessPool, OSError) as exc:
             # A worker died and the pool closed its queues before it says it is broken (a race in
             # concurrent.futures): the chunk is lost with the others, and recovered like them.
@@ -138,7 +155,21 @@ class ProcessBackend(Backend):
         done, _ = wait(handles, timeout=timeout, return_when=FIRST_COMPLETED)
         return list(done)
 
+    def _began(self, handles: list[Any]) -> dict[Any, float]:
+        """When a worker began each chunk (a chunk still waiting for its worker, which a busy machine
+        or a rebuilt pool can take seconds to start, is left out): a hard limit counts from then."""
+        offset = time.monotonic() - time.time()
+        began: dict[Any, float] = {}
+        for handle in handles:
+            slot = self._slot_of.get(handle)
+            if slot is None or self._clock is None:  # a chunk lost before it was submitted
+                began[handle] = self._running[handle].started
+            elif self._clock[slot] > 0:
+                began[handle] = self._clock[slot] + offset
+        return began
+
     def _collect(self, handle: Future, task: _Task) -> ChunkResult:
+        self._slot_of.pop(handle, None)
         limit = self._stopped.pop(handle, None)
         try:
             return handle.result()
@@ -176,6 +207,20 @@ class ProcessBackend(Backend):
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         self._stopped.clear()
+        self._slot_of.clear()
+
+
+def _start_worker(parent: int, clock: Any) -> None:
+    """Worker initializer: keep the pool's clock, and end with the run (:func:`_exit_with_parent`)."""
+    global _CLOCK
+    _CLOCK = clock
+    _exit_with_parent(parent)
+
+
+def _timed_chunk(slot: int, *args: Any) -> ChunkResult:
+    """:func:`run_chunk`, after noting in the pool's clock when this worker began it."""
+    _CLOCK[slot] = time.time()
+    return run_chunk(*args)
 
 
 def _exit_with_parent(parent: int) -> None:

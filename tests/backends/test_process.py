@@ -52,3 +52,21 @@ def test_a_finished_asynchronous_run_does_not_wait_for_work_in_flight(tmp_path):
         # and the backend still works afterwards, on fresh workers
         again = faulty_config(tmp_path, generations=2, backend="process", workers=2)
         assert evoforge.run(again, tmp_path / "again", backend=backend).failed == 0
+
+
+@pytest.mark.slow
+def test_a_slow_worker_start_does_not_count_against_a_candidates_time_limit(tmp_path, monkeypatch):
+    """A chunk's hard limit counted from its launch, so the seconds a new worker process took to start
+    (a busy machine, a pool rebuilt after a crash) were charged to the candidate: healthy candidates
+    were stopped and recorded as failed (found with the load average at 8 on 2 cores). It counts
+    from when the worker began the chunk, as on Ray."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import time\ntime.sleep(6)\n")  # every worker starts 6 s late
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    cfg = evoforge.RunConfig(
+        generations=2, backend="process", workers=2, strategy={"name": "cma_es", "population_size": 6},
+        problem={"kind": "function", "name": "sphere", "dim": 3}, evaluation={"retries": 0, "timeout": 1.0},
+    )  # fmt: skip
+    result = evoforge.run(cfg, tmp_path / "run")  # chunks of 3: a hard limit of 5 s, below the 6 s start
+    assert result.failed == 0, individuals(tmp_path / "run", "error", fresh_only=True)
