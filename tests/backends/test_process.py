@@ -62,11 +62,13 @@ def test_a_slow_worker_start_does_not_count_against_a_candidates_time_limit(tmp_
     from when the worker began the chunk, as on Ray."""
     site = tmp_path / "site"
     site.mkdir()
-    (site / "sitecustomize.py").write_text("import time\ntime.sleep(6)\n")  # every worker starts 6 s late
+    (site / "sitecustomize.py").write_text("import time\ntime.sleep(3)\n")  # every worker starts 3 s late
     monkeypatch.setenv("PYTHONPATH", str(site))
     cfg = evoforge.RunConfig(
-        generations=2, backend="process", workers=2, strategy={"name": "cma_es", "population_size": 6},
+        generations=2, backend="process", workers=2, strategy={"name": "random_search", "population_size": 2},
         problem={"kind": "function", "name": "sphere", "dim": 3}, evaluation={"retries": 0, "timeout": 1.0},
     )  # fmt: skip
-    result = evoforge.run(cfg, tmp_path / "run")  # chunks of 3: a hard limit of 5 s, below the 6 s start
+    result = evoforge.run(
+        cfg, tmp_path / "run"
+    )  # one candidate a chunk: a hard limit of 2 s, below the 3 s start
     assert result.failed == 0, individuals(tmp_path / "run", "error", fresh_only=True)
