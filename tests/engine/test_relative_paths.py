@@ -4,8 +4,6 @@ files (it failed with "No such file or directory")."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from conftest import interrupted_run
 
@@ -48,4 +46,5 @@ def test_every_file_name_a_config_holds_is_made_absolute_and_named_sources_stay(
     assert GanConfig(data="folder", path="imgs").path == f"{here}/imgs"
     assert LoggingConfig(tensorboard="tb").tensorboard == f"{here}/tb"
     assert LoggingConfig(mlflow="sqlite:///mlflow.db").mlflow == "sqlite:///mlflow.db"  # a URI, as given
-    assert DatasetSpec(name="csv", path="~/x.csv").path == str(Path.home() / "x.csv")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # "~" expanded: only a name, nothing read
+    assert DatasetSpec(name="csv", path="~/x.csv").path == str(tmp_path / "home" / "x.csv")
