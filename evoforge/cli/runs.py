@@ -453,7 +453,7 @@ def summarise(run_dir: Path) -> dict[str, Any]:
         counts = store.counts()
         errors = store.first_errors()
         failed = None if result else store.read_json("failed.json")
-        status = run_status(store)
+        status = run_status(store, result, failed, bool(stats))
     finally:
         store.close()
     summary: dict[str, Any] = {

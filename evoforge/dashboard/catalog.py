@@ -87,7 +87,7 @@ class Catalog:
         stats = json.loads(last[1]) if last else {}
         counts = store.counts()
         failed = None if result else store.read_json("failed.json")
-        status = run_status(store)
+        status = run_status(store, result, failed, last is not None)
         generations = last[0] + 1 if last else 0
         wall = result.wall_seconds if result else stats.get("wall_seconds", 0.0)
         best = result.best_fitness if result else stats.get("best_ever")

@@ -143,16 +143,16 @@ def read_hall_of_fame(store: RunStore) -> dict[str, Any]:
     return data
 
 
-def run_status(store: RunStore) -> str:
+def run_status(store: RunStore, result: RunResult | None, failed: dict | None, started: bool) -> str:
     """finished, running (a process runs it now), failed (nothing to report), interrupted (stopped
-    part-way: ``evoforge resume`` continues it) or not_started."""
-    if read_result(store) is not None:
+    part-way: ``evoforge resume`` continues it) or not_started; from what the caller has read of the
+    run (its result, failed.json, whether a generation is recorded), the lock asked here."""
+    if result is not None:
         return "finished"
     if store.in_use():
         return "running"
-    if store.read_json("failed.json") is not None:
+    if failed is not None:
         return "failed"
-    started = store.db.execute("SELECT COUNT(*) FROM generations").fetchone()[0]
     return "interrupted" if started else "not_started"
 
 
@@ -198,8 +198,10 @@ def read_run(run_dir: str | Path) -> RunRecord:
         config = load_run_config(store)
         result = read_result(store)
         hall = read_hall_of_fame(store)["entries"]
-        status = run_status(store)
-        generations = pd.DataFrame(store.generation_stats())
+        stats = store.generation_stats()
+        failed = None if result else store.read_json("failed.json")
+        status = run_status(store, result, failed, bool(stats))
+        generations = pd.DataFrame(stats)
         rows = store.db.execute(
             "SELECT generation, idx, genome_id, parents, cached, fitness, error, wall_seconds, created, metrics "
             "FROM individuals ORDER BY generation, idx"
