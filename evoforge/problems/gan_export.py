@@ -16,6 +16,7 @@ import yaml
 
 from evoforge.core.environ import torch_threads_set
 from evoforge.core.rng import derive_seed
+from evoforge.problems.base import torch_threads
 from evoforge.problems.gan import GanConfig, GanProblem
 from evoforge.spaces.gan import GanGenome
 
@@ -33,13 +34,17 @@ def best_of(run_dir: Path) -> tuple[GanProblem, GanGenome, int]:
 
 
 def _trained(problem: GanProblem, genome: GanGenome, seed: int) -> Any:
-    """``genome`` trained from scratch as the search trained it, seeded by ``seed``."""
-    from evoforge.problems.gan_train import train_egan, train_gan
+    """``genome`` trained from scratch as the search trained it (its thread count too), seeded by
+    ``seed``."""
+    from evoforge.problems import gan_train
 
     c = problem.config
-    if c.training == "egan":
-        return train_egan(genome, problem.data, c.steps, seed, c.egan.parents, c.egan.selection, c.egan.gamma)
-    return train_gan(genome, problem.data, c.steps, seed)
+    with torch_threads_set(torch_threads(c.threads)):
+        if c.training == "egan":
+            return gan_train.train_egan(
+                genome, problem.data, c.steps, seed, c.egan.parents, c.egan.selection, c.egan.gamma
+            )
+        return gan_train.train_gan(genome, problem.data, c.steps, seed)
 
 
 def _draw(ax: Any, problem: GanProblem, trained: Any, seed: int, points: int, side: int) -> None:

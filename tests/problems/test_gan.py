@@ -284,3 +284,22 @@ def test_image_folder_settings_and_too_few_images_are_named(tmp_path):
     folder = _image_folder(tmp_path / "few", 20)  # 32 training and 8 test images: a NaN test score
     with pytest.raises(InputError, match=r"few: 32 training and 8 test images; the Frechet distance over 64"):
         GanProblem(GanConfig(data="folder", path=folder, steps=5, feature_steps=5))
+
+
+def test_the_report_trains_again_on_the_search_threads(monkeypatch):
+    """``report`` and ``export`` train the reported GAN again as the search trained it: on the problem's
+    thread count, not torch's one per core (results change in their last digits with the count, and
+    a tiny GAN on two threads beside other work ran 7x slower: 37 s against 5 s)."""
+    import torch
+
+    from evoforge.problems import gan_export, gan_train
+
+    seen = []
+    monkeypatch.setattr(gan_train, "train_gan", lambda *args: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        gan_export._trained(GanProblem(GanConfig(steps=5, samples=100)), default_gan(), 7)
+        assert seen == [1] and torch.get_num_threads() == 2  # and the process's count put back
+    finally:
+        torch.set_num_threads(before)
