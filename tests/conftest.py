@@ -28,6 +28,20 @@ os.environ["EVOFORGE_DATA"] = os.path.join(_NO_DATA, "cache")
 atexit.register(shutil.rmtree, _NO_DATA, ignore_errors=True)
 
 
+def pytest_configure(config):
+    """Each pytest-xdist worker runs torch on its share of the cores, as the project asks of every
+    run: ``make test``'s two workers on torch's default of one thread per core put four busy threads
+    on two cores, and a tiny network's ops then wait on each other (a file of cell-space tests took
+    176 s so, 110 s on one thread each)."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        import torch
+
+        from evoforge.backends.base import default_workers
+
+        torch.set_num_threads(max(1, default_workers() // int(workers)))
+
+
 def pytest_collection_modifyitems(config, items):
     """``make test`` runs the suite on two pytest-xdist workers (``--dist loadgroup``): the tests that
     start a Ray instance share one group, so two never start at once on a 2-core machine."""
