@@ -28,6 +28,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from types import FrameType
 from typing import Any
 
 from evoforge.backends.base import Backend, ChunkResult, WorkerLostError, _Task, default_workers, run_chunk
@@ -62,7 +63,7 @@ def check_main_guard() -> None:
         return
     if name is None and os.path.splitext(os.path.basename(path))[0] == "ipython":
         return
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and not (frame.f_globals is vars(main) and frame.f_code.co_name == "<module>"):
         frame = frame.f_back
     if frame is None:  # not called from the script's top-level code (a function it guards, a thread)

@@ -145,9 +145,11 @@ def _check_writable(path: Path) -> None:
 # -- progress -------------------------------------------------------------------------------------
 class _ProgressView:
     """A run's progress: on a terminal a rich bar (generation, best and mean fitness, elapsed time and
-    the time left to whichever stop comes first: the generations, ``stop.evaluations`` or
-    ``stop.seconds``); elsewhere (a log file, a pipe) one plain line per generation, flushed as it is
-    written, so a log shows a long run as it goes."""
+    the time left to whichever stop comes first: the generations, ``stop.evaluations``,
+    ``stop.env_steps`` or ``stop.seconds``, the bar filling toward that stop); elsewhere (a log file, a
+    pipe) one plain line per generation, flushed as it is written, so a log shows a long run as it
+    goes. The generation count is shown out of its total only when the generations are what will end
+    the run (a budgeted run sets them out of reach: "gen 3/10000000" said nothing)."""
 
     def __init__(self, quiet: bool):
         self.quiet = quiet
@@ -157,6 +159,7 @@ class _ProgressView:
         self.done = 0  # generations finished
         self.wall = 0.0  # the run's seconds at the last generation
         self.evaluations = 0
+        self.env_steps = 0.0
 
     def __call__(self, event: str, data: dict[str, Any]) -> None:
         if event == "warning":  # printed even when quiet: something the user must know
@@ -170,26 +173,28 @@ class _ProgressView:
             self.plan = dict(data)
             self.done, self.wall = data["generation"], data.get("wall_seconds", 0.0)
             self.evaluations = data.get("evaluations", 0)
+            self.env_steps = data.get("env_steps", 0.0)
             if console.is_terminal:
-                self._start_bar(data)
+                self._start_bar()
         elif event == "generation":
             self.done = data["generation"] + 1
             self.wall = data["wall_seconds"]
             self.evaluations += data["evaluations"]
-            left = self._left()
+            self.env_steps += data.get("env_steps", 0.0)
+            share, left, ending = self._first_stop()
             if self.progress is not None:
                 self.progress.update(
                     self.task,
-                    completed=self.done,
+                    completed=share,
+                    gen=self._generations(ending),
                     best=_fmt(data["best_ever"]),
                     mean=_fmt(data["mean"]),
                     left=left,
                 )
             else:
                 console.print(
-                    f"gen {self.done}/{self.plan['generations']}  best {_fmt(data['best_ever'])}  "
-                    f"mean {_fmt(data['mean'])}  evaluations {self.evaluations}  "
-                    f"elapsed {_clock(self.wall)}  left {left}",
+                    f"gen {self._generations(ending)}  best {_fmt(data['best_ever'])}  "
+                    f"mean {_fmt(data['mean'])}  {self._counts()}elapsed {_clock(self.wall)}  left {left}",
                     highlight=False,
                     soft_wrap=True,
                 )
@@ -197,11 +202,11 @@ class _ProgressView:
         elif event == "finish" and self.progress is not None:
             self.progress.stop()
 
-    def _start_bar(self, data: dict[str, Any]) -> None:
+    def _start_bar(self) -> None:
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(
-            TextColumn("[bold]gen {task.completed:>4.0f}/{task.total:.0f}"),
+            TextColumn("[bold]gen {task.fields[gen]}"),
             BarColumn(),
             TaskProgressColumn(),
             TextColumn("best {task.fields[best]}  mean {task.fields[mean]}"),
@@ -210,36 +215,55 @@ class _ProgressView:
             console=console,
         )
         self.progress.start()
+        share, left, ending = self._first_stop()
         self.task = self.progress.add_task(
-            "evolve",
-            total=data["generations"],
-            completed=data["generation"],
-            best="-",
-            mean="-",
-            left=self._left(),
+            "evolve", total=1.0, completed=share, gen=self._generations(ending), best="-", mean="-", left=left
         )
 
-    def _left(self) -> str:
-        """The time left to the first stop that will end the run, and which it is ("-" before the
-        first generation, without a time budget)."""
+    def _generations(self, ending: str) -> str:
+        return f"{self.done}/{self.plan['generations']}" if ending == "generations" else str(self.done)
+
+    def _counts(self) -> str:
+        """The evaluations (and environment steps, where there are any), out of their budgets."""
+        plan, text = self.plan, f"evaluations {self.evaluations}"
+        if plan.get("stop_evaluations") is not None:
+            text += f"/{plan['stop_evaluations']}"
+        if self.env_steps or plan.get("stop_env_steps") is not None:
+            text += f"  env steps {self.env_steps:,.0f}"
+            if plan.get("stop_env_steps") is not None:
+                text += f"/{plan['stop_env_steps']:,.0f}"
+        return text + "  "
+
+    def _first_stop(self) -> tuple[float, str, str]:
+        """(the share of it used, the time left to it, its name) for the stop that will end the run
+        first: the one with the least time left at the rates so far, or before the first generation
+        the one most used ("-" for the time left while it cannot be told)."""
         plan = self.plan
         start_gen, start_wall = plan["generation"], plan.get("wall_seconds", 0.0)
         gens = self.done - start_gen
         per_gen = (self.wall - start_wall) / gens if gens > 0 else None
-        options: list[tuple[float, str]] = []
-        if per_gen is not None:
-            options.append(((plan["generations"] - self.done) * per_gen, "generations"))
-            budget = plan.get("stop_evaluations")
-            per_gen_evals = (self.evaluations - plan.get("evaluations", 0)) / gens
-            if budget is not None and per_gen_evals > 0:
-                more = math.ceil(max(0, budget - self.evaluations) / per_gen_evals)
-                options.append((more * per_gen, "evaluation budget"))
+        stops: list[tuple[float | None, float, str]] = []  # (seconds left, share used, name)
+        for name, total, now, then in (
+            ("generations", plan["generations"], self.done, start_gen),
+            ("evaluation budget", plan.get("stop_evaluations"), self.evaluations, plan.get("evaluations", 0)),
+            ("env-step budget", plan.get("stop_env_steps"), self.env_steps, plan.get("env_steps", 0.0)),
+        ):
+            if total is None:
+                continue
+            rate = (now - then) / gens if gens > 0 else 0.0
+            seconds = None
+            if per_gen is not None and rate > 0:
+                seconds = math.ceil(max(0.0, total - now) / rate) * per_gen
+            stops.append((seconds, min(1.0, now / total) if total > 0 else 1.0, name))
         if plan.get("stop_seconds") is not None:
-            options.append((max(0.0, plan["stop_seconds"] - self.wall), "time budget"))
-        if not options:
-            return "-"
-        seconds, why = min(options)
-        return f"{_clock(seconds)} ({why})"
+            budget = plan["stop_seconds"]
+            stops.append((max(0.0, budget - self.wall), min(1.0, self.wall / budget), "time budget"))
+        timed = [(seconds, share, name) for seconds, share, name in stops if seconds is not None]
+        if timed:
+            seconds, share, name = min(timed, key=lambda stop: (stop[0], -stop[1]))
+            return share, f"{_clock(seconds)} ({name})", name
+        _, share, name = max(stops, key=lambda stop: stop[1])
+        return share, "-", name
 
     def close(self) -> None:
         if self.progress is not None:

@@ -102,7 +102,14 @@ class Catalog:
             "evaluations": counts["evaluations"],
             "failed": counts["failed"],
             "wall_seconds": wall,
-            "progress": _progress(config, generations, counts["evaluations"], wall, result is not None),
+            "progress": _progress(
+                config,
+                generations,
+                counts["evaluations"],
+                _env_steps(store, config),
+                wall,
+                result is not None,
+            ),
             "failure": failed.get("reason") if failed else None,
         }
 
@@ -212,7 +219,17 @@ class Catalog:
         return _finite(steps)
 
 
-def _progress(config: Any, generations: int, evaluations: int, seconds: float, finished: bool) -> float:
+def _env_steps(store: RunStore, config: Any) -> float:
+    """The environment steps a run has taken, where its config budgets them (else 0: not read)."""
+    if not config.stop.env_steps:
+        return 0.0
+    row = store.db.execute("SELECT SUM(json_extract(stats, '$.env_steps')) FROM generations").fetchone()
+    return float(row[0] or 0.0)
+
+
+def _progress(
+    config: Any, generations: int, evaluations: int, env_steps: float, seconds: float, finished: bool
+) -> float:
     """How far the run is toward whichever of its limits it will reach first, from 0 to 1."""
     if finished:
         return 1.0
@@ -220,6 +237,8 @@ def _progress(config: Any, generations: int, evaluations: int, seconds: float, f
     stop = config.stop
     if stop.evaluations:
         shares.append(evaluations / stop.evaluations)
+    if stop.env_steps:
+        shares.append(env_steps / stop.env_steps)
     if stop.seconds:
         shares.append(seconds / stop.seconds)
     return float(min(1.0, max(shares)))

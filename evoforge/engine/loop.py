@@ -564,6 +564,8 @@ class _Loop:
                 "evaluations": s.evaluations,
                 "stop_seconds": self.config.stop.seconds,
                 "stop_evaluations": self.config.stop.evaluations,
+                "env_steps": float(s.env_steps),
+                "stop_env_steps": self.config.stop.env_steps,
             },
         )
         checkpointed = time.perf_counter()

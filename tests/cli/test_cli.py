@@ -180,8 +180,8 @@ def test_progress_is_plain_lines_when_not_a_terminal_and_names_the_stop_that_end
     proc = cli("run", cfg, "--out", tmp_path / "r", "--seed", "2")
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("gen ")]
-    assert [line.split()[1] for line in lines] == ["1/5", "2/5"]
-    assert "evaluations 9 " in lines[0] and "(evaluation budget)" in lines[0]
+    assert [line.split()[1] for line in lines] == ["1", "2"]  # not out of 5: the budget ends it
+    assert "evaluations 9/16 " in lines[0] and "(evaluation budget)" in lines[0]
     assert "not reproducible" not in proc.stdout
     # a time budget says that it makes the run load-dependent
     timed = write(tmp_path, with_(lambda d: d.update(generations=10**6, stop={"seconds": 2})), "t.yaml")
@@ -190,6 +190,37 @@ def test_progress_is_plain_lines_when_not_a_terminal_and_names_the_stop_that_end
     assert "(time budget)" in proc.stderr and "not reproducible from its seed" in proc.stdout
     assert json.loads(cli("show", tmp_path / "t", "--json").stdout)["stopped_by"] == "seconds"
     assert "env_steps" in cli("show", tmp_path / "t").stdout
+
+
+def test_progress_follows_the_stop_that_ends_the_run_first(monkeypatch):
+    """The generations out of their total only when they end the run; the time left and the bar's
+    share from the nearest stop, environment steps included (an RL run on a step budget showed
+    "gen 3/10000000", its bar at 0% and no time left)."""
+    import io
+
+    from rich.console import Console
+
+    from evoforge.cli import runs
+
+    out = io.StringIO()
+    monkeypatch.setattr(runs, "console", Console(file=out, force_terminal=False, width=300))
+    view = runs._ProgressView(quiet=False)
+    start = {"generation": 0, "generations": 10**7, "wall_seconds": 0.0, "evaluations": 0, "env_steps": 0.0,
+             "stop_seconds": None, "stop_evaluations": None, "stop_env_steps": 100_000}  # fmt: skip
+    view("start", start)
+    for gen in range(2):
+        view("generation", {"generation": gen, "wall_seconds": 10.0 * (gen + 1), "evaluations": 8,
+                            "env_steps": 20_000.0, "best_ever": 1.0, "mean": 0.5})  # fmt: skip
+    lines = out.getvalue().splitlines()
+    assert lines[1].startswith("gen 2  ") and "evaluations 16  env steps 40,000/100,000  " in lines[1]
+    assert lines[1].endswith("left 0:00:30 (env-step budget)")  # 3 more generations of 10 s
+    assert view._first_stop()[:1] == (0.4,)
+    # a time budget nearer than the steps takes over; generations nearer still are shown out of total
+    view.plan.update(stop_seconds=35.0)
+    assert view._first_stop() == (20 / 35, "0:00:15 (time budget)", "time budget")
+    view.plan.update(generations=3)
+    assert view._first_stop() == (2 / 3, "0:00:10 (generations)", "generations")
+    assert view._generations("generations") == "2/3"
 
 
 def test_show_lists_environment_steps_only_for_a_run_that_has_them(tmp_path):

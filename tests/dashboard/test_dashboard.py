@@ -281,3 +281,17 @@ def test_port_0_announces_the_port_it_serves_on(runs):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_run_on_an_environment_step_budget_shows_its_progress_toward_it(tmp_path):
+    """An RL run stops on its environment steps, its generations set out of reach: the list's progress
+    is its share of the step budget (it stayed at 0 until the run ended)."""
+    from conftest import interrupted_run
+
+    config = {"seed": 0, "generations": 10**6, "strategy": {"name": "open_es", "population_size": 4},
+              "problem": {"kind": "gym", "env_id": "CartPole-v1"}, "stop": {"env_steps": 50_000}}  # fmt: skip
+    interrupted_run(config, tmp_path / "rl", generation=1)
+    taken = evoforge.read_run(tmp_path / "rl").generations["env_steps"].sum()
+    (row,) = TestClient(create_app([tmp_path / "rl"])).get("/api/runs").json()
+    assert row["status"] == "interrupted" and 0 < taken < 50_000
+    assert row["progress"] == pytest.approx(taken / 50_000)
