@@ -66,6 +66,7 @@ def run_evoforge(env_id: str, seed: int, steps: int, settings: dict) -> dict:
     from evoforge.store.run_store import RunStore
 
     problem_cfg = {"kind": "gym", "env_id": env_id, "episodes": 1, "policy": _policy_spec(settings)}
+    problem_cfg.update(settings.get("problem", {}))  # a catalogue entry's own problem settings
     if settings["strategy"]["name"] in ("cem_rl", "erl"):
         problem_cfg["transitions"] = True
     cfg = evoforge.RunConfig(

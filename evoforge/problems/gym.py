@@ -66,6 +66,14 @@ class GymConfig(ProblemConfig):
     env_kwargs: dict[str, Any] = Field({}, description="Keyword arguments for gymnasium.make.")
     episodes: int = Field(1, ge=1, description="Episodes per fitness evaluation (fitness = mean return).")
     max_episode_steps: int | None = Field(None, ge=1, description="Override the environment's time limit.")
+    reward_shift: float = Field(
+        0.0,
+        description="Subtracted from every step's reward in the search's episodes: the alive bonus "
+        "(1 on Hopper, Walker2d, Ant and Humanoid) makes standing still a local optimum, and Mania et "
+        "al. 2018 (ARS) train without it. Fitness is then the shifted return (stop.fitness compares "
+        "it); the environment's own return is recorded beside it (metric 'return'), validation and test "
+        "episodes score the environment's return, and saved transitions keep its rewards.",
+    )
     policy: PolicyConfig = Field(PolicyConfig(), description="The policy network.")
     descriptor: list[str] = Field(
         [],
@@ -244,6 +252,7 @@ class GymProblem(Problem):
         return (
             "env_steps",
             "return_std",
+            *(("return",) if self.config.reward_shift else ()),
             *(("distance",) if self._locomotion else ()),
             *(f"descriptor_{k}" for k in range(self.descriptor_size)),
         )
@@ -302,6 +311,9 @@ class GymProblem(Problem):
         for i in range(n):
             r = returns[i]
             metrics = {"env_steps": float(steps[i].sum()), "return_std": float(r.std())}
+            if self.config.reward_shift:
+                metrics["return"] = float(r.mean())
+                r = r - self.config.reward_shift * steps[i]
             for name, values in extra.items():  # distance, descriptor_k: (policies, episodes) each
                 metrics[name] = float(values[i].mean())
             aux = {}

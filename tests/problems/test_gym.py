@@ -279,3 +279,18 @@ def test_mujoco_warnings_go_through_python_warnings_not_a_log_file(tmp_path):
         (DeprecationWarning, "MuJoCo: attribute 'x' is deprecated"),
         (RuntimeWarning, "MuJoCo: Nan, Inf or huge value in QACC at DOF 0"),
     ]
+
+
+def test_a_reward_shift_takes_the_alive_bonus_from_the_search_not_from_the_test():
+    """CartPole pays 1 a step for staying up, all it pays: shifted by 1, every policy's fitness is 0 (a
+    policy standing still earns nothing), the environment's return is recorded beside it, and the
+    test scores the environment's return."""
+    plain = GymProblem(GymConfig(env_id="CartPole-v1", episodes=2))
+    shifted = GymProblem(GymConfig(env_id="CartPole-v1", episodes=2, reward_shift=1.0))
+    params = np.stack([plain.initial_params(np.random.default_rng(i)) * 3 for i in range(5)])
+    seeds = np.arange(5)
+    before, after = plain.evaluate(params, seeds, {}), shifted.evaluate(params, seeds, {})
+    assert len({r.fitness for r in before}) > 1 and all(r.fitness == 0.0 for r in after)
+    assert [r.metrics["return"] for r in after] == [r.fitness for r in before]
+    assert "return" in shifted.recorded_metrics and "return" not in plain.recorded_metrics
+    assert shifted.test(params[0], 3, 4, {}).score == plain.test(params[0], 3, 4, {}).score > 0
