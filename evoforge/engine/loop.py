@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from threadpoolctl import threadpool_limits
 
 from evoforge.backends import Backend, Job
 from evoforge.core.genome import (
@@ -675,7 +676,8 @@ def _drive(loop: _Loop, backend: Backend | None, open_store: Callable[[], RunSto
             config.logging, loop.store.path, config.model_dump(mode="json"), loop.callback
         )
         try:
-            return loop.execute()
+            with threadpool_limits(limits=1, user_api="blas"):
+                return loop.execute()
         except RunFailedError as exc:
             # the run ended with nothing to report: say so where `evoforge show` looks
             loop.store.flush()

@@ -34,6 +34,28 @@ def test_same_seed_identical_hall_of_fame_other_seed_differs(tmp_path):
     assert a["hof"] != c["hof"]
 
 
+def test_a_run_does_its_linear_algebra_on_one_blas_thread_whatever_the_process_had(tmp_path, monkeypatch):
+    """The driver's BLAS (the strategy's updates, the serial backend's evaluations) on one thread, put
+    back after the run: a seed's result must not depend on the core count (BLAS splits work by thread
+    count; a CartPole CMA-ES seed ran 12 generations on two threads, 10 on one), and OpenBLAS threads
+    beside other work stall (CMA-ES on a 120-dimensional function: 23.9 s on two threads, 1.2 s on
+    one, on 2 cores with one busy)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from evoforge.problems.functions import FunctionProblem
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    seen = []
+    evaluate = FunctionProblem.evaluate
+    monkeypatch.setattr(FunctionProblem, "evaluate", lambda *a: seen.append(blas_threads()) or evaluate(*a))
+    with threadpool_limits(limits=2, user_api="blas"):
+        evoforge.run(function_config({"name": "cma_es"}, dim=30, generations=3), tmp_path / "r")
+        assert blas_threads() == {2}
+    assert len(seen) >= 3 and all(threads == {1} for threads in seen)  # the final test too
+
+
 @pytest.mark.parametrize("strategy", [ES, GA_CHAIN], ids=["open_es", "ga_seed_chain"])
 def test_process_backend_any_worker_count_matches_serial(tmp_path, strategy):
     cfg = cartpole_config(strategy, generations=3).model_copy(
