@@ -120,6 +120,10 @@ def report_gym(run_dir: Path, target: Path) -> list[Path]:
     distance = None
     if any("distance" in m for _, m in best.values()):
         distance = [best.get(s["generation"], (0.0, {}))[1].get("distance", math.nan) for s in stats]
+    shift = float(getattr(config.problem, "reward_shift", 0.0))
+    returns = None
+    if shift:  # the fitness is shifted; the environment's return of the same individuals beside it
+        returns = [best.get(s["generation"], (0.0, {}))[1].get("return", math.nan) for s in stats]
     lines = {
         "validation score": None if result is None else result.validation_score,
         result.test_label if result is not None else "test score": None
@@ -127,7 +131,10 @@ def report_gym(run_dir: Path, target: Path) -> list[Path]:
         else result.test_score,
         "stop target": config.stop.fitness,
     }
-    return [plot_env_steps(stats, target / "env_steps.png", lines, distance)]
+    if shift:  # validation and test episodes score the environment's own return
+        lines = {(name if name == "stop target" else f"{name} (the environment's return)"): value
+                 for name, value in lines.items()}  # fmt: skip
+    return [plot_env_steps(stats, target / "env_steps.png", lines, distance, shift, returns)]
 
 
 REPORTS["gym"] = report_gym

@@ -59,12 +59,16 @@ def plot_env_steps(
     out: Path,
     lines: dict[str, float | None] | None = None,
     distance: list[float] | None = None,
+    shift: float = 0.0,
+    returns: list[float] | None = None,
 ) -> Path:
     """Fitness against environment steps of the search: best of each generation, the search
     distribution's centre where the strategy has one, the best so far, and horizontal ``lines``
     (validation and test scores, the stop target); beside it, with ``distance`` (the best individual's
     distance travelled per generation), how far the fittest policy went: a policy that stands still
-    collecting an alive bonus shows as a return without a distance."""
+    collecting an alive bonus shows as a return without a distance. With a reward ``shift`` the
+    fitness is the return less ``shift`` a step; ``returns`` (the environment's return of each
+    generation's best) is drawn beside it, on the scale of the validation and test scores."""
     plt = pyplot()
     steps = np.cumsum([s.get("env_steps", 0.0) for s in stats])
     panels = 2 if distance is not None else 1
@@ -75,11 +79,13 @@ def plot_env_steps(
     if centre:
         ax.plot(*zip(*centre, strict=True), label="distribution mean", alpha=0.8)
     ax.plot(steps, [s["best_ever"] for s in stats], label="best so far", linestyle="--")
+    if returns is not None:
+        ax.plot(steps, returns, label="best of generation, the environment's return", alpha=0.8)
     for (name, value), style in zip((lines or {}).items(), (":", "-.", (0, (1, 3))), strict=False):
         if value is not None and np.isfinite(value):
             ax.axhline(value, color="grey", linestyle=style, label=f"{name} {value:.4g}")
     ax.set_xlabel("environment steps of the search")
-    ax.set_ylabel("return")
+    ax.set_ylabel(f"return less {shift:g} a step (the search's fitness)" if shift else "return")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if distance is not None:

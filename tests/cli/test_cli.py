@@ -489,3 +489,21 @@ def test_a_ray_address_that_answers_but_is_no_ray_cluster_is_one_line_at_once(tm
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert f"127.0.0.1:{port} answers, but not as a Ray cluster" in proc.stderr
     assert time.time() - started < 30 and not (tmp_path / "runs").exists()
+
+
+def test_the_report_of_a_shifted_run_shows_the_environments_return_beside_the_fitness(tmp_path, monkeypatch):
+    """With reward_shift the fitness is the return less the shift a step: the report draws each
+    generation's best with its environment's return beside it and labels the test scores as that."""
+    import evoforge
+    from evoforge.cli import gym as gym_cli
+    from evoforge.report import plots
+
+    config = {"seed": 0, "generations": 3, "strategy": {"name": "open_es", "population_size": 6},
+              "problem": {"kind": "gym", "env_id": "CartPole-v1", "reward_shift": 0.5}}  # fmt: skip
+    evoforge.run(config, tmp_path / "r")
+    drawn = {}
+    monkeypatch.setattr(plots, "plot_env_steps", lambda *args: drawn.update(args=args) or args[1])
+    gym_cli.report_gym(tmp_path / "r", tmp_path)
+    stats, _, lines, _, shift, returns = drawn["args"]
+    assert shift == 0.5 and returns == [2 * s["best"] for s in stats]  # CartPole pays 1 a step
+    assert "test score (the environment's return)" in lines
