@@ -32,7 +32,7 @@ from pydantic import Field, field_validator, model_validator
 
 from evoforge.core.problem import Context, EvalResult, ProblemConfig, TestResult
 from evoforge.core.space import SearchSpace
-from evoforge.problems.base import SpaceProblem
+from evoforge.problems.base import SpaceProblem, torch_threads
 from evoforge.spaces.update_rule import RuleSpace, RuleSpaceConfig, UpdateRule
 
 __all__ = ["OptimizerSearchConfig", "OptimizerSearchProblem", "adam_baseline", "normalised_score"]
@@ -63,7 +63,9 @@ class OptimizerSearchConfig(ProblemConfig):
         description="Learning rates Adam is tuned over (per task, best mean loss over seeds).",
     )
     cap: float = Field(2.0, ge=1, description="Largest normalised score one task can add.")
-    threads: int | None = Field(1, ge=1, description="Torch CPU threads per evaluation.")
+    threads: int | None = Field(
+        1, ge=1, description="Torch CPU threads per evaluation (None: a worker's share of the cores, else 1)."
+    )
     space: RuleSpaceConfig = Field(default_factory=RuleSpaceConfig, description="The rules searched.")
 
     @field_validator("search_tasks", "heldout_tasks")
@@ -112,10 +114,12 @@ def normalised_score(initial: float, final: float, adam_final: float, cap: float
 
 
 def _threads(n: int | None) -> None:
-    if n is not None:
-        import torch
+    """torch's threads for this problem's work: ``n``, or (None) a worker's share of the cores and one
+    elsewhere, as every problem (:func:`torch_threads`); never torch's own one per core, which stalls
+    beside other work and changes results with the machine."""
+    import torch
 
-        torch.set_num_threads(n)
+    torch.set_num_threads(torch_threads(n))
 
 
 def adam_baseline(tasks: tuple[str, ...], seeds: int, budget: float, grid: tuple[float, ...]) -> dict:

@@ -145,3 +145,18 @@ def test_a_bad_config_is_one_line_and_exit_2_nothing_written(change, message, tm
     assert proc.returncode == 2
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_threads_none_is_a_workers_share_never_torchs_one_per_core(monkeypatch):
+    """threads: null gave torch's own default (a thread per core) in the driver, which stalls beside
+    other work and changes results with the machine; now the share every problem uses (one here)."""
+    p = OptimizerSearchProblem(OptimizerSearchConfig(**QUICK, threads=None))
+    seen = []
+    monkeypatch.setattr(p, "score", lambda *args: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        p.evaluate([known_rule("adam")], np.array([0]), {"adam": {}})
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1]
