@@ -45,12 +45,12 @@ print(json.dumps({"reached": first is not None, "evaluations_to_goal": first, "e
 
 
 def run(settings: dict, save) -> dict:
-    maze, seeds, budget = settings["maze"], int(settings["seeds"]), int(settings["evaluations"])
+    maze, budget = settings["maze"], int(settings["evaluations"])
     results = dict(save.previous or {})
     todo = [
         (m["name"], m["strategy"], seed)
-        for m in settings["methods"]
-        for seed in range(seeds)
+        for m in _methods(settings)
+        for seed in _seeds(settings)
         if f"{m['name']}/{seed}" not in results
     ]
     running: list[tuple[str, subprocess.Popen]] = []
@@ -80,14 +80,27 @@ def run(settings: dict, save) -> dict:
     return results
 
 
+def _seeds(settings: dict) -> range:
+    first = int(settings.get("first_seed", 0))
+    return range(first, first + int(settings["seeds"]))
+
+
+def _methods(settings: dict) -> list[dict]:
+    """The configured methods, or those of them ``only`` names."""
+    only = settings.get("only") or []
+    unknown = sorted(set(only) - {m["name"] for m in settings["methods"]})
+    if unknown:
+        raise ValueError(f"only: no method {', '.join(unknown)} in the configured methods")
+    return [m for m in settings["methods"] if not only or m["name"] in only]
+
+
 def table(results: dict, settings: dict) -> str:
-    seeds = int(settings["seeds"])
     lines = [
         "| method | goal reached | evaluations to the goal (median of those reaching it) | best final distance per seed |",
         "|---|---|---|---|",
     ]
-    for m in settings["methods"]:
-        runs = [results.get(f"{m['name']}/{s}") for s in range(seeds)]
+    for m in _methods(settings):
+        runs = [results.get(f"{m['name']}/{s}") for s in _seeds(settings)]
         done = [r for r in runs if r is not None]
         reached = [r for r in done if r["reached"]]
         median = f"{statistics.median(r['evaluations_to_goal'] for r in reached):,.0f}" if reached else "-"
