@@ -62,16 +62,22 @@ def settings_for(name: str, overrides: list[str]) -> dict:
     return settings
 
 
+def deciding(suite, settings: dict) -> dict:
+    """The settings that decide a suite's results: all of them, unless the suite narrows them (its
+    ``deciding``: a catalogue's entries for methods not run decide nothing)."""
+    return getattr(suite, "deciding", lambda s: s)(settings)
+
+
 class Recorder:
     """The ``save`` callback: writes the record atomically; ``previous`` is an unfinished run's
     results with the same settings, if one was saved."""
 
-    def __init__(self, out: Path, record: dict):
+    def __init__(self, out: Path, record: dict, same: bool):
         self.out, self.record = out, record
         self.previous = None
-        if out.is_file():
+        if out.is_file() and same:
             old = json.loads(out.read_text())
-            if not old.get("finished") and old.get("settings") == record["settings"]:
+            if not old.get("finished"):
                 self.previous = old.get("results")
 
     def __call__(self, results: dict, finished: bool = False) -> None:
@@ -110,7 +116,14 @@ def main() -> None:
     name = f"{args.suite}-{label}" if label else args.suite
     out = args.results / f"{name}.json"
     done = json.loads(out.read_text()) if out.is_file() else {}
-    if done.get("finished") and done.get("settings") == settings and not args.rerun:
+    same = bool(done) and deciding(suite, done.get("settings", {})) == deciding(suite, settings)
+    if done.get("results") and not same and not args.rerun:
+        # measurements made with other settings are never replaced silently (a catalogue entry added
+        # to a suite's config made a queue start a half-measured task again, its results discarded)
+        print(f"{out}: holds results measured with other settings; --rerun replaces them, or "
+              "--set name=... keeps both", file=sys.stderr)  # fmt: skip
+        sys.exit(2)
+    if done.get("finished") and same and not args.rerun:
         # a finished measurement is never overwritten by running the command again (a queue of
         # benchmarks resumed session after session did that to a day's work): --rerun to measure anew
         print(f"<!-- {done['command']} ({done['date']}): finished, from {out}; --rerun measures again -->")
@@ -126,7 +139,7 @@ def main() -> None:
         "settings": settings,
         "results": {},
     }
-    save = Recorder(out, record)
+    save = Recorder(out, record, same and not args.rerun)
     results = suite.run(settings, save)
     save(results, finished=True)
     print(f"<!-- {record['command']} ({record['date']}) -->")

@@ -35,3 +35,27 @@ def test_a_finished_record_is_printed_not_measured_again(tmp_path):
     assert (tmp_path / "nas_tiny.json").read_text() == saved and sorted(
         p.name for p in tmp_path.iterdir()
     ) == ["nas_tiny.json"]
+
+
+def test_results_measured_with_other_settings_are_not_replaced_silently(tmp_path):
+    """A setting added to a suite's config made a resumed queue start a half-measured task again and
+    overwrite its results; now the harness stops in one line, exit 2, the record untouched."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from harness import settings_for
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    record = {
+        "suite": "nas_tiny", "date": "2026-12-03", "command": "python benchmarks/harness.py nas_tiny",
+        "machine": {}, "settings": {**settings_for("nas_tiny", []), "a_setting_since_changed": 1},
+        "finished": False, "results": {"digits": []},
+    }  # fmt: skip
+    saved = json.dumps(record, indent=1) + "\n"
+    (tmp_path / "nas_tiny.json").write_text(saved)
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "harness.py"), "nas_tiny", "--results", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2 and "holds results measured with other settings" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "nas_tiny.json").read_text() == saved

@@ -212,6 +212,16 @@ def _budget(method: dict, steps: int) -> int:
     return int(method.get("steps", steps))
 
 
+def deciding(settings: dict) -> dict:
+    """The settings that decide the results: the catalogue's entries for the methods run (an entry
+    added for another method changes nothing measured)."""
+    chosen = settings.get("methods") or list(settings["catalogue"])
+    return {
+        **settings,
+        "catalogue": {m: settings["catalogue"][m] for m in chosen if m in settings["catalogue"]},
+    }
+
+
 def run(settings: dict, save) -> dict:
     import json
 
