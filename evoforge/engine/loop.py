@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import yaml
-from threadpoolctl import threadpool_limits
 
 from evoforge.backends import Backend, Job
 from evoforge.core.genome import (
@@ -667,6 +666,8 @@ class _Loop:
 def _drive(loop: _Loop, backend: Backend | None, open_store: Callable[[], RunStore]) -> RunResult:
     """Give ``loop`` its backend (``backend``, or the config's, closed afterwards) and its store, and
     execute it; the store is closed and work left in flight is dropped whatever happens."""
+    from threadpoolctl import threadpool_limits  # here, not at import: kept off the CLI's start-up
+
     config = loop.config
     own = backend is None
     loop.backend = backend or make_backend(config.backend, config.workers, config.ray_address)
