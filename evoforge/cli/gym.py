@@ -110,20 +110,16 @@ def report_gym(run_dir: Path, target: Path) -> list[Path]:
         stats = store.generation_stats()
         config = load_run_config(store)
         result = read_result(store)
-        rows = store.evaluations_by_generation()
+        best = store.generation_best_metrics()
     finally:
         store.close()
-    best: dict[int, tuple[float, dict]] = {}
-    for generation, fitness, metrics in rows:
-        if not math.isnan(fitness) and (generation not in best or fitness > best[generation][0]):
-            best[generation] = (fitness, metrics)
     distance = None
-    if any("distance" in m for _, m in best.values()):
-        distance = [best.get(s["generation"], (0.0, {}))[1].get("distance", math.nan) for s in stats]
+    if any("distance" in m for m in best.values()):
+        distance = [best.get(s["generation"], {}).get("distance", math.nan) for s in stats]
     shift = float(getattr(config.problem, "reward_shift", 0.0))
     returns = None
     if shift:  # the fitness is shifted; the environment's return of the same individuals beside it
-        returns = [best.get(s["generation"], (0.0, {}))[1].get("return", math.nan) for s in stats]
+        returns = [best.get(s["generation"], {}).get("return", math.nan) for s in stats]
     lines = {
         "validation score": None if result is None else result.validation_score,
         result.test_label if result is not None else "test score": None

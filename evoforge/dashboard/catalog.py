@@ -132,12 +132,19 @@ class Catalog:
         return _finite(row)
 
     def curve(self, run: int, since: int = 0) -> list[dict[str, Any]]:
-        """Per-generation statistics from generation ``since`` on (a live page asks for what is new)."""
+        """Per-generation statistics from generation ``since`` on (a live page asks for what is new).
+        A gym run with a ``reward_shift`` searches on its return less the shift a step: each generation
+        also carries its best individual's own return (``best_return``), the number a user knows."""
         with self._store(run) as store:
             rows = store.db.execute(
                 "SELECT stats FROM generations WHERE generation >= ? ORDER BY generation", (since,)
             ).fetchall()
-        return _finite([json.loads(r[0]) for r in rows])
+            stats = [json.loads(r[0]) for r in rows]
+            if stats and getattr(load_run_config(store).problem, "reward_shift", 0.0):
+                best = store.generation_best_metrics(since)
+                for s in stats:
+                    s["best_return"] = best.get(s["generation"], {}).get("return")
+        return _finite(stats)
 
     def failures(self, run: int) -> list[dict[str, Any]]:
         """The failed candidates (exception, NaN, timeout), newest first, at most :data:`LIMIT`."""

@@ -429,17 +429,6 @@ class RunStore:
             for gid, f, m in rows.fetchall()
         ]
 
-    def evaluations_by_generation(self) -> list[tuple[int, float, dict[str, Any]]]:
-        """Every evaluated individual (not cache hits) as ``(generation, fitness, metrics)``, in
-        (generation, position) order; a failed one has fitness NaN."""
-        rows = self.db.execute(
-            "SELECT generation, fitness, metrics FROM individuals WHERE cached = 0 ORDER BY generation, idx"
-        )
-        return [
-            (int(g), float("nan") if f is None else float(f), json.loads(m) if m else {})
-            for g, f, m in rows.fetchall()
-        ]
-
     def first_errors(self, n: int = 5) -> list[dict[str, Any]]:
         """The ``n`` distinct errors of failed evaluations that came first, each with how many
         evaluations failed with it."""
@@ -464,6 +453,22 @@ class RunStore:
             if held is None or sign * fitness > sign * held[2]:
                 best[generation] = (int(generation), gid, float(fitness))
         return [best[g] for g in sorted(best)]
+
+    def generation_best_metrics(self, since: int = 0, sign: float = 1.0) -> dict[int, dict[str, Any]]:
+        """The metrics of the best individual evaluated in each generation from ``since`` on, by
+        generation: the highest ``sign * fitness`` (the first evaluated on ties), failures and cache hits
+        never counting, as in :meth:`generation_bests`."""
+        rows = self.db.execute(
+            "SELECT generation, fitness, metrics FROM individuals "
+            "WHERE cached = 0 AND fitness IS NOT NULL AND generation >= ? ORDER BY generation, rowid",
+            (since,),
+        )
+        best: dict[int, tuple[float, str | None]] = {}
+        for generation, fitness, metrics in rows.fetchall():
+            held = best.get(generation)
+            if held is None or sign * fitness > sign * held[0]:
+                best[generation] = (fitness, metrics)
+        return {int(g): json.loads(m) if m else {} for g, (_, m) in sorted(best.items())}
 
     # -- generations and checkpoints ------------------------------------------------------------
     def record_generation(self, generation: int, stats: dict[str, Any]) -> None:

@@ -105,3 +105,35 @@ def test_a_user_watches_a_search_in_the_browser(tmp_path):
             search.kill()
     evoforge.run(config, tmp_path / "alone")
     assert outcome(run_dir) == outcome(tmp_path / "alone")
+
+
+@pytest.mark.slow
+def test_a_shifted_runs_chart_draws_the_environments_return_beside_the_fitness(tmp_path):
+    """A gym run with reward_shift searches on its return less the shift a step: its chart draws the
+    best's own return as a line of its own; a run without a shift has no such line."""
+    config = {"seed": 0, "generations": 3, "strategy": {"name": "open_es", "population_size": 6},
+              "problem": {"kind": "gym", "env_id": "CartPole-v1", "reward_shift": 0.5}}  # fmt: skip
+    evoforge.run(config, tmp_path / "shifted")
+    evoforge.run({**config, "problem": {"kind": "gym", "env_id": "CartPole-v1"}}, tmp_path / "plain")
+    port = _free_port()
+    server = _evoforge("dashboard", str(tmp_path / "shifted"), str(tmp_path / "plain"), "--port", str(port))
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_until_served(base + "/api/runs", server)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            legends = []
+            for run in (0, 1):
+                page.goto(f"{base}/run/{run}")
+                page.wait_for_function("Number(document.body.dataset.points || 0) >= 3", timeout=20_000)
+                legends.append(
+                    page.evaluate("document.getElementById('by-generation').data.map((t) => t.name)")
+                )
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    shifted, plain = ([name.split(" (")[0] for name in names] for names in legends)
+    assert shifted == ["best", "mean", "best ever", "best's environment return"]
+    assert plain == ["best", "mean", "best ever"]

@@ -295,3 +295,18 @@ def test_a_run_on_an_environment_step_budget_shows_its_progress_toward_it(tmp_pa
     (row,) = TestClient(create_app([tmp_path / "rl"])).get("/api/runs").json()
     assert row["status"] == "interrupted" and 0 < taken < 50_000
     assert row["progress"] == pytest.approx(taken / 50_000)
+
+
+def test_a_shifted_gym_runs_curve_carries_each_generations_own_return(runs, tmp_path):
+    """With reward_shift the fitness is the return less the shift a step: the curve the run page draws
+    carries each generation's best with its environment's return beside it (the number a user knows);
+    a run without a shift has no such field."""
+    config = {"seed": 0, "generations": 3, "strategy": {"name": "open_es", "population_size": 6},
+              "problem": {"kind": "gym", "env_id": "CartPole-v1", "reward_shift": 0.5}}  # fmt: skip
+    evoforge.run(config, tmp_path / "shifted")
+    client = TestClient(create_app([tmp_path / "shifted", runs[0]]))
+    curve = client.get("/api/runs/0/curve").json()
+    assert [s["generation"] for s in curve] == [0, 1, 2]
+    assert [s["best_return"] for s in curve] == [2 * s["best"] for s in curve]  # CartPole pays 1 a step
+    assert [s["generation"] for s in client.get("/api/runs/0/curve?since=2").json()] == [2]
+    assert all("best_return" not in s for s in client.get("/api/runs/1/curve").json())

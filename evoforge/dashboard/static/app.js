@@ -114,7 +114,10 @@ const evoforge = (() => {
   function runPage() {
     const run = Number(location.pathname.split("/").pop());
     const layout = (x, y) => ({ margin: { t: 10 }, xaxis: { title: { text: x } }, yaxis: { title: { text: y } }, legend: { orientation: "h" } });
-    const names = ["best", "mean", "best_ever"];
+    // best_return: a gym run with a reward_shift searches on its return less the shift a step; the
+    // best's own return is drawn beside that fitness
+    const names = ["best", "mean", "best_ever", "best_return"];
+    const labels = { best_ever: "best ever", best_return: "best's environment return (fitness: return less the shift)" };
     let next = 0, drawn = false, species = {}, paretoDrawn = false;
     const points = { x: [], t: [], y: Object.fromEntries(names.map((n) => [n, []])) };
     const showGenome = async (gid) => {
@@ -161,14 +164,15 @@ const evoforge = (() => {
       if (!stats.length && drawn) return;
       for (const s of stats) {
         points.x.push(s.generation); points.t.push(s.wall_seconds);
-        for (const n of names) points.y[n].push(s[n]);
+        for (const n of names) points.y[n].push(s[n] ?? null);
         for (const [id, size] of Object.entries((s.strategy || {}).species || {})) {
           (species[id] = species[id] || { x: [], y: [] }).x.push(s.generation);
           species[id].y.push(size);
         }
         next = s.generation + 1;
       }
-      const traces = (x) => names.map((n) => ({ x, y: points.y[n], name: n.replace("_", " "), mode: "lines+markers" }));
+      const shown = names.filter((n) => n !== "best_return" || points.y[n].some((v) => v !== null));
+      const traces = (x) => shown.map((n) => ({ x, y: points.y[n], name: labels[n] || n, mode: "lines+markers" }));
       Plotly.react("by-generation", traces(points.x), layout("generation", "fitness"));
       Plotly.react("by-time", traces(points.t), layout("wall time (s)", "fitness"));
       const ids = Object.keys(species);
