@@ -140,7 +140,8 @@ class Catalog:
                 "SELECT stats FROM generations WHERE generation >= ? ORDER BY generation", (since,)
             ).fetchall()
             stats = [json.loads(r[0]) for r in rows]
-            if stats and getattr(load_run_config(store).problem, "reward_shift", 0.0):
+            problem: Any = load_run_config(store).problem if stats else None
+            if getattr(problem, "reward_shift", 0.0):
                 best = store.generation_best_metrics(since)
                 for s in stats:
                     s["best_return"] = best.get(s["generation"], {}).get("return")
