@@ -10,7 +10,7 @@ import typer
 
 from evoforge.cli.app import REPORTS, app, fail, out
 from evoforge.cli.runs import _check_writable
-from evoforge.core.state_io import atomic_write_text
+from evoforge.core.files import atomic_write_text
 
 
 @app.command()

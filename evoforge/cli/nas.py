@@ -11,7 +11,7 @@ import typer
 
 from evoforge.cli.app import app, console, fail, out
 from evoforge.cli.runs import _check_writable, _open_store, launch, load_config
-from evoforge.core.state_io import atomic_write_text
+from evoforge.core.files import atomic_write_text
 
 
 @app.command()

@@ -62,7 +62,7 @@ def export(
 ) -> None:
     """Write a NEAT network of a run as JSON. In Python, ``evoforge.spaces.neat.load_genome(path)``
     reads it back and ``evoforge.spaces.neat_torch.to_torch(genome)`` makes it a torch.nn.Module."""
-    from evoforge.core.state_io import atomic_write_text
+    from evoforge.core.files import atomic_write_text
 
     chosen, found = _network_of(run_dir, genome)
     _check_writable(out_file)

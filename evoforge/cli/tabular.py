@@ -12,7 +12,7 @@ import typer
 
 from evoforge.cli.app import REPORTS, app, fail, out
 from evoforge.cli.runs import _check_writable, launch, load_config
-from evoforge.core.state_io import atomic_write_text
+from evoforge.core.files import atomic_write_text
 
 #: the time budget when neither --time-budget nor --generations is given
 DEFAULT_MINUTES = 5.0

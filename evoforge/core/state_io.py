@@ -8,13 +8,14 @@ and an atomic rename, so a kill at any moment leaves the previous checkpoint.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["save_state", "load_state", "atomic_write_bytes", "atomic_write_text"]
+from evoforge.core.files import atomic_write_bytes
+
+__all__ = ["save_state", "load_state"]
 
 _ARRAY = "__ndarray__"
 _SCALARS = {int, float, bool, str, type(None)}
@@ -49,21 +50,6 @@ def _decode(value: Any, arrays: Any) -> Any:
     if isinstance(value, list):
         return [_decode(v, arrays) for v in value]
     return value
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old or the new file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def save_state(path: Path, state: Any) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from evoforge.core.environ import environment
-from evoforge.core.state_io import atomic_write_text
+from evoforge.core.files import atomic_write_text
 from evoforge.engine.config import ConfigError, LoggingConfig
 
 __all__ = ["attach", "check", "scalars"]

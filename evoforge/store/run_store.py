@@ -40,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
+from evoforge.core.files import atomic_write_text
 from evoforge.core.genome import Genome, genome_to_blob
-from evoforge.core.state_io import atomic_write_text, load_state, save_state
+from evoforge.core.state_io import load_state, save_state
 
 try:
     import fcntl

@@ -25,7 +25,7 @@ import os, signal, sys
 from pathlib import Path
 import yaml
 import evoforge
-from evoforge.core import state_io
+from evoforge.core import files, state_io
 from evoforge.store.run_store import RunStore
 
 config_path, run_dir, target, torn = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "torn"
@@ -41,7 +41,7 @@ def point(what, path=None, data=None):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-write = state_io.atomic_write_bytes
+write = files.atomic_write_bytes
 
 
 def atomic_write_bytes(path, data):
@@ -49,7 +49,7 @@ def atomic_write_bytes(path, data):
     write(path, data)
 
 
-state_io.atomic_write_bytes = atomic_write_bytes
+files.atomic_write_bytes = state_io.atomic_write_bytes = atomic_write_bytes  # text files and states
 for name in ("record_evaluations", "record_cached", "record_generation"):
     method = getattr(RunStore, name)
 
