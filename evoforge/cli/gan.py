@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from evoforge.cli.app import REPORTS, app, fail, out
-from evoforge.cli.runs import _check_writable
+from evoforge.cli.runs import _check_writable, run_problem
 from evoforge.core.files import atomic_write_text
 
 
@@ -27,6 +27,9 @@ def sample(
 
     path = run_dir / "best_generator.pt"
     if not path.is_file():
+        kind = run_problem(run_dir).kind
+        if kind != "gan":
+            fail(f"sample needs a GAN search; {run_dir} is a '{kind}' run")
         fail(f"{run_dir} holds no saved generator (best_generator.pt): run 'evoforge report {run_dir}' first")
     if output is not None:
         _check_writable(output)

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from evoforge.cli.app import app, console, fail, out
-from evoforge.cli.runs import _check_writable, _open_store, launch, load_config
+from evoforge.cli.runs import _check_writable, _open_store, launch, load_config, run_problem
 from evoforge.core.files import atomic_write_text
 
 
@@ -184,16 +184,10 @@ def train_final_command(
     if run_dir is not None:
         if not (run_dir / "config.yaml").is_file():
             fail(f"{run_dir} is not a run directory (no config.yaml)")
-        from evoforge.engine.records import load_run_config
-
-        store = _open_store(run_dir)
-        try:
-            problem = load_run_config(store).problem  # the one reader of a run's config
-        finally:
-            store.close()
+        problem = run_problem(run_dir)
         if problem.kind != "classification":
             fail(f"{run_dir} is not an architecture search ('{problem.kind}' run)")
-        spec = problem.dataset.model_dump()  # type: ignore[attr-defined]  # a classification problem
+        spec = problem.dataset.model_dump()  # a classification problem (run_problem: Any)
         if not (run_dir / "best_arch.json").is_file():
             fail(f"{run_dir} has no best_arch.json yet (finish or resume the search first)")
         genome = _read_arch(run_dir / "best_arch.json")

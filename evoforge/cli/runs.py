@@ -464,6 +464,18 @@ def _open_store(run_dir: Path):
         fail(str(exc))
 
 
+def run_problem(run_dir: Path) -> Any:
+    """The problem config of the run in ``run_dir`` (a command that needs one kind of run checks its
+    ``kind``); a missing or damaged run directory is a user error, in one line."""
+    from evoforge.engine.records import load_run_config
+
+    store = _open_store(run_dir)
+    try:
+        return load_run_config(store).problem  # the one reader of a run's config
+    finally:
+        store.close()
+
+
 def summarise(run_dir: Path) -> dict[str, Any]:
     """The machine-readable summary printed by ``evoforge show --json``."""
     from evoforge.engine.records import load_run_config, read_hall_of_fame, read_result, run_status

@@ -120,10 +120,11 @@ def read_frame(source: str) -> Any:
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        sep = "\t" if suffix in (".tsv", ".tab") else ","
-        _check_rows(path, sep)
-        return pd.read_csv(path, sep=sep)
+            frame = pd.read_parquet(path)
+        else:
+            sep = "\t" if suffix in (".tsv", ".tab") else ","
+            _check_rows(path, sep)
+            frame = pd.read_csv(path, sep=sep)
     except TableError:
         raise
     except ImportError as exc:  # Parquet without an engine
@@ -131,6 +132,9 @@ def read_frame(source: str) -> Any:
     except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas' parser errors are ValueErrors
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TableError(f"{source}: {first}") from None
+    if frame.shape[0] == 0:  # a header alone (a search has nothing to learn, a model nothing to predict)
+        raise TableError(f"{source}: the table has no rows")
+    return frame
 
 
 def infer_task(y: Any) -> Task:
@@ -150,8 +154,6 @@ def load_table(source: str, target: str, task: Task | Literal["auto"] = "auto", 
     import pandas as pd
 
     frame = read_frame(source)
-    if frame.shape[0] == 0:
-        raise TableError(f"{source}: the table has no rows")
     if target not in frame.columns:
         shown = ", ".join(map(str, list(frame.columns)[:20])) + (", ..." if frame.shape[1] > 20 else "")
         raise TableError(f"{source}: no column {target!r} (columns: {shown})")

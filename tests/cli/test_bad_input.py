@@ -510,6 +510,8 @@ def test_subcommands_misused(runs, tmp_path, capsys):
         (["export", neat, "--genome", "0123", "--out", tmp_path / "n.json"], "no genome 0123"),
         (["draw", neat, "--out", "/proc/evoforge/n.png"], "cannot write /proc/evoforge/n.png"),
         (["export", neat, "--out", tmp_path], "is a directory; give a file name"),
+        (["sample", neat], f"sample needs a GAN search; {neat} is a 'xor' run"),
+        (["sample", nowhere], "not an evoforge run directory (no such directory)"),
         (
             ["report", neat, "--out", "/proc/evoforge/report"],
             "cannot write /proc/evoforge/report/fitness.png",

@@ -103,6 +103,15 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert not (tmp_path / "run").exists()
 
 
+def test_predict_of_a_table_without_rows_is_one_line(finished, tmp_path):
+    """A header alone: one line naming the file (it was scikit-learn's message about an imputer)."""
+    _, run_dir, _ = finished
+    (tmp_path / "empty.csv").write_text("x1,colour,x2,size,flag,constant\n")
+    done = cli("predict", run_dir, tmp_path / "empty.csv")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == f"evoforge: error: {tmp_path / 'empty.csv'}: the table has no rows"
+
+
 def test_predict_refuses_what_is_not_a_tabular_run(tmp_path):
     done = cli("predict", tmp_path, "--data", "x.csv")
     assert done.returncode == 2 and "no saved pipeline" in done.stderr
