@@ -12,6 +12,13 @@ A suite saves partial results as it goes through the ``save`` callback it is giv
 that is stopped keeps what it measured; ``save.previous`` holds the results of an unfinished run of
 the same suite with the same settings (else None), so a suite can resume where that run stopped.
 
+    python benchmarks/harness.py SUITE --until 20:45
+
+stops a suite, its results so far saved, where its next step would end after that time of day (or
+ISO date and time): a step is what a suite does between two saves, and the next is taken to last as
+long as the longest so far. A queue of benchmarks given the time a session has left so ends a step
+it can finish, not one a machine reset would lose half-done; the same command resumes.
+
     python benchmarks/harness.py SUITE --child ARG ...
 
 runs ``child(*ARGS)`` of the suite and prints its JSON answer: how a suite measures in a fresh
@@ -27,6 +34,7 @@ import json
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -68,17 +76,25 @@ def deciding(suite, settings: dict) -> dict:
     return getattr(suite, "deciding", lambda s: s)(settings)
 
 
+class DeadlineError(Exception):
+    """A suite's next step would end after ``--until``: its results so far are saved, unfinished."""
+
+
 class Recorder:
     """The ``save`` callback: writes the record atomically; ``previous`` is an unfinished run's
-    results with the same settings, if one was saved."""
+    results with the same settings, if one was saved. With ``until`` (a time, seconds since the
+    epoch) a save raises :class:`DeadlineError` once the next step, taken to last as long as the longest
+    step so far (the time between two saves), would end after it."""
 
-    def __init__(self, out: Path, record: dict, same: bool):
+    def __init__(self, out: Path, record: dict, same: bool, until: float | None = None, clock=time.time):
         self.out, self.record = out, record
         self.previous = None
         if out.is_file() and same:
             old = json.loads(out.read_text())
             if not old.get("finished"):
                 self.previous = old.get("results")
+        self.until, self.clock = until, clock
+        self.last, self.longest = clock(), 0.0
 
     def __call__(self, results: dict, finished: bool = False) -> None:
         self.record["results"] = results
@@ -87,6 +103,28 @@ class Recorder:
         tmp = self.out.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.record, indent=1) + "\n")
         tmp.replace(self.out)
+        if finished or self.until is None:
+            return
+        now = self.clock()
+        self.longest, self.last = max(self.longest, now - self.last), now
+        if now + self.longest > self.until:
+            raise DeadlineError(
+                f"its next step (about {self.longest:.0f} s, the longest so far) would end after --until"
+            )
+
+
+def until_time(text: str) -> float:
+    """``--until``: HH:MM (its next occurrence, local time) or an ISO date and time, as seconds since
+    the epoch."""
+    try:
+        if len(text) <= 5 and ":" in text:
+            hour, minute = (int(part) for part in text.split(":"))
+            now = datetime.datetime.now()
+            at = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+            return (at if at > now else at + datetime.timedelta(days=1)).timestamp()
+        return datetime.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HH:MM or an ISO date and time") from None
 
 
 def main() -> None:
@@ -103,6 +141,11 @@ def main() -> None:
         "--rerun",
         action="store_true",
         help="measure again a suite whose record with these settings is finished (default: print it)",
+    )
+    parser.add_argument(
+        "--until",
+        type=until_time,
+        help="stop, results saved, where the next step would end after this time (HH:MM or ISO)",
     )
     parser.add_argument("--child", nargs=argparse.REMAINDER, help="internal: one measurement of the suite")
     args = parser.parse_args()
@@ -139,8 +182,12 @@ def main() -> None:
         "settings": settings,
         "results": {},
     }
-    save = Recorder(out, record, same and not args.rerun)
-    results = suite.run(settings, save)
+    save = Recorder(out, record, same and not args.rerun, args.until)
+    try:
+        results = suite.run(settings, save)
+    except DeadlineError as exc:
+        print(f"{out}: stopped, {exc}; the same command resumes", file=sys.stderr)
+        return
     save(results, finished=True)
     print(f"<!-- {record['command']} ({record['date']}) -->")
     print(suite.table(results, settings))

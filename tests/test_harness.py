@@ -61,3 +61,33 @@ def test_results_measured_with_other_settings_are_not_replaced_silently(tmp_path
     assert done.returncode == 2 and "holds results measured with other settings" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert (tmp_path / "nas_tiny.json").read_text() == saved
+
+
+def test_until_stops_a_suite_where_its_next_step_would_end_too_late(tmp_path):
+    """--until: each save measures the step before it; once the next step, taken to last as long as the
+    longest so far, would end after the deadline, the save raises DeadlineError with the results saved,
+    unfinished, so a session's queue ends with steps it finished and the same command resumes."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from harness import DeadlineError, Recorder, until_time
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    times = iter([0.0, 30.0, 45.0, 80.0])  # start, then three saves: steps of 30, 15 and 35 s
+    save = Recorder(tmp_path / "r.json", {"settings": {}}, same=False, until=100.0, clock=lambda: next(times))
+    save({"a": 1})  # 30 + 30 <= 100
+    save({"a": 1, "b": 2})  # 45 + 30 <= 100
+    try:
+        save({"a": 1, "b": 2, "c": 3})  # 80 + 35 > 100
+        raise AssertionError("no DeadlineError")
+    except DeadlineError as exc:
+        assert "about 35 s" in str(exc)
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["results"] == {"a": 1, "b": 2, "c": 3} and record["finished"] is False
+    save({"a": 1, "b": 2, "c": 3}, finished=True)  # the end is written whatever the time
+    assert json.loads((tmp_path / "r.json").read_text())["finished"] is True
+    assert until_time("2026-12-03T20:45:00") == until_time("2026-12-03 20:45")
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "harness.py"), "nas_tiny", "--until", "soon", "--results", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "'soon' is not HH:MM or an ISO date and time" in done.stderr
