@@ -4,8 +4,9 @@ of each generation first improved by TD3 (Fujimoto et al. 2018, "Addressing func
 error in actor-critic methods") from a replay buffer every candidate's episodes fill.
 
 * The CEM (section 3, sep-CEM): a diagonal Gaussian; the ``elites`` best of a generation, weighted by
-  ``log(1 + K) - log(k)``, give the new mean, and their spread around the old mean plus a noise
-  ``damp`` (decaying from ``damp`` to ``damp_limit`` at rate ``damp_tau``) the new variance.
+  ``log(1 + K) - log(k)``, give the new mean, and their weighted spread around the old mean divided
+  by K (as the authors' code computes it) plus a noise ``damp`` (decaying from ``damp`` to
+  ``damp_limit`` at rate ``damp_tau``, before it is added) the new variance.
 * The learner: a twin critic (``critic_hidden``) and its target. Once the buffer holds ``start_steps``
   transitions, each of the first ``rl_share`` of the candidates is an actor trained before it is
   evaluated: the critic for ``S / n_rl`` steps with that actor's target as the target policy, then the
@@ -36,7 +37,7 @@ from evoforge.strategies import td3
 
 __all__ = ["CEMRL", "CEMRLConfig"]
 
-_BUDGET = {"population_size": 16, "sigma_init": 1.0, "damp": 1e-4, "damp_limit": 1e-6}
+_BUDGET = {"population_size": 16, "sigma_init": 1.0, "damp": 1.0, "damp_limit": 1e-8, "damp_tau": 0.9}
 
 
 class CEMRLConfig(td3.LearnerConfig):
@@ -110,8 +111,11 @@ class CEMRL(td3.HybridStrategy):
         weights /= weights.sum()
         old = state["mean"]
         mean = weights @ z[order]
-        var = weights @ (z[order] - old) ** 2 + state["damp"]
+        # as the authors' sepCEM: the noise decays first, and the elites' spread is divided by K as
+        # well as weighted (without the 1/K the spread grew each generation, the trained actors far
+        # from the mean they were drawn around, until samples were near-random networks)
         damp = c.damp_tau * state["damp"] + (1 - c.damp_tau) * c.damp_limit
+        var = weights @ (z[order] - old) ** 2 / k + damp
         return {
             **state,
             "generation": state["generation"] + 1,

@@ -51,6 +51,28 @@ def test_the_learner_trains_half_of_each_generation_toward_the_best_action():
     assert min(regret(g) for g in asked[0]) > 0.01
 
 
+def test_the_cem_update_is_the_authors_sep_cem():
+    """The new mean is the elites' log-weighted mean; the new variance, as the authors' sepCEM computes
+    it, the elites' weighted squared distance to the old mean divided by their number K, plus the noise
+    decayed first (without the 1/K the spread grew each generation: on HalfCheetah-v5 the mean standard
+    deviation per weight went 0.04, 0.12, 0.17, 0.21, 0.24 in five generations, each generation's trained
+    actors starting from a near-random network)."""
+    config = CEMRLConfig(**{**SETTINGS, "damp": 1e-3, "damp_limit": 1e-5, "damp_tau": 0.95})
+    strategy = CEMRL(config, PolicySpace(POLICY))
+    state = strategy.init(derive_rng(0, "init"))
+    state, genomes, _ = strategy.ask(state, derive_rng(0, 0, "ask"))  # no transitions: the CEM alone
+    z, old = np.stack(genomes), state["mean"].copy()
+    fitness = np.array([0.5, 3.0, -1.0, 2.0])
+    new = strategy.tell(state, genomes, fitness)
+    elites = z[[1, 3]]  # K = 2 of 4, best first
+    w = np.log(3) - np.log([1, 2])
+    w /= w.sum()
+    damp = 0.95 * 1e-3 + 0.05 * 1e-5
+    np.testing.assert_allclose(new["mean"], w @ elites)
+    np.testing.assert_allclose(new["var"], w @ (elites - old) ** 2 / 2 + damp)
+    assert new["damp"] == pytest.approx(damp)
+
+
 def test_a_saved_state_continues_exactly(tmp_path):
     strategy = CEMRL(CEMRLConfig(**SETTINGS), PolicySpace(POLICY))
 
