@@ -3,7 +3,7 @@ policy search" (ICLR, arXiv:1810.01222), Algorithm 1: a cross-entropy method ove
 of each generation first improved by TD3 (Fujimoto et al. 2018, "Addressing function approximation
 error in actor-critic methods") from a replay buffer every candidate's episodes fill.
 
-* The CEM (section 3, sep-CEM): a diagonal Gaussian; the ``elites`` best of a generation, weighted by
+* The CEM (section 3, sep-CEM): a diagonal Gaussian, sampled in mirrored pairs (``antithetic``); the ``elites`` best of a generation, weighted by
   ``log(1 + K) - log(k)``, give the new mean, and their weighted spread around the old mean divided
   by K (as the authors' code computes it) plus a noise ``damp`` (decaying from ``damp`` to
   ``damp_limit`` at rate ``damp_tau``, before it is added) the new variance.
@@ -50,6 +50,11 @@ class CEMRLConfig(td3.LearnerConfig):
     damp_limit: float = Field(1e-5, ge=0, description="The noise's floor.")
     damp_tau: float = Field(0.95, ge=0, lt=1, description="The noise's decay per generation.")
     rl_share: float = Field(0.5, ge=0, le=1, description="Share of each generation trained by TD3 first.")
+    antithetic: bool = Field(
+        True,
+        description="Mirrored samples, mean + e and mean - e (the authors' code, for an even population): "
+        "the actors trained are the first half, their mirrors the second.",
+    )
 
 
 class CEMRL(td3.HybridStrategy):
@@ -90,7 +95,12 @@ class CEMRL(td3.HybridStrategy):
 
     def ask(self, state: dict[str, Any], rng: np.random.Generator) -> Asked:
         c, n = self.config, self.population_size
-        z = state["mean"] + np.sqrt(state["var"]) * rng.standard_normal((n, self.dim))
+        if c.antithetic:
+            half = rng.standard_normal(((n + 1) // 2, self.dim))
+            eps = np.concatenate([half, -half])[:n]
+        else:
+            eps = rng.standard_normal((n, self.dim))
+        z = state["mean"] + np.sqrt(state["var"]) * eps
         trained = int(round(c.rl_share * n))
         if trained and td3.ready(state, c):  # section 3: the first rl_share trained before evaluation
             steps = td3.actor_steps(state, c)

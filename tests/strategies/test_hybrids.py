@@ -73,6 +73,18 @@ def test_the_cem_update_is_the_authors_sep_cem():
     assert new["damp"] == pytest.approx(damp)
 
 
+def test_the_samples_come_in_mirrored_pairs_the_first_of_each_trained():
+    """As the authors' sepCEM samples an even population: mean + e for the first half (the actors the
+    learner trains), mean - e for the second; antithetic: false draws every sample on its own."""
+    for antithetic in (True, False):
+        strategy = CEMRL(CEMRLConfig(**{**SETTINGS, "antithetic": antithetic}), PolicySpace(POLICY))
+        state = strategy.init(derive_rng(0, "init"))
+        _, genomes, _ = strategy.ask(state, derive_rng(0, 0, "ask"))  # no transitions: the CEM alone
+        z = np.stack(genomes)
+        mirrored = np.allclose(z[:2] + z[2:], 2 * state["mean"])
+        assert mirrored == antithetic
+
+
 def test_a_saved_state_continues_exactly(tmp_path):
     strategy = CEMRL(CEMRLConfig(**SETTINGS), PolicySpace(POLICY))
 
