@@ -16,7 +16,7 @@ the same suite with the same settings (else None), so a suite can resume where t
 
 stops a suite, its results so far saved, where its next step would end after that time of day (or
 ISO date and time): a step is what a suite does between two saves, and the next is taken to last as
-long as the longest so far. A queue of benchmarks given the time a session has left so ends a step
+long as the longest so far, or as the suite expects (``save.expect(seconds)`` before a step). A queue of benchmarks given the time a session has left so ends a step
 it can finish, not one a machine reset would lose half-done; the same command resumes.
 
     python benchmarks/harness.py SUITE --child ARG ...
@@ -95,6 +95,15 @@ class Recorder:
                 self.previous = old.get("results")
         self.until, self.clock = until, clock
         self.last, self.longest = clock(), 0.0
+
+    def expect(self, seconds: float | None) -> None:
+        """A suite about to start a step it expects to take ``seconds`` (its own estimate: the same
+        method's time on another seed, an arm's budget; None: none) raises :class:`DeadlineError` here
+        if the step would end after ``--until``, and so never starts it."""
+        if self.until is not None and seconds is not None and self.clock() + seconds > self.until:
+            raise DeadlineError(
+                f"its next step (about {seconds:.0f} s, its own estimate) would end after --until"
+            )
 
     def __call__(self, results: dict, finished: bool = False) -> None:
         self.record["results"] = results

@@ -85,6 +85,14 @@ def test_until_stops_a_suite_where_its_next_step_would_end_too_late(tmp_path):
     assert record["results"] == {"a": 1, "b": 2, "c": 3} and record["finished"] is False
     save({"a": 1, "b": 2, "c": 3}, finished=True)  # the end is written whatever the time
     assert json.loads((tmp_path / "r.json").read_text())["finished"] is True
+    early = Recorder(tmp_path / "e.json", {"settings": {}}, same=False, until=100.0, clock=lambda: 50.0)
+    early.expect(None)  # no estimate: the step starts
+    early.expect(50.0)  # ends at 100: in time
+    try:
+        early.expect(51.0)  # a suite's own estimate that ends too late
+        raise AssertionError("no DeadlineError")
+    except DeadlineError as exc:
+        assert "about 51 s, its own estimate" in str(exc)
     assert until_time("2026-12-03T20:45:00") == until_time("2026-12-03 20:45")
     done = subprocess.run(
         [sys.executable, str(BENCHMARKS / "harness.py"), "nas_tiny", "--until", "soon", "--results", str(tmp_path)],

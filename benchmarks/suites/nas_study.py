@@ -91,6 +91,8 @@ def run(settings: dict, save) -> dict:
     for seed in range(int(settings["seeds"])):
         for arm in settings["arms"]:
             row = results.setdefault(arm["name"], {}).setdefault(str(seed), {})
+            if not row:  # the harness's --until: an arm is begun only if its budget fits before it
+                save.expect(float(settings["budget"]))
             _run_arm(settings, arm, seed, row, runs, data, lambda: save(results))
             print(arm["name"], seed, row, flush=True)
     return results
