@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,24 @@ def _wait_until_served(url: str, proc: subprocess.Popen, seconds: float = 30) ->
     raise AssertionError(f"nothing served at {url}")
 
 
+@contextmanager
+def _dashboard_page(*run_dirs: Path, refresh: str | None = None):
+    """A dashboard served on ``run_dirs`` and a headless Chromium page: ``(page, base URL)``."""
+    port = _free_port()
+    every = ["--refresh", refresh] if refresh else []
+    server = _evoforge("dashboard", *map(str, run_dirs), "--port", str(port), *every)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_until_served(base + "/api/runs", server)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+            yield browser.new_page(viewport={"width": 1280, "height": 900}), base
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 @pytest.mark.slow
 def test_a_user_watches_a_search_in_the_browser(tmp_path):
     config = faulty_config(tmp_path, seconds=0.05, generations=30)  # about 12 s of work
@@ -71,14 +90,8 @@ def test_a_user_watches_a_search_in_the_browser(tmp_path):
     deadline = time.monotonic() + 60
     while not (run_dir / "config.yaml").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    port = _free_port()
-    server = _evoforge("dashboard", str(run_dir), "--port", str(port), "--refresh", "0.5")
     try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_until_served(base + "/api/runs", server)
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+        with _dashboard_page(run_dir, refresh="0.5") as (page, base):
             page.goto(base + "/")
             page.wait_for_selector("#runs tbody tr a:text('watched')", timeout=20_000)
             assert "ga" in page.inner_text("#runs tbody tr") and "faulty" in page.inner_text("#runs tbody tr")
@@ -97,10 +110,7 @@ def test_a_user_watches_a_search_in_the_browser(tmp_path):
             page.wait_for_selector("#genome-section:not([hidden]) #lineage tbody tr", timeout=20_000)
             best = page.inner_text("#hall-of-fame tbody tr >> nth=0 >> td >> nth=3")
             assert best in page.inner_text("#genome-id") and best in page.inner_text("#genome")
-            browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         if search.poll() is None:
             search.kill()
     evoforge.run(config, tmp_path / "alone")
@@ -115,25 +125,12 @@ def test_a_shifted_runs_chart_draws_the_environments_return_beside_the_fitness(t
               "problem": {"kind": "gym", "env_id": "CartPole-v1", "reward_shift": 0.5}}  # fmt: skip
     evoforge.run(config, tmp_path / "shifted")
     evoforge.run({**config, "problem": {"kind": "gym", "env_id": "CartPole-v1"}}, tmp_path / "plain")
-    port = _free_port()
-    server = _evoforge("dashboard", str(tmp_path / "shifted"), str(tmp_path / "plain"), "--port", str(port))
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_until_served(base + "/api/runs", server)
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            legends = []
-            for run in (0, 1):
-                page.goto(f"{base}/run/{run}")
-                page.wait_for_function("Number(document.body.dataset.points || 0) >= 3", timeout=20_000)
-                legends.append(
-                    page.evaluate("document.getElementById('by-generation').data.map((t) => t.name)")
-                )
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    legends = []
+    with _dashboard_page(tmp_path / "shifted", tmp_path / "plain") as (page, base):
+        for run in (0, 1):
+            page.goto(f"{base}/run/{run}")
+            page.wait_for_function("Number(document.body.dataset.points || 0) >= 3", timeout=20_000)
+            legends.append(page.evaluate("document.getElementById('by-generation').data.map((t) => t.name)"))
     shifted, plain = ([name.split(" (")[0] for name in names] for names in legends)
     assert shifted == ["best", "mean", "best ever", "best's environment return"]
     assert plain == ["best", "mean", "best ever"]
