@@ -33,6 +33,7 @@ __all__ = [
     "run_chunk",
     "split_chunks",
     "WorkerLostError",
+    "WorkerSetupError",
     "BackendLostError",
     "default_workers",
     "idle_cores",
@@ -133,6 +134,13 @@ class BackendLostError(RuntimeError):
     """The backend itself is gone (a local Ray instance died, the cluster cannot be reached): an
     infrastructure failure, never a candidate's result. It ends the run; the work it lost is not
     recorded, so a resumed run evaluates it again."""
+
+
+class WorkerSetupError(RuntimeError):
+    """A worker cannot load the work it is sent (the problem's module fails to import in a fresh
+    process, an object of it cannot be unpickled there): a fault of the run's set-up, neither a
+    candidate's result nor a lost worker. It ends the run; nothing of the work is recorded, so the
+    run resumes once the problem loads."""
 
 
 class WorkerLostError(Exception):

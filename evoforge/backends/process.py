@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import multiprocessing
 import os
+import pickle
 import sys
 import threading
 import time
@@ -31,7 +32,15 @@ from concurrent.futures.process import BrokenProcessPool
 from types import FrameType
 from typing import Any
 
-from evoforge.backends.base import Backend, ChunkResult, WorkerLostError, _Task, default_workers, run_chunk
+from evoforge.backends.base import (
+    Backend,
+    ChunkResult,
+    WorkerLostError,
+    WorkerSetupError,
+    _Task,
+    default_workers,
+    run_chunk,
+)
 from evoforge.core.environ import environment
 
 __all__ = ["MainGuardError", "ProcessBackend", "check_main_guard"]
@@ -139,10 +148,16 @@ class ProcessBackend(Backend):
 
     def _launch(self, task: _Task) -> Future:
         try:
+            work = pickle.dumps(task.payload(), protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            raise WorkerSetupError(
+                f"the work cannot be sent to a worker process ({type(exc).__name__}: {exc})"
+            ) from None
+        try:
             pool = self._get_pool()
             slot, self._next_slot = self._next_slot % _CLOCK_SLOTS, self._next_slot + 1
             self._clock[slot] = 0.0
-            future = pool.submit(_timed_chunk, slot, *task.payload())
+            future = pool.submit(_timed_chunk, slot, work)
             self._slot_of[future] = slot
             return future
         except (BrokenProcessPool, OSError) as exc:
@@ -173,13 +188,16 @@ class ProcessBackend(Backend):
         self._slot_of.pop(handle, None)
         limit = self._stopped.pop(handle, None)
         try:
-            return handle.result()
+            result = handle.result()
         except BrokenProcessPool:
             if limit is not None:
                 raise WorkerLostError(
                     f"stopped at its hard time limit of {limit:g} s", stopped=True
                 ) from None
             raise WorkerLostError("a worker process died") from None
+        if isinstance(result, _Unloadable):
+            raise WorkerSetupError(f"a worker process cannot load the run's work ({result.why})")
+        return result
 
     def _stop(self, handle: Any) -> None:
         if handle.done():
@@ -218,9 +236,24 @@ def _start_worker(parent: int, clock: Any) -> None:
     _exit_with_parent(parent)
 
 
-def _timed_chunk(slot: int, *args: Any) -> ChunkResult:
-    """:func:`run_chunk`, after noting in the pool's clock when this worker began it."""
+class _Unloadable:
+    """What a worker sends back for work it cannot load: why, as one line."""
+
+    def __init__(self, why: str):
+        self.why = why
+
+
+def _timed_chunk(slot: int, work: bytes) -> ChunkResult | _Unloadable:
+    """:func:`run_chunk` of the pickled ``work``, after noting in the pool's clock when this worker
+    began it. The work is unpickled here and not by the pool, so a worker that cannot load it (a user's
+    module that fails to import in a fresh process) says why instead of dying: a pool whose workers
+    died on every chunk recorded each candidate as a lost worker, each death's traceback on stderr."""
     _CLOCK[slot] = time.time()
+    try:
+        args = pickle.loads(work)
+    except Exception as exc:
+        text = str(exc).strip().splitlines()
+        return _Unloadable(f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__)
     return run_chunk(*args)
 
 

@@ -301,10 +301,15 @@ def _execute(fn, run_dir: Path, *args, quiet: bool = False, **kwargs):
     continues it, the store closed and the workers stopped on the way out."""
     import signal
 
+    from evoforge.backends.base import WorkerSetupError
+
     view = _ProgressView(quiet)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return fn(*args, callback=view, **kwargs)
+    except WorkerSetupError as exc:
+        view.close()
+        fail(f"{exc}: the problem must load in a fresh process; fix that, then 'evoforge resume {run_dir}'")
     except KeyboardInterrupt as exc:
         view.close()
         word, code = ("terminated", 143) if isinstance(exc, _Terminated) else ("interrupted", 130)

@@ -72,3 +72,73 @@ def test_a_slow_worker_start_does_not_count_against_a_candidates_time_limit(tmp_
         cfg, tmp_path / "run"
     )  # one candidate a chunk: a hard limit of 2 s, below the 3 s start
     assert result.failed == 0, individuals(tmp_path / "run", "error", fresh_only=True)
+
+
+#: a user's problem whose module cannot be imported in a worker process (it needs something only the
+#: driver has: here, being the main process)
+_WORKER_SHY = """
+import multiprocessing
+
+from evoforge.core.problem import EvalResult, Problem, ProblemConfig
+
+if multiprocessing.current_process().name != "MainProcess":
+    raise RuntimeError("no licence server in this process")
+
+
+class ShyConfig(ProblemConfig):
+    kind: str = "workershy:ShyProblem"
+
+
+class ShyProblem(Problem):
+    kind = "workershy:ShyProblem"
+    config_class = ShyConfig
+    direction = "minimize"
+
+    @property
+    def dim(self):
+        return 2
+
+    def initial_params(self, rng):
+        return rng.uniform(-1, 1, 2)
+
+    def evaluate(self, params, seeds, context):
+        return [EvalResult(float((x**2).sum())) for x in params]
+"""
+
+
+def test_a_problem_workers_cannot_load_stops_the_run_in_one_line_not_as_lost_workers(tmp_path):
+    """Workers that cannot load the problem (its module fails to import in a fresh process) died on
+    every chunk: 27 candidates recorded as "worker lost", 78 worker tracebacks on stderr, exit 1. Now
+    the first chunk says why, the run stops in one line (exit 2) with no candidate recorded, and it
+    resumes once the problem loads."""
+    import json
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    (tmp_path / "workershy.py").write_text(_WORKER_SHY)
+    config = {"seed": 0, "generations": 3, "strategy": {"name": "open_es", "population_size": 8},
+              "problem": {"kind": "workershy:ShyProblem"}, "backend": "process", "workers": 2}  # fmt: skip
+    (tmp_path / "c.json").write_text(json.dumps(config))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "evoforge.cli", "run", str(tmp_path / "c.json"), "--out", str(tmp_path / "r"), "--quiet"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "evoforge: error: a worker process cannot load the run's work (RuntimeError: no licence server in "
+        "this process): the problem must load in a fresh process; fix that, then 'evoforge resume "
+        f"{tmp_path / 'r'}'"
+    ], done.stderr
+    with sqlite3.connect(tmp_path / "r" / "evoforge.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM individuals").fetchone() == (0,)
+    (tmp_path / "workershy.py").write_text(
+        _WORKER_SHY.replace('"MainProcess"', "multiprocessing.current_process().name")
+    )
+    resumed = subprocess.run(
+        [sys.executable, "-m", "evoforge.cli", "resume", str(tmp_path / "r"), "--quiet"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
