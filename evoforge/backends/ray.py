@@ -33,6 +33,7 @@ from evoforge.backends.base import (
     BackendLostError,
     ChunkResult,
     WorkerLostError,
+    WorkerSetupError,
     _Task,
     run_chunk,
 )
@@ -247,8 +248,14 @@ class RayBackend(Backend):
         try:
             return ray.get(handle)
         except ray.exceptions.RayTaskError as exc:
-            # the job's function contains item failures (evaluate_chunk does), so this is it failing to start
-            raise RuntimeError(f"evaluation task failed: {exc.cause!r}") from None
+            # the job's function contains item failures (evaluate_chunk does), so this is the work failing
+            # to load in the worker (a user's module that does not import there): the run's set-up
+            cause = exc.cause
+            if cause is not None and cause.args and isinstance(cause.args[0], BaseException):
+                cause = cause.args[0]  # Ray's system error around what unpickling the work raised
+            text = str(cause).strip().splitlines()
+            why = f"{type(cause).__name__}: {text[0]}" if text else type(cause).__name__
+            raise WorkerSetupError(f"a worker process cannot load the run's work ({why})") from None
         except ray.exceptions.RayError as exc:
             if type(exc).__name__ in _LOST:
                 where = f"the Ray cluster at {self.address}" if self.address else "its local Ray instance"

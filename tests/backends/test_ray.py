@@ -2,6 +2,7 @@
 as serial, and faults (a killed worker, a raising, crashing or stuck candidate) survived."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -120,6 +121,22 @@ def test_a_raising_evaluation_is_recorded_and_the_run_completes(tmp_path, backen
     errors = [e for *_, e in rows(tmp_path / "ray") if e]
     assert errors and all(e.startswith("RuntimeError: candidate blew up") for e in errors)
     assert serial == on_ray
+
+
+def test_a_problem_ray_workers_cannot_load_stops_the_run_unrecorded(tmp_path, backend, monkeypatch):
+    """A problem whose module fails to import in Ray's workers: the run stops with the reason (as on
+    the process backend), no candidate recorded as failed or lost."""
+    from evoforge.backends.base import WorkerSetupError
+
+    monkeypatch.setenv(
+        "EVOFORGE_TEST_DRIVER", "1"
+    )  # the driver only: the instance's workers started without it
+    cfg = {"seed": 0, "generations": 2, "strategy": {"name": "open_es", "population_size": 4},
+           "problem": {"kind": "rayshy:ShyProblem"}}  # fmt: skip
+    message = "a worker process cannot load the run's work (RuntimeError: no licence server in this process)"
+    with pytest.raises(WorkerSetupError, match=re.escape(message) + "$"):
+        evoforge.run(cfg, tmp_path / "r", backend=backend)
+    assert rows(tmp_path / "r") == []
 
 
 # with a time limit: after a crash Ray starts a new worker process, which takes seconds; the limit of
