@@ -23,7 +23,7 @@ from evoforge.core.problem import EvalResult, Problem, ProblemConfig
 class FaultyConfig(ProblemConfig):
     kind: str = "faulty:FaultyProblem"
     dim: int = 3
-    mode: Literal["none", "raise", "nan", "hang", "stuck", "exit", "flaky", "slow"] = "none"
+    mode: Literal["none", "raise", "nan", "hang", "stuck", "exit", "flaky", "slow", "bare"] = "none"
     above: float = 1.0
     seconds: float = 0.0  # every candidate takes this long
     slow: float = 1.0  # mode "slow": a misbehaving candidate takes this long (and then succeeds)
@@ -83,6 +83,8 @@ class FaultyProblem(Problem):
                     raise RuntimeError("transient failure")
             value = float(np.sum(x * x)) + self.offset
             out.append(EvalResult(float("nan") if bad and c.mode == "nan" else value))
+        if c.mode == "bare":  # the contract broken: one EvalResult, not a list of one per candidate
+            return out[0]
         return out
 
 

@@ -105,7 +105,13 @@ class _Deadline:
             signal.signal(signal.SIGALRM, self._previous)
 
 
+class ProblemContractError(TypeError):
+    """A problem's evaluate returned something other than one EvalResult per candidate."""
+
+
 def _failure(exc: BaseException) -> EvalResult:
+    if isinstance(exc, ProblemContractError):  # the problem's fault: where the engine noticed says nothing
+        return EvalResult(math.nan, {}, f"{type(exc).__name__}: {exc}")
     last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
     return EvalResult(math.nan, {}, f"{type(exc).__name__}: {exc}{where}")
@@ -144,9 +150,9 @@ def evaluate_chunk(
         params = genomes(part)
         seeds = np.asarray([item[1] for item in part], dtype=np.uint64)
         if states is None:
-            return problem.evaluate(params, seeds, context)
+            return _one_each(problem.evaluate(params, seeds, context), len(part), problem)
         lineage = Lineage(states, [item[2] for item in part], [tuple(item[3]) for item in part])
-        return problem.evaluate_lineage(params, seeds, context, lineage)
+        return _one_each(problem.evaluate_lineage(params, seeds, context, lineage), len(part), problem)
 
     try:
         with _Deadline(timeout):
@@ -165,6 +171,27 @@ def evaluate_chunk(
         if r.error is None and not math.isfinite(r.fitness):
             r.error, r.fitness = "non-finite fitness", math.nan
     return results
+
+
+def _one_each(results: Any, n: int, problem: Problem) -> list[EvalResult]:
+    """``results`` as a list, if they are one :class:`EvalResult` per candidate; otherwise a
+    :class:`ProblemContractError` naming the problem and what it returned (a candidate's failure, as
+    any raising evaluation: a problem breaking the contract ended the run in a traceback deep in the
+    engine)."""
+    if (
+        isinstance(results, (list, tuple))
+        and len(results) == n
+        and all(isinstance(r, EvalResult) for r in results)
+    ):
+        return list(results)
+    if isinstance(results, (list, tuple)):
+        kinds = sorted({type(r).__name__ for r in results})
+        got = f"a {type(results).__name__} of {len(results)} ({', '.join(kinds) or 'nothing'}) for {n} candidates"
+    else:
+        got = type(results).__name__
+    raise ProblemContractError(
+        f"{type(problem).__name__}.evaluate returned {got}, not a list of one EvalResult per candidate"
+    )
 
 
 def evaluation_job(

@@ -30,6 +30,21 @@ def test_custom_problem_kind_runs_and_stores_its_kind(tmp_path):
     evoforge.resume(tmp_path / "r")  # the stored config loads the class again
 
 
+def test_a_problem_breaking_its_contract_fails_its_candidates_with_the_reason(tmp_path):
+    """A problem whose evaluate returns one EvalResult instead of a list of one per candidate ended the
+    run in a traceback ("'EvalResult' object is not iterable", deep in the engine); now each candidate
+    fails with a TypeError that names the problem and what it returned, as any raising evaluation."""
+    from evoforge.engine.records import RunFailedError
+
+    with pytest.raises(RunFailedError, match="every evaluation failed"):
+        evoforge.run(faulty_config(tmp_path, "bare", above=100.0, evaluation={"retries": 0}), tmp_path / "r")
+    errors = {e for _, _, cached, _, e, _ in rows(tmp_path / "r") if not cached}
+    assert errors == {
+        "ProblemContractError: FaultyProblem.evaluate returned EvalResult, not a list of one EvalResult per "
+        "candidate"
+    }
+
+
 def test_a_transient_failure_is_retried_and_counts(tmp_path):
     cfg = faulty_config(tmp_path, "flaky", above=0.0)
     result = evoforge.run(cfg, tmp_path / "r")
