@@ -134,6 +134,15 @@ def read_frame(source: str) -> Any:
         raise TableError(f"{source}: {first}") from None
     if frame.shape[0] == 0:  # a header alone (a search has nothing to learn, a model nothing to predict)
         raise TableError(f"{source}: the table has no rows")
+    if frame.shape[1] == 1 and suffix not in (".parquet", ".pq"):
+        header = str(frame.columns[0])
+        other = next((s for s in (";", "\t", "|") if s in header), None)
+        if other is not None:  # read as one column of joined fields: a misread, not a table
+            shown = {"\t": "tabs"}.get(other, repr(other))
+            raise TableError(
+                f"{source}: one column named {header[:60]!r}: its fields seem separated by {shown}; "
+                "save it with commas (or tabs, as .tsv)"
+            )
     return frame
 
 

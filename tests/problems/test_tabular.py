@@ -144,6 +144,13 @@ def test_failing_pipeline_is_recorded_not_raised(mixed, monkeypatch):
         ("a,e,b\n1,,x\n2,,y\n3,,x\n4,,y\n", "b", "column 'e' is empty"),
         ("a,b\n1,x\n2,\n", "b", "target column 'b' has 1 missing values"),
         ("a,b\n1,x\n2,y\n3,x\n", "b", "class 'y' of 'b' has 1 rows"),
+        # a table whose fields are separated otherwise, read as one column of joined fields
+        (
+            "a;b\n1;x\n2;y\n",
+            "b",
+            "one column named 'a;b': its fields seem separated by ';'; save it with commas",
+        ),
+        ("a\tb\n1\tx\n2\ty\n", "b", "its fields seem separated by tabs; save it with commas"),
     ],
 )
 def test_bad_tables_are_refused_in_one_line(tmp_path, content, target, message):
