@@ -27,6 +27,9 @@ os.environ["EVOFORGE_SYSTEM_DATA"] = os.path.join(_NO_DATA, "system")
 os.environ["EVOFORGE_DATA"] = os.path.join(_NO_DATA, "cache")
 atexit.register(shutil.rmtree, _NO_DATA, ignore_errors=True)
 
+#: modules a test loads into worker processes, not tests (rayshy imports only where its test allows it)
+collect_ignore = ["rayshy.py"]
+
 
 def pytest_configure(config):
     """Each pytest-xdist worker runs torch on its share of the cores, as the project asks of every
