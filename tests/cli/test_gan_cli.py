@@ -64,18 +64,14 @@ def test_search_report_and_sample(tmp_path, problem, width):
     )
 
 
-def test_sample_without_a_generator_is_one_line(tmp_path):
-    """A GAN search not yet reported has no generator saved: sample says what to run first (a run of
-    another kind, or no run at all, is refused in tests/cli/test_bad_input.py)."""
-    assert cli("run", _config(tmp_path, generations=1), "--out", tmp_path / "run", "--quiet").returncode == 0
-    done = cli("sample", tmp_path / "run")
-    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
-    assert "no saved generator (best_generator.pt): run 'evoforge report" in done.stderr
-
-
 @pytest.mark.slow
 def test_killed_gan_search_resumes_identically(tmp_path):
     config = _config(tmp_path, generations=5, checkpoint_interval=0)
     assert cli("run", config, "--out", tmp_path / "straight", "--quiet").returncode == 0
     kill_then_resume(config, tmp_path / "killed", checkpoints=2)
     assert outcome(tmp_path / "killed") == outcome(tmp_path / "straight")
+    # a search not yet reported has no generator saved: sample says what to run first (a run of another
+    # kind, or no run at all, is refused in tests/cli/test_bad_input.py)
+    done = cli("sample", tmp_path / "straight")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "no saved generator (best_generator.pt): run 'evoforge report" in done.stderr
