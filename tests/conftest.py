@@ -27,8 +27,8 @@ os.environ["EVOFORGE_SYSTEM_DATA"] = os.path.join(_NO_DATA, "system")
 os.environ["EVOFORGE_DATA"] = os.path.join(_NO_DATA, "cache")
 atexit.register(shutil.rmtree, _NO_DATA, ignore_errors=True)
 
-#: modules a test loads into worker processes, not tests (rayshy imports only where its test allows it)
-collect_ignore = ["rayshy.py"]
+#: modules a test loads into worker processes, not tests (shy imports only where its test allows it)
+collect_ignore = ["shy.py"]
 
 
 def pytest_configure(config):

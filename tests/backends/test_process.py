@@ -5,6 +5,7 @@ ends with them still in flight."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from conftest import individuals
@@ -74,38 +75,6 @@ def test_a_slow_worker_start_does_not_count_against_a_candidates_time_limit(tmp_
     assert result.failed == 0, individuals(tmp_path / "run", "error", fresh_only=True)
 
 
-#: a user's problem whose module cannot be imported in a worker process (it needs something only the
-#: driver has: here, being the main process)
-_WORKER_SHY = """
-import multiprocessing
-
-from evoforge.core.problem import EvalResult, Problem, ProblemConfig
-
-if multiprocessing.current_process().name != "MainProcess":
-    raise RuntimeError("no licence server in this process")
-
-
-class ShyConfig(ProblemConfig):
-    kind: str = "workershy:ShyProblem"
-
-
-class ShyProblem(Problem):
-    kind = "workershy:ShyProblem"
-    config_class = ShyConfig
-    direction = "minimize"
-
-    @property
-    def dim(self):
-        return 2
-
-    def initial_params(self, rng):
-        return rng.uniform(-1, 1, 2)
-
-    def evaluate(self, params, seeds, context):
-        return [EvalResult(float((x**2).sum())) for x in params]
-"""
-
-
 def test_a_problem_workers_cannot_load_stops_the_run_in_one_line_not_as_lost_workers(tmp_path):
     """Workers that cannot load the problem (its module fails to import in a fresh process) died on
     every chunk: 27 candidates recorded as "worker lost", 78 worker tracebacks on stderr, exit 1. Now
@@ -117,11 +86,11 @@ def test_a_problem_workers_cannot_load_stops_the_run_in_one_line_not_as_lost_wor
     import subprocess
     import sys
 
-    (tmp_path / "workershy.py").write_text(_WORKER_SHY)
     config = {"seed": 0, "generations": 3, "strategy": {"name": "open_es", "population_size": 8},
-              "problem": {"kind": "workershy:ShyProblem"}, "backend": "process", "workers": 2}  # fmt: skip
+              "problem": {"kind": "shy:ShyProblem"}, "backend": "process", "workers": 2}  # fmt: skip
     (tmp_path / "c.json").write_text(json.dumps(config))
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    tests = str(Path(__file__).resolve().parents[1])  # tests/shy.py: loads in the driver alone
+    env = {**os.environ, "PYTHONPATH": tests, "EVOFORGE_TEST_DRIVER": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "evoforge.cli", "run", str(tmp_path / "c.json"), "--out", str(tmp_path / "r"), "--quiet"],
         capture_output=True, text=True, env=env, timeout=300,
@@ -134,11 +103,8 @@ def test_a_problem_workers_cannot_load_stops_the_run_in_one_line_not_as_lost_wor
     ], done.stderr
     with sqlite3.connect(tmp_path / "r" / "evoforge.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM individuals").fetchone() == (0,)
-    (tmp_path / "workershy.py").write_text(
-        _WORKER_SHY.replace('"MainProcess"', "multiprocessing.current_process().name")
-    )
     resumed = subprocess.run(
         [sys.executable, "-m", "evoforge.cli", "resume", str(tmp_path / "r"), "--quiet"],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True, text=True, env={**env, "EVOFORGE_SHY_OFF": "1"}, timeout=300,
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr

@@ -132,7 +132,7 @@ def test_a_problem_ray_workers_cannot_load_stops_the_run_unrecorded(tmp_path, ba
         "EVOFORGE_TEST_DRIVER", "1"
     )  # the driver only: the instance's workers started without it
     cfg = {"seed": 0, "generations": 2, "strategy": {"name": "open_es", "population_size": 4},
-           "problem": {"kind": "rayshy:ShyProblem"}}  # fmt: skip
+           "problem": {"kind": "shy:ShyProblem"}}  # fmt: skip
     message = "a worker process cannot load the run's work (RuntimeError: no licence server in this process)"
     with pytest.raises(WorkerSetupError, match=re.escape(message) + "$"):
         evoforge.run(cfg, tmp_path / "r", backend=backend)
