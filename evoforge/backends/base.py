@@ -136,6 +136,12 @@ class BackendLostError(RuntimeError):
     recorded, so a resumed run evaluates it again."""
 
 
+def one_line(exc: BaseException) -> str:
+    """``exc`` as ``Type: first line of its message`` (its type alone when it has none)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 class WorkerSetupError(RuntimeError):
     """A worker cannot load the work it is sent (the problem's module fails to import in a fresh
     process, an object of it cannot be unpickled there): a fault of the run's set-up, neither a

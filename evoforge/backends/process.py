@@ -39,6 +39,7 @@ from evoforge.backends.base import (
     WorkerSetupError,
     _Task,
     default_workers,
+    one_line,
     run_chunk,
 )
 from evoforge.core.environ import environment
@@ -252,8 +253,7 @@ def _timed_chunk(slot: int, work: bytes) -> ChunkResult | _Unloadable:
     try:
         args = pickle.loads(work)
     except Exception as exc:
-        text = str(exc).strip().splitlines()
-        return _Unloadable(f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__)
+        return _Unloadable(one_line(exc))
     return run_chunk(*args)
 
 

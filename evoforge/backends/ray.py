@@ -35,6 +35,7 @@ from evoforge.backends.base import (
     WorkerLostError,
     WorkerSetupError,
     _Task,
+    one_line,
     run_chunk,
 )
 
@@ -253,9 +254,9 @@ class RayBackend(Backend):
             cause = exc.cause
             if cause is not None and cause.args and isinstance(cause.args[0], BaseException):
                 cause = cause.args[0]  # Ray's system error around what unpickling the work raised
-            text = str(cause).strip().splitlines()
-            why = f"{type(cause).__name__}: {text[0]}" if text else type(cause).__name__
-            raise WorkerSetupError(f"a worker process cannot load the run's work ({why})") from None
+            raise WorkerSetupError(
+                f"a worker process cannot load the run's work ({one_line(cause)})"
+            ) from None
         except ray.exceptions.RayError as exc:
             if type(exc).__name__ in _LOST:
                 where = f"the Ray cluster at {self.address}" if self.address else "its local Ray instance"
