@@ -107,3 +107,9 @@ def table(results: dict, settings: dict) -> str:
         distances = ", ".join(f"{r['best_distance']:.1f}" for r in done)
         lines.append(f"| {m['name']} | {len(reached)} / {len(done)} | {median} | {distances} |")
     return "\n".join(lines)
+
+
+def deciding(settings: dict) -> dict:
+    """The settings that decide a record: the methods it runs, not the rest of the catalogue (a method
+    added to the config leaves the records measured before it as they are)."""
+    return {**settings, "methods": _methods(settings)}

@@ -60,3 +60,31 @@ def test_the_problem_records_the_final_position_as_its_descriptor():
         )
         assert 5 + RADIUS <= x <= 200 - RADIUS and 5 + RADIUS <= y <= 200 - RADIUS  # inside the outer walls
     assert problem.test(params[0], 1, 1, {}).score == results[0].fitness  # deterministic
+
+
+@pytest.mark.slow
+def test_novelty_search_on_the_maze_resumes_exactly_after_kill_9(tmp_path):
+    """The GA of novelty search (its population, archive and threshold in the state, the descriptors
+    read back from the store) killed mid-run resumes to the run never interrupted."""
+    import yaml
+    from conftest import kill_then_resume, outcome
+
+    import evoforge
+
+    config = {
+        "seed": 3,
+        "generations": 8,
+        "strategy": {"name": "novelty_search", "population_size": 40, "threshold": 3.0},
+        "problem": {"kind": "maze", "maze": "hard", "steps": 100},
+        "checkpoint_interval": 0,
+        "test_episodes": 1,
+    }
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(config))
+    evoforge.run(evoforge.RunConfig.model_validate(config), tmp_path / "whole")
+    kill_then_resume(path, tmp_path / "killed", checkpoints=3)
+    reference = outcome(tmp_path / "whole")
+    assert outcome(tmp_path / "killed") == reference
+    # the archive filled and its threshold rose (more than 4 joined a generation): state that resumed
+    last = reference["stats"][-1]["strategy"]
+    assert last["archive"] > 40 and last["threshold"] > 3.0

@@ -267,3 +267,76 @@ def test_cma_mae_anneals_thresholds_keeps_the_best_apart_and_restarts_idle_emitt
     state, again, _ = s.ask(state, derive_rng(0, 1, "ask"))
     spread = np.stack(again[4:]) - genomes[1]  # around the left cell's elite, at sigma 0.5
     assert np.abs(spread.mean(axis=0)).max() < 1.0
+
+
+def _novelty_run(generations, told_by, **settings):
+    from evoforge.strategies.novelty_search import NoveltySearch, NoveltySearchConfig
+
+    ns = NoveltySearch(NoveltySearchConfig(**{"population_size": 20, "sigma": 0.1, **settings}),
+                       VectorSpace(2, lambda r: r.normal(size=2)))  # fmt: skip
+    state = ns.init(derive_rng(0, "init"))
+    for gen in range(generations):
+        state, genomes, _ = ns.ask(state, derive_rng(0, gen, "ask"))
+        state = ns.tell(state, genomes, told_by(np.stack(genomes)))
+    return state
+
+
+def _stay_home(x):
+    """Reward for staying at the origin; the behaviour is where the point went."""
+    return np.column_stack([-np.abs(x).sum(axis=1), x])
+
+
+def test_novelty_search_spreads_where_reward_keeps_the_population_home():
+    novel = _novelty_run(30, _stay_home, threshold=0.5)
+    rewarded = _novelty_run(30, _stay_home, threshold=0.5, reward_weight=1.0)
+    spread = lambda s: float(np.abs(s.descriptors).max(axis=1).mean())  # noqa: E731
+    assert spread(novel) > 10 * spread(rewarded)
+    assert spread(rewarded) < 0.1  # reward alone stays near the origin, where it is best
+    assert len(novel.archive) > 20 and np.abs(novel.archive).max() > 1.0
+
+
+def test_the_archive_threshold_rises_when_many_join_and_falls_when_none_do():
+    # generation 0: 20 children all far apart (novelty > 0.01): more than 4 join, rho rises 20%
+    assert _novelty_run(1, _stay_home, threshold=0.01).threshold == pytest.approx(0.012)
+    # a rho nothing reaches: after 3 idle generations it falls 5%, 3 more and again
+    still = _novelty_run(6, _stay_home, threshold=1e6, patience=3)
+    assert still.threshold == pytest.approx(1e6 * 0.95**2) and len(still.archive) == 0
+    # random joins: about archive_rate of the children, the same ones for the same seed
+    state = _novelty_run(20, _stay_home, archive="random", archive_rate=0.25)
+    assert 60 <= len(state.archive) <= 140
+    assert np.array_equal(
+        state.archive, _novelty_run(20, _stay_home, archive="random", archive_rate=0.25).archive
+    )
+
+
+def test_plus_keeps_the_best_parents_and_comma_replaces_them():
+    from evoforge.strategies.novelty_search import NoveltySearch, NoveltySearchConfig
+
+    def first_two(**settings):
+        # no archive (a rho nobody reaches): an archived parent would be its own nearest neighbour
+        ns = NoveltySearch(NoveltySearchConfig(population_size=4, sigma=1e-3, neighbours=1, threshold=1e6, **settings),
+                           VectorSpace(2, lambda r: np.zeros(2)))  # fmt: skip
+        state, genomes, _ = ns.ask(ns.init(derive_rng(0, "init")), derive_rng(0, 0, "ask"))
+        # four parents at the corners of a large square, the children in two close pairs within it:
+        # each parent far more novel (its nearest behaviour 42 away) than any child (1 away)
+        corners = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0], [100.0, 100.0]])
+        state = ns.tell(state, genomes, np.column_stack([np.zeros(4), corners]))
+        state, children, _ = ns.ask(state, derive_rng(0, 1, "ask"))
+        told = np.column_stack([np.zeros(4), [[30.0, 30.0], [30.0, 31.0], [50.0, 50.0], [50.0, 51.0]]])
+        return ns.tell(state, children, told)
+
+    plus, comma = first_two(), first_two(replacement="comma")
+    assert {tuple(b) for b in plus.descriptors} == {(0, 0), (100, 0), (0, 100), (100, 100)}
+    assert {tuple(b) for b in comma.descriptors} == {(30, 30), (30, 31), (50, 50), (50, 51)}
+
+
+def test_a_failed_candidate_never_joins_the_archive_and_survives_last():
+    def with_a_failure(x):
+        told = _stay_home(x) * 100
+        told[3] = [-np.inf, np.nan, np.nan]  # as the engine tells a failed candidate
+        return told
+
+    state = _novelty_run(1, with_a_failure, threshold=0.01, population_size=20)
+    assert np.isfinite(state.archive).all() and len(state.archive) == 19
+    state = _novelty_run(1, with_a_failure, threshold=0.01, population_size=20, replacement="comma")
+    assert np.isnan(state.descriptors[-1]).all() and np.isfinite(state.descriptors[:-1]).all()
