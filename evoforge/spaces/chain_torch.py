@@ -194,14 +194,50 @@ def measure(genome: ChainGenome, input_shape: tuple[int, ...], classes: int) -> 
 
 
 def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """FLOPs of one forward pass on one input (multiply-adds count two; convolutions, linear layers
-    and matrix products), from torch's FLOP counter; works on the meta device."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """FLOPs of one forward pass on one input, as torch's FLOP counter
+    (:class:`torch.utils.flop_counter.FlopCounterMode`) counts them: a multiply-add is two, and only
+    convolutions and linear layers count (biases, normalisation, pooling and activations do not),
+    the only layers with multiply-adds these spaces build. Read from the layers' shapes in one
+    forward pass through hooks, the layers that keep their input's shape (normalisation, dropout)
+    passed through: torch's counter took 0.14 s a cell network on the meta device, which every
+    validity check of a mutated architecture paid, this about 0.04 s. Works on the meta device."""
+    total = 0
 
+    def conv(module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        weight = module.weight  # (out channels, in channels / groups, *kernel)
+        total += 2 * out.numel() * int(weight[0].numel())
+
+    def linear(module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        total += 2 * out.numel() * int(module.in_features)
+
+    hooks = [
+        m.register_forward_hook(conv if isinstance(m, nn.Conv2d) else linear)
+        for m in model.modules()
+        if isinstance(m, nn.Conv2d | nn.Linear)
+    ]
+    passed = [m for m in model.modules() if isinstance(m, _SHAPE_KEEPING)]
+    for m in passed:
+        m.forward = _unchanged  # an instance attribute: the class's forward comes back when deleted
     device = next(model.parameters()).device
     training = model.training
     model.eval()  # batch normalisation cannot train on one input
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.zeros((1, *input_shape), device=device))
-    model.train(training)
-    return int(counter.get_total_flops())
+    try:
+        with torch.no_grad():
+            model(torch.zeros((1, *input_shape), device=device))
+    finally:
+        model.train(training)
+        for hook in hooks:
+            hook.remove()
+        for m in passed:
+            del m.forward
+    return total
+
+
+#: layers whose output has their input's shape and no multiply-adds a FLOP count includes
+_SHAPE_KEEPING = (nn.BatchNorm1d, nn.BatchNorm2d, nn.InstanceNorm2d, nn.LayerNorm, nn.Dropout)
+
+
+def _unchanged(x: torch.Tensor) -> torch.Tensor:
+    return x
