@@ -99,3 +99,45 @@ def test_until_stops_a_suite_where_its_next_step_would_end_too_late(tmp_path):
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2 and "'soon' is not HH:MM or an ISO date and time" in done.stderr
+
+
+def test_a_stopped_maze_benchmark_leaves_no_run_going(tmp_path):
+    """The maze suite runs ``processes`` robots' searches at once; a stop (--until's DeadlineError,
+    a failed run) used to leave the other child running on, orphaned, beside the next benchmark."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from suites import maze
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    budget = "987653"  # in every child's command line, and in no other process's
+
+    def children() -> list[str]:
+        found = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if budget.encode() in cmdline.read_bytes().split(b"\0"):
+                    found.append(cmdline.parent.name)
+            except OSError:  # a process that ended meanwhile
+                pass
+        return found
+
+    settings = {"maze": "medium", "evaluations": int(budget), "seeds": 1, "processes": 2,
+                "methods": [{"name": "fails", "strategy": {"name": "no_such_strategy", "population_size": 10}},
+                            {"name": "long", "strategy": {"name": "open_es", "population_size": 50}}]}  # fmt: skip
+
+    class Save:
+        previous = None
+
+        def __call__(self, results: dict, finished: bool = False) -> None:
+            raise AssertionError("nothing should be saved")
+
+    try:
+        try:
+            maze.run(settings, Save())
+            raise AssertionError("the failed run did not stop the benchmark")
+        except RuntimeError as exc:
+            assert "maze run fails/0 failed" in str(exc)
+        assert children() == []
+    finally:
+        for pid in children():
+            subprocess.run(["kill", "-9", pid], check=False)

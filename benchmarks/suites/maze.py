@@ -66,17 +66,22 @@ def run(settings: dict, save) -> dict:
         )
         running.append((f"{name}/{seed}", proc))
 
-    for _ in range(min(int(settings["processes"]), len(todo))):
-        launch()
-    while running:
-        key, proc = running.pop(0)
-        out = proc.communicate()[0]
-        if proc.returncode != 0:
-            raise RuntimeError(f"maze run {key} failed (exit {proc.returncode})")
-        results[key] = json.loads(out.strip().splitlines()[-1])
-        save(results)
-        if todo:
+    try:
+        for _ in range(min(int(settings["processes"]), len(todo))):
             launch()
+        while running:
+            key, proc = running.pop(0)
+            out = proc.communicate()[0]
+            if proc.returncode != 0:
+                raise RuntimeError(f"maze run {key} failed (exit {proc.returncode})")
+            results[key] = json.loads(out.strip().splitlines()[-1])
+            save(results)  # raises DeadlineError at --until
+            if todo:
+                launch()
+    finally:  # a stop (--until, a failed run, Ctrl-C) leaves no run going on without the harness
+        for _, proc in running:
+            proc.kill()
+            proc.wait()
     return results
 
 
