@@ -73,7 +73,9 @@ def table(results: dict, settings: dict) -> str:
             "",
             "| space | evoforge count (ms) | torch FlopCounterMode (ms) | ratio (median per genome) |",
             "|---|---|---|---|",
-            *[f"| {r['space']} | {r['evoforge_ms']:.1f} | {r['torch_ms']:.1f} | {r['ratio']:.2f}x |"
-              for r in results["rows"]],  # fmt: skip
+            *[
+                f"| {r['space']} | {r['evoforge_ms']:.1f} | {r['torch_ms']:.1f} | {r['ratio']:.2f}x |"
+                for r in results["rows"]
+            ],  # fmt: skip
         ]
     )

@@ -622,6 +622,7 @@ def report(
         config = load_run_config(store)
         hof = read_hall_of_fame(store)
         points = [(f, m) for _, f, m in store.evaluations()] if "pareto_front" in hof else []
+        fitness, behaviours = store.behaviours()
     finally:
         store.close()
     if not stats:
@@ -664,6 +665,18 @@ def report(
             )
     if any("coverage" in s.get("strategy", {}) for s in stats):  # quality diversity: its archive
         written.append(_plot_archive(run_dir, config, stats, target / "archive.png"))
+    if len(behaviours):  # where the search looked: every behaviour, over the problem's map if it has one
+        import numpy as np
+
+        from evoforge.report.plots import plot_behaviours
+
+        world = get_problem(config.problem.kind).behaviour_map(config.problem)
+        finite = np.isfinite(fitness)
+        best = None
+        if finite.any():
+            sign = 1.0 if direction == "maximize" else -1.0
+            best = behaviours[np.flatnonzero(finite)[np.argmax(sign * fitness[finite])]]
+        written.append(plot_behaviours(behaviours, target / "behaviours.png", world, best))
     extend = REPORTS.get(config.problem.kind)
     if extend is not None:  # what the problem kind adds (an optimizer search: its rule as math and code)
         written.extend(extend(run_dir, target))

@@ -74,6 +74,16 @@ class TestResult:
 
 
 @dataclass(frozen=True)
+class BehaviourMap:
+    """The world a problem's first two behaviour descriptors live in, for drawing under them:
+    ``walls`` as segments ``(x1, y1, x2, y2)``, named points (a start, a goal) and the box."""
+
+    walls: tuple[tuple[float, float, float, float], ...] = ()
+    points: dict[str, tuple[float, float]] = field(default_factory=dict)
+    bounds: tuple[tuple[float, float], tuple[float, float]] | None = None
+
+
+@dataclass(frozen=True)
 class Lineage:
     """Where a problem that hands trained state from parents to children (weight inheritance) keeps it:
     ``folder`` holds one file per evaluated candidate, named by its content id; ``ids[i]`` is the i-th
@@ -111,6 +121,12 @@ class Problem(ABC):
 
     def __init__(self, config: ProblemConfig, shared: dict[str, np.ndarray] | None = None):
         self.config = config
+
+    @classmethod
+    def behaviour_map(cls, config: ProblemConfig) -> BehaviourMap | None:
+        """Where the descriptors ``descriptor_0`` and ``descriptor_1`` are positions: the map they
+        lie on (reports draw the behaviours found over it); None where there is none to draw."""
+        return None
 
     @property
     def test_label(self) -> str:

@@ -27,7 +27,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from evoforge.core.problem import Context, EvalResult, Problem, ProblemConfig, TestResult
+from evoforge.core.problem import BehaviourMap, Context, EvalResult, Problem, ProblemConfig, TestResult
 from evoforge.core.space import SearchSpace, VectorSpace
 from evoforge.problems.policy import MLPPolicy, PolicyConfig
 
@@ -182,6 +182,13 @@ class MazeProblem(Problem):
         super().__init__(config, shared)
         self.maze = MAZES[config.maze]
         self.policy = MLPPolicy(10, 2, config.policy, "continuous", np.zeros(2), np.ones(2))
+
+    @classmethod
+    def behaviour_map(cls, config: MazeConfig) -> BehaviourMap:
+        maze = MAZES[config.maze]
+        x, y = maze.segments[:, [0, 2]], maze.segments[:, [1, 3]]
+        box = ((float(x.min()), float(x.max())), (float(y.min()), float(y.max())))
+        return BehaviourMap(maze.walls, {"start": maze.start, "goal": maze.goal}, box)
 
     @property
     def dim(self) -> int:

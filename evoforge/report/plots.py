@@ -1,6 +1,6 @@
 """Figures of a run: fitness over generations and run time, NEAT species over generations, the
 Pareto front of a multi-objective run, a NEAT network, fitness against environment steps (policy
-search), and the archive of a quality-diversity run.
+search), the archive of a quality-diversity run, and the behaviours a run found (descriptors).
 
 Everything is drawn with matplotlib's Agg backend (no display needed) from the
 run store, so a report can be made of any run, finished or not.
@@ -19,6 +19,8 @@ __all__ = [
     "plot_pareto",
     "plot_env_steps",
     "plot_archive",
+    "plot_behaviours",
+    "draw_behaviours",
     "draw_network",
     "layers",
     "pyplot",
@@ -137,6 +139,52 @@ def plot_archive(
     twin.plot(gens, [s.get("strategy", {}).get("qd_score", np.nan) for s in stats], color="tab:orange")
     twin.set_ylabel("QD-score", color="tab:orange")
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def draw_behaviours(ax, descriptors: np.ndarray, world=None, best: np.ndarray | None = None):
+    """Draw on ``ax`` every evaluated individual's behaviour (the first two descriptor numbers, in
+    the order evaluated: early dark, late bright) over its world (a :class:`BehaviourMap`: walls,
+    named points, box), the best individual's as a star; returns (the behaviours' scatter, the
+    walls' line collection or None)."""
+    from matplotlib.collections import LineCollection
+
+    d = np.asarray(descriptors, dtype=np.float64).reshape(-1, 2)
+    walls = None
+    if world is not None and world.walls:
+        walls = LineCollection(np.asarray(world.walls, dtype=np.float64).reshape(-1, 2, 2),
+                               colors="black", linewidths=2.0, zorder=3)  # fmt: skip
+        ax.add_collection(walls)
+    points = ax.scatter(d[:, 0], d[:, 1], c=np.arange(len(d)), cmap="viridis", s=4, alpha=0.6, linewidths=0)
+    colours = ("tab:blue", "tab:red", "tab:green", "tab:purple")  # a start and a goal: the first two
+    for k, (name, (x, y)) in enumerate((world.points if world else {}).items()):
+        ax.scatter([x], [y], s=90, color=colours[k % len(colours)], edgecolors="black", zorder=4, label=name)
+    if best is not None:
+        ax.scatter([best[0]], [best[1]], s=220, marker="*", color="gold", edgecolors="black", zorder=5,
+                   label="best")  # fmt: skip
+    if world is not None and world.bounds is not None:
+        (x0, x1), (y0, y1) = world.bounds
+        ax.set_xlim(x0 - 5, x1 + 5)
+        ax.set_ylim(y0 - 5, y1 + 5)
+        ax.set_aspect("equal")
+    return points, walls
+
+
+def plot_behaviours(descriptors: np.ndarray, out: Path, world=None, best: np.ndarray | None = None) -> Path:
+    """Every evaluated individual's behaviour over the problem's world (:func:`draw_behaviours`):
+    where a novelty or quality-diversity search looked, and where a fitness-only one got stuck."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    points, _ = draw_behaviours(ax, descriptors, world, best)
+    fig.colorbar(points, ax=ax, label="evaluation (in the order evaluated)")
+    if world is not None and (world.points or best is not None):
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4, fontsize=8)
+    ax.set_xlabel("descriptor 0")
+    ax.set_ylabel("descriptor 1")
+    ax.set_title(f"{len(np.asarray(descriptors).reshape(-1, 2)):,} behaviours")
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)

@@ -430,6 +430,18 @@ class RunStore:
             for gid, f, m in rows.fetchall()
         ]
 
+    def behaviours(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(fitness (n,), descriptors (n, 2))`` of every evaluated individual (not cache hits) that
+        recorded two behaviour descriptors (metrics ``descriptor_0`` and ``descriptor_1``), in the
+        order committed; a failed one has fitness NaN."""
+        rows = self.db.execute(
+            "SELECT fitness, json_extract(metrics, '$.descriptor_0'), json_extract(metrics, '$.descriptor_1') "
+            "FROM individuals WHERE cached = 0 AND json_extract(metrics, '$.descriptor_1') IS NOT NULL "
+            "ORDER BY rowid"
+        ).fetchall()
+        table = np.array(rows, dtype=np.float64).reshape(-1, 3)  # None (a failed one's fitness): NaN
+        return table[:, 0], table[:, 1:]
+
     def first_errors(self, n: int = 5) -> list[dict[str, Any]]:
         """The ``n`` distinct errors of failed evaluations that came first, each with how many
         evaluations failed with it."""

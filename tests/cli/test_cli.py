@@ -369,6 +369,7 @@ def test_report_draws_a_quality_diversity_archive_and_the_steps_of_a_policy_sear
     proc = cli("report", tmp_path / "m")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "m" / "report" / "archive.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "m" / "report" / "behaviours.png").read_bytes()[:4] == b"\x89PNG"  # over the maze
     (tmp_path / "cp.yaml").write_text(
         yaml.safe_dump({**GOOD, "validation_episodes": 2, "stop": {"fitness": 400}})
     )
@@ -377,6 +378,7 @@ def test_report_draws_a_quality_diversity_archive_and_the_steps_of_a_policy_sear
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "c" / "report" / "env_steps.png").read_bytes()[:4] == b"\x89PNG"
     assert not (tmp_path / "c" / "report" / "archive.png").exists()
+    assert not (tmp_path / "c" / "report" / "behaviours.png").exists()  # it recorded no descriptors
 
 
 def test_command_help_is_reflowed_not_broken_where_the_source_breaks():
