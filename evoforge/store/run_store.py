@@ -434,12 +434,18 @@ class RunStore:
         """``(fitness (n,), descriptors (n, 2))`` of every evaluated individual (not cache hits) that
         recorded two behaviour descriptors (metrics ``descriptor_0`` and ``descriptor_1``), in the
         order committed; a failed one has fitness NaN."""
+        # Parsed here, not with SQLite's json_extract: a metrics text may hold NaN or Infinity (what
+        # json.dumps writes for them), which SQLite rejects as malformed JSON.
         rows = self.db.execute(
-            "SELECT fitness, json_extract(metrics, '$.descriptor_0'), json_extract(metrics, '$.descriptor_1') "
-            "FROM individuals WHERE cached = 0 AND json_extract(metrics, '$.descriptor_1') IS NOT NULL "
+            "SELECT fitness, metrics FROM individuals WHERE cached = 0 AND metrics LIKE '%\"descriptor_1\"%' "
             "ORDER BY rowid"
         ).fetchall()
-        table = np.array(rows, dtype=np.float64).reshape(-1, 3)  # None (a failed one's fitness): NaN
+        picked = []
+        for fitness, text in rows:
+            metrics = json.loads(text)
+            if "descriptor_0" in metrics and "descriptor_1" in metrics:
+                picked.append((fitness, metrics["descriptor_0"], metrics["descriptor_1"]))
+        table = np.array(picked, dtype=np.float64).reshape(-1, 3)  # None (a failed one's fitness): NaN
         return table[:, 0], table[:, 1:]
 
     def first_errors(self, n: int = 5) -> list[dict[str, Any]]:

@@ -46,3 +46,36 @@ def test_the_behaviours_of_a_run_are_drawn_over_the_maze(tmp_path):
     points, walls = draw_behaviours(ax, behaviours, None)
     assert walls is None and len(ax.collections) == 1
     pyplot().close(fig)
+
+
+def test_behaviours_are_read_whatever_else_the_metrics_hold(tmp_path):
+    # a metric of NaN or infinity (written as JSON's non-standard NaN/Infinity) beside the descriptors,
+    # and individuals with no descriptors at all: the report must still read the ones that have them
+    store = RunStore.create(tmp_path / "s", "seed: 0\n", {})
+    row = {"parents": (), "wall_seconds": 0.0, "aux": {}, "genome": np.zeros(2), "error": None}
+    store.record_evaluations(
+        0,
+        [
+            dict(
+                row,
+                idx=0,
+                genome_id="aa",
+                fitness=1.0,
+                metrics={"loss": float("nan"), "descriptor_0": 3.0, "descriptor_1": 4.0},
+            ),
+            dict(row, idx=1, genome_id="bb", fitness=2.0, metrics={"loss": float("inf")}),
+            dict(row, idx=2, genome_id="cc", fitness=float("nan"), error="RuntimeError: x", metrics={}),
+            dict(
+                row,
+                idx=3,
+                genome_id="dd",
+                fitness=float("nan"),
+                metrics={"descriptor_0": -1.0, "descriptor_1": 0.5, "x": float("-inf")},
+            ),
+        ],
+    )
+    store.flush()
+    fitness, behaviours = store.behaviours()
+    store.close()
+    np.testing.assert_array_equal(fitness, [1.0, np.nan])
+    assert behaviours.tolist() == [[3.0, 4.0], [-1.0, 0.5]]
