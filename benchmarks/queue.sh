@@ -44,7 +44,7 @@ early_stop() { step "$ROOT/.venv/bin/python" benchmarks/harness.py nas_early_sto
 maze() { step $H maze --results "$RES" --set name=hard-150k-seeds10 --set maze=hard --set seeds=10 \
   --set first_seed=10 --set evaluations=150000 --set processes=1 --set 'only=[map_elites, open_es, cma_es]'; }
 # architecture search at equal wall time: needs the machine alone (4.5 hours; arms of 30 minutes)
-study() { step "$ROOT/.venv/bin/python" benchmarks/harness.py nas_study --results "$RES" --set name=validation; }
+study() { step "$ROOT/.venv/bin/python" benchmarks/harness.py nas_study --results "$RES" --set name=validation2; }
 for s in $STEPS; do
   late && break
   "$s"
