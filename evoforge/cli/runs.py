@@ -236,34 +236,19 @@ class _ProgressView:
 
     def _first_stop(self) -> tuple[float, str, str]:
         """(the share of it used, the time left to it, its name) for the stop that will end the run
-        first: the one with the least time left at the rates so far, or before the first generation
-        the one most used ("-" for the time left while it cannot be told)."""
+        first, at the rates since this process started it ("-" for the time left while it cannot be
+        told)."""
+        from evoforge.engine.records import first_stop
+
         plan = self.plan
-        start_gen, start_wall = plan["generation"], plan.get("wall_seconds", 0.0)
-        gens = self.done - start_gen
-        per_gen = (self.wall - start_wall) / gens if gens > 0 else None
-        stops: list[tuple[float | None, float, str]] = []  # (seconds left, share used, name)
-        for name, total, now, then in (
-            ("generations", plan["generations"], self.done, start_gen),
-            ("evaluation budget", plan.get("stop_evaluations"), self.evaluations, plan.get("evaluations", 0)),
-            ("env-step budget", plan.get("stop_env_steps"), self.env_steps, plan.get("env_steps", 0.0)),
-        ):
-            if total is None:
-                continue
-            rate = (now - then) / gens if gens > 0 else 0.0
-            seconds = None
-            if per_gen is not None and rate > 0:
-                seconds = math.ceil(max(0.0, total - now) / rate) * per_gen
-            stops.append((seconds, min(1.0, now / total) if total > 0 else 1.0, name))
-        if plan.get("stop_seconds") is not None:
-            budget = plan["stop_seconds"]
-            stops.append((max(0.0, budget - self.wall), min(1.0, self.wall / budget), "time budget"))
-        timed = [(seconds, share, name) for seconds, share, name in stops if seconds is not None]
-        if timed:
-            seconds, share, name = min(timed, key=lambda stop: (stop[0], -stop[1]))
-            return share, f"{_clock(seconds)} ({name})", name
-        _, share, name = max(stops, key=lambda stop: stop[1])
-        return share, "-", name
+        limits = {"generations": plan["generations"], "evaluations": plan.get("stop_evaluations"),
+                  "env_steps": plan.get("stop_env_steps"), "seconds": plan.get("stop_seconds")}  # fmt: skip
+        now = {"generations": self.done, "evaluations": self.evaluations, "env_steps": self.env_steps,
+               "seconds": self.wall}  # fmt: skip
+        then = {"generations": plan["generation"], "evaluations": plan.get("evaluations", 0),
+                "env_steps": plan.get("env_steps", 0.0), "seconds": plan.get("wall_seconds", 0.0)}  # fmt: skip
+        share, seconds, name = first_stop(limits, now, then)
+        return share, "-" if seconds is None else f"{_clock(seconds)} ({name})", name
 
     def close(self) -> None:
         if self.progress is not None:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from evoforge.engine.records import load_run_config, read_hall_of_fame, read_result, run_status
+from evoforge.engine.records import first_stop, load_run_config, read_hall_of_fame, read_result, run_status
 from evoforge.report.views import genome_view
 from evoforge.store.run_store import RunStore, StoreError
 
@@ -91,6 +91,9 @@ class Catalog:
         generations = last[0] + 1 if last else 0
         wall = result.wall_seconds if result else stats.get("wall_seconds", 0.0)
         best = result.best_fitness if result else stats.get("best_ever")
+        now = {"generations": generations, "evaluations": counts["evaluations"],
+               "env_steps": _env_steps(store, config), "seconds": wall}  # fmt: skip
+        progress, left, stop = _progress(config, now, result is not None)
         return {
             "status": status,
             "strategy": config.strategy.name,
@@ -102,14 +105,9 @@ class Catalog:
             "evaluations": counts["evaluations"],
             "failed": counts["failed"],
             "wall_seconds": wall,
-            "progress": _progress(
-                config,
-                generations,
-                counts["evaluations"],
-                _env_steps(store, config),
-                wall,
-                result is not None,
-            ),
+            "progress": progress,
+            "left_seconds": left,
+            "first_stop": stop,
             "failure": failed.get("reason") if failed else None,
         }
 
@@ -235,18 +233,12 @@ def _env_steps(store: RunStore, config: Any) -> float:
     return float(row[0] or 0.0)
 
 
-def _progress(
-    config: Any, generations: int, evaluations: int, env_steps: float, seconds: float, finished: bool
-) -> float:
-    """How far the run is toward whichever of its limits it will reach first, from 0 to 1."""
+def _progress(config: Any, now: dict[str, float], finished: bool) -> tuple[float, float | None, str | None]:
+    """(the share used, the seconds left, the name) of the limit the run will reach first, at its
+    rates over the whole run (the same rule as the command line's progress line)."""
+    limits = {"generations": config.generations, "evaluations": config.stop.evaluations,
+              "env_steps": config.stop.env_steps, "seconds": config.stop.seconds}  # fmt: skip
     if finished:
-        return 1.0
-    shares = [generations / config.generations]
-    stop = config.stop
-    if stop.evaluations:
-        shares.append(evaluations / stop.evaluations)
-    if stop.env_steps:
-        shares.append(env_steps / stop.env_steps)
-    if stop.seconds:
-        shares.append(seconds / stop.seconds)
-    return float(min(1.0, max(shares)))
+        return 1.0, 0.0, None
+    share, seconds, name = first_stop(limits, now, dict.fromkeys(now, 0.0))
+    return float(share), seconds, name

@@ -4,6 +4,7 @@ run directory's config, result and hall of fame (one line naming the file if one
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 from dataclasses import dataclass, field, fields
@@ -32,6 +33,7 @@ __all__ = [
     "read_result",
     "read_run",
     "run_status",
+    "first_stop",
     "read_hall_of_fame",
     "check_memory",
     "check_objectives",
@@ -154,6 +156,42 @@ def run_status(store: RunStore, result: RunResult | None, failed: dict | None, s
     if failed is not None:
         return "failed"
     return "interrupted" if started else "not_started"
+
+
+#: the limits counted per generation, by their names in a progress line
+_COUNTED = {"generations": "generations", "evaluations": "evaluation budget", "env_steps": "env-step budget"}
+
+
+def first_stop(
+    limits: dict[str, float | None], now: dict[str, float], then: dict[str, float]
+) -> tuple[float, float | None, str]:
+    """(the share of it used, the seconds left to it, its name) for the limit that will end a run
+    first. ``limits``: the run's ``generations`` and its ``evaluations``, ``env_steps`` and ``seconds``
+    stops (None: no such stop). ``now`` and ``then``: the counts of the same names (``seconds``: the
+    run's wall seconds) at the last generation and where the rates are measured from. The first stop
+    is the one with the least time left at those rates; while no rate can be told (no generation
+    since ``then``) it is the one most used, and its seconds left are None."""
+    gens = now["generations"] - then["generations"]
+    per_gen = (now["seconds"] - then["seconds"]) / gens if gens > 0 else None
+    stops: list[tuple[float | None, float, str]] = []
+    for key, name in _COUNTED.items():
+        total = limits.get(key)
+        if total is None:
+            continue
+        rate = (now[key] - then[key]) / gens if gens > 0 else 0.0
+        seconds = None
+        if per_gen is not None and rate > 0:
+            seconds = math.ceil(max(0.0, total - now[key]) / rate) * per_gen
+        stops.append((seconds, min(1.0, now[key] / total) if total > 0 else 1.0, name))
+    budget = limits.get("seconds")
+    if budget is not None:
+        stops.append((max(0.0, budget - now["seconds"]), min(1.0, now["seconds"] / budget), "time budget"))
+    timed = [stop for stop in stops if stop[0] is not None]
+    if timed:
+        seconds, share, name = min(timed, key=lambda stop: (stop[0], -stop[1]))
+        return share, seconds, name
+    _, share, name = max(stops, key=lambda stop: stop[1])
+    return share, None, name
 
 
 @dataclass

@@ -184,7 +184,8 @@ class MazeProblem(Problem):
         self.policy = MLPPolicy(10, 2, config.policy, "continuous", np.zeros(2), np.ones(2))
 
     @classmethod
-    def behaviour_map(cls, config: MazeConfig) -> BehaviourMap:
+    def behaviour_map(cls, config: ProblemConfig) -> BehaviourMap:
+        assert isinstance(config, MazeConfig)
         maze = MAZES[config.maze]
         x, y = maze.segments[:, [0, 2]], maze.segments[:, [1, 3]]
         box = ((float(x.min()), float(x.max())), (float(y.min()), float(y.max())))

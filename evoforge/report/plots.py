@@ -155,8 +155,10 @@ def draw_behaviours(ax, descriptors: np.ndarray, world=None, best: np.ndarray | 
     d = np.asarray(descriptors, dtype=np.float64).reshape(-1, 2)
     walls = None
     if world is not None and world.walls:
-        walls = LineCollection(np.asarray(world.walls, dtype=np.float64).reshape(-1, 2, 2),
-                               colors="black", linewidths=2.0, zorder=3)  # fmt: skip
+        segments = [
+            ((x0, y0), (x1, y1)) for x0, y0, x1, y1 in np.asarray(world.walls, dtype=float).reshape(-1, 4)
+        ]
+        walls = LineCollection(segments, colors="black", linewidths=2.0, zorder=3)
         ax.add_collection(walls)
     points = ax.scatter(d[:, 0], d[:, 1], c=np.arange(len(d)), cmap="viridis", s=4, alpha=0.6, linewidths=0)
     colours = ("tab:blue", "tab:red", "tab:green", "tab:purple")  # a start and a goal: the first two

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import subprocess
@@ -295,6 +296,11 @@ def test_a_run_on_an_environment_step_budget_shows_its_progress_toward_it(tmp_pa
     (row,) = TestClient(create_app([tmp_path / "rl"])).get("/api/runs").json()
     assert row["status"] == "interrupted" and 0 < taken < 50_000
     assert row["progress"] == pytest.approx(taken / 50_000)
+    # and the time left to that stop at the run's rates, by the command line's rule
+    record = evoforge.read_run(tmp_path / "rl")
+    gens, wall = len(record.generations), record.generations["wall_seconds"].iloc[-1]
+    assert row["first_stop"] == "env-step budget"
+    assert row["left_seconds"] == pytest.approx(math.ceil((50_000 - taken) / (taken / gens)) * wall / gens)
 
 
 def test_a_shifted_gym_runs_curve_carries_each_generations_own_return(runs, tmp_path):

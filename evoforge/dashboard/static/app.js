@@ -27,6 +27,10 @@ const evoforge = (() => {
   const fill = (tbody, rows) => { tbody.replaceChildren(...rows); };
   const every = (fn) => { fn(); setInterval(fn, refresh); };
 
+  // the share of the limit that ends the run first, its name and the time left to it at the run's rates
+  const progressText = (r) => Math.round(100 * (r.progress || 0)) + "%" + (r.first_stop ? " of the " + r.first_stop
+    + (r.left_seconds !== null && r.left_seconds !== undefined ? ", " + clock(r.left_seconds) + " left" : "") : "");
+
   // -- the list of runs ---------------------------------------------------------------------------
   function runList() {
     const body = document.querySelector("#runs tbody");
@@ -41,7 +45,7 @@ const evoforge = (() => {
         status.className = "status-" + String(r.status).split(" ")[0];
         status.textContent = r.status + (r.error ? ": " + r.error : "") + (r.failure ? ": " + r.failure : "");
         const bar = document.createElement("span");
-        bar.className = "bar"; bar.title = Math.round(100 * (r.progress || 0)) + "%";
+        bar.className = "bar"; bar.title = progressText(r);
         const inner = document.createElement("span"); inner.style.width = (100 * (r.progress || 0)) + "%";
         bar.appendChild(inner);
         const link = document.createElement("a"); link.href = "/run/" + r.run; link.textContent = r.name;
@@ -134,7 +138,7 @@ const evoforge = (() => {
       document.title = "evoforge: " + r.name;
       const keys = ["status", "progress", "seed", "best", "test_score", "generations", "evaluations", "failed", "wall_seconds", "failure"];
       fill(document.querySelector("#summary tbody"), keys.filter((k) => r[k] !== null && r[k] !== undefined)
-        .map((k) => row([k, k === "wall_seconds" ? clock(r[k]) : k === "progress" ? Math.round(100 * r[k]) + "%" : typeof r[k] === "number" ? num(r[k]) : r[k]])));
+        .map((k) => row([k, k === "wall_seconds" ? clock(r[k]) : k === "progress" ? progressText(r) : typeof r[k] === "number" ? num(r[k]) : r[k]])));
       fill(document.querySelector("#hall-of-fame tbody"), r.hall_of_fame.map((e) => row([e.rank, num(e.fitness), e.generation, e.genome_id], () => showGenome(e.genome_id))));
       document.getElementById("config").textContent = r.config;
       if (r.pareto && r.pareto.objectives.length >= 2 && !paretoDrawn) {
