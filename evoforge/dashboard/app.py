@@ -94,6 +94,7 @@ def create_app(run_dirs: list[Path], refresh_seconds: float = 2.0) -> Starlette:
         Route("/api/runs/{run:int}", api(lambda request, run: catalog.run(run))),
         Route("/api/runs/{run:int}/curve", api(lambda request, run: catalog.curve(run, since(request)))),
         Route("/api/runs/{run:int}/failures", api(lambda request, run: catalog.failures(run))),
+        Route("/api/runs/{run:int}/behaviours", api(lambda request, run: catalog.behaviours(run, since(request)))),
         Route("/runs/{run:int}/figures/{name}", figure),
         Route("/api/runs/{run:int}/genomes/{genome_id}", api(lambda request, run, genome_id: catalog.genome(run, genome_id))),
         Route("/api/runs/{run:int}/genomes/{genome_id}/lineage",

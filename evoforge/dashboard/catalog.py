@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from evoforge.engine.records import first_stop, load_run_config, read_hall_of_fame, read_result, run_status
 from evoforge.report.views import genome_view
 from evoforge.store.run_store import RunStore, StoreError
@@ -144,6 +146,36 @@ class Catalog:
                 for s in stats:
                     s["best_return"] = best.get(s["generation"], {}).get("return")
         return _finite(stats)
+
+    def behaviours(self, run: int, since: int = 0) -> dict[str, Any]:
+        """Where the search looked, for a live chart: each evaluated individual's behaviour (its first
+        two descriptors) and fitness, ``[x, y, fitness]`` in the order evaluated, from generation
+        ``since`` through the last finished one (``next``: the generation to ask from next time, so no
+        point comes twice); with ``since`` 0 also the problem's map (walls, named points, box; None
+        where the descriptors are not positions) and the fitness's direction."""
+        with self._store(run) as store:
+            last = store.db.execute("SELECT MAX(generation) FROM generations").fetchone()[0]
+            if last is None or last < since:
+                fitness, descriptors = np.zeros(0), np.zeros((0, 2))
+            else:
+                fitness, descriptors = store.behaviours(since, last)
+            config = load_run_config(store) if since == 0 else None
+        found: dict[str, Any] = {
+            "next": since if last is None else max(since, last + 1),
+            "points": np.column_stack([descriptors, fitness]).tolist(),
+        }
+        if config is not None:
+            from evoforge.engine.registry import get_problem
+
+            problem = get_problem(config.problem.kind)
+            world = problem.behaviour_map(config.problem)
+            found["direction"] = problem.direction
+            found["map"] = None if world is None else {
+                "walls": [list(wall) for wall in world.walls],
+                "points": {name: list(xy) for name, xy in world.points.items()},
+                "bounds": None if world.bounds is None else [list(b) for b in world.bounds],
+            }  # fmt: skip
+        return _finite(found)
 
     def failures(self, run: int) -> list[dict[str, Any]]:
         """The failed candidates (exception, NaN, timeout), newest first, at most :data:`LIMIT`."""

@@ -430,15 +430,17 @@ class RunStore:
             for gid, f, m in rows.fetchall()
         ]
 
-    def behaviours(self) -> tuple[np.ndarray, np.ndarray]:
+    def behaviours(self, since: int = 0, through: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(fitness (n,), descriptors (n, 2))`` of every evaluated individual (not cache hits) that
         recorded two behaviour descriptors (metrics ``descriptor_0`` and ``descriptor_1``), in the
-        order committed; a failed one has fitness NaN."""
+        order committed, from generation ``since`` through ``through`` (None: the last); a failed one
+        has fitness NaN."""
         # Parsed here, not with SQLite's json_extract: a metrics text may hold NaN or Infinity (what
         # json.dumps writes for them), which SQLite rejects as malformed JSON.
         rows = self.db.execute(
             "SELECT fitness, metrics FROM individuals WHERE cached = 0 AND metrics LIKE '%\"descriptor_1\"%' "
-            "ORDER BY rowid"
+            "AND generation >= ? AND (? IS NULL OR generation <= ?) ORDER BY rowid",
+            (since, through, through),
         ).fetchall()
         picked = []
         for fitness, text in rows:

@@ -134,3 +134,35 @@ def test_a_shifted_runs_chart_draws_the_environments_return_beside_the_fitness(t
     shifted, plain = ([name.split(" (")[0] for name in names] for names in legends)
     assert shifted == ["best", "mean", "best ever", "best's environment return"]
     assert plain == ["best", "mean", "best ever"]
+
+
+@pytest.mark.slow
+def test_a_maze_runs_page_draws_every_behaviour_over_the_maze(tmp_path):
+    """The behaviours chart: every robot's final position over the maze's walls, its start and goal
+    and the best so far; a run whose descriptors are not positions shows no such chart."""
+    from evoforge.problems.maze import MAZES
+
+    maze = {"seed": 2, "generations": 3, "strategy": {"name": "novelty_search", "population_size": 12},
+            "problem": {"kind": "maze", "maze": "medium", "steps": 40, "policy": {"hidden": [2]}},
+            "test_episodes": 1}  # fmt: skip
+    evoforge.run(maze, tmp_path / "maze")
+    evoforge.run(
+        {
+            **maze,
+            "strategy": {"name": "ga", "population_size": 6},
+            "problem": {"kind": "function", "name": "sphere", "dim": 3},
+        },
+        tmp_path / "sphere",
+    )
+    with _dashboard_page(tmp_path / "maze", tmp_path / "sphere") as (page, base):
+        page.goto(f"{base}/run/0")
+        page.wait_for_function("Number(document.body.dataset.behaviours || 0) >= 36", timeout=20_000)
+        traces = page.evaluate(
+            "document.getElementById('behaviours').data.map((t) => [t.name, t.x.filter((v) => v !== null).length])"
+        )
+        assert traces == [["walls", 2 * len(MAZES["medium"].walls)], ["behaviours (early dark, late bright)", 36],
+                          ["start", 1], ["goal", 1], ["best so far", 1]]  # fmt: skip
+        assert page.locator("#behaviours-section").is_visible()
+        page.goto(f"{base}/run/1")
+        page.wait_for_function("Number(document.body.dataset.points || 0) >= 3", timeout=20_000)
+        assert page.locator("#behaviours-section").is_hidden()

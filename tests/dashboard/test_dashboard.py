@@ -316,3 +316,45 @@ def test_a_shifted_gym_runs_curve_carries_each_generations_own_return(runs, tmp_
     assert [s["best_return"] for s in curve] == [2 * s["best"] for s in curve]  # CartPole pays 1 a step
     assert [s["generation"] for s in client.get("/api/runs/0/curve?since=2").json()] == [2]
     assert all("best_return" not in s for s in client.get("/api/runs/1/curve").json())
+
+
+def test_a_maze_searchs_behaviours_come_live_each_once_over_the_maze(runs, tmp_path):
+    """The run page's behaviours chart: every evaluated robot's final position and fitness in the order
+    evaluated, from finished generations only, each sent once however the page polls, with the maze's
+    walls, start and goal on the first request; a run whose descriptors are not positions has none."""
+    import numpy as np
+
+    from evoforge.problems.maze import MazeConfig, MazeProblem
+
+    config = {"seed": 2, "generations": 3, "strategy": {"name": "novelty_search", "population_size": 12},
+              "problem": {"kind": "maze", "maze": "medium", "steps": 40, "policy": {"hidden": [2]}},
+              "test_episodes": 1}  # fmt: skip
+    evoforge.run(config, tmp_path / "maze")
+    store = RunStore.open(tmp_path / "maze")
+    fitness, descriptors = store.behaviours()
+    # a robot of a generation not finished yet (a run killed part-way leaves such rows): not sent
+    row = {"parents": (), "wall_seconds": 0.0, "aux": {}, "genome": np.zeros(2), "error": None}
+    store.record_evaluations(
+        3, [dict(row, idx=0, genome_id="ab", fitness=1.0, metrics={"descriptor_0": 1.0, "descriptor_1": 2.0})]
+    )
+    store.flush()
+    store.close()
+    client = TestClient(create_app([tmp_path / "maze", runs[0]]))
+    first = client.get("/api/runs/0/behaviours").json()
+    assert len(first["points"]) == 36 and first["next"] == 3 and first["direction"] == "maximize"
+    assert first["points"] == np.column_stack([descriptors, fitness]).tolist()
+    world = MazeProblem.behaviour_map(MazeConfig(maze="medium"))
+    assert first["map"] == {
+        "walls": [list(wall) for wall in world.walls],
+        "points": {"start": [30.0, 22.0], "goal": [270.0, 100.0]},
+        "bounds": [[5.0, 295.0], [5.0, 135.0]],
+    }
+    assert client.get("/api/runs/0/behaviours?since=3").json() == {"next": 3, "points": []}
+    later = client.get("/api/runs/0/behaviours?since=1").json()
+    assert later == {"next": 3, "points": first["points"][12:]}
+    assert client.get("/api/runs/1/behaviours").json() == {
+        "next": 6,
+        "points": [],
+        "direction": "maximize",
+        "map": None,
+    }

@@ -177,18 +177,51 @@ const evoforge = (() => {
       }
       const shown = names.filter((n) => n !== "best_return" || points.y[n].some((v) => v !== null));
       const traces = (x) => shown.map((n) => ({ x, y: points.y[n], name: labels[n] || n, mode: "lines+markers" }));
-      Plotly.react("by-generation", traces(points.x), layout("generation", "fitness"));
-      Plotly.react("by-time", traces(points.t), layout("wall time (s)", "fitness"));
+      // the arrays grow in place: a new datarevision tells Plotly to redraw them
+      Plotly.react("by-generation", traces(points.x), { ...layout("generation", "fitness"), datarevision: points.x.length });
+      Plotly.react("by-time", traces(points.t), { ...layout("wall time (s)", "fitness"), datarevision: points.x.length });
       const ids = Object.keys(species);
       if (ids.length) {
         document.getElementById("species-section").hidden = false;
         Plotly.react("species", ids.map((id) => ({ x: species[id].x, y: species[id].y, name: "species " + id, stackgroup: "s" })),
-          { ...layout("generation", "members"), showlegend: ids.length <= 12 });
+          { ...layout("generation", "members"), showlegend: ids.length <= 12, datarevision: points.x.length });
       }
       drawn = true;
       document.body.dataset.points = String(points.x.length);  // read by the browser tests
     };
-    every(async () => { await Promise.all([summary(), curve()]); });
+    // where the search looked: every behaviour (the first two descriptors) in the order evaluated, over
+    // the problem's map where it has one (a maze's walls, start and goal), the best so far as a star
+    let behaviourNext = 0, world = null, sign = 1, best = null;
+    const seen = { x: [], y: [], k: [] };
+    const behaviours = async () => {
+      const b = await get(`/api/runs/${run}/behaviours?since=${behaviourNext}`);
+      if (behaviourNext === 0) { world = b.map; sign = b.direction === "minimize" ? -1 : 1; }
+      behaviourNext = b.next;
+      if (!b.points.length) return;
+      for (const [x, y, f] of b.points) {
+        seen.x.push(x); seen.y.push(y); seen.k.push(seen.k.length);
+        if (f !== null && (best === null || sign * f > sign * best.f)) best = { x, y, f };
+      }
+      document.getElementById("behaviours-section").hidden = false;
+      const traces = [];
+      if (world && world.walls.length) {
+        const wx = [], wy = [];
+        for (const [x1, y1, x2, y2] of world.walls) { wx.push(x1, x2, null); wy.push(y1, y2, null); }
+        traces.push({ x: wx, y: wy, mode: "lines", name: "walls", line: { color: "black", width: 2 }, hoverinfo: "skip" });
+      }
+      traces.push({ x: seen.x, y: seen.y, type: "scattergl", mode: "markers", name: "behaviours (early dark, late bright)",
+                    marker: { size: 4, opacity: 0.6, color: seen.k, colorscale: "Viridis" } });
+      for (const [name, [x, y]] of Object.entries(world ? world.points : {}))
+        traces.push({ x: [x], y: [y], mode: "markers", name, marker: { size: 12, line: { color: "black", width: 1 } } });
+      if (best) traces.push({ x: [best.x], y: [best.y], mode: "markers", name: "best so far", marker: { symbol: "star", size: 16, color: "gold", line: { color: "black", width: 1 } } });
+      const shape = { ...layout("descriptor 0", "descriptor 1"), datarevision: seen.x.length };
+      if (world && world.bounds) {
+        shape.xaxis.range = world.bounds[0]; shape.yaxis.range = world.bounds[1]; shape.yaxis.scaleanchor = "x";
+      }
+      Plotly.react("behaviours", traces, shape);
+      document.body.dataset.behaviours = String(seen.x.length);  // read by the browser tests
+    };
+    every(async () => { await Promise.all([summary(), curve(), behaviours()]); });
   }
 
   // -- runs side by side ----------------------------------------------------------------------------
