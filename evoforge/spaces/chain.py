@@ -6,9 +6,10 @@ convolution, pooling, dense), each with every gene (channels, units, kernel, str
 normalisation, dropout, skip connection, pool type), a head (global average pooling or flatten
 before the first dense layer), and a :class:`Recipe` (optimizer, learning rate, momentum, weight
 decay, batch size, epochs, schedule, augmentation, label smoothing). Genes that do not apply to a
-layer's type or to the optimizer (momentum for Adam) are kept, so a later mutation can express them
-again, but they are not expressed: two genomes that differ only there build the same network and
-share a content id, so the run trains them once.
+layer's type or to the optimizer (momentum for Adam), and convolution or pooling layers after the
+first dense layer, are kept, so a later mutation can express them again, but they are not expressed:
+two genomes that differ only there build the same network and share a content id, so the run trains
+them once, and a mutation that changes only them is drawn again.
 
 :class:`ChainSpace` samples, mutates (one change per child, as in Real et al. 2019, section 2) and
 recombines (one-point on layers, uniform on the recipe) genomes, keeping them within the
@@ -72,7 +73,10 @@ class Layer(BaseModel):
     pool_type: Literal["max", "avg"] = "max"
 
     def expressed(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in _EXPRESSED[self.type]}
+        genes = {k: getattr(self, k) for k in _EXPRESSED[self.type]}
+        if self.type == "dense" and self.norm == "instance":  # no map to take statistics over
+            genes["norm"] = "none"
+        return genes
 
 
 @register_genome
@@ -119,9 +123,22 @@ class ChainGenome:
         return cls(layers, recipe, data.get("head", "flatten"))
 
     def content_bytes(self) -> bytes:
-        """The expressed genes only: genomes that build the same network and recipe share an id."""
+        """The expressed genes only: genomes that build the same network and recipe share an id. A
+        convolution or pooling layer after the first dense layer is not expressed (the builder leaves
+        it out: there is no feature map left), so it is not part of the id either.
+
+        >>> a = ChainGenome.from_json({"layers": [{"type": "conv"}, {"type": "dense"}]})
+        >>> b = ChainGenome.from_json({"layers": [{"type": "conv"}, {"type": "dense"}, {"type": "pool"}]})
+        >>> a.content_bytes() == b.content_bytes()
+        True
+        """
+        dense = next((k for k, layer in enumerate(self.layers) if layer.type == "dense"), len(self.layers))
         expressed = {
-            "layers": [layer.expressed() for layer in self.layers],
+            "layers": [
+                layer.expressed()
+                for k, layer in enumerate(self.layers)
+                if k <= dense or layer.type == "dense"
+            ],
             "head": self.head,
             "recipe": self.recipe.expressed(),
         }
