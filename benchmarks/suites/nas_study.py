@@ -1,7 +1,11 @@
 """Architecture search at equal wall time, arm against arm: the plain search, weight inheritance,
 and a population ensemble. Every arm has the same ``budget`` for its search plus its final training;
 an arm's ``search_seconds`` is the budget less the time its final training is expected to take, so
-an ensemble of K members gets a shorter search than an arm that trains its winner alone. After the
+an ensemble of K members gets a shorter search than an arm that trains its winner alone. With
+``final_in_budget`` the final training is given what the search left (``train-final --seconds``: the
+budget less the search's seconds and ``final_overhead`` for start-up, loading, scoring and saving),
+so every arm keeps to its budget whatever its winner's size; its ``final`` flags' ``--epochs`` is
+then the most epochs. After the
 search, ``train-final`` trains the winner (``single``, on by default) and, with ``ensemble: K``, the
 hall of fame's top K side by side, their probabilities averaged.
 
@@ -88,6 +92,9 @@ def run(settings: dict, save) -> dict:
     if settings.get("validation"):
         data = _validation_npz(runs, settings["dataset"], float(settings["validation_cut"]))
     results = dict(save.previous or {})
+    both = [a["name"] for a in settings["arms"] if a.get("single", True) and int(a.get("ensemble", 0)) > 1]
+    if settings.get("final_in_budget") and both:
+        raise SystemExit(f"nas_study: with final_in_budget an arm trains one final model, not two: {both}")
     for seed in range(int(settings["seeds"])):
         for arm in settings["arms"]:
             row = results.setdefault(arm["name"], {}).setdefault(str(seed), {})
@@ -109,10 +116,14 @@ def _run_arm(settings: dict, arm: dict, seed: int, row: dict, runs: Path, data: 
         row.update(evaluations=result["evaluations"], best_proxy=result["best_fitness"])
         save()
     final_flags = [*shlex.split(settings["final"]), *shlex.split(arm.get("final", ""))]
+    if settings.get("final_in_budget"):  # the final training gets what the search left of the budget
+        rest = float(settings["budget"]) - row["search_s"] - float(settings.get("final_overhead", 60))
+        final_flags += ["--seconds", f"{max(60.0, rest):.0f}"]
     if arm.get("single", True) and "single" not in row:
         seconds = timed_cli(["train-final", str(run_dir), "--out", str(run_dir) + "-final", *final_flags])
         metrics = json.loads((Path(str(run_dir) + "-final") / "metrics.json").read_text())
-        row["single"] = {"accuracy": metrics["accuracy"], "seconds": seconds, "params": metrics["params"]}
+        row["single"] = {"accuracy": metrics["accuracy"], "seconds": seconds, "params": metrics["params"],
+                         "epochs": metrics["epochs"]}  # fmt: skip
         save()
     k = int(arm.get("ensemble", 0))
     if k > 1 and "ensemble" not in row:
@@ -122,7 +133,8 @@ def _run_arm(settings: dict, arm: dict, seed: int, row: dict, runs: Path, data: 
         )
         metrics = json.loads((Path(target) / "metrics.json").read_text())
         row["ensemble"] = {"k": k, "accuracy": metrics["accuracy"], "seconds": seconds,
-                           "members": [m["accuracy"] for m in metrics["members"]]}  # fmt: skip
+                           "members": [m["accuracy"] for m in metrics["members"]],
+                           "epochs": [m["epochs"] for m in metrics["members"]]}  # fmt: skip
         save()
 
 
@@ -140,7 +152,14 @@ def table(results: dict, settings: dict) -> str:
     lines = [
         f"`examples/{settings['task']}.yaml`, the search stopped by time (`stop.seconds`, per arm below)"
         + "".join(f", `{o}`" for o in settings["overrides"])
-        + f", then `train-final {settings['final']}`; accuracy on the {what}; budget {budget:.0f} s per arm "
+        + f", then `train-final {settings['final']}`"
+        + (
+            " `--seconds` (what the search left, less "
+            + f"{float(settings.get('final_overhead', 60)):.0f} s)"
+            if settings.get("final_in_budget")
+            else ""
+        )  # fmt: skip
+        + f"; accuracy on the {what}; budget {budget:.0f} s per arm "
         "and seed (search plus final training).",
         "",
         "| arm | search budget (s) | seed | search (s) | evaluations | best proxy | single accuracy | "

@@ -156,6 +156,14 @@ def train_final_command(
         "same count reproduces the result exactly; with --ensemble the cores divided among the members "
         "trained side by side).",
     ),
+    seconds: float | None = typer.Option(
+        None,
+        "--seconds",
+        min=1,
+        help="Train as many epochs as fit in this many seconds (at most --epochs, or the recipe's), "
+        "counted before training from a few timed batches and recorded in metrics.json; --epochs of "
+        "that count repeats the training exactly. A time budget depends on the machine.",
+    ),
     ensemble: int | None = typer.Option(
         None,
         "--ensemble",
@@ -209,16 +217,27 @@ def train_final_command(
         fail(f"{output} already holds a trained model; choose another --output")
     if ensemble is not None:
         assert run_dir is not None
-        _train_ensemble(run_dir, ensemble, spec, output, epochs, seed, device, threads)
+        _train_ensemble(run_dir, ensemble, spec, output, epochs, seed, device, threads, seconds)
         return
     n = epochs or genome.recipe.epochs
+
+    def plan(count: int, estimate: float) -> None:
+        nonlocal n
+        n = count
+        console.print(
+            f"{count} epoch(s) fit in {seconds:g} s (an epoch estimated at {estimate:.1f} s; at most "
+            f"{epochs or genome.recipe.epochs}): --epochs {count} repeats this training exactly",
+            highlight=False,
+            soft_wrap=True,
+        )
 
     def progress(epoch: int, loss: float) -> None:
         console.print(f"epoch {epoch}/{n}: training loss {loss:.4f}", highlight=False)
 
     metrics = train_final(
-        genome, data, output, epochs=epochs, seed=seed, device=device, threads=threads, on_epoch=progress
-    )
+        genome, data, output, epochs=epochs, seed=seed, device=device, threads=threads, seconds=seconds,
+        on_epoch=progress, on_plan=plan,
+    )  # fmt: skip
     out.print(
         f"[bold green]trained[/] {output}: test accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['f1']:.4f}, "
         f"precision {metrics['precision']:.4f}, recall {metrics['recall']:.4f} on {metrics['test_examples']} "
@@ -228,7 +247,7 @@ def train_final_command(
 
 def _train_ensemble(
     run_dir: Path, k: int, spec: dict[str, Any], output: Path, epochs: int | None, seed: int, device: str,
-    threads: int | None,
+    threads: int | None, seconds: float | None,
 ) -> None:  # fmt: skip
     from evoforge.backends.base import default_workers
     from evoforge.engine.records import read_hall_of_fame
@@ -247,9 +266,12 @@ def _train_ensemble(
     share = threads or max(1, default_workers() // workers)
     out.print(f"training the hall of fame's top {k}, {workers} side by side on {share} thread(s) each")
     metrics = train_ensemble(genomes, spec, output, epochs=epochs, seed=seed, device=device, workers=workers,
-                             threads=share)  # fmt: skip
+                             threads=share, seconds=seconds)  # fmt: skip
     for n, member in enumerate(metrics["members"], start=1):
-        out.print(f"  member {n}: test accuracy {member['accuracy']:.4f}, {member['params']:,} parameters")
+        out.print(
+            f"  member {n}: test accuracy {member['accuracy']:.4f}, {member['params']:,} parameters, "
+            f"{member['epochs']} epoch(s)"
+        )
     out.print(
         f"[bold green]trained[/] {output}: ensemble of {k}, test accuracy {metrics['accuracy']:.4f} "
         f"({metrics['gain_over_member_1']:+.4f} over member 1, the search's winner), macro F1 "

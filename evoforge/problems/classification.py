@@ -539,10 +539,15 @@ def train_final(
     seed: int = 0,
     device: str = "cpu",
     threads: int | None = None,
+    seconds: float | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    on_plan: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
     """Train ``genome`` from scratch on the whole training split with its recipe (``epochs`` overrides
-    the recipe's; ``threads`` sets torch's CPU threads, by default the cores idle when it starts),
+    the recipe's; with ``seconds``, as many of those epochs as fit in that many seconds of training,
+    counted before it starts from a few timed batches (:func:`epoch_seconds`) and recorded, so
+    ``epochs`` of that count repeats the training exactly; ``threads`` sets torch's CPU threads, by
+    default the cores idle when it starts; ``on_plan(epochs, epoch_seconds)`` hears the count chosen),
     score it on the test split and write ``out_dir``: ``metrics.json`` (accuracy, macro
     F1, precision, recall, confusion matrix, size, time), ``model.pt`` (a state dict, loadable with
     ``torch.load(weights_only=True)``), ``model.ts`` (TorchScript) and ``arch.json``. Files are written
@@ -556,7 +561,13 @@ def train_final(
     import torch
 
     from evoforge.backends.base import idle_cores
-    from evoforge.problems.training import classification_metrics, predict, resolve_device, train
+    from evoforge.problems.training import (
+        classification_metrics,
+        epoch_seconds,
+        predict,
+        resolve_device,
+        train,
+    )
 
     dev = resolve_device(device)
     # by default the cores idle now: torch's one thread per core stalls (100x and more) when other
@@ -567,6 +578,13 @@ def train_final(
     built.model.set_standardisation(data.x_train)
     n_epochs = epochs if epochs is not None else genome.recipe.epochs
     started = time.perf_counter()
+    time_box: dict[str, Any] = {}
+    if seconds is not None:  # a time budget: the epochs that fit, at most n_epochs
+        estimate = epoch_seconds(built.model, data.x_train, data.y_train, genome.recipe, dev)
+        time_box = {"seconds": seconds, "epoch_estimate_seconds": estimate, "epochs_at_most": n_epochs}
+        n_epochs = max(1, min(n_epochs, int(seconds // estimate)))
+        if on_plan is not None:
+            on_plan(n_epochs, estimate)
     log = train(
         built.model,
         data.x_train,
@@ -597,6 +615,8 @@ def train_final(
         divide_by=data.divide_by,
         feature_names=list(data.feature_names),
     )
+    if time_box:  # load-dependent: the count chosen, and what it was chosen from
+        metrics["time_box"] = time_box
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -619,11 +639,11 @@ def train_final(
 
 def _train_member(args: tuple) -> dict[str, Any]:
     """One ensemble member in a worker process: (genome JSON, dataset spec, folder, epochs, seed,
-    device, threads) -> its metrics."""
+    device, threads, seconds) -> its metrics."""
     from evoforge.data.datasets import DatasetSpec, load_dataset
     from evoforge.spaces import architecture_from_json
 
-    genome, spec, folder, epochs, seed, device, threads = args
+    genome, spec, folder, epochs, seed, device, threads, seconds = args
     data = load_dataset(DatasetSpec.model_validate(spec))
     return train_final(
         architecture_from_json(genome),
@@ -633,6 +653,7 @@ def _train_member(args: tuple) -> dict[str, Any]:
         seed=seed,
         device=device,
         threads=threads,
+        seconds=seconds,
     )
 
 
@@ -646,11 +667,13 @@ def train_ensemble(
     device: str = "cpu",
     workers: int = 1,
     threads: int | None = None,
+    seconds: float | None = None,
 ) -> dict[str, Any]:
     """A population ensemble (the survey's "use the population, not just its best"): each of
     ``genomes`` (the hall of fame's top k, fittest first) trained by :func:`train_final` into
     ``out_dir/member-K`` (``workers`` at a time, each on ``threads`` torch threads), then their class
-    probabilities averaged on the test split. ``metrics.json`` holds the ensemble's metrics, every
+    probabilities averaged on the test split. With ``seconds``, each member trains the epochs that fit
+    in its share of them (the members run in ``ceil(k / workers)`` rounds). ``metrics.json`` holds the ensemble's metrics, every
     member's, and the gain over member 1, the model ``train-final RUN`` alone gives (not over the
     member best on the test split, which would choose by the test). Written to a temporary folder
     renamed into place."""
@@ -667,8 +690,10 @@ def train_ensemble(
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    rounds = -(-len(genomes) // max(1, workers))
+    share = None if seconds is None else seconds / rounds
     jobs = [
-        (g.to_json(), spec, str(tmp / f"member-{k + 1}"), epochs, seed, device, threads)
+        (g.to_json(), spec, str(tmp / f"member-{k + 1}"), epochs, seed, device, threads, share)
         for k, g in enumerate(genomes)
     ]
     if workers > 1 and len(jobs) > 1:
@@ -685,10 +710,10 @@ def train_ensemble(
         axis=0,
     )
     metrics = classification_metrics(data.y_test, proba.argmax(axis=1), data.classes)
-    keep = ("accuracy", "f1", "params", "flops", "train_seconds", "epochs")
+    keep = ("accuracy", "f1", "params", "flops", "train_seconds", "epochs", "time_box")
     metrics.update(
         ensemble=len(jobs),
-        members=[{k: m[k] for k in keep} for m in members],
+        members=[{k: m[k] for k in keep if k in m} for m in members],
         gain_over_member_1=metrics["accuracy"] - members[0]["accuracy"],
         dataset=data.name,
         test_examples=len(data.x_test),

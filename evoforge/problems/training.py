@@ -209,6 +209,43 @@ def train(
     return log
 
 
+def epoch_seconds(
+    model: nn.Module, x: np.ndarray, y: np.ndarray, recipe: Recipe, device: torch.device, steps: int = 20
+) -> float:
+    """The seconds :func:`train` is expected to take per epoch of ``(x, y)`` with ``recipe``, timed
+    on ``steps`` batches of a copy of ``model`` (after three untimed ones: the first calls pick their
+    kernels). The model, torch's random state and the data are left as they were, so a training
+    that follows is the one it would have been without the estimate."""
+    import copy
+
+    n = len(x)
+    batch = max(1, min(recipe.batch_size, n))
+    per_epoch = n // batch + (1 if n % batch > 1 else 0)
+    steps = max(1, min(steps, per_epoch))
+    picked = np.random.default_rng(0).integers(0, n, size=(steps + 3) * batch)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        trial = copy.deepcopy(model).to(device).train()
+        optimizer = _optimizer(trial, recipe)
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+        gen = torch.Generator().manual_seed(0)
+        xt = _standard_layout(torch.as_tensor(x[picked], dtype=torch.float32, device=device))
+        yt = torch.as_tensor(y[picked], dtype=torch.int64, device=device)
+        start = 0.0
+        for k in range(steps + 3):
+            if k == 3:
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                start = time.perf_counter()
+            xb = _augment(xt[k * batch : (k + 1) * batch], recipe, gen)
+            loss = loss_fn(trial(xb), yt[k * batch : (k + 1) * batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss.item()  # waits for the step, as train's running loss does
+        elapsed = time.perf_counter() - start
+    return elapsed / steps * per_epoch
+
+
 @torch.no_grad()
 def predict(model: nn.Module, x: np.ndarray, device: torch.device, batch: int = 1024) -> np.ndarray:
     """Predicted class of every input."""

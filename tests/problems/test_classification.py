@@ -438,6 +438,31 @@ def test_load_model_and_predict_reproduce_train_final(tmp_path):
         assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_train_final_on_a_time_budget_trains_the_epochs_that_fit_and_repeats_exactly(tmp_path):
+    """--seconds: as many epochs as an estimate from a few timed batches says fit, at most --epochs;
+    the count and its estimate recorded and printed, and --epochs of that count trains the same model
+    exactly (the estimate leaves the model and torch's random state as they were)."""
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps({"layers": [{"type": "conv", "channels": 8}, {"type": "dense", "units": 32}],
+                                "recipe": {"schedule": "cosine"}}))  # fmt: skip
+    common = ["--arch", str(arch), "--dataset", "digits", "--threads", "1"]
+    proc = cli(
+        "train-final", *common, "--epochs", "40", "--seconds", "2", "--output", str(tmp_path / "timed")
+    )
+    assert proc.returncode == 0, proc.stderr
+    timed = json.loads((tmp_path / "timed" / "metrics.json").read_text())
+    box = timed["time_box"]
+    assert box["seconds"] == 2 and box["epochs_at_most"] == 40 and box["epoch_estimate_seconds"] > 0
+    assert timed["epochs"] == max(1, min(40, int(2 // box["epoch_estimate_seconds"])))
+    assert f"--epochs {timed['epochs']} repeats this training exactly" in proc.stderr
+    assert f"epoch {timed['epochs']}/{timed['epochs']}:" in proc.stderr
+    proc = cli("train-final", *common, "--epochs", str(timed["epochs"]), "--output", str(tmp_path / "again"))
+    assert proc.returncode == 0, proc.stderr
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert "time_box" not in again
+    assert (again["accuracy"], again["final_loss"]) == (timed["accuracy"], timed["final_loss"])
+
+
 def test_predict_reads_image_folders_like_the_training_data(tmp_path):
     from PIL import Image
 
