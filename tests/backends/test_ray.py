@@ -347,9 +347,14 @@ def test_losing_the_local_ray_instance_stops_the_run_and_resume_recovers(tmp_pat
     assert not (run / "result.json").exists()
     lost = [e for *_, e in rows(run) if e]
     assert lost == []  # nothing recorded as the candidates' result
+    # resumed and compared on local processes: the candidates sleep, so two at a time halve the wait
     done = subprocess.run(
-        [*exe, "resume", str(run), "--backend", "serial", "--quiet"], env=env, capture_output=True, text=True
-    )
+        [*exe, "resume", str(run), "--backend", "process", "--workers", "2", "--quiet"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    evoforge.run(cfg, tmp_path / "serial", backend=SerialBackend())
-    assert outcome(run) == outcome(tmp_path / "serial")
+    from evoforge.backends.process import ProcessBackend
+
+    with ProcessBackend(workers=2) as local:
+        evoforge.run(cfg, tmp_path / "local", backend=local)
+    assert outcome(run) == outcome(tmp_path / "local")

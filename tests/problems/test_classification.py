@@ -438,6 +438,7 @@ def test_load_model_and_predict_reproduce_train_final(tmp_path):
         assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_train_final_on_a_time_budget_trains_the_epochs_that_fit_and_repeats_exactly(tmp_path):
     """--seconds: as many epochs as an estimate from a few timed batches says fit, at most --epochs;
     the count and its estimate recorded and printed, and --epochs of that count trains the same model
