@@ -15,7 +15,7 @@
 set -u
 UNTIL=$1
 shift
-STEPS=${*:-swimmer swimmer_ars ant hc_fix w2d_fix early_stop maze study}
+STEPS=${*:-swimmer swimmer_ars ant hc_fix w2d_fix early_stop maze study goal}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${QUEUE_DIR:-/tmp/evoforge-queue}
 RES=$ROOT/benchmarks/results
@@ -25,6 +25,7 @@ mkdir -p "$WORK"
 rm -rf "$SNAP"
 git clone -q "$ROOT" "$SNAP"
 cd "$SNAP" && export PYTHONPATH="$SNAP"
+START=$(git rev-parse HEAD)  # a step that pins older code (study) leaves the next on this one
 step() { echo "=== $(date -u +%H:%M:%S) $*"; "$@" --until "$UNTIL"; echo "=== $(date -u +%H:%M:%S) exit $?"; }
 late() { [ $(($(date +%s) + 1800)) -ge "$(date -d "$UNTIL" +%s)" ]; }
 H="$PY benchmarks/harness.py"
@@ -46,6 +47,11 @@ maze() { step $H maze --results "$RES" --set name=hard-150k-seeds10 --set maze=h
 # architecture search at equal wall time: needs the machine alone (4.5 hours; arms of 30 minutes). Every
 # seed on the code its seed 0 ran on (90ead9a; the chain space's genome ids changed after it).
 study() { git checkout -q 90ead9a && step "$ROOT/.venv/bin/python" benchmarks/harness.py nas_study --results "$RES" --set name=validation2; }
+# the Fashion-MNIST goal on the test split (issue 22), 2 hours a seed alone on the 2 cores, on the current
+# code: plain search; ARMS (default: plain alone) is set from the study's seeds by the rule in BENCHMARKS.md
+goal() { git checkout -q "$START" && step "$ROOT/.venv/bin/python" benchmarks/harness.py nas_study --results "$RES" --set name=test \
+  --set validation=false --set budget=7200 --set final_in_budget=true --set 'final=--epochs 60' \
+  --set "arms=${ARMS:-[{name: plain, overrides: [], search_seconds: 3000}]}"; }
 for s in $STEPS; do
   late && break
   "$s"
