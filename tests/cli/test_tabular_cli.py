@@ -48,6 +48,7 @@ def test_search_hands_back_model_script_and_report(finished):
     assert result["validation_score"] is not None
 
 
+@pytest.mark.slow  # end to end (make test runs it; make test-fast stays under 2 minutes)
 def test_time_budget_covers_search_and_validation(tmp_path):
     data = mixed_csv(tmp_path, rows=60)
     done = cli(
@@ -103,6 +104,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # end to end (make test runs it; make test-fast stays under 2 minutes)
 def test_predict_of_a_table_without_rows_is_one_line(finished, tmp_path):
     """A header alone: one line naming the file (it was scikit-learn's message about an imputer)."""
     _, run_dir, _ = finished

@@ -399,6 +399,7 @@ def test_train_final_on_digits_reaches_98_percent_and_exports(tmp_path):
     assert np.mean(pred == data.y_test) == metrics["accuracy"]
 
 
+@pytest.mark.slow  # end to end (make test runs it; make test-fast stays under 2 minutes)
 def test_load_model_and_predict_reproduce_train_final(tmp_path):
     import evoforge
 
@@ -464,6 +465,7 @@ def test_train_final_on_a_time_budget_trains_the_epochs_that_fit_and_repeats_exa
     assert (again["accuracy"], again["final_loss"]) == (timed["accuracy"], timed["final_loss"])
 
 
+@pytest.mark.slow  # end to end (make test runs it; make test-fast stays under 2 minutes)
 def test_predict_reads_image_folders_like_the_training_data(tmp_path):
     from PIL import Image
 

@@ -40,6 +40,7 @@ def test_table_is_typed_and_split(mixed):
         assert set(train) | set(test) <= set(mixed.search_rows)
 
 
+@pytest.mark.slow  # end to end (make test runs it; make test-fast stays under 2 minutes)
 def test_every_sampled_pipeline_fits_a_mixed_table(mixed):
     rng = np.random.default_rng(1)
     space = mixed.search_space
