@@ -151,6 +151,13 @@ def _augment(x: torch.Tensor, recipe: Recipe, gen: torch.Generator) -> torch.Ten
     return x
 
 
+def _batches(n: int, recipe: Recipe) -> tuple[int, int]:
+    """(batch size, batches per epoch) of an epoch of ``n`` examples: a final batch of one example is
+    dropped (batch normalisation cannot train on it)."""
+    batch = max(1, min(recipe.batch_size, n))
+    return batch, n // batch + (1 if n % batch > 1 else 0)
+
+
 def train(
     model: nn.Module,
     x: np.ndarray,
@@ -173,8 +180,7 @@ def train(
     xt = _standard_layout(torch.as_tensor(x, dtype=torch.float32, device=device))
     yt = torch.as_tensor(y, dtype=torch.int64, device=device)
     n = len(xt)
-    batch = max(1, min(recipe.batch_size, n))
-    per_epoch = n // batch + (1 if n % batch > 1 else 0)
+    batch, per_epoch = _batches(n, recipe)
     total = max(1, per_epoch * epochs)
     optimizer = _optimizer(model, recipe)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(recipe.schedule, s, total))
@@ -219,8 +225,7 @@ def epoch_seconds(
     import copy
 
     n = len(x)
-    batch = max(1, min(recipe.batch_size, n))
-    per_epoch = n // batch + (1 if n % batch > 1 else 0)
+    batch, per_epoch = _batches(n, recipe)
     steps = max(1, min(steps, per_epoch))
     picked = np.random.default_rng(0).integers(0, n, size=(steps + 3) * batch)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
