@@ -182,12 +182,6 @@ def train_final_command(
         fail("give a run directory or --arch FILE (one of the two)")
     if ensemble is not None and run_dir is None:
         fail("--ensemble needs a run directory (its hall of fame), not --arch")
-    from evoforge.problems.training import check_device
-
-    try:
-        check_device(device)
-    except ValueError as exc:
-        fail(f"--device: {exc}")
     spec: dict[str, Any] = {}
     if run_dir is not None:
         if not (run_dir / "config.yaml").is_file():
@@ -203,6 +197,16 @@ def train_final_command(
         if dataset is None or arch is None:
             fail("--arch needs --dataset")
         genome = _read_arch(arch)
+    if (output / "metrics.json").exists():
+        fail(f"{output} already holds a trained model; choose another --output")
+    # torch (for the device) and the data are loaded only once the cheap checks above have passed,
+    # so a mistyped path is answered at once, not after seconds of imports
+    from evoforge.problems.training import check_device
+
+    try:
+        check_device(device)
+    except ValueError as exc:
+        fail(f"--device: {exc}")
     if dataset is not None:
         spec = {"name": dataset}
     if data_path is not None:
@@ -213,8 +217,6 @@ def train_final_command(
         fail(f"dataset: {exc.errors()[0]['msg']}")
     except DatasetError as exc:
         fail(str(exc))
-    if (output / "metrics.json").exists():
-        fail(f"{output} already holds a trained model; choose another --output")
     if ensemble is not None:
         assert run_dir is not None
         _train_ensemble(run_dir, ensemble, spec, output, epochs, seed, device, threads, seconds)

@@ -490,6 +490,8 @@ def test_subcommands_misused(runs, tmp_path, capsys):
     shutil.copytree(runs / "gym", gym)
     shutil.copytree(runs / "neat", neat)
     nowhere = tmp_path / "nowhere"
+    dense = tmp_path / "dense.json"  # a valid architecture: the device is checked after the files
+    dense.write_text('{"layers": [{"type": "dense", "units": 8}]}')
     cases = [
         (["bogus-command"], "No such command"),
         (["show", nowhere], "not an evoforge run directory (no such directory)"),
@@ -541,7 +543,7 @@ def test_subcommands_misused(runs, tmp_path, capsys):
             "device 'gpu' is not cpu, cuda",
         ),
         (
-            ["train-final", "--arch", tmp_path / "none.json", "--dataset", "digits", "--device", "cuda:99"],
+            ["train-final", "--arch", dense, "--dataset", "digits", "--device", "cuda:99"],
             "--device: device 'cuda:99'",
         ),
         (

@@ -506,9 +506,14 @@ def test_train_final_bad_inputs_are_one_line_and_exit_2(tmp_path):
         ([str(tmp_path)], "is not a run directory"),
         (["--arch", str(tmp_path / "arch.json")], "--arch needs --dataset"),
     ]
+    # each answered before torch is imported (seconds of a mistyped path's wait, on a loaded machine)
+    said = "import atexit, sys; atexit.register(lambda: print(sorted({'torch'} & set(sys.modules))))"
     for args, message in cases:
-        proc = cli("train-final", *args, "--output", str(tmp_path / "o"))
+        argv = ["evoforge", "train-final", *args, "--output", str(tmp_path / "o")]
+        code = f"{said}; sys.argv = {argv!r}; from evoforge.cli import main; main()"
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert proc.returncode == 2 and message in proc.stderr.replace("\n", ""), (args, proc.stderr)
+        assert proc.stdout.strip() == "[]", args
         assert not (tmp_path / "o").exists()
 
 
