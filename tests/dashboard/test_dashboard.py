@@ -182,7 +182,9 @@ def test_watching_a_running_search_changes_nothing(tmp_path):
     proc = _start(tmp_path / "run.yaml", watched)
     _watch(watched, lambda: proc.poll() is not None, seen)
     assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
-    evoforge.run(config, tmp_path / "alone")
+    # the same search unwatched, without the sleep that gave the watcher time to look
+    alone = config.model_copy(update={"problem": config.problem.model_copy(update={"seconds": 0.0})})
+    evoforge.run(alone, tmp_path / "alone")
     assert outcome(watched) == outcome(tmp_path / "alone")
     assert len(set(seen)) >= 2, seen  # seen growing while it ran
 
