@@ -35,6 +35,7 @@ import numpy as np
 import yaml
 from common import EVOFORGE, ROOT, example, timed_cli
 
+from evoforge.backends.base import default_workers
 from evoforge.engine.config import apply_overrides
 
 
@@ -120,7 +121,12 @@ def _run_arm(settings: dict, arm: dict, seed: int, row: dict, runs: Path, data: 
         rest = float(settings["budget"]) - row["search_s"] - float(settings.get("final_overhead", 60))
         final_flags += ["--seconds", f"{max(60.0, rest):.0f}"]
     if arm.get("single", True) and "single" not in row:
-        seconds = timed_cli(["train-final", str(run_dir), "--out", str(run_dir) + "-final", *final_flags])
+        # every core, named: train-final's default (the cores idle at its start) would keep a whole
+        # training, and with --seconds its epochs, to one thread if anything ran at that moment
+        threads = [] if "--threads" in final_flags else ["--threads", str(default_workers())]
+        seconds = timed_cli(
+            ["train-final", str(run_dir), "--out", str(run_dir) + "-final", *final_flags, *threads]
+        )
         metrics = json.loads((Path(str(run_dir) + "-final") / "metrics.json").read_text())
         row["single"] = {"accuracy": metrics["accuracy"], "seconds": seconds, "params": metrics["params"],
                          "epochs": metrics["epochs"]}  # fmt: skip
