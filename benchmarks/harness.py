@@ -36,6 +36,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
 
@@ -52,12 +53,18 @@ def machine() -> dict:
     }
 
 
+def refuse(message: str) -> NoReturn:
+    """Bad input to the harness: one line on stderr, exit 2."""
+    print(message, file=sys.stderr)
+    sys.exit(2)
+
+
 def load_suite(name: str):
     """``benchmarks/suites/NAME.py`` as the module ``suites.NAME``: importable by name, so process
     pools can pickle its functions."""
     if not (HERE / "suites" / f"{name}.py").is_file():
         known = ", ".join(sorted(p.stem for p in (HERE / "suites").glob("*.py")))
-        sys.exit(f"harness: no suite {name!r} (known: {known})")
+        refuse(f"harness: no suite {name!r} (known: {known})")
     return importlib.import_module(f"suites.{name}")
 
 
@@ -65,8 +72,13 @@ def settings_for(name: str, overrides: list[str]) -> dict:
     path = HERE / "configs" / f"{name}.yaml"
     settings = yaml.safe_load(path.read_text()) if path.is_file() else {}
     for item in overrides:
-        key, _, text = item.partition("=")
-        settings[key] = yaml.safe_load(text)
+        key, eq, text = item.partition("=")
+        if not key or not eq:
+            refuse(f"harness: --set {item!r} is not KEY=VALUE")
+        try:
+            settings[key] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            refuse(f"harness: --set {key}: not YAML ({' '.join(str(exc.problem).split())})")
     return settings
 
 

@@ -26,7 +26,7 @@ rm -rf "$SNAP"
 git clone -q "$ROOT" "$SNAP"
 cd "$SNAP" && export PYTHONPATH="$SNAP"
 START=$(git rev-parse HEAD)  # a step that pins older code (study) leaves the next on this one
-step() { echo "=== $(date -u +%H:%M:%S) $*"; "$@" --until "$UNTIL"; echo "=== $(date -u +%H:%M:%S) exit $?"; }
+step() { echo "=== $(date -u +%H:%M:%S) $*"; "$@" --until "$UNTIL"; local rc=$?; echo "=== $(date -u +%H:%M:%S) exit $rc"; }
 late() { [ $(($(date +%s) + 1800)) -ge "$(date -d "$UNTIL" +%s)" ]; }
 H="$PY benchmarks/harness.py"
 L="--results $RES --set steps=5000000"
@@ -51,7 +51,8 @@ study() { git checkout -q 90ead9a && step "$ROOT/.venv/bin/python" benchmarks/ha
 # code: plain search; ARMS (default: plain alone) is set from the study's seeds by the rule in BENCHMARKS.md
 goal() { git checkout -q "$START" && step "$ROOT/.venv/bin/python" benchmarks/harness.py nas_study --results "$RES" --set name=test \
   --set validation=false --set budget=7200 --set final_in_budget=true --set 'final=--epochs 60' \
-  --set "arms=${ARMS:-[{name: plain, overrides: [], search_seconds: 3000}]}"; }
+  --set "arms=${ARMS:-$PLAIN}"; }
+PLAIN='[{name: plain, overrides: [], search_seconds: 3000}]'  # not inside ${...:-...}: its } would end it
 for s in $STEPS; do
   late && break
   "$s"

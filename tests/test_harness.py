@@ -141,3 +141,19 @@ def test_a_stopped_maze_benchmark_leaves_no_run_going(tmp_path):
     finally:
         for pid in children():
             subprocess.run(["kill", "-9", pid], check=False)
+
+
+def test_a_bad_setting_or_suite_is_one_line_and_exit_2(tmp_path):
+    """A --set that is not YAML (a queue's arms once ended in a yaml.ParserError traceback), not
+    KEY=VALUE, or an unknown suite: one line naming it, exit 2, no record written."""
+    harness = [sys.executable, str(BENCHMARKS / "harness.py")]
+    for argv, message in (
+        (["nas_study", "--set", "arms=[{name: plain, search_seconds: 3000]}"], "--set arms: not YAML"),
+        (["nas_study", "--set", "arms"], "--set 'arms' is not KEY=VALUE"),
+        (["no_such_suite"], "no suite 'no_such_suite'"),
+    ):
+        proc = subprocess.run([*harness, *argv, "--results", str(tmp_path)], capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
+    assert list(tmp_path.iterdir()) == []
