@@ -184,9 +184,8 @@ def main() -> None:
     if done.get("results") and not same and not args.rerun:
         # measurements made with other settings are never replaced silently (a catalogue entry added
         # to a suite's config made a queue start a half-measured task again, its results discarded)
-        print(f"{out}: holds results measured with other settings; --rerun replaces them, or "
-              "--set name=... keeps both", file=sys.stderr)  # fmt: skip
-        sys.exit(2)
+        refuse(f"{out}: holds results measured with other settings; --rerun replaces them, or "
+               "--set name=... keeps both")  # fmt: skip
     if done.get("finished") and same and not args.rerun:
         # a finished measurement is never overwritten by running the command again (a queue of
         # benchmarks resumed session after session did that to a day's work): --rerun to measure anew
