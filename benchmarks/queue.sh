@@ -1,5 +1,5 @@
 #!/bin/bash
-# The benchmarks still to measure (issues 22 and 23), in order, each resumable: the harness keeps what
+# The long benchmarks of issues 22 and 23, in order, each resumable: the harness keeps what
 # a suite has measured and the same command goes on from there. Every step runs from a snapshot of the
 # repository (a clone), so edits made while it runs never reach a running benchmark; results are written
 # to this checkout's benchmarks/results.
